@@ -1,0 +1,68 @@
+"""Shared CLI plumbing: stderr console, progress bars, --json results, device choice."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from demokit.errors import UserError
+
+#: Progress and human-readable tables for progress go to stderr; stdout carries results.
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+def make_progress(*, transient: bool = False) -> Progress:
+    """A rich progress bar on stderr: description, bar, M/N, elapsed, remaining, free text."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err_console,
+        transient=transient,
+        disable=False,
+    )
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
+        try:
+            return _clean(v.item())
+        except (ValueError, AttributeError):
+            return str(v)
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def emit_json(result: dict[str, Any]) -> None:
+    """Print ``result`` as one JSON object: the last line of stdout."""
+    sys.stdout.flush()
+    print(json.dumps(_clean(result), sort_keys=False), flush=True)
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> cuda when available else cpu; 'cuda' without a GPU is a user error."""
+    d = (device or "auto").lower()
+    if d == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if d == "cpu":
+        return torch.device("cpu")
+    if d.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
+        return torch.device(d)
+    raise UserError(f"--device must be auto, cpu or cuda, got {device!r}")

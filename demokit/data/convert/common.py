@@ -1,0 +1,348 @@
+"""Shared parts of the converters: the in-memory source, space inference and fitting,
+env look-ups, splitting flat transition arrays into episodes, and writing demokit files.
+
+Every reader returns a :class:`Source` whose episodes have been *validated before any
+output is opened*: counts and shapes are checked up front, so a bad input is refused
+with a :class:`UserError` naming the file, the field and the numbers, and nothing is
+written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium import spaces
+
+from demokit import _version
+from demokit.config import option
+from demokit.data.episode import Episode
+from demokit.errors import SpaceMismatchError, UserError
+from demokit.spaces import check_same_spaces, describe
+
+TargetKind = Literal["demokit", "minari", "d4rl"]
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Options of :func:`demokit.data.convert.convert` and ``demokit convert``."""
+
+    env_id: str | None = option(None, "gymnasium env id of the data (for sources that do not name one; "
+                                      "spaces are checked against it)")
+    force: bool = option(False, "replace DST if it exists")
+    compression: str | None = option(None, "HDF5 compression of the output: gzip, lzf or none")
+    to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory) or d4rl "
+                                  "(flat .hdf5); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
+    dataset_id: str | None = option(None, "Minari dataset id written into metadata.json "
+                                          "(default: from the DST directory name, e.g. cartpole-expert-v0)")
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """What a conversion wrote."""
+
+    path: Path
+    source_kind: str
+    episodes: int
+    steps: int
+    target_kind: str = "demokit"
+    spaces_inferred: bool = False
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["path"] = str(self.path)
+        d["notes"] = list(self.notes)
+        return d
+
+
+@dataclass
+class Source:
+    """A validated source, ready to be written. ``episodes`` may be consumed once."""
+
+    kind: str
+    path: Path
+    observation_space: spaces.Space
+    action_space: spaces.Space
+    episodes: Iterable[Episode]
+    num_episodes: int
+    num_steps: int
+    env_id: str | None = None
+    env_spec: Any = None
+    spaces_inferred: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None  # the source's own demokit provenance, if any
+
+    def note(self, message: str) -> None:
+        """Record a conversion note (kept in the output's provenance) and warn."""
+        self.notes.append(message)
+        warnings.warn(f"{self.path}: {message}", UserWarning, stacklevel=3)
+
+    def output_provenance(self) -> dict[str, Any]:
+        prov: dict[str, Any] = dict(self.provenance or {})
+        prov["converted_from"] = {"kind": self.kind, "path": str(self.path.resolve()), **self.info}
+        prov["converter"] = f"demokit {_version.__version__} demokit.data.convert"
+        prov["spaces_inferred"] = self.spaces_inferred
+        if self.notes:
+            prov["conversion_notes"] = list(self.notes)
+        return prov
+
+
+# ---------------------------------------------------------------------------------------
+# environments
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    env_id: str
+    observation_space: spaces.Space
+    action_space: spaces.Space
+    spec_json: str
+    max_episode_steps: int | None
+
+
+def env_info(env_id: str) -> EnvInfo:
+    """Spaces, spec and time limit of a gymnasium env (an unknown id is a UserError)."""
+    from demokit.envs import env_spec_json, make_env, max_episode_steps
+
+    env = make_env(env_id)
+    try:
+        return EnvInfo(env_id, env.observation_space, env.action_space, env_spec_json(env_id), max_episode_steps(env_id))
+    finally:
+        env.close()
+
+
+def check_declared_spaces(source: Source, env_id: str | None) -> None:
+    """With ``env_id``: the source's declared spaces must equal the env's; adopt its id/spec."""
+    if env_id is None:
+        return
+    env = env_info(env_id)
+    check_same_spaces(what=f"{source.kind} source {source.path}", expected_obs=source.observation_space,
+                      expected_act=source.action_space, actual_obs=env.observation_space,
+                      actual_act=env.action_space, against=f"env {env_id}")
+    if source.env_id not in (None, env_id):
+        source.note(f"the source names env {source.env_id!r} but --env {env_id!r} was given; using {env_id!r}")
+    if source.env_id != env_id:
+        source.env_id, source.env_spec = env_id, env.spec_json
+
+
+# ---------------------------------------------------------------------------------------
+# spaces of flat sources (D4RL, DI-engine): inferred, or fitted to an env's
+
+
+def infer_space(array: np.ndarray, *, what: str, role: Literal["observation", "action"]) -> tuple[spaces.Space, np.ndarray]:
+    """A space for rows of ``array`` (N, ...) with the rows conformed to it.
+
+    float -> Box(-inf, inf); bool -> MultiBinary; integer with one value per row
+    (shape () or (1,)) -> Discrete(max+1) (start = min when negative); integer vectors
+    -> MultiDiscrete(max+1 per column) for actions, Box over the dtype's range for
+    observations (e.g. uint8 images).
+    """
+    shape = array.shape[1:]
+    if array.dtype.kind == "f":
+        return spaces.Box(-np.inf, np.inf, shape=shape, dtype=array.dtype), array
+    if array.dtype.kind == "b":
+        if shape == ():
+            return spaces.Discrete(2), array.astype(np.int64)
+        return spaces.MultiBinary(list(shape) if len(shape) > 1 else int(shape[0])), array.astype(np.int8)
+    if array.dtype.kind in "iu":
+        if shape in ((), (1,)):
+            flat = array.reshape(len(array)).astype(np.int64)
+            lo = int(flat.min()) if len(flat) else 0
+            hi = int(flat.max()) if len(flat) else 0
+            start = min(0, lo)
+            return spaces.Discrete(hi - start + 1, start=start), flat
+        if role == "action" and len(shape) == 1:
+            if len(array) and array.min() < 0:
+                raise UserError(f"{what}: integer action vectors with negative entries cannot be described as "
+                                f"MultiDiscrete; pass --env to give the action space")
+            nvec = array.max(axis=0).astype(np.int64) + 1 if len(array) else np.ones(shape, dtype=np.int64)
+            return spaces.MultiDiscrete(nvec), array.astype(np.int64)
+        info = np.iinfo(array.dtype)
+        return spaces.Box(info.min, info.max, shape=shape, dtype=array.dtype), array
+    raise UserError(f"{what} has dtype {array.dtype}; only numeric arrays can be converted")
+
+
+def fit_to_space(array: np.ndarray, space: spaces.Space, *, what: str, against: str) -> np.ndarray:
+    """Conform rows of ``array`` to ``space`` (cast, drop a trailing singleton axis for
+    Discrete); a shape or range that does not fit is a :class:`SpaceMismatchError`."""
+    def mismatch(detail: str) -> SpaceMismatchError:
+        return SpaceMismatchError(f"{what} {detail}, which does not fit {against}'s {describe(space)}; "
+                                  f"check --env or convert without it to infer the spaces")
+
+    shape = array.shape[1:]
+    if isinstance(space, spaces.Discrete):
+        if shape not in ((), (1,)):
+            raise mismatch(f"has per-step shape {shape}")
+        flat = array.reshape(len(array))
+        if flat.dtype.kind == "f" and not np.all(np.isfinite(flat) & (flat == np.round(flat))):
+            raise mismatch("holds non-integer values")
+        flat = flat.astype(np.int64)
+        if len(flat) and (flat.min() < space.start or flat.max() >= space.start + space.n):
+            raise mismatch(f"has values in [{flat.min()}, {flat.max()}]")
+        return flat
+    if isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
+        if shape != space.shape:
+            def squeezed(s: tuple[int, ...]) -> tuple[int, ...]:
+                return tuple(d for d in s if d != 1)
+
+            if squeezed(shape) != squeezed(space.shape):  # only singleton axes may differ
+                raise mismatch(f"has per-step shape {shape}")
+            array = array.reshape(len(array), *space.shape)
+        if isinstance(space, (spaces.MultiDiscrete, spaces.MultiBinary)):
+            high = space.nvec if isinstance(space, spaces.MultiDiscrete) else 2
+            low = space.start if isinstance(space, spaces.MultiDiscrete) else 0
+            if len(array) and (np.any(array < low) or np.any(array >= low + high)):
+                raise mismatch("has values outside its range")
+        return array.astype(space.dtype, copy=False)
+    raise mismatch("is a flat array")
+
+
+def flat_spaces(obs: np.ndarray, actions: np.ndarray, env: EnvInfo | None, *, path: Path
+                ) -> tuple[spaces.Space, spaces.Space, np.ndarray, np.ndarray]:
+    """Observation/action spaces of flat arrays: the env's (checked) or inferred."""
+    if env is None:
+        obs_space, obs = infer_space(obs, what=f"{path}: observations", role="observation")
+        act_space, actions = infer_space(actions, what=f"{path}: actions", role="action")
+        return obs_space, act_space, obs, actions
+    obs = fit_to_space(obs, env.observation_space, what=f"{path}: observations", against=f"env {env.env_id}")
+    actions = fit_to_space(actions, env.action_space, what=f"{path}: actions", against=f"env {env.env_id}")
+    return env.observation_space, env.action_space, obs, actions
+
+
+# ---------------------------------------------------------------------------------------
+# flat transitions -> episodes
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int
+    stop: int  # exclusive
+    terminated: bool
+    truncated: bool
+
+
+def rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-row exact equality of two (N, ...) arrays (NaN equals NaN)."""
+    eq = a == b
+    if a.dtype.kind == "f":
+        eq |= np.isnan(a) & np.isnan(b)
+    return eq.reshape(len(a), -1).all(axis=1)
+
+
+def split_segments(source: Source, *, terminals: np.ndarray, timeouts: np.ndarray,
+                   observations: np.ndarray, next_observations: np.ndarray | None, end_field: str) -> list[Segment]:
+    """Cut N flat transitions into episodes.
+
+    An episode ends at a step with ``terminals`` (terminated) or ``timeouts``
+    (truncated), and also where ``next_observations[i] != observations[i+1]``
+    (the data jumps: that piece is marked truncated). A trailing piece without an
+    end flag becomes a truncated episode. Notes are recorded for the last two cases.
+    """
+    n = len(terminals)
+    ends = terminals | timeouts
+    cut = np.zeros(n, dtype=bool)
+    if next_observations is not None and n > 1:
+        cut[:-1] = ~rows_equal(next_observations[:-1], observations[1:]) & ~ends[:-1]
+        if cut.any():
+            source.note(f"{int(cut.sum())} place(s) where next_observations[i] != observations[i+1] without an "
+                        f"episode end (first at step {int(np.flatnonzero(cut)[0])}); the data was split there "
+                        f"and those pieces are marked truncated")
+    trailing = n > 0 and not ends[-1] and not cut[-1]
+    if trailing:
+        last_end = np.flatnonzero(ends | cut)
+        first = int(last_end[-1]) + 1 if len(last_end) else 0
+        source.note(f"the last {n - first} step(s) have no {end_field} flag; they are kept as one truncated episode")
+        cut[-1] = True
+    bounds = np.flatnonzero(ends | cut)
+    segments = []
+    start = 0
+    for last in bounds.tolist():
+        segments.append(Segment(start, last + 1, bool(terminals[last]), bool(timeouts[last] or cut[last])))
+        start = last + 1
+    return segments
+
+
+def episodes_from_segments(segments: list[Segment], *, observations: np.ndarray, actions: np.ndarray,
+                           rewards: np.ndarray, finals: np.ndarray, extras: Mapping[str, np.ndarray]) -> Iterator[Episode]:
+    """Episodes of the segments; ``finals`` holds one final observation per segment."""
+    for k, seg in enumerate(segments):
+        sl = slice(seg.start, seg.stop)
+        T = seg.stop - seg.start
+        terminated = np.zeros(T, dtype=bool)
+        truncated = np.zeros(T, dtype=bool)
+        terminated[-1], truncated[-1] = seg.terminated, seg.truncated
+        yield Episode(observations=observations[sl], actions=actions[sl], rewards=rewards[sl],
+                      terminated=terminated, truncated=truncated, final_observation=finals[k:k + 1],
+                      extras={name: arr[sl] for name, arr in extras.items()})
+
+
+def check_rows(path: Path, fields: Mapping[str, Any], *, reference: str) -> int:
+    """All fields must have as many rows as ``fields[reference]``; returns that count."""
+    n = len(fields[reference])
+    for name, arr in fields.items():
+        if arr is not None and len(arr) != n:
+            raise UserError(f"{path}: field {name!r} has {len(arr)} rows but {reference!r} has {n}; "
+                            f"the file is inconsistent (truncated or mixed) and was not converted")
+    return n
+
+
+def numeric_extras(source: Source, candidates: Mapping[str, Any], n: int, *, what: str) -> dict[str, np.ndarray]:
+    """The candidate per-step arrays that can be stored as extras (numeric, ``n`` rows);
+    the others are skipped with a note."""
+    out: dict[str, np.ndarray] = {}
+    for name, value in candidates.items():
+        arr = np.asarray(value)
+        clean = name.replace("/", ".")
+        if arr.dtype.kind not in "biuf" or arr.ndim == 0:
+            source.note(f"{what} {name!r} (dtype {arr.dtype}, shape {arr.shape}) is not a numeric per-step array; skipped")
+        elif len(arr) != n:
+            source.note(f"{what} {name!r} has {len(arr)} rows, not {n}; skipped")
+        elif not clean:
+            source.note(f"{what} with an empty name skipped")
+        else:
+            out[clean] = arr
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# targets
+
+
+def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
+    """Refuse an existing DST unless ``force``; never replace something of another kind."""
+    if not dst.exists():
+        return
+    if not force:
+        raise UserError(f"{dst} already exists; pass --force (force=True) to replace it or choose another DST")
+    if is_dir and not dst.is_dir():
+        raise UserError(f"{dst} is a file, not a Minari dataset directory; remove it or choose another DST")
+    if not is_dir and dst.is_dir():
+        raise UserError(f"{dst} is a directory; give a file name such as {dst / 'demos.h5'}")
+
+
+def write_demokit(source: Source, dst: Path, *, force: bool, compression: str | None) -> ConvertResult:
+    from demokit.data.writer import DatasetWriter
+
+    prepare_target(dst, is_dir=False, force=force)
+    with DatasetWriter(dst, observation_space=source.observation_space, action_space=source.action_space,
+                       env_id=source.env_id, env_spec=source.env_spec, provenance=source.output_provenance(),
+                       mode="overwrite" if force else "create", compression=compression) as writer:
+        writer.add_episodes(source.episodes)
+        episodes, steps = writer.num_episodes, writer.num_steps
+    return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="demokit",
+                         spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
+
+
+def same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,456 @@
+"""DatasetWriter: buffered, atomic, locked writing of whole episodes into one ``.h5`` file.
+
+Crash safety: all writes go to a temporary file ``.<name>.tmp-<pid>`` in the
+target's directory (for ``mode="append"`` a copy of the original), which is moved
+onto the target with one atomic ``os.replace`` at commit (after fsync). A writer
+killed at any moment therefore leaves either the untouched original / no file, or
+the complete new file - never a half-written one.
+
+Usage::
+
+    with DatasetWriter("demos.h5", observation_space=env.observation_space,
+                       action_space=env.action_space, env_id="CartPole-v1") as w:
+        for ep in episodes:
+            w.add_episode(ep)
+
+Leaving the ``with`` block normally commits; an exception aborts (nothing is
+written, the original is untouched); ``KeyboardInterrupt`` / ``SystemExit`` commit
+the episodes added so far and propagate.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+from gymnasium import spaces
+
+from demokit import _version
+from demokit.data import format as fmt
+from demokit.data.episode import Episode
+from demokit.data.locking import WriterLock, commit_file, remove_stale_temps, temp_path_for
+from demokit.errors import DatasetError, UserError
+from demokit.spaces import check_same_spaces, space_to_json
+
+Mode = Literal["create", "append", "overwrite"]
+ExtrasSpec = Mapping[str, tuple[tuple[int, ...], Any]]
+
+#: buffered transitions that trigger a write of one block
+DEFAULT_BLOCK_STEPS = 1 << 18
+
+
+def env_spec_json(env_spec: Any) -> str | None:
+    """JSON text of an env spec given as a gymnasium ``EnvSpec``, a dict or JSON text."""
+    if env_spec is None:
+        return None
+    if isinstance(env_spec, str):
+        try:
+            fmt.json.loads(env_spec)
+        except ValueError:
+            raise UserError(f"env_spec must be JSON text, got {env_spec[:80]!r}") from None
+        return env_spec
+    if isinstance(env_spec, Mapping):
+        return fmt.to_json(dict(env_spec))
+    to_json = getattr(env_spec, "to_json", None)
+    if to_json is not None:
+        try:
+            return to_json()
+        except Exception as exc:  # kwargs that are not JSON-serialisable (callables, ...)
+            warnings.warn(f"env spec {getattr(env_spec, 'id', env_spec)!r} is not JSON-serialisable ({exc}); "
+                          f"storing its id, entry point and kwargs as text", stacklevel=3)
+            return fmt.to_json({"id": getattr(env_spec, "id", None),
+                                "entry_point": str(getattr(env_spec, "entry_point", "")),
+                                "kwargs": {k: repr(v) for k, v in (getattr(env_spec, "kwargs", {}) or {}).items()},
+                                "max_episode_steps": getattr(env_spec, "max_episode_steps", None)})
+    raise UserError(f"env_spec must be a gymnasium EnvSpec, a dict or JSON text, got {type(env_spec).__name__}")
+
+
+class DatasetWriter:
+    """Write whole :class:`Episode` objects into a demokit dataset (see module docstring).
+
+    Args:
+        path: the ``.h5`` file.
+        observation_space, action_space: gymnasium spaces of the data.
+        env_id: gymnasium id (taken from ``env_spec`` when omitted).
+        env_spec: gymnasium ``EnvSpec`` (stored as ``EnvSpec.to_json()``), dict or JSON text.
+        provenance: a JSON-serialisable dict (policy kind, checkpoint sha256, its return,
+            seed, command line, ...), stored as the ``provenance`` attribute.
+        mode: ``"create"`` (refuse an existing file), ``"overwrite"`` (replace it at
+            commit) or ``"append"`` (add episodes to an existing dataset with the same
+            spaces and env id; a missing file is created).
+        compression: ``None``, ``"gzip"`` or ``"lzf"``.
+        extras: optional ``{name: (per_step_shape, dtype)}`` of extra per-step arrays;
+            inferred from the first episode when omitted.
+        block_steps: buffered transitions written per block.
+
+    ``num_episodes`` / ``num_steps`` count what this writer added; ``total_episodes`` /
+    ``total_steps`` include the episodes already in the file when appending.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, observation_space: spaces.Space,
+                 action_space: spaces.Space, env_id: str | None = None, env_spec: Any = None,
+                 provenance: Mapping[str, Any] | None = None, mode: Mode = "create",
+                 compression: str | None = None, extras: ExtrasSpec | None = None,
+                 block_steps: int = DEFAULT_BLOCK_STEPS) -> None:
+        if mode not in ("create", "append", "overwrite"):
+            raise UserError(f"unknown dataset write mode {mode!r}: use create, append or overwrite")
+        self.path = Path(path)
+        self.mode: Mode = mode
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.compression = fmt.check_compression(compression)
+        self._obs_leaves = fmt.leaf_specs(observation_space)
+        self._act_leaves = fmt.leaf_specs(action_space)
+        self._spec_json = env_spec_json(env_spec)
+        if env_id is None and env_spec is not None:
+            env_id = getattr(env_spec, "id", None) or (env_spec.get("id") if isinstance(env_spec, Mapping) else None)
+        self.env_id = env_id
+        if provenance is not None and not isinstance(provenance, Mapping):
+            raise UserError(f"provenance must be a dict, got {type(provenance).__name__}")
+        self.provenance = dict(provenance) if provenance is not None else {}
+        self._extras: dict[str, tuple[tuple[int, ...], np.dtype]] | None = (
+            None if extras is None else {str(k): (tuple(int(s) for s in shp), np.dtype(dt)) for k, (shp, dt) in extras.items()})
+        if block_steps < 1:
+            raise UserError(f"block_steps must be >= 1, got {block_steps}")
+        self.block_steps = int(block_steps)
+
+        self._buffer: list[Episode] = []
+        self._buffer_steps = 0
+        self._num_episodes = 0
+        self._num_steps = 0
+        self._base_episodes = 0
+        self._base_steps = 0
+        self._h5: h5py.File | None = None
+        self._closed = False
+        self._tmp = temp_path_for(self.path)
+
+        if self.path.is_dir():
+            raise DatasetError(f"dataset path {self.path} is a directory; give a file name such as {self.path / 'demos.h5'}")
+        if mode == "create" and self.path.exists():
+            raise DatasetError(f"dataset {self.path} already exists; use --append to add episodes to it "
+                               f"or --force to replace it (mode='append' / 'overwrite')")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = WriterLock(self.path)
+        self._lock.acquire()
+        try:
+            if mode == "create" and self.path.exists():
+                raise DatasetError(f"dataset {self.path} already exists; use --append to add episodes to it "
+                                   f"or --force to replace it (mode='append' / 'overwrite')")
+            remove_stale_temps(self.path)
+            self._appending = mode == "append" and self.path.exists()
+            if self._appending:
+                self._check_existing()
+        except BaseException:
+            self._lock.release()
+            self._closed = True
+            raise
+
+    # -- properties --------------------------------------------------------------------
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes added by this writer."""
+        return self._num_episodes
+
+    @property
+    def num_steps(self) -> int:
+        """Transitions added by this writer."""
+        return self._num_steps
+
+    @property
+    def total_episodes(self) -> int:
+        return self._base_episodes + self._num_episodes
+
+    @property
+    def total_steps(self) -> int:
+        return self._base_steps + self._num_steps
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- public API --------------------------------------------------------------------
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if self._closed:
+            return False
+        if exc_type is None:
+            self.close()
+        elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
+            # interrupted (Ctrl-C, or SystemExit from a SIGTERM handler): keep what is complete
+            if self._num_episodes:
+                self.close()
+            else:
+                self.abort()
+        else:
+            self.abort()
+        return False
+
+    def add_episode(self, episode: Episode) -> None:
+        """Buffer one whole episode; it is written with the next block."""
+        self._check_open()
+        if not isinstance(episode, Episode):
+            raise UserError(f"add_episode expects a demokit.data.Episode, got {type(episode).__name__}")
+        self._check_episode(episode)
+        self._buffer.append(episode)
+        n = len(episode)
+        self._buffer_steps += n
+        self._num_steps += n
+        self._num_episodes += 1
+        if self._buffer_steps >= self.block_steps:
+            self.flush()
+
+    def add_episodes(self, episodes: Iterable[Episode]) -> None:
+        for ep in episodes:
+            self.add_episode(ep)
+
+    def flush(self) -> None:
+        """Write the buffered episodes into the temporary file (the target changes only at commit)."""
+        self._check_open()
+        if not self._buffer:
+            return
+        if self._h5 is None:
+            self._open_temp(rows_hint=self._buffer_steps, episodes_hint=len(self._buffer))
+        self._write_block(self._buffer)
+        self._buffer = []
+        self._buffer_steps = 0
+        self._h5.flush()
+
+    def close(self) -> None:
+        """Commit: write what is buffered and move the file atomically onto the target."""
+        if self._closed:
+            return
+        try:
+            if self._appending and self._num_episodes == 0:
+                self._cleanup()  # nothing new: leave the original untouched
+                return
+            self.flush()
+            if self._h5 is None:  # no episodes at all: an empty, valid dataset
+                self._open_temp(rows_hint=1, episodes_hint=1)
+            self._finalize_attrs()
+            self._h5.close()
+            self._h5 = None
+            commit_file(self._tmp, self.path, no_clobber=self.mode == "create")
+        except BaseException:
+            self._cleanup()
+            raise
+        self._cleanup()
+
+    def abort(self) -> None:
+        """Discard everything this writer did: no new file, the original untouched."""
+        if not self._closed:
+            self._cleanup()
+
+    def __del__(self) -> None:  # a writer dropped without close(): discard, never commit
+        try:
+            if not getattr(self, "_closed", True):
+                self._cleanup()
+        except Exception:
+            pass
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UserError(f"DatasetWriter for {self.path} is closed")
+
+    def _cleanup(self) -> None:
+        self._closed = True
+        self._buffer = []
+        if self._h5 is not None:
+            try:
+                self._h5.close()
+            except Exception:
+                pass
+            self._h5 = None
+        try:
+            self._tmp.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass
+        self._lock.release()
+
+    def _check_existing(self) -> None:
+        from demokit.data.dataset import load_dataset
+
+        ds = load_dataset(self.path)
+        check_same_spaces(what=f"dataset {self.path}", expected_obs=ds.observation_space, expected_act=ds.action_space,
+                          actual_obs=self.observation_space, actual_act=self.action_space, against="the data to append")
+        if self.env_id is not None and ds.env_id is not None and ds.env_id != self.env_id:
+            raise DatasetError(f"dataset {self.path} holds {ds.env_id} episodes, not {self.env_id}; "
+                               f"append only episodes of the same env or write to another file")
+        if self.env_id is None:
+            self.env_id = ds.env_id
+        file_extras = ds.extras_spec
+        if self._extras is not None and self._extras != file_extras:
+            raise DatasetError(f"dataset {self.path} has extras {_fmt_extras(file_extras)} but the writer was given "
+                               f"{_fmt_extras(self._extras)}; append episodes with the same extra arrays")
+        self._extras = file_extras
+        self._base_episodes = ds.num_episodes
+        self._base_steps = len(ds)
+
+    def _check_episode(self, ep: Episode) -> None:
+        if self._extras is None:
+            self._extras = {k: (tuple(np.shape(v)[1:]), np.asarray(v).dtype) for k, v in ep.extras.items()}
+            for name, (_, dt) in self._extras.items():
+                if not name or "/" in name:
+                    raise UserError(f"extra array name {name!r} cannot be stored: use a non-empty name without '/'")
+                if dt.kind not in "biuf":
+                    raise UserError(f"extra array {name!r} has dtype {dt}; only bool, integer and float arrays can be stored")
+        if set(ep.extras) != set(self._extras):
+            raise UserError(f"episode has extras {sorted(ep.extras)} but this dataset stores {sorted(self._extras)}; "
+                            f"every episode must carry the same extra arrays")
+        for name, (shape, _) in self._extras.items():
+            if tuple(np.shape(ep.extras[name])[1:]) != shape:
+                raise UserError(f"episode extra {name!r} has per-step shape {tuple(np.shape(ep.extras[name])[1:])}, "
+                                f"expected {shape}")
+        T = len(ep)
+        self._check_leaves("observations", self.observation_space, self._obs_leaves, ep.observations, T)
+        self._check_leaves("actions", self.action_space, self._act_leaves, ep.actions, T)
+        self._check_leaves("final_observation", self.observation_space, self._obs_leaves, ep.final_observation, 1)
+
+    @staticmethod
+    def _check_leaves(what: str, space: spaces.Space, specs: list[Any], batch: Any, rows: int) -> None:
+        leaves = [batch] if len(specs) == 1 and not specs[0][0] else fmt.leaves_of(space, batch, what)
+        for (path, _, shape), leaf in zip(specs, leaves):
+            got = getattr(leaf, "shape", None)
+            if got is None:
+                got = np.shape(leaf)
+            if got[:1] == (rows,) and got[1:] == shape:
+                continue
+            # accept rows of the right size in another shape (e.g. Discrete actions as (T, 1))
+            if got[:1] == (rows,) and int(np.prod(got[1:], dtype=np.int64)) == int(np.prod(shape, dtype=np.int64)):
+                continue
+            label = "/".join((what, *path))
+            raise UserError(f"episode {label} has shape {tuple(got)}, expected ({', '.join(map(str, (rows, *shape)))}) "
+                            f"for the dataset's space")
+
+    def _open_temp(self, *, rows_hint: int, episodes_hint: int) -> None:
+        try:
+            self._tmp.unlink()
+        except FileNotFoundError:
+            pass
+        if self._appending:
+            shutil.copyfile(self.path, self._tmp)
+            self._h5 = h5py.File(self._tmp, "r+")
+            return
+        h5 = self._h5 = h5py.File(self._tmp, "w")
+        a = h5.attrs
+        a[fmt.ATTR_FORMAT] = fmt.FORMAT_NAME
+        a[fmt.ATTR_VERSION] = np.int64(fmt.FORMAT_VERSION)
+        a["env_id"] = self.env_id or ""
+        a["env_spec"] = self._spec_json or "null"
+        a["observation_space"] = space_to_json(self.observation_space)
+        a["action_space"] = space_to_json(self.action_space)
+        a["provenance"] = fmt.to_json(self.provenance)
+        a["appends"] = "[]"
+        a["created"] = fmt.utc_now()
+        a["demokit_version"] = _version.__version__
+        a["total_steps"] = np.int64(0)
+        a["total_episodes"] = np.int64(0)
+        for root, leaves, rows in ((fmt.OBSERVATIONS, self._obs_leaves, rows_hint),
+                                   (fmt.ACTIONS, self._act_leaves, rows_hint),
+                                   (fmt.FINAL_OBSERVATIONS, self._obs_leaves, episodes_hint)):
+            for path, dtype, shape in leaves:
+                self._create(fmt.h5_name(root, path), dtype, shape, rows)
+        self._create(fmt.REWARDS, np.dtype(np.float64), (), rows_hint)
+        self._create(fmt.TERMINATED, np.dtype(bool), (), rows_hint)
+        self._create(fmt.TRUNCATED, np.dtype(bool), (), rows_hint)
+        h5.create_group(fmt.EXTRAS)
+        for name, (shape, dtype) in (self._extras or {}).items():
+            self._create(f"{fmt.EXTRAS}/{name}", dtype, shape, rows_hint)
+        h5.create_group(fmt.EPISODES)
+        for name, dtype in fmt.EPISODE_FIELDS.items():
+            self._create(f"{fmt.EPISODES}/{name}", dtype, (), episodes_hint)
+
+    def _create(self, name: str, dtype: np.dtype, shape: tuple[int, ...], rows_hint: int) -> None:
+        row_bytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        kwargs: dict[str, Any] = {}
+        if self.compression is not None:
+            kwargs = {"compression": self.compression, "shuffle": dtype.itemsize > 1}
+        self._h5.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                                chunks=(fmt.chunk_rows(row_bytes, rows_hint), *shape), **kwargs)
+
+    def _append(self, name: str, data: np.ndarray) -> None:
+        dset = self._h5[name]
+        n = dset.shape[0]
+        dset.resize(n + data.shape[0], axis=0)
+        dset[n:] = data
+
+    @staticmethod
+    def _gather(space: spaces.Space, specs: list[Any], batches: list[Any]) -> list[np.ndarray]:
+        """Concatenate the leaves of per-episode batches into one array per leaf (stored dtype and shape)."""
+        if len(specs) == 1 and not specs[0][0]:
+            per_leaf = [batches]
+        else:
+            split = [fmt.leaves_of(space, b) for b in batches]
+            per_leaf = [[s[i] for s in split] for i in range(len(specs))]
+        return [_concat(arrays, dtype, shape) for (_, dtype, shape), arrays in zip(specs, per_leaf)]
+
+    def _write_block(self, episodes: list[Episode]) -> None:
+        steps0 = int(self._h5[fmt.REWARDS].shape[0])
+        lengths = np.array([len(ep.rewards) for ep in episodes], dtype=np.int64)
+        for root, space, specs, batches in (
+                (fmt.OBSERVATIONS, self.observation_space, self._obs_leaves, [ep.observations for ep in episodes]),
+                (fmt.ACTIONS, self.action_space, self._act_leaves, [ep.actions for ep in episodes]),
+                (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves,
+                 [ep.final_observation for ep in episodes])):
+            for (path, _, _), data in zip(specs, self._gather(space, specs, batches)):
+                self._append(fmt.h5_name(root, path), data)
+        rewards = _concat([ep.rewards for ep in episodes], np.dtype(np.float64), ())
+        terminated = _concat([ep.terminated for ep in episodes], np.dtype(bool), ())
+        truncated = _concat([ep.truncated for ep in episodes], np.dtype(bool), ())
+        self._append(fmt.REWARDS, rewards)
+        self._append(fmt.TERMINATED, terminated)
+        self._append(fmt.TRUNCATED, truncated)
+        for name, (shape, dtype) in (self._extras or {}).items():
+            self._append(f"{fmt.EXTRAS}/{name}", _concat([ep.extras[name] for ep in episodes], dtype, shape))
+
+        ends = np.cumsum(lengths)
+        first = ends - lengths
+        index = {
+            "start": steps0 + first,
+            "length": lengths,
+            "return": np.add.reduceat(rewards, first),
+            "terminated": terminated[ends - 1],
+            "truncated": truncated[ends - 1],
+            "seed": np.array([ep.seed for ep in episodes], dtype=np.int64),
+        }
+        for name, values in index.items():
+            self._append(f"{fmt.EPISODES}/{name}", values)
+
+    def _finalize_attrs(self) -> None:
+        a = self._h5.attrs
+        steps = int(self._h5[fmt.REWARDS].shape[0])
+        episodes = int(self._h5[f"{fmt.EPISODES}/length"].shape[0])
+        if self._appending:
+            appends = fmt.json.loads(fmt.decode_attr(a.get("appends", "[]")) or "[]")
+            appends.append({"time": fmt.utc_now(), "episodes": [self._base_episodes, episodes],
+                            "demokit_version": _version.__version__, "provenance": self.provenance})
+            a["appends"] = fmt.to_json(appends)
+            a["modified"] = fmt.utc_now()
+        a["total_steps"] = np.int64(steps)
+        a["total_episodes"] = np.int64(episodes)
+        assert steps == self.total_steps and episodes == self.total_episodes, (steps, episodes)
+
+
+def _concat(arrays: list[Any], dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.asarray(arrays[0]) if len(arrays) == 1 else np.concatenate(arrays, axis=0)
+    out = out.astype(dtype, copy=False)
+    return out.reshape(out.shape[0], *shape)
+
+
+def _fmt_extras(extras: Mapping[str, tuple[tuple[int, ...], np.dtype]] | None) -> str:
+    if not extras:
+        return "none"
+    return ", ".join(f"{k} {np.dtype(dt)}{tuple(shp)}" for k, (shp, dt) in sorted(extras.items()))

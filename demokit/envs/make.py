@@ -1,0 +1,94 @@
+"""Creating environments.
+
+``make_vec_env`` returns a gymnasium ``SyncVectorEnv`` in autoreset mode NEXT_STEP
+(gymnasium 1.x's default): after a sub-env's episode ends, the *next* ``step``
+call returns that sub-env's reset observation with reward 0 and both flags False,
+and the action passed for it is ignored. Learners must skip that step (see
+``demokit.rl``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from demokit.errors import UserError
+
+
+def _check_id(env_id: str) -> None:
+    if not isinstance(env_id, str) or not env_id:
+        raise UserError(f"env id must be a non-empty string, got {env_id!r}")
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        extra = ""
+        if "LunarLander" in env_id or "BipedalWalker" in env_id or "CarRacing" in env_id:
+            extra = "; Box2D envs need `pip install demokit[box2d]`"
+        raise UserError(f"unknown env id {env_id!r}{hint}{extra}")
+
+
+def make_env(env_id: str, *, seed: int | None = None, **kwargs: Any) -> gym.Env:
+    """Make one env; an unknown id raises :class:`UserError`. Resets with ``seed`` if given."""
+    _check_id(env_id)
+    try:
+        env = gym.make(env_id, **kwargs)
+    except gym.error.DependencyNotInstalled as exc:
+        raise UserError(f"env {env_id!r} needs an optional dependency: {exc}") from None
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def make_vec_env(env_id: str, num_envs: int, *, seed: int | None = None, **kwargs: Any) -> SyncVectorEnv:
+    """A ``SyncVectorEnv`` of ``num_envs`` copies (autoreset NEXT_STEP).
+
+    It is not reset here; call ``venv.reset(seed=seed)`` (sub-env i gets seed+i).
+    """
+    if num_envs < 1:
+        raise UserError(f"num_envs must be >= 1, got {num_envs}")
+    _check_id(env_id)
+    make_env(env_id, **kwargs).close()  # surface dependency errors as UserError
+    venv = SyncVectorEnv([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)],
+                         autoreset_mode=AutoresetMode.NEXT_STEP)
+    if seed is not None:
+        venv.action_space.seed(seed)
+    return venv
+
+
+def env_spec_json(env_id: str) -> str:
+    """The env's registered spec as JSON (enough to re-make it), or a minimal one."""
+    _check_id(env_id)
+    spec = gym.spec(env_id)
+    try:
+        return spec.to_json()
+    except Exception:  # env specs with callables in kwargs cannot be serialised
+        return json.dumps({"id": env_id, "max_episode_steps": spec.max_episode_steps})
+
+
+def make_env_from_spec_json(text: str) -> gym.Env:
+    """Re-make an env from :func:`env_spec_json` output."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"env spec is not valid JSON: {exc}") from None
+    env_id = data.get("id")
+    _check_id(env_id)
+    kwargs = data.get("kwargs") or {}
+    return gym.make(env_id, **kwargs)
+
+
+def reward_threshold(env_id: str) -> float | None:
+    """The env's registered ``reward_threshold`` (None when it has none)."""
+    _check_id(env_id)
+    thr = gym.spec(env_id).reward_threshold
+    return None if thr is None else float(thr)
+
+
+def max_episode_steps(env_id: str) -> int | None:
+    _check_id(env_id)
+    return gym.spec(env_id).max_episode_steps

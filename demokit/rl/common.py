@@ -1,0 +1,266 @@
+"""Pieces shared by the PPO and DQN trainers: schedules, threads, results, the learn loop.
+
+``BaseTrainer`` owns what both learners do the same way: seeding, the vector env,
+evaluation, the periodic "has it reached the goal yet?" check, progress reports,
+checkpoint saving and the final 20-episode evaluation. Subclasses implement
+``_iteration()`` (one unit of collect + learn) and ``_extra_state()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from demokit.config import to_dict
+from demokit.envs import env_spec_json, make_vec_env, reward_threshold
+from demokit.errors import UserError
+from demokit.evaluation import EvalResult, evaluate_policy
+from demokit.policies import NeuralPolicy, save_checkpoint
+from demokit.rl.vec import VecRunner
+from demokit.seeding import derive_seed, seed_everything
+
+#: ``progress(info)`` is called after every iteration with keys env_steps, total_timesteps,
+#: episode_return (latest completed training episode, NaN before the first), steps_per_s and
+#: eval_return (latest evaluation mean, NaN before the first).
+ProgressFn = Callable[[dict[str, float]], None]
+
+#: Seed offset of the evaluation episodes relative to the training seed (so the
+#: training envs (seed .. seed+num_envs-1) and the evaluation episodes differ).
+EVAL_SEED_OFFSET = 1000
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished training run produced (figures of the final 20-episode evaluation)."""
+
+    checkpoint: str | None
+    mean_return: float
+    std_return: float
+    env_steps: int
+    wall_s: float
+    reached_threshold: bool
+    algo: str = ""
+    env_id: str = ""
+    stop_value: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "mean_return": self.mean_return, "std_return": self.std_return,
+                "env_steps": self.env_steps, "wall_s": self.wall_s, "reached_threshold": self.reached_threshold,
+                "algo": self.algo, "env_id": self.env_id, "stop_value": self.stop_value}
+
+
+def linear_schedule(initial: float, progress_done: float, kind: str) -> float:
+    """``initial`` ("constant") or ``initial * (1 - progress_done)`` ("linear"), progress in [0, 1]."""
+    if kind == "constant":
+        return initial
+    if kind == "linear":
+        return initial * max(0.0, 1.0 - progress_done)
+    raise UserError(f"unknown schedule {kind!r}; use constant or linear")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily ``torch.set_num_threads(n)`` (small MLPs run fastest on one thread); None: unchanged."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> cuda if available else cpu; 'cuda' without a GPU is a UserError."""
+    from demokit.cli.output import resolve_device as _resolve
+    return _resolve(device)
+
+
+def resolve_stop_value(env_id: str, stop_value: float | None) -> float | None:
+    """The config's ``stop_value`` or else the env's registered reward_threshold (None: none)."""
+    return float(stop_value) if stop_value is not None else reward_threshold(env_id)
+
+
+def check_output_path(out: str | os.PathLike[str] | None) -> None:
+    """Refuse an output path that cannot be written *before* training starts."""
+    if out is None:
+        return
+    p = Path(out)
+    if p.is_dir():
+        raise UserError(f"--out {p}: is a directory; give a file path such as {p / 'expert.pt'}")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise UserError(f"--out {p}: directory {parent} is not writable; choose another --out")
+
+
+class BaseTrainer:
+    """Shared machinery; see the module docstring. Not used directly."""
+
+    algo = ""
+
+    def __init__(self, config: Any, *, progress: ProgressFn | None = None, tb_writer: Any = None) -> None:
+        self.config = config
+        self.progress = progress
+        self.tb_writer = tb_writer
+        self.device = resolve_device(config.device)
+        self.env_id = config.env_id
+        self.stop_value = resolve_stop_value(config.env_id, config.stop_value)
+        self._threads = 1 if self.device.type == "cpu" else None
+        seed = int(config.seed)
+        seed_everything(seed)
+        self.rng = np.random.default_rng(derive_seed(seed, "trainer"))
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed(derive_seed(seed, "sampling"))
+        self.venv = make_vec_env(config.env_id, int(config.num_envs), seed=seed)
+        self.runner = VecRunner(self.venv)
+        self.runner.reset(seed=seed)
+        self.env_steps = 0
+        self.iterations = 0
+        self.recent_returns: deque[float] = deque(maxlen=20)
+        self.last_eval: float = math.nan
+        self._t_start = time.perf_counter()
+        self._policy: NeuralPolicy | None = None
+
+    # ---- to be provided by subclasses ------------------------------------------
+    @property
+    def policy(self) -> NeuralPolicy:
+        """The policy being trained (a NeuralPolicy; its checkpoint is the expert)."""
+        assert self._policy is not None
+        return self._policy
+
+    def _iteration(self) -> dict[str, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    # ---- shared ----------------------------------------------------------------
+    @property
+    def progress_done(self) -> float:
+        """Fraction of ``total_timesteps`` used (drives the linear schedules)."""
+        return min(1.0, self.env_steps / max(1, int(self.config.total_timesteps)))
+
+    def _note_episodes(self, returns: list[float]) -> None:
+        self.recent_returns.extend(returns)
+
+    def evaluate(self, episodes: int = 20, seed: int | None = None, *, deterministic: bool = True) -> EvalResult:
+        """Evaluate the current policy on ``episodes`` fresh episodes (episode i seeded seed+i).
+
+        ``seed`` defaults to the training seed + 1000 (episodes unseen in training).
+        """
+        seed = int(self.config.seed) + EVAL_SEED_OFFSET if seed is None else int(seed)
+        was_training = self.policy.training
+        self.policy.eval()
+        with torch_threads(self._threads):
+            result = evaluate_policy(self.policy, self.env_id, episodes=episodes, seed=seed, deterministic=deterministic)
+        self.policy.train(was_training)
+        return result
+
+    def _goal_check(self) -> EvalResult | None:
+        """Quick eval on the first ``eval_episodes`` episodes; only if it passes, the other
+        ones up to ``final_eval_episodes`` (same seeds as the final evaluation). Returns the
+        full evaluation when the goal is reached, else None."""
+        cfg = self.config
+        seed = int(cfg.seed) + EVAL_SEED_OFFSET
+        quick_n = min(int(cfg.eval_episodes), int(cfg.final_eval_episodes))
+        quick = self.evaluate(quick_n, seed)
+        self.last_eval = quick.mean_return
+        self._log({"eval/quick_mean_return": quick.mean_return})
+        if self.stop_value is None or quick.mean_return < self.stop_value:
+            return None
+        rest_n = int(cfg.final_eval_episodes) - quick_n
+        if rest_n > 0:
+            rest = self.evaluate(rest_n, seed + quick_n)
+            full = EvalResult(returns=np.concatenate([quick.returns, rest.returns]),
+                              lengths=np.concatenate([quick.lengths, rest.lengths]))
+        else:
+            full = quick
+        self.last_eval = full.mean_return
+        self._log({"eval/mean_return": full.mean_return})
+        return full if full.mean_return >= self.stop_value else None
+
+    def _log(self, scalars: dict[str, float]) -> None:
+        if self.tb_writer is not None:
+            for k, v in scalars.items():
+                if v is not None and math.isfinite(float(v)):
+                    self.tb_writer.add_scalar(k, float(v), self.env_steps)
+
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        elapsed = max(1e-9, time.perf_counter() - self._t_start)
+        self.progress({"env_steps": float(self.env_steps), "total_timesteps": float(self.config.total_timesteps),
+                       "episode_return": self.recent_returns[-1] if self.recent_returns else math.nan,
+                       "steps_per_s": self.env_steps / elapsed, "eval_return": self.last_eval})
+
+    def learn(self, *, out: str | os.PathLike[str] | None = None, stop_at_goal: bool = True) -> TrainResult:
+        """The plain loop: iterate until ``total_timesteps`` env steps (or, with
+        ``stop_at_goal``, until the deterministic evaluation reaches the stop value; checked
+        every ``eval_every`` env steps), then evaluate on ``final_eval_episodes`` episodes
+        and save a checkpoint to ``out`` (when given)."""
+        cfg = self.config
+        check_output_path(out)
+        self._t_start = time.perf_counter()
+        check_goal = stop_at_goal and self.stop_value is not None
+        next_check = int(cfg.eval_every)
+        final: EvalResult | None = None
+        with torch_threads(self._threads):
+            while self.env_steps < int(cfg.total_timesteps):
+                stats = self._iteration()
+                self.iterations += 1
+                if self.recent_returns:
+                    stats["rollout/ep_return_mean"] = float(np.mean(self.recent_returns))
+                self._log(stats)
+                if check_goal and self.env_steps >= next_check:
+                    while next_check <= self.env_steps:
+                        next_check += int(cfg.eval_every)
+                    final = self._goal_check()
+                    if final is not None:
+                        self._report()
+                        break
+                self._report()
+        if final is None:
+            final = self.evaluate(int(cfg.final_eval_episodes))
+            self.last_eval = final.mean_return
+        wall_s = time.perf_counter() - self._t_start
+        reached = self.stop_value is not None and final.mean_return >= self.stop_value
+        result = TrainResult(checkpoint=None, mean_return=final.mean_return, std_return=final.std_return,
+                             env_steps=int(self.env_steps), wall_s=wall_s, reached_threshold=bool(reached),
+                             algo=self.algo, env_id=self.env_id, stop_value=self.stop_value)
+        if out is not None:
+            figures = result.as_dict()
+            figures.pop("checkpoint")
+            self.save(out, training=figures)
+            result = TrainResult(**{**result.__dict__, "checkpoint": str(out)})
+        return result
+
+    def save(self, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None) -> str:
+        """Write the policy as a demokit checkpoint (algo, env spec, config, extra state); returns sha256."""
+        figures = dict(training or {})
+        figures.setdefault("env_steps", int(self.env_steps))
+        figures["config"] = to_dict(self.config)
+        return save_checkpoint(path, self.policy, algo=self.algo, env_id=self.env_id,
+                               env_spec=env_spec_json(self.env_id), training=figures, extra=self._extra_state())
+
+    def snapshot(self) -> dict[str, Any]:
+        """A deep copy of the policy's state (weights and normalisation statistics)."""
+        return copy.deepcopy(self.policy.state_dict())
+
+    def close(self) -> None:
+        """Close the vector env."""
+        self.venv.close()

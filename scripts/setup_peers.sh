@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Set up the peer systems demokit's benchmarks compare against. Idempotent.
+#
+#   scripts/setup_peers.sh            # both parts
+#   scripts/setup_peers.sh imitation  # only .venv-imitation
+#   scripts/setup_peers.sh main       # only the `bench` extra in .venv
+#
+# 1. .venv-imitation (git-ignored, repo root): imitation==1.0.1 with its own pins
+#    (gymnasium ~=0.29, stable-baselines3 ~=2.2.1), numpy<2 (gymnasium 0.29 uses
+#    np.bool8, removed in numpy 2) and the CPU torch==2.13.0 from constraints.txt.
+#    torch is installed first, alone, under the constraint, so resolving imitation
+#    never pulls a CUDA build (imitation only asks for torch>=1.4).
+# 2. .venv (demokit's own venv): the `bench` extra (stable-baselines3>=2.3) and
+#    minari (its DataCollector and reader; minari[create] is not needed, so no jax).
+#
+# Environment: PYTHON (interpreter for the new venv; default: the one .venv was
+# made from, else python3).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CONSTRAINTS="$ROOT/constraints.txt"
+IMITATION_VENV="$ROOT/.venv-imitation"
+MAIN_VENV="$ROOT/.venv"
+WHAT="${1:-all}"
+
+case "$WHAT" in
+  all|imitation|main) ;;
+  *) echo "usage: $0 [all|imitation|main]" >&2; exit 2 ;;
+esac
+
+pick_python() {
+  if [[ -n "${PYTHON:-}" ]]; then echo "$PYTHON"; return; fi
+  if [[ -x "$MAIN_VENV/bin/python" ]]; then
+    # the base interpreter .venv was created from
+    "$MAIN_VENV/bin/python" -c 'import sys; print(sys._base_executable)'
+    return
+  fi
+  command -v python3
+}
+
+pip_in() {  # pip_in <venv> <args...>
+  local venv="$1"; shift
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@"
+}
+
+check_cpu_torch() {  # refuse a venv that ended up with a CUDA torch
+  "$1/bin/python" - <<'EOF'
+import importlib.metadata as md, sys, torch
+cuda = [d.metadata["Name"] for d in md.distributions()
+        if (d.metadata["Name"] or "").lower().startswith("nvidia-")]
+if torch.version.cuda is not None or cuda:
+    sys.exit(f"error: CUDA packages were installed ({torch.__version__}, {cuda}); "
+             "check constraints.txt")
+print(f"  torch {torch.__version__} (CPU build), no nvidia-* packages")
+EOF
+}
+
+setup_imitation() {
+  echo "== .venv-imitation (imitation 1.0.1)"
+  if [[ ! -x "$IMITATION_VENV/bin/python" ]]; then
+    "$(pick_python)" -m venv "$IMITATION_VENV"
+  fi
+  if "$IMITATION_VENV/bin/python" - <<'EOF' 2>/dev/null
+import importlib.metadata as md
+assert md.version("imitation") == "1.0.1"
+assert md.version("torch").startswith("2.13.0")
+assert md.version("gymnasium").startswith("0.29")
+assert md.version("stable-baselines3").startswith("2.2")
+import imitation.algorithms.bc, imitation.algorithms.adversarial.gail  # noqa: F401
+EOF
+  then
+    echo "  already installed"
+  else
+    pip_in "$IMITATION_VENV" --upgrade pip
+    pip_in "$IMITATION_VENV" "torch==2.13.0"
+    pip_in "$IMITATION_VENV" "imitation==1.0.1" "numpy<2"
+  fi
+  check_cpu_torch "$IMITATION_VENV"
+  "$IMITATION_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("imitation", "gymnasium", "stable-baselines3", "numpy")))'
+}
+
+setup_main() {
+  echo "== .venv (bench extra: stable-baselines3>=2.3, minari)"
+  if [[ ! -x "$MAIN_VENV/bin/python" ]]; then
+    echo "error: $MAIN_VENV is missing; create demokit's venv first (python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e '.[dev]')" >&2
+    exit 1
+  fi
+  if "$MAIN_VENV/bin/python" - <<'EOF' 2>/dev/null
+import importlib.metadata as md
+v = tuple(int(x) for x in md.version("stable-baselines3").split(".")[:2])
+assert v >= (2, 3)
+md.version("minari")
+import stable_baselines3, minari  # noqa: F401
+EOF
+  then
+    echo "  already installed"
+  else
+    pip_in "$MAIN_VENV" "stable-baselines3>=2.3" "minari>=0.5"
+  fi
+  check_cpu_torch "$MAIN_VENV"
+  "$MAIN_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("stable-baselines3", "minari", "gymnasium", "numpy")))'
+}
+
+if [[ "$WHAT" == all || "$WHAT" == imitation ]]; then setup_imitation; fi
+if [[ "$WHAT" == all || "$WHAT" == main ]]; then setup_main; fi
+echo "done"

@@ -1,0 +1,39 @@
+"""Shared tiny fixtures. Tests never write into the working directory (use tmp_path)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import cartpole_controller  # noqa: F401  (re-exported for fixtures)
+
+torch.set_num_threads(1)
+
+# Tests run with --import-mode=importlib (so test files in different folders may share a
+# name); helper modules that live beside a folder's tests stay importable by plain name.
+for _sub in sorted(Path(__file__).parent.iterdir()):
+    if _sub.is_dir() and not _sub.name.startswith((".", "_")) and str(_sub) not in sys.path:
+        sys.path.insert(0, str(_sub))
+
+
+@pytest.fixture(autouse=True)
+def _isolate_cwd(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test inside a fresh temp dir so default output paths never land in the repo."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture
+def cartpole_spaces() -> tuple[gym.Space, gym.Space]:
+    env = gym.make("CartPole-v1")
+    return env.observation_space, env.action_space
+
+
+@pytest.fixture
+def repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
