@@ -10,8 +10,10 @@
 #    np.bool8, removed in numpy 2) and the CPU torch==2.13.0 from constraints.txt.
 #    torch is installed first, alone, under the constraint, so resolving imitation
 #    never pulls a CUDA build (imitation only asks for torch>=1.4).
-# 2. .venv (demokit's own venv): the `bench` extra (stable-baselines3>=2.3) and
-#    minari (its DataCollector and reader; minari[create] is not needed, so no jax).
+# 2. .venv (demokit's own venv): the `bench` extra's stable-baselines3>=2.3, and
+#    minari[create] 0.5 for benchmarks/peers/minari_collect.py: Minari's DataCollector
+#    imports jax.tree_util on every step, so `create` (jax[cpu], ~130 MB of wheels,
+#    ~500 MB installed, no CUDA) is needed. SKIP_MINARI=1 leaves minari/jax out.
 #
 # Environment: PYTHON (interpreter for the new venv; default: the one .venv was
 # made from, else python3).
@@ -81,25 +83,38 @@ EOF
 }
 
 setup_main() {
-  echo "== .venv (bench extra: stable-baselines3>=2.3, minari)"
+  local pkgs=("stable-baselines3>=2.3")
+  [[ "${SKIP_MINARI:-0}" == 1 ]] || pkgs+=("minari[create]>=0.5,<0.6")
+  echo "== .venv (bench: ${pkgs[*]})"
   if [[ ! -x "$MAIN_VENV/bin/python" ]]; then
     echo "error: $MAIN_VENV is missing; create demokit's venv first (python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e '.[dev]')" >&2
     exit 1
   fi
-  if "$MAIN_VENV/bin/python" - <<'EOF' 2>/dev/null
-import importlib.metadata as md
+  if SKIP_MINARI="${SKIP_MINARI:-0}" "$MAIN_VENV/bin/python" - <<'EOF' 2>/dev/null
+import importlib.metadata as md, os
 v = tuple(int(x) for x in md.version("stable-baselines3").split(".")[:2])
 assert v >= (2, 3)
-md.version("minari")
-import stable_baselines3, minari  # noqa: F401
+import stable_baselines3  # noqa: F401
+if os.environ["SKIP_MINARI"] != "1":
+    assert md.version("minari").startswith("0.5")
+    import minari, jax.tree_util  # noqa: F401
 EOF
   then
     echo "  already installed"
   else
-    pip_in "$MAIN_VENV" "stable-baselines3>=2.3" "minari>=0.5"
+    pip_in "$MAIN_VENV" "${pkgs[@]}"
   fi
   check_cpu_torch "$MAIN_VENV"
-  "$MAIN_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("stable-baselines3", "minari", "gymnasium", "numpy")))'
+  "$MAIN_VENV/bin/python" - <<'EOF'
+import importlib.metadata as m
+found = []
+for p in ("stable-baselines3", "minari", "jax", "gymnasium", "numpy"):
+    try:
+        found.append(f"{p} {m.version(p)}")
+    except m.PackageNotFoundError:
+        pass
+print("  " + ", ".join(found))
+EOF
 }
 
 if [[ "$WHAT" == all || "$WHAT" == imitation ]]; then setup_imitation; fi

@@ -66,3 +66,40 @@ def resolve_device(device: str) -> torch.device:
             raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
         return torch.device(d)
     raise UserError(f"--device must be auto, cpu or cuda, got {device!r}")
+
+
+class LazyProgress:
+    """A rich progress bar on stderr that appears with the first update, so a command
+    refused early prints its ``error:`` line without an empty bar before it.
+
+    ``update(completed, total=None, info="", line=None)``: move the bar, optionally
+    printing ``line`` above it.
+    """
+
+    def __init__(self, description: str, total: float | None = None) -> None:
+        self.description, self.total = description, total
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def update(self, completed: float, *, total: float | None = None, info: str = "", line: str | None = None) -> None:
+        if self._progress is None:
+            self._progress = make_progress()
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=total or self.total, info="")
+        if line:
+            self._progress.console.print(line)
+        kwargs: dict[str, Any] = {"completed": completed, "info": info}
+        if total is not None:
+            kwargs["total"] = total
+        self._progress.update(self._task, **kwargs)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __enter__(self) -> "LazyProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

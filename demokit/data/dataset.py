@@ -35,13 +35,15 @@ class DemoDataset:
 
     ``len(ds)`` is the number of transitions. Arrays (``observations``, ``actions``,
     ``rewards``, ``terminated``, ``truncated``, ``next_observations``,
-    ``final_observations``, ``extras``) are read in bulk on first use and cached;
-    observations/actions of Dict / Tuple spaces are dicts / tuples of arrays.
+    ``final_observations``, ``extras``) are read in bulk on first use and cached
+    read-only (they are shared: copy before changing them); observations/actions of
+    Dict / Tuple spaces are dicts / tuples of arrays. ``sample`` returns fresh arrays.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._cache: dict[str, Any] = {}
+        self._sample_source: dict[str, Any] | None = None
         self._validate()
 
     # -- opening and validation --------------------------------------------------------
@@ -140,6 +142,8 @@ class DemoDataset:
         if int(attrs["total_steps"]) != n or int(attrs["total_episodes"]) != e:
             raise self._fail(f"attributes say {attrs['total_steps']} steps / {attrs['total_episodes']} episodes but "
                              f"the arrays hold {n} / {e}; the file is damaged")
+        for arr in index.values():
+            arr.flags.writeable = False
         self._n = n
         self._index = index
         self._extras_spec = extras_spec
@@ -241,8 +245,12 @@ class DemoDataset:
                 for name in missing:
                     dset = f[name]
                     out = np.empty(dset.shape, dtype=dset.dtype)
-                    if out.size:
-                        dset.read_direct(out)
+                    try:
+                        if out.size:
+                            dset.read_direct(out)
+                    except OSError as exc:
+                        raise self._fail(f"cannot read '{name}' ({exc}); the file is damaged") from None
+                    out.flags.writeable = False  # shared by every caller: copy before changing
                     self._cache[name] = out
         return [self._cache[n] for n in names]
 
@@ -303,8 +311,10 @@ class DemoDataset:
 
             obs_leaves = fmt.leaves_of(self.observation_space, self.observations)
             final_leaves = fmt.leaves_of(self.observation_space, self.final_observations)
-            self._cache[key] = fmt.assemble(self.observation_space,
-                                            [derive(o, fo) for o, fo in zip(obs_leaves, final_leaves)])
+            leaves = [derive(o, fo) for o, fo in zip(obs_leaves, final_leaves)]
+            for leaf in leaves:
+                leaf.flags.writeable = False
+            self._cache[key] = fmt.assemble(self.observation_space, leaves)
         return self._cache[key]
 
     def load(self) -> DemoDataset:
@@ -371,14 +381,11 @@ class DemoDataset:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         idx = gen.integers(0, len(self), size=int(batch_size))
-        batch = {
-            "obs": obs_index(self.observations, idx),
-            "action": obs_index(self.actions, idx),
-            "reward": self.rewards[idx],
-            "next_obs": obs_index(self.next_observations, idx),
-            "terminated": self.terminated[idx],
-            "truncated": self.truncated[idx],
-        }
+        if self._sample_source is None:
+            self._sample_source = {"obs": self.observations, "action": self.actions, "reward": self.rewards,
+                                   "next_obs": self.next_observations, "terminated": self.terminated,
+                                   "truncated": self.truncated}
+        batch = {k: (v[idx] if type(v) is np.ndarray else obs_index(v, idx)) for k, v in self._sample_source.items()}
         if torch:
             import torch as _torch
 
@@ -390,20 +397,10 @@ class DemoDataset:
     def check_env(self, env: Any) -> None:
         """Raise :class:`SpaceMismatchError` unless env (an id or a gymnasium env) has this dataset's spaces."""
         if isinstance(env, str):
-            env_id = env
-            try:
-                from demokit.envs import make_env  # type: ignore[attr-defined]
-            except ImportError:
-                make_env = None
-            if make_env is not None:
-                made = make_env(env_id)
-            else:
-                import gymnasium as gym
+            from demokit.envs import make_env
 
-                try:
-                    made = gym.make(env_id)
-                except gym.error.Error as exc:
-                    raise UserError(f"unknown env {env_id!r}: {exc}") from None
+            env_id = env
+            made = make_env(env_id)
             try:
                 obs_space, act_space = made.observation_space, made.action_space
             finally:
@@ -444,7 +441,7 @@ class DemoDataset:
             else:
                 flat = arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:], dtype=np.int64)))
                 cols.update({f"extra_{name}_{j}": flat[:, j] for j in range(flat.shape[1])})
-        return pd.DataFrame(cols, copy=False)
+        return pd.DataFrame(cols)  # a copy: the cached arrays are read-only
 
     def episodes_frame(self) -> Any:
         """One row per episode: episode, start, length, return, terminated, truncated, seed."""

@@ -62,7 +62,7 @@ REQUIRED_ATTRS = (ATTR_FORMAT, ATTR_VERSION, "observation_space", "action_space"
 #: target size of one HDF5 chunk (bytes): large chunks keep bulk I/O near bare h5py speed
 CHUNK_TARGET_BYTES = 1 << 20
 #: smallest chunk (bytes), so that a tiny dataset appended to many times stays efficient
-CHUNK_MIN_BYTES = 16 << 10
+CHUNK_MIN_BYTES = 4 << 10
 
 COMPRESSIONS = (None, "gzip", "lzf")
 

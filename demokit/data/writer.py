@@ -20,10 +20,12 @@ the episodes added so far and propagate.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +53,7 @@ def env_spec_json(env_spec: Any) -> str | None:
         return None
     if isinstance(env_spec, str):
         try:
-            fmt.json.loads(env_spec)
+            json.loads(env_spec)
         except ValueError:
             raise UserError(f"env_spec must be JSON text, got {env_spec[:80]!r}") from None
         return env_spec
@@ -98,6 +100,7 @@ class DatasetWriter:
                  provenance: Mapping[str, Any] | None = None, mode: Mode = "create",
                  compression: str | None = None, extras: ExtrasSpec | None = None,
                  block_steps: int = DEFAULT_BLOCK_STEPS) -> None:
+        self._closed = True  # until construction succeeds: a failed writer must not touch any file
         if mode not in ("create", "append", "overwrite"):
             raise UserError(f"unknown dataset write mode {mode!r}: use create, append or overwrite")
         self.path = Path(path)
@@ -114,12 +117,16 @@ class DatasetWriter:
         if provenance is not None and not isinstance(provenance, Mapping):
             raise UserError(f"provenance must be a dict, got {type(provenance).__name__}")
         self.provenance = dict(provenance) if provenance is not None else {}
-        self._extras: dict[str, tuple[tuple[int, ...], np.dtype]] | None = (
-            None if extras is None else {str(k): (tuple(int(s) for s in shp), np.dtype(dt)) for k, (shp, dt) in extras.items()})
+        self._extras = None if extras is None else _checked_extras(extras)
         if block_steps < 1:
             raise UserError(f"block_steps must be >= 1, got {block_steps}")
         self.block_steps = int(block_steps)
 
+        # flat observation and action spaces without extras: per-row shapes for a fast check
+        flat = len(self._obs_leaves) == 1 and not self._obs_leaves[0][0] and len(self._act_leaves) == 1 \
+            and not self._act_leaves[0][0]
+        self._fast_shapes = (self._obs_leaves[0][2], self._act_leaves[0][2]) if flat and not self._extras else None
+        self._pool: dict[str, np.ndarray] = {}  # reused block buffers (no fresh pages per block)
         self._buffer: list[Episode] = []
         self._buffer_steps = 0
         self._num_episodes = 0
@@ -127,7 +134,7 @@ class DatasetWriter:
         self._base_episodes = 0
         self._base_steps = 0
         self._h5: h5py.File | None = None
-        self._closed = False
+        self._dsets: dict[str, h5py.Dataset] | None = None  # every dataset of the open temp file, by name
         self._tmp = temp_path_for(self.path)
 
         if self.path.is_dir():
@@ -148,8 +155,8 @@ class DatasetWriter:
                 self._check_existing()
         except BaseException:
             self._lock.release()
-            self._closed = True
             raise
+        self._closed = False
 
     # -- properties --------------------------------------------------------------------
 
@@ -197,12 +204,18 @@ class DatasetWriter:
 
     def add_episode(self, episode: Episode) -> None:
         """Buffer one whole episode; it is written with the next block."""
-        self._check_open()
-        if not isinstance(episode, Episode):
+        if self._closed:
+            self._check_open()
+        if type(episode) is not Episode and not isinstance(episode, Episode):
             raise UserError(f"add_episode expects a demokit.data.Episode, got {type(episode).__name__}")
-        self._check_episode(episode)
+        fast = self._fast_shapes
+        if fast is None or episode.extras or self._extras or not (
+                type(episode.observations) is np.ndarray and episode.observations.shape[1:] == fast[0]
+                and type(episode.actions) is np.ndarray and episode.actions.shape[1:] == fast[1]
+                and type(episode.final_observation) is np.ndarray and episode.final_observation.shape[1:] == fast[0]):
+            self._check_episode(episode)  # the general (nested / extras / odd shapes) path
         self._buffer.append(episode)
-        n = len(episode)
+        n = episode.rewards.shape[0]
         self._buffer_steps += n
         self._num_steps += n
         self._num_episodes += 1
@@ -213,17 +226,84 @@ class DatasetWriter:
         for ep in episodes:
             self.add_episode(ep)
 
+    def add_columns(self, *, observations: Any, actions: Any, rewards: Any, terminated: Any, truncated: Any,
+                    final_observations: Any, episode_lengths: Any, seeds: Any = None,
+                    extras: Mapping[str, Any] | None = None) -> None:
+        """Add whole episodes given in the format's own flat layout, written at once.
+
+        The fast path for data that is already flat (converters, bulk copies): N
+        transitions of E episodes as ``observations`` / ``actions`` (N rows, nested for
+        Dict / Tuple spaces), ``rewards`` / ``terminated`` / ``truncated`` (N,),
+        ``final_observations`` (E rows), ``episode_lengths`` (E,) summing to N,
+        ``seeds`` (E,) or None (-1), ``extras`` ``{name: (N, ...)}``. The same checks
+        as for :class:`Episode` apply (flags only on an episode's last step).
+        """
+        self._check_open()
+        lengths = np.asarray(episode_lengths, dtype=np.int64).reshape(-1)
+        e = len(lengths)
+        if e == 0:
+            return
+        if lengths.min() < 1:
+            raise UserError(f"episode_lengths must all be >= 1, got {int(lengths.min())}")
+        n = int(lengths.sum())
+        ends = np.cumsum(lengths) - 1
+        cols: dict[str, np.ndarray] = {}
+        for root, space, specs, batch, rows in (
+                (fmt.OBSERVATIONS, self.observation_space, self._obs_leaves, observations, n),
+                (fmt.ACTIONS, self.action_space, self._act_leaves, actions, n),
+                (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves, final_observations, e)):
+            for (path, dtype, shape), leaf in zip(specs, fmt.leaves_of(space, batch, root)):
+                cols[fmt.h5_name(root, path)] = _rows(fmt.h5_name(root, path), leaf, rows, shape, dtype)
+        for name, dtype in ((fmt.REWARDS, np.float64), (fmt.TERMINATED, bool), (fmt.TRUNCATED, bool)):
+            cols[name] = _rows(name, {fmt.REWARDS: rewards, fmt.TERMINATED: terminated, fmt.TRUNCATED: truncated}[name],
+                               n, (), np.dtype(dtype))
+        for name in (fmt.TERMINATED, fmt.TRUNCATED):
+            inner = cols[name].copy()
+            inner[ends] = False
+            if inner.any():
+                raise UserError(f"{name} is set on step {int(np.flatnonzero(inner)[0])}, which is not the last step of "
+                                f"its episode; {name} may only be set on an episode's last step")
+        extras = dict(extras or {})
+        if self._extras is None:
+            self._extras = _checked_extras({k: (np.shape(v)[1:], np.asarray(v).dtype) for k, v in extras.items()})
+        if set(extras) != set(self._extras):
+            raise UserError(f"extras {sorted(extras)} given but this dataset stores {sorted(self._extras)}; "
+                            f"every episode must carry the same extra arrays")
+        for name, (shape, dtype) in self._extras.items():
+            key = f"{fmt.EXTRAS}/{name}"
+            cols[key] = _rows(key, extras[name], n, shape, dtype)
+        seed_arr = np.full(e, -1, dtype=np.int64) if seeds is None else np.asarray(seeds, dtype=np.int64).reshape(-1)
+        if seed_arr.shape != (e,):
+            raise UserError(f"seeds has {seed_arr.shape[0]} entries but episode_lengths has {e}")
+        self.flush()  # episodes added before these go first
+        self._write_guarded(lambda: self._write_columns(cols, lengths, seed_arr), rows_hint=n, episodes_hint=e)
+        self._num_steps += n
+        self._num_episodes += e
+
     def flush(self) -> None:
         """Write the buffered episodes into the temporary file (the target changes only at commit)."""
         self._check_open()
         if not self._buffer:
             return
-        if self._h5 is None:
-            self._open_temp(rows_hint=self._buffer_steps, episodes_hint=len(self._buffer))
-        self._write_block(self._buffer)
+        self._write_guarded(lambda: self._write_block(self._buffer), rows_hint=self._buffer_steps,
+                            episodes_hint=len(self._buffer))
         self._buffer = []
         self._buffer_steps = 0
-        self._h5.flush()
+
+    def _write_guarded(self, write: Any, *, rows_hint: int, episodes_hint: int) -> None:
+        """Run ``write``; if it is interrupted half-way (e.g. Ctrl-C), undo its partial block so that
+        a later commit cannot write some fields twice."""
+        if self._h5 is None:
+            self._open_temp(rows_hint=rows_hint, episodes_hint=episodes_hint)
+        if self._dsets is None:
+            self._dsets = _datasets(self._h5)
+        sizes = {name: d.shape[0] for name, d in self._dsets.items()}
+        try:
+            write()
+        except BaseException:
+            for name, n in sizes.items():
+                self._dsets[name].resize(n, axis=0)
+            raise
 
     def close(self) -> None:
         """Commit: write what is buffered and move the file atomically onto the target."""
@@ -237,6 +317,7 @@ class DatasetWriter:
             if self._h5 is None:  # no episodes at all: an empty, valid dataset
                 self._open_temp(rows_hint=1, episodes_hint=1)
             self._finalize_attrs()
+            self._dsets = None  # h5py closes every still-referenced object at file close: drop them first
             self._h5.close()
             self._h5 = None
             commit_file(self._tmp, self.path, no_clobber=self.mode == "create")
@@ -301,12 +382,7 @@ class DatasetWriter:
 
     def _check_episode(self, ep: Episode) -> None:
         if self._extras is None:
-            self._extras = {k: (tuple(np.shape(v)[1:]), np.asarray(v).dtype) for k, v in ep.extras.items()}
-            for name, (_, dt) in self._extras.items():
-                if not name or "/" in name:
-                    raise UserError(f"extra array name {name!r} cannot be stored: use a non-empty name without '/'")
-                if dt.kind not in "biuf":
-                    raise UserError(f"extra array {name!r} has dtype {dt}; only bool, integer and float arrays can be stored")
+            self._extras = _checked_extras({k: (np.shape(v)[1:], np.asarray(v).dtype) for k, v in ep.extras.items()})
         if set(ep.extras) != set(self._extras):
             raise UserError(f"episode has extras {sorted(ep.extras)} but this dataset stores {sorted(self._extras)}; "
                             f"every episode must carry the same extra arrays")
@@ -336,6 +412,7 @@ class DatasetWriter:
                             f"for the dataset's space")
 
     def _open_temp(self, *, rows_hint: int, episodes_hint: int) -> None:
+        self._dsets = None
         try:
             self._tmp.unlink()
         except FileNotFoundError:
@@ -382,49 +459,74 @@ class DatasetWriter:
                                 chunks=(fmt.chunk_rows(row_bytes, rows_hint), *shape), **kwargs)
 
     def _append(self, name: str, data: np.ndarray) -> None:
-        dset = self._h5[name]
-        n = dset.shape[0]
-        dset.resize(n + data.shape[0], axis=0)
-        dset[n:] = data
+        """Append rows to dataset ``name``: one resize and one HDF5 write (low-level, no h5py selection cost)."""
+        dset = self._dsets[name]
+        n, k = dset.shape[0], data.shape[0]
+        if k == 0:
+            return
+        dset.resize(n + k, axis=0)
+        data = np.ascontiguousarray(data, dtype=dset.dtype)
+        fspace = dset.id.get_space()
+        fspace.select_hyperslab((n,) + (0,) * (data.ndim - 1), data.shape)
+        dset.id.write(h5py.h5s.create_simple(data.shape), fspace, data)
 
-    @staticmethod
-    def _gather(space: spaces.Space, specs: list[Any], batches: list[Any]) -> list[np.ndarray]:
+    def _gather(self, root: str, space: spaces.Space, specs: list[Any], batches: list[Any], n: int) -> list[np.ndarray]:
         """Concatenate the leaves of per-episode batches into one array per leaf (stored dtype and shape)."""
         if len(specs) == 1 and not specs[0][0]:
             per_leaf = [batches]
         else:
             split = [fmt.leaves_of(space, b) for b in batches]
             per_leaf = [[s[i] for s in split] for i in range(len(specs))]
-        return [_concat(arrays, dtype, shape) for (_, dtype, shape), arrays in zip(specs, per_leaf)]
+        return [self._concat(fmt.h5_name(root, path), arrays, dtype, shape, n)
+                for (path, dtype, shape), arrays in zip(specs, per_leaf)]
+
+    def _concat(self, name: str, arrays: list[Any], dtype: np.dtype, shape: tuple[int, ...], n: int) -> np.ndarray:
+        """The ``n`` rows of ``arrays`` stacked into a reused buffer of the stored dtype and row shape."""
+        buf = self._pool.get(name)
+        if buf is None or buf.shape[0] < n:
+            buf = self._pool[name] = np.empty((max(n, self.block_steps if buf is not None else n), *shape), dtype=dtype)
+        out = buf[:n]
+        if n:
+            try:
+                np.concatenate(arrays, axis=0, out=out, casting="unsafe")
+            except ValueError:  # rows of the right size in another shape, e.g. Discrete actions as (T, 1)
+                np.concatenate([np.asarray(a).reshape(len(a), *shape) for a in arrays], axis=0, out=out,
+                               casting="unsafe")
+        return out
 
     def _write_block(self, episodes: list[Episode]) -> None:
-        steps0 = int(self._h5[fmt.REWARDS].shape[0])
-        lengths = np.array([len(ep.rewards) for ep in episodes], dtype=np.int64)
-        for root, space, specs, batches in (
-                (fmt.OBSERVATIONS, self.observation_space, self._obs_leaves, [ep.observations for ep in episodes]),
-                (fmt.ACTIONS, self.action_space, self._act_leaves, [ep.actions for ep in episodes]),
-                (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves,
-                 [ep.final_observation for ep in episodes])):
-            for (path, _, _), data in zip(specs, self._gather(space, specs, batches)):
-                self._append(fmt.h5_name(root, path), data)
-        rewards = _concat([ep.rewards for ep in episodes], np.dtype(np.float64), ())
-        terminated = _concat([ep.terminated for ep in episodes], np.dtype(bool), ())
-        truncated = _concat([ep.truncated for ep in episodes], np.dtype(bool), ())
-        self._append(fmt.REWARDS, rewards)
-        self._append(fmt.TERMINATED, terminated)
-        self._append(fmt.TRUNCATED, truncated)
+        lengths = np.fromiter(map(len, map(attrgetter("rewards"), episodes)), dtype=np.int64, count=len(episodes))
+        n, e = int(lengths.sum()), len(episodes)
+        cols: dict[str, np.ndarray] = {}
+        for root, space, specs, attr, rows in (
+                (fmt.OBSERVATIONS, self.observation_space, self._obs_leaves, "observations", n),
+                (fmt.ACTIONS, self.action_space, self._act_leaves, "actions", n),
+                (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves, "final_observation", e)):
+            batches = list(map(attrgetter(attr), episodes))
+            for (path, _, _), data in zip(specs, self._gather(root, space, specs, batches, rows)):
+                cols[fmt.h5_name(root, path)] = data
+        for name, dtype in ((fmt.REWARDS, np.float64), (fmt.TERMINATED, bool), (fmt.TRUNCATED, bool)):
+            cols[name] = self._concat(name, list(map(attrgetter(name), episodes)), np.dtype(dtype), (), n)
         for name, (shape, dtype) in (self._extras or {}).items():
-            self._append(f"{fmt.EXTRAS}/{name}", _concat([ep.extras[name] for ep in episodes], dtype, shape))
+            key = f"{fmt.EXTRAS}/{name}"
+            cols[key] = self._concat(key, [ep.extras[name] for ep in episodes], dtype, shape, n)
+        seeds = np.fromiter(map(attrgetter("seed"), episodes), dtype=np.int64, count=e)
+        self._write_columns(cols, lengths, seeds)
 
+    def _write_columns(self, cols: Mapping[str, np.ndarray], lengths: np.ndarray, seeds: np.ndarray) -> None:
+        """Append whole episodes given as flat per-field arrays, plus their episode index rows."""
+        steps0 = int(self._dsets[fmt.REWARDS].shape[0])
+        for name, data in cols.items():
+            self._append(name, data)
         ends = np.cumsum(lengths)
         first = ends - lengths
         index = {
             "start": steps0 + first,
             "length": lengths,
-            "return": np.add.reduceat(rewards, first),
-            "terminated": terminated[ends - 1],
-            "truncated": truncated[ends - 1],
-            "seed": np.array([ep.seed for ep in episodes], dtype=np.int64),
+            "return": np.add.reduceat(cols[fmt.REWARDS], first),
+            "terminated": cols[fmt.TERMINATED][ends - 1],
+            "truncated": cols[fmt.TRUNCATED][ends - 1],
+            "seed": seeds,
         }
         for name, values in index.items():
             self._append(f"{fmt.EPISODES}/{name}", values)
@@ -434,7 +536,7 @@ class DatasetWriter:
         steps = int(self._h5[fmt.REWARDS].shape[0])
         episodes = int(self._h5[f"{fmt.EPISODES}/length"].shape[0])
         if self._appending:
-            appends = fmt.json.loads(fmt.decode_attr(a.get("appends", "[]")) or "[]")
+            appends = json.loads(fmt.decode_attr(a.get("appends", "[]")) or "[]")
             appends.append({"time": fmt.utc_now(), "episodes": [self._base_episodes, episodes],
                             "demokit_version": _version.__version__, "provenance": self.provenance})
             a["appends"] = fmt.to_json(appends)
@@ -444,10 +546,31 @@ class DatasetWriter:
         assert steps == self.total_steps and episodes == self.total_episodes, (steps, episodes)
 
 
-def _concat(arrays: list[Any], dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    out = np.asarray(arrays[0]) if len(arrays) == 1 else np.concatenate(arrays, axis=0)
-    out = out.astype(dtype, copy=False)
-    return out.reshape(out.shape[0], *shape)
+def _checked_extras(extras: ExtrasSpec) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Normalise an extras spec ``{name: (shape, dtype)}``, refusing names/dtypes HDF5 cannot hold."""
+    out = {}
+    for name, (shape, dtype) in extras.items():
+        dt = np.dtype(dtype)
+        if not isinstance(name, str) or not name or "/" in name:
+            raise UserError(f"extra array name {name!r} cannot be stored: use a non-empty name without '/'")
+        if dt.kind not in "biuf":
+            raise UserError(f"extra array {name!r} has dtype {dt}; only bool, integer and float arrays can be stored")
+        out[name] = (tuple(int(x) for x in shape), dt)
+    return out
+
+
+def _rows(name: str, data: Any, rows: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``data`` as an array of ``rows`` rows of ``shape`` in ``dtype``, or a UserError naming the field."""
+    arr = np.asarray(data)
+    if arr.ndim == 0 or arr.shape[0] != rows or arr.size != rows * int(np.prod(shape, dtype=np.int64)):
+        raise UserError(f"{name} has shape {arr.shape}, expected ({', '.join(map(str, (rows, *shape)))})")
+    return arr.reshape(rows, *shape).astype(dtype, copy=False)
+
+
+def _datasets(h5: h5py.File) -> dict[str, h5py.Dataset]:
+    out: dict[str, h5py.Dataset] = {}
+    h5.visititems(lambda name, obj: out.__setitem__(name, obj) if isinstance(obj, h5py.Dataset) else None)
+    return out
 
 
 def _fmt_extras(extras: Mapping[str, tuple[tuple[int, ...], np.dtype]] | None) -> str:

@@ -172,3 +172,46 @@ def test_bad_episode_shape_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"episode observations has shape \(\d+, 2\), expected"):
         write(tmp_path / "d.h5", [ep])
     assert not (tmp_path / "d.h5").exists()
+
+
+def test_add_columns_matches_add_episodes(tmp_path: Path) -> None:
+    obs = SPACES["dict"]
+    eps = make_episodes(obs, DISCRETE, n=5, extras={"v": lambda T, rng: rng.normal(size=T)})
+    cols = dict(observations=obs_concat([e.observations for e in eps[1:4]]),
+                actions=np.concatenate([e.actions for e in eps[1:4]]),
+                rewards=np.concatenate([e.rewards for e in eps[1:4]]),
+                terminated=np.concatenate([e.terminated for e in eps[1:4]]),
+                truncated=np.concatenate([e.truncated for e in eps[1:4]]),
+                final_observations=obs_concat([e.final_observation for e in eps[1:4]]),
+                episode_lengths=[len(e) for e in eps[1:4]], seeds=[e.seed for e in eps[1:4]],
+                extras={"v": np.concatenate([e.extras["v"] for e in eps[1:4]])})
+    path = tmp_path / "d.h5"
+    with DatasetWriter(path, observation_space=obs, action_space=DISCRETE) as w:
+        w.add_episode(eps[0])  # buffered, must stay first
+        w.add_columns(**cols)
+        w.add_episode(eps[4])
+        assert w.num_episodes == 5
+    check_roundtrip(path, eps, obs, DISCRETE)
+
+
+def test_add_columns_checks(tmp_path: Path) -> None:
+    eps = make_episodes(n=2)
+    base = dict(observations=np.concatenate([e.observations for e in eps]),
+                actions=np.concatenate([e.actions for e in eps]), rewards=np.concatenate([e.rewards for e in eps]),
+                terminated=np.concatenate([e.terminated for e in eps]),
+                truncated=np.concatenate([e.truncated for e in eps]),
+                final_observations=np.concatenate([e.final_observation for e in eps]),
+                episode_lengths=[len(e) for e in eps])
+    with DatasetWriter(tmp_path / "d.h5", observation_space=BOX, action_space=DISCRETE) as w:
+        bad = dict(base, terminated=np.ones(len(base["rewards"]), dtype=bool))
+        with pytest.raises(ValueError, match="terminated is set on step 0, which is not the last step"):
+            w.add_columns(**bad)
+        with pytest.raises(ValueError, match=r"actions has shape \(\d+,\), expected"):
+            w.add_columns(**dict(base, actions=base["actions"][:-1]))
+        with pytest.raises(ValueError, match="final_observations has shape"):
+            w.add_columns(**dict(base, final_observations=base["final_observations"][:1]))
+        with pytest.raises(ValueError, match=">= 1"):
+            w.add_columns(**dict(base, episode_lengths=[0, len(base["rewards"])]))
+        w.add_columns(**base)
+    ds = load_dataset(tmp_path / "d.h5")
+    assert ds.num_episodes == 2 and list(ds.episode_seeds) == [-1, -1]

@@ -26,9 +26,6 @@ from demokit.data.episode import Episode
 from demokit.errors import SpaceMismatchError, UserError
 from demokit.spaces import check_same_spaces, describe
 
-TargetKind = Literal["demokit", "minari", "d4rl"]
-
-
 @dataclass(frozen=True)
 class ConvertConfig:
     """Options of :func:`demokit.data.convert.convert` and ``demokit convert``."""
@@ -87,6 +84,9 @@ class Source:
 
     def output_provenance(self) -> dict[str, Any]:
         prov: dict[str, Any] = dict(self.provenance or {})
+        if "converted_from" in prov:  # an earlier conversion: keep it
+            prov["conversion_history"] = [*prov.get("conversion_history", []), prov.pop("converted_from")]
+        prov.pop("conversion_notes", None)
         prov["converted_from"] = {"kind": self.kind, "path": str(self.path.resolve()), **self.info}
         prov["converter"] = f"demokit {_version.__version__} demokit.data.convert"
         prov["spaces_inferred"] = self.spaces_inferred
@@ -124,6 +124,11 @@ def check_declared_spaces(source: Source, env_id: str | None) -> None:
     if env_id is None:
         return
     env = env_info(env_id)
+    if source.spaces_inferred and _fits(source.observation_space, env.observation_space) and _fits(
+            source.action_space, env.action_space):
+        # spaces inferred by an earlier conversion: the env's (bounds, n) replace them
+        source.observation_space, source.action_space = env.observation_space, env.action_space
+        source.spaces_inferred = False
     check_same_spaces(what=f"{source.kind} source {source.path}", expected_obs=source.observation_space,
                       expected_act=source.action_space, actual_obs=env.observation_space,
                       actual_act=env.action_space, against=f"env {env_id}")
@@ -131,6 +136,19 @@ def check_declared_spaces(source: Source, env_id: str | None) -> None:
         source.note(f"the source names env {source.env_id!r} but --env {env_id!r} was given; using {env_id!r}")
     if source.env_id != env_id:
         source.env_id, source.env_spec = env_id, env.spec_json
+
+
+def _fits(inferred: spaces.Space, space: spaces.Space) -> bool:
+    """Whether data described by an inferred space also lies in ``space`` (same layout)."""
+    if type(inferred) is not type(space):
+        return False
+    if isinstance(space, spaces.Discrete):
+        return space.start <= inferred.start and inferred.start + inferred.n <= space.start + space.n
+    if isinstance(space, spaces.MultiDiscrete):
+        return inferred.shape == space.shape and bool(np.all(inferred.nvec <= space.nvec))
+    if isinstance(space, (spaces.Box, spaces.MultiBinary)):
+        return inferred.shape == space.shape and inferred.dtype == space.dtype
+    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -317,13 +335,25 @@ def numeric_extras(source: Source, candidates: Mapping[str, Any], n: int, *, wha
 
 
 def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
-    """Refuse an existing DST unless ``force``; never replace something of another kind."""
+    """Refuse an existing DST unless ``force``; never replace something of another kind.
+
+    ``is_dir``: DST is a Minari dataset directory (an empty directory counts as absent;
+    a non-empty one is replaced only when it is a Minari dataset).
+    """
     if not dst.exists():
+        return
+    if is_dir and dst.is_dir() and not any(dst.iterdir()):
         return
     if not force:
         raise UserError(f"{dst} already exists; pass --force (force=True) to replace it or choose another DST")
     if is_dir and not dst.is_dir():
         raise UserError(f"{dst} is a file, not a Minari dataset directory; remove it or choose another DST")
+    if is_dir:
+        from demokit.data.convert.minari import minari_data_dir
+
+        if minari_data_dir(dst) is None:
+            raise UserError(f"{dst} is a non-empty directory that is not a Minari dataset; it was left alone: "
+                            f"choose another DST")
     if not is_dir and dst.is_dir():
         raise UserError(f"{dst} is a directory; give a file name such as {dst / 'demos.h5'}")
 
@@ -331,7 +361,6 @@ def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
 def write_demokit(source: Source, dst: Path, *, force: bool, compression: str | None) -> ConvertResult:
     from demokit.data.writer import DatasetWriter
 
-    prepare_target(dst, is_dir=False, force=force)
     with DatasetWriter(dst, observation_space=source.observation_space, action_space=source.action_space,
                        env_id=source.env_id, env_spec=source.env_spec, provenance=source.output_provenance(),
                        mode="overwrite" if force else "create", compression=compression) as writer:

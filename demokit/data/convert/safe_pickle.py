@@ -8,11 +8,16 @@ arrays and plain Python values needs (checked against torch 2.x / numpy 1.x-2.x)
 
 * torch tensors pickle as ``torch._utils._rebuild_tensor_v2(storage, offset, size,
   stride, requires_grad, hooks)``; the storage pickles as
-  ``torch.storage._load_from_bytes(b)`` where ``b`` is a legacy ``torch.save`` stream.
-  torch's own ``_load_from_bytes`` calls ``torch.load(weights_only=False)``, so here
-  it is replaced by a loader that reads ``b`` with ``torch.load(weights_only=True)``
-  (torch's restricted unpickler, which admits storage types but no code) onto the CPU.
-  ``_rebuild_tensor_v2`` is wrapped to check its arguments and to drop hooks.
+  ``torch.storage._load_from_bytes(b)`` where ``b`` is a legacy ``torch.save`` stream
+  (pickles of a magic number, a version, a sys-info dict, a persistent id
+  ``("storage", torch.FloatStorage, key, location, numel, None)`` and the key list,
+  then the raw bytes). torch's own ``_load_from_bytes`` calls
+  ``torch.load(weights_only=False)``, so here it is replaced: ``b`` is parsed with a
+  second restricted unpickler that admits only the ``torch.<Type>Storage`` names, as
+  dtype tags that are never called, and the raw bytes become the tensor (onto the
+  CPU); anything else in ``b`` goes to ``torch.load(weights_only=True)``, torch's
+  own restricted loader. ``_rebuild_tensor_v2`` is wrapped to check its arguments
+  and to drop hooks and ``requires_grad``.
 * numpy arrays: ``numpy._core.multiarray._reconstruct`` (``numpy.core...`` in files
   written with numpy 1.x), ``numpy.ndarray``, ``numpy.dtype``,
   ``numpy._core.numeric._frombuffer`` (pickle protocol 5; non-object dtypes only,
@@ -30,6 +35,7 @@ from __future__ import annotations
 import builtins
 import codecs
 import collections
+import gc
 import io
 import pickle
 import re
@@ -52,27 +58,134 @@ class UnsafePickleError(UserError):
     """A pickle names a global that is not needed for tensors/arrays/builtins."""
 
 
+class _LegacyStorage:
+    """A tensor storage read from a legacy ``torch.save`` stream: dtype + raw bytes."""
+
+    __slots__ = ("dtype", "numel", "data", "_flat")
+
+    def __init__(self, dtype: Any, numel: int) -> None:
+        self.dtype, self.numel, self.data, self._flat = dtype, numel, b"", None
+
+    def flat(self) -> Any:
+        import torch
+
+        if self._flat is None:
+            self._flat = (torch.frombuffer(bytearray(self.data), dtype=self.dtype) if self.numel
+                          else torch.empty(0, dtype=self.dtype))
+        return self._flat
+
+
+class _NotLegacyStorage(Exception):
+    """The bytes are not the simple one-storage stream; torch's loader handles them."""
+
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+_checked_header: bytes | None = None  # leading bytes of the last stream whose header was checked
+
+
+def _storage_dtypes() -> dict[tuple[str, str], Any]:
+    import torch
+
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage deprecation
+        for name in dir(torch):
+            cls = getattr(torch, name, None)
+            dtype = getattr(cls, "dtype", None) if name.endswith("Storage") and isinstance(cls, type) else None
+            if isinstance(dtype, torch.dtype):
+                out[("torch", name)] = out[("torch.cuda", name)] = dtype
+    return out
+
+
+class _StorageStreamUnpickler(pickle.Unpickler):
+    """Reads the pickles of a legacy ``torch.save`` of one storage. Storage classes only
+    tag the dtype (they are never called); any other global is refused."""
+
+    dtypes: dict[tuple[str, str], Any] | None = None
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        if _StorageStreamUnpickler.dtypes is None:
+            _StorageStreamUnpickler.dtypes = _storage_dtypes()
+        self.storages: dict[str, _LegacyStorage] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ("dtype", self.dtypes[(module, name)])
+        except KeyError:
+            raise UnsafePickleError(f"a tensor storage in the pickle refers to {module}.{name}, which is not a "
+                                    f"torch storage type, so the file was refused and nothing in it was run") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage" and isinstance(pid[1], tuple)
+                and isinstance(pid[2], str) and isinstance(pid[4], int) and pid[4] >= 0 and pid[5] is None):
+            raise _NotLegacyStorage()
+        record = self.storages.setdefault(pid[2], _LegacyStorage(pid[1][1], pid[4]))
+        return record
+
+
+def _parse_legacy_storage(data: bytes) -> _LegacyStorage:
+    """The storage of a legacy ``torch.save`` stream (what a pickled tensor's storage holds)."""
+    global _checked_header
+    f = io.BytesIO(data)
+    up = _StorageStreamUnpickler(f)
+    if _checked_header is not None and data.startswith(_checked_header):
+        f.seek(len(_checked_header))  # the same magic/version/sys-info pickles as a stream checked before
+    else:
+        if up.load() != _LEGACY_MAGIC or up.load() != _LEGACY_PROTOCOL:
+            raise _NotLegacyStorage()
+        info = up.load()
+        if not isinstance(info, dict) or info.get("little_endian") is not True:
+            raise _NotLegacyStorage()
+        _checked_header = data[:f.tell()]
+    record = up.load()
+    keys = up.load()
+    if not isinstance(record, _LegacyStorage) or list(up.storages) != [keys[0]] or len(keys) != 1:
+        raise _NotLegacyStorage()
+    header = f.read(8)
+    if len(header) != 8 or int.from_bytes(header, "little", signed=True) != record.numel:
+        raise _NotLegacyStorage()
+    itemsize = record.dtype.itemsize
+    record.data = f.read()
+    if len(record.data) != record.numel * itemsize:
+        raise UnsafePickleError(f"a tensor storage in the pickle holds {len(record.data)} bytes for "
+                                f"{record.numel} elements of {record.dtype}; the file is damaged")
+    return record
+
+
 def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any,
                     requires_grad: Any = False, backward_hooks: Any = None, metadata: Any = None) -> Any:
     import torch
     from torch._utils import _rebuild_tensor_v2
 
-    if not isinstance(storage, (torch.storage.TypedStorage, torch.UntypedStorage)):
-        raise UnsafePickleError(f"a tensor in the pickle is rebuilt from a {type(storage).__name__}, not a torch storage")
     ints = (isinstance(storage_offset, int) and isinstance(size, tuple) and isinstance(stride, tuple)
             and all(isinstance(x, int) for x in (*size, *stride)))
     if not ints:
         raise UnsafePickleError("a tensor in the pickle has a malformed offset/size/stride")
     if metadata is not None and not isinstance(metadata, dict):
         raise UnsafePickleError("a tensor in the pickle has malformed metadata")
+    if isinstance(storage, _LegacyStorage):
+        try:
+            return torch.as_strided(storage.flat(), size, stride, storage_offset)
+        except RuntimeError as exc:  # out of the storage's bounds
+            raise UnsafePickleError(f"a tensor in the pickle does not fit its storage ({exc})") from None
+    if not isinstance(storage, (torch.storage.TypedStorage, torch.UntypedStorage)):
+        raise UnsafePickleError(f"a tensor in the pickle is rebuilt from a {type(storage).__name__}, not a torch storage")
     return _rebuild_tensor_v2(storage, storage_offset, size, stride, False, collections.OrderedDict(), metadata)
 
 
 def _load_storage_bytes(data: Any) -> Any:
+    """Replacement of ``torch.storage._load_from_bytes``: parse the legacy stream with
+    restricted unpicklers (fast path), else hand it to ``torch.load(weights_only=True)``."""
     import torch
 
     if not isinstance(data, (bytes, bytearray)):
         raise UnsafePickleError(f"a tensor storage in the pickle is a {type(data).__name__}, not bytes")
+    try:
+        return _parse_legacy_storage(bytes(data))
+    except (_NotLegacyStorage, pickle.UnpicklingError, EOFError, IndexError, TypeError, KeyError):
+        pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TypedStorage deprecation
         try:
@@ -152,6 +265,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def safe_loads(data: bytes, *, source: str = "<pickle>") -> Any:
     """Unpickle ``data`` with :class:`RestrictedUnpickler`."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # unpickling allocates many objects and no cycles: the cyclic GC only slows it down
     try:
         return RestrictedUnpickler(io.BytesIO(data), source=source).load()
     except UserError:
@@ -159,6 +274,9 @@ def safe_loads(data: bytes, *, source: str = "<pickle>") -> Any:
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, RuntimeError, OverflowError, MemoryError) as exc:
         raise UserError(f"{source}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _torch_load_zip(path: Path) -> Any:

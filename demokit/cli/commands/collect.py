@@ -1,0 +1,128 @@
+"""`demokit collect`: run a policy and write its episodes to an HDF5 dataset."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from demokit.config import field_help
+
+HELP = ("Collect demonstrations: run a policy (random, the ppo/dqn expert, or any demokit policy checkpoint) "
+        "in vectorised envs and write whole episodes to an HDF5 dataset. Episode k is reset with seed + k, so "
+        "the same policy, env and seed give the same dataset. Ctrl-C keeps every completed episode.")
+
+
+def register(app: typer.Typer) -> None:
+    from demokit.pipelines.collect import CollectConfig
+
+    def h(name: str) -> str:
+        return field_help(CollectConfig, name)
+
+    @app.command("collect", help=HELP)
+    def collect(
+        policy: str = typer.Option(..., "--policy", metavar="SPEC", help=h("policy")),
+        env: Optional[str] = typer.Option(None, "--env", help=h("env_id")),
+        episodes: Optional[int] = typer.Option(None, "--episodes", metavar="N", help=h("n_episodes")),
+        steps: Optional[int] = typer.Option(None, "--steps", metavar="N", help=h("n_steps")),
+        out: Optional[Path] = typer.Option(None, "--out", metavar="PATH",
+                                           help="output .h5 dataset [default: datasets/<env>-<policy>.h5, "
+                                                "e.g. datasets/cartpole-v1-ppo.h5]"),
+        seed: Optional[int] = typer.Option(None, "--seed", help=h("seed")),
+        num_envs: Optional[int] = typer.Option(None, "--num-envs", metavar="K", help=h("num_envs")),
+        stochastic: bool = typer.Option(False, "--stochastic",
+                                        help="sample actions from the policy instead of acting greedily "
+                                             "(the log-probabilities are stored as extras/log_prob)"),
+        append: bool = typer.Option(False, "--append", help="add the episodes to an existing dataset"),
+        force: bool = typer.Option(False, "--force", help="replace an existing dataset"),
+        compression: Optional[str] = typer.Option(None, "--compression", metavar="gzip|lzf|none",
+                                                  help=h("compression")),
+        json_out: bool = typer.Option(False, "--json", help="print the result as one JSON line (last stdout line)"),
+    ) -> None:
+        from demokit.cli.output import emit_json, err_console, make_progress
+        from demokit.errors import UserError
+        from demokit.pipelines.collect import CollectionInterrupted, collect_demo_data
+
+        if append and force:
+            raise UserError("--append and --force exclude each other: --append adds episodes to the dataset, "
+                            "--force replaces it")
+        mode = "append" if append else "overwrite" if force else None
+        reporter = _Reporter(make_progress, err_console)
+        try:
+            with warnings.catch_warnings(), reporter:
+                warnings.showwarning = reporter.warning  # type: ignore[assignment]
+                result = collect_demo_data(
+                    policy, env, out, n_episodes=episodes, n_steps=steps, seed=seed, num_envs=num_envs,
+                    deterministic=False if stochastic else None, mode=mode, compression=compression,
+                    progress=reporter)
+        except CollectionInterrupted as exc:
+            r = exc.result
+            if r.episodes:
+                kept = f"kept {r.episodes} complete episodes ({r.steps} steps) in {r.path}"
+            elif Path(r.path).exists():
+                kept = f"kept no new episode; {r.path} is unchanged"
+            else:
+                kept = f"kept no episode; {r.path} was not created"
+            err_console.print(f"interrupted: {kept}; episodes still running were dropped", markup=False, soft_wrap=True)
+            if json_out:
+                emit_json(r.as_dict())
+            raise typer.Exit(130) from None
+        if result.cut_episodes:
+            err_console.print("note: the last episode was cut by the --steps budget and is stored as truncated",
+                              markup=False, soft_wrap=True)
+        if json_out:
+            emit_json(result.as_dict())
+        else:
+            spread = "" if math.isnan(result.std_return) else f" ± {result.std_return:.1f}"
+            print(f"wrote {result.episodes} episodes ({result.steps} steps) to {result.path}: mean return "
+                  f"{result.mean_return:.1f}{spread}, {result.steps_per_s:,.0f} steps/s")
+
+
+class _Reporter:
+    """Turns collect_demo_data progress events into rich progress bars on stderr."""
+
+    def __init__(self, make_progress: Any, console: Any) -> None:
+        self.progress = make_progress()
+        self.console = console
+        self.train_task: Any = None
+        self.collect_task: Any = None
+
+    def __enter__(self) -> _Reporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def warning(self, message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                line: Any = None) -> None:
+        self.console.print(f"warning: {message}", markup=False, soft_wrap=True)
+
+    def __call__(self, info: dict[str, Any]) -> None:
+        p = self.progress
+        if info.get("stage") == "train":
+            if info.get("event") == "start":
+                self.console.print(f"no {info['algo']} expert for {info['env_id']} at {info['checkpoint']}: "
+                                   f"training it first", markup=False, soft_wrap=True)
+                self.train_task = p.add_task(f"training {info['algo']} expert", total=None, info="")
+                return
+            total = info.get("total_timesteps")
+            ret = info.get("eval_return", math.nan)
+            p.update(self.train_task, completed=info.get("env_steps", 0), total=total,
+                     info="" if ret is None or math.isnan(ret) else f"eval return {ret:.1f}")
+            return
+        if info.get("event") == "start":
+            if self.train_task is not None:
+                p.remove_task(self.train_task)
+            self.by_steps = info["target_steps"] is not None
+            budget = f"{info['target_steps']} steps" if self.by_steps else f"{info['target_episodes']} episodes"
+            self.console.print(f"collecting {budget} of {info['env_id']} with policy {info['policy']} "
+                               f"({info['num_envs']} envs) into {info['path']}", markup=False, soft_wrap=True)
+            self.collect_task = p.add_task("collecting", info="",
+                                           total=info["target_steps"] if self.by_steps else info["target_episodes"])
+            return
+        p.update(self.collect_task, completed=info["steps"] if self.by_steps else info["episodes"],
+                 info=f"{info['episodes']} episodes, {info['steps_per_s']:,.0f} steps/s")

@@ -1,0 +1,188 @@
+"""`demokit bc-train` and `demokit dagger`: imitation learning from datasets and experts.
+
+``bc-train`` writes ``policies/<dataset-stem>-bc.pt`` unless ``--out`` says otherwise;
+``dagger`` writes ``policies/<env>-dagger.pt`` and the aggregated dataset
+``datasets/<env>-dagger.h5``. Both checkpoints are ordinary demokit policies:
+``demokit eval`` and ``demokit collect`` take them like any expert.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) ``bc-train`` trains with DistributedDataParallel
+and only rank 0 prints and writes; see :mod:`demokit.il.distributed`.
+"""
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from demokit.config import field_help
+from demokit.il.bc import BCConfig, default_bc_out
+from demokit.il.dagger import DAggerConfig, default_dagger_paths
+
+
+def _h(cls: type, name: str) -> str:
+    return field_help(cls, name)
+
+
+def _is_main_rank() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _fmt(v: Optional[float], spec: str = ".1f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _epoch_info(rec: dict) -> str:
+    parts = [f"loss {rec['loss']:.4f}"]
+    if "val_accuracy" in rec:
+        parts.append(f"val acc {rec['val_accuracy']:.3f}")
+    if "val_error" in rec:
+        parts.append(f"val err {rec['val_error']:.4f}")
+    if "eval_mean" in rec:
+        parts.append(f"return {rec['eval_mean']:.1f}")
+    return "  ".join(parts)
+
+
+class _LazyProgress:
+    """A rich progress bar on stderr that appears with the first report (so an early
+    ``error:`` line is not preceded by an empty bar)."""
+
+    def __init__(self, description: str, total: int) -> None:
+        self.description, self.total = description, total
+        self.progress: Any = None
+        self.task: Any = None
+
+    def update(self, completed: int, info: str, line: Optional[str] = None) -> None:
+        if self.progress is None:
+            from demokit.cli.output import make_progress
+
+            self.progress = make_progress()
+            self.progress.start()
+            self.task = self.progress.add_task(self.description, total=self.total, info="")
+        if line:
+            self.progress.console.print(line)
+        self.progress.update(self.task, completed=completed, info=info)
+
+    def __enter__(self) -> "_LazyProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bc-train")
+    def bc_train(
+        dataset: Path = typer.Argument(..., help="demokit .h5 dataset of expert demonstrations", show_default=False),
+        env: Optional[str] = typer.Option(None, "--env", help=_h(BCConfig, "env_id"), show_default=False),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help=_h(BCConfig, "epochs"), show_default=False),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_h(BCConfig, "batch_size"),
+                                                 show_default=False),
+        lr: Optional[float] = typer.Option(None, "--lr", help=_h(BCConfig, "lr"), show_default=False),
+        hidden: Optional[str] = typer.Option(None, "--hidden", help=_h(BCConfig, "hidden_sizes"), show_default=False),
+        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help=_h(BCConfig, "val_fraction"),
+                                                     show_default=False),
+        eval_every: Optional[int] = typer.Option(None, "--eval-every", help=_h(BCConfig, "eval_every"),
+                                                 show_default=False),
+        eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help=_h(BCConfig, "eval_episodes"),
+                                                    show_default=False),
+        stop_value: Optional[float] = typer.Option(None, "--stop-value", help=_h(BCConfig, "stop_value"),
+                                                   show_default=False),
+        seed: Optional[int] = typer.Option(None, "--seed", help=_h(BCConfig, "seed"), show_default=False),
+        out: Optional[Path] = typer.Option(None, "--out", help="policy checkpoint to write "
+                                           "(default: policies/<dataset-stem>-bc.pt)", show_default=False),
+        device: Optional[str] = typer.Option(None, "--device", help=_h(BCConfig, "device"), show_default=False),
+        loss: Optional[str] = typer.Option(None, "--loss", help=_h(BCConfig, "loss"), show_default=False),
+        json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
+    ) -> None:
+        """Behavioral cloning: train a policy on a dataset's (observation, action) pairs.
+
+        Runs under torchrun too (DistributedDataParallel; effective batch = --batch-size x processes).
+        """
+        from demokit.cli.output import emit_json
+        from demokit.il.bc import train_bc
+
+        main_rank = _is_main_rank()
+        target = str(out if out is not None else default_bc_out(dataset))
+        overrides: dict[str, Any] = {"env_id": env, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                                     "hidden_sizes": hidden, "val_fraction": val_fraction, "eval_every": eval_every,
+                                     "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
+                                     "device": device, "loss": loss, "out": target}
+        cfg_epochs = epochs if epochs is not None else BCConfig().epochs
+        if not main_rank:
+            train_bc(dataset, None, **overrides)
+            return
+        with _LazyProgress("bc-train", cfg_epochs) as progress:
+
+            def on_epoch(rec: dict) -> None:
+                line = (f"epoch {rec['epoch']}: return {rec['eval_mean']:.1f} ± {rec['eval_std']:.1f}"
+                        if "eval_mean" in rec else None)
+                progress.update(rec["epoch"], _epoch_info(rec), line)
+
+            result = train_bc(dataset, None, callback=on_epoch, **overrides)
+        if json_out:
+            emit_json(result.summary())
+        else:
+            state = "converged" if result.converged else "did not reach the stop value"
+            print(f"wrote {result.checkpoint}: return {_fmt(result.mean_return)} ± {_fmt(result.std_return)} "
+                  f"after {result.epochs} epochs ({state}); {result.samples_per_s:,.0f} samples/s, "
+                  f"{result.wall_s:.1f} s")
+
+    @app.command("dagger")
+    def dagger(
+        expert: Path = typer.Option(..., "--expert", help="expert policy checkpoint", show_default=False),
+        env: Optional[str] = typer.Option(None, "--env", help=_h(DAggerConfig, "env_id"), show_default=False),
+        rounds: Optional[int] = typer.Option(None, "--rounds", help=_h(DAggerConfig, "rounds"), show_default=False),
+        episodes_per_round: Optional[int] = typer.Option(None, "--episodes-per-round",
+                                                         help=_h(DAggerConfig, "episodes_per_round"),
+                                                         show_default=False),
+        beta_schedule: Optional[str] = typer.Option(None, "--beta-schedule", help=_h(DAggerConfig, "beta_schedule"),
+                                                    show_default=False),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help=_h(DAggerConfig, "epochs"), show_default=False),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_h(DAggerConfig, "batch_size"),
+                                                 show_default=False),
+        lr: Optional[float] = typer.Option(None, "--lr", help=_h(DAggerConfig, "lr"), show_default=False),
+        hidden: Optional[str] = typer.Option(None, "--hidden", help=_h(DAggerConfig, "hidden_sizes"),
+                                             show_default=False),
+        eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help=_h(DAggerConfig, "eval_episodes"),
+                                                    show_default=False),
+        seed: Optional[int] = typer.Option(None, "--seed", help=_h(DAggerConfig, "seed"), show_default=False),
+        device: Optional[str] = typer.Option(None, "--device", help=_h(DAggerConfig, "device"), show_default=False),
+        out: Optional[Path] = typer.Option(None, "--out", help="final policy checkpoint "
+                                           "(default: policies/<env>-dagger.pt)", show_default=False),
+        dataset_out: Optional[Path] = typer.Option(None, "--dataset-out", help="aggregated dataset "
+                                                   "(default: datasets/<env>-dagger.h5)", show_default=False),
+        force: bool = typer.Option(False, "--force", help="replace an existing --dataset-out"),
+        json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
+    ) -> None:
+        """DAgger: roll out expert/learner mixtures, label every state with the expert, retrain BC."""
+        from demokit.cli.output import emit_json
+        from demokit.il.dagger import train_dagger
+        from demokit.policies import load_checkpoint
+
+        env_id = env or load_checkpoint(expert).env_id
+        if not env_id:
+            from demokit.errors import UserError
+            raise UserError(f"checkpoint {expert} does not name its env; pass --env ENV")
+        default_out, default_data = default_dagger_paths(env_id)
+        overrides: dict[str, Any] = {
+            "expert": str(expert), "env_id": env_id, "rounds": rounds, "episodes_per_round": episodes_per_round,
+            "beta_schedule": beta_schedule, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+            "hidden_sizes": hidden, "eval_episodes": eval_episodes, "seed": seed, "device": device,
+            "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force}
+        total = rounds if rounds is not None else DAggerConfig().rounds
+        with _LazyProgress("dagger", total) as progress:
+
+            def on_round(rec: dict) -> None:
+                progress.update(rec["round"] + 1, f"beta {rec['beta']:.2f}  return {_fmt(rec['mean_return'])}",
+                                f"round {rec['round']}: beta {rec['beta']:.2f}, rollout return "
+                                f"{rec['rollout_return']:.1f}, {rec['dataset_steps']} labelled steps, "
+                                f"BC return {_fmt(rec['mean_return'])} ± {_fmt(rec['std_return'])}")
+
+            result = train_dagger(None, callback=on_round, **overrides)
+        if json_out:
+            emit_json(result.summary())
+        else:
+            print(f"wrote {result.checkpoint} and {result.dataset}: return {_fmt(result.mean_return)} ± "
+                  f"{_fmt(result.std_return)} after {len(result.rounds)} rounds; {result.wall_s:.1f} s")

@@ -1,0 +1,169 @@
+"""Dataset converters: Minari 0.5, D4RL-style HDF5 and DI-engine pickles <-> demokit.
+
+``convert(src, dst)`` detects the kind of ``src`` (a demokit ``.h5``, a Minari
+dataset directory, a D4RL-style flat HDF5 file, a DI-engine pickle / torch.save
+file) and of ``dst`` (``.h5``/``.hdf5`` -> demokit; a directory, a path ending in
+``/`` or without a suffix -> Minari; ``to="d4rl"`` -> a flat D4RL file) and
+converts. Inputs are checked before anything is written; on failure nothing is
+left at ``dst``. See docs/converters.md for the rules of each format.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from demokit.config import from_mapping
+from demokit.data import format as fmt
+from demokit.data.convert.common import (
+    ConvertConfig,
+    ConvertResult,
+    Source,
+    check_declared_spaces,
+    prepare_target,
+    same_path,
+    write_demokit,
+)
+from demokit.data.convert.d4rl import is_d4rl_file, read_d4rl, write_d4rl
+from demokit.data.convert.ding import read_ding
+from demokit.data.convert.minari import minari_data_dir, read_minari, write_minari
+from demokit.data.convert.safe_pickle import UnsafePickleError, safe_load
+from demokit.errors import UserError
+
+__all__ = [
+    "ConvertConfig", "ConvertResult", "UnsafePickleError", "convert", "detect_source_kind", "detect_target_kind",
+    "from_d4rl", "from_ding_pickle", "from_minari", "read_source", "safe_load", "to_d4rl", "to_minari",
+]
+
+SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding")
+TARGET_KINDS = ("demokit", "minari", "d4rl")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth")
+
+
+def detect_source_kind(src: str | os.PathLike[str]) -> str:
+    """``demokit``, ``minari``, ``d4rl`` or ``ding`` (a UserError when it is none of them)."""
+    p = Path(src)
+    if not p.exists():
+        raise UserError(f"{p}: no such file or directory")
+    if minari_data_dir(p) is not None:
+        return "minari"
+    if p.is_dir():
+        raise UserError(f"{p} is a directory but not a Minari dataset (no data/main_data.hdf5 + data/metadata.json)")
+    with open(p, "rb") as f:
+        head = f.read(8)
+    if head == HDF5_MAGIC:
+        try:
+            with h5py.File(p, "r") as h5:
+                if fmt.decode_attr(h5.attrs.get(fmt.ATTR_FORMAT)) == fmt.FORMAT_NAME:
+                    return "demokit"
+                if is_d4rl_file(h5):
+                    return "d4rl"
+                top = sorted(h5.keys())[:8]
+        except OSError as exc:
+            raise UserError(f"{p}: cannot be opened as HDF5 ({exc})") from None
+        raise UserError(f"{p} is an HDF5 file but neither a demokit dataset nor a D4RL-style file "
+                        f"(observations, actions, rewards, terminals/timeouts); it holds {top}")
+    if head[:2] == b"PK" or head[:1] == b"\x80" or p.suffix.lower() in PICKLE_SUFFIXES:
+        return "ding"  # torch.save zip archive / pickle (protocol >= 2 starts with 0x80)
+    raise UserError(f"{p}: unknown data kind; demokit converts demokit .h5, Minari dataset directories, "
+                    f"D4RL-style .hdf5 files and DI-engine pickles")
+
+
+def detect_target_kind(dst: str | os.PathLike[str], to: str | None = None) -> str:
+    """``demokit``, ``minari`` or ``d4rl`` for ``dst`` (``to`` wins when given)."""
+    if to is not None:
+        if to not in TARGET_KINDS:
+            raise UserError(f"unknown output kind {to!r}: use one of {', '.join(TARGET_KINDS)}")
+        return to
+    text = os.fspath(dst)
+    p = Path(text)
+    if text.endswith(("/", os.sep)) or p.is_dir():
+        return "minari"
+    if p.suffix.lower() in (".h5", ".hdf5"):
+        return "demokit"
+    if not p.suffix:
+        return "minari"
+    raise UserError(f"cannot tell the output kind from {text!r}: name a demokit file *.h5, a Minari dataset "
+                    f"directory (e.g. out/cartpole-expert-v0/), or pass --to demokit|minari|d4rl")
+
+
+def read_demokit(path: str | os.PathLike[str], *, env_id: str | None = None) -> Source:
+    """A demokit dataset as a :class:`Source`."""
+    from demokit.data.dataset import load_dataset
+
+    ds = load_dataset(path)
+    source = Source(kind="demokit", path=Path(path), observation_space=ds.observation_space,
+                    action_space=ds.action_space, episodes=ds.iter_episodes(), num_episodes=ds.num_episodes,
+                    num_steps=len(ds), env_id=ds.env_id, env_spec=ds.env_spec,
+                    provenance=ds.provenance)
+    source.spaces_inferred = bool(ds.provenance.get("spaces_inferred", False))
+    check_declared_spaces(source, env_id)
+    return source
+
+
+_READERS = {"demokit": read_demokit, "minari": read_minari, "d4rl": read_d4rl, "ding": read_ding}
+
+
+def read_source(src: str | os.PathLike[str], *, env_id: str | None = None, kind: str | None = None) -> Source:
+    """Detect (or take) the kind of ``src``, validate it and return it as a :class:`Source`."""
+    kind = kind or detect_source_kind(src)
+    if kind not in _READERS:
+        raise UserError(f"unknown source kind {kind!r}: use one of {', '.join(SOURCE_KINDS)}")
+    return _READERS[kind](src, env_id=env_id)
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+            config: ConvertConfig | Mapping[str, Any] | None = None, *, env_id: str | None = None,
+            force: bool | None = None, compression: str | None = None, to: str | None = None,
+            dataset_id: str | None = None, source_kind: str | None = None) -> ConvertResult:
+    """Convert ``src`` into ``dst``; see the module docstring and :class:`ConvertConfig`.
+
+    Returns a :class:`ConvertResult` (path, source_kind, episodes, steps, ...).
+    Raises :class:`UserError` for unreadable, unsafe or inconsistent input, an
+    existing ``dst`` without ``force``, or spaces that do not match ``env_id``
+    (:class:`SpaceMismatchError`); nothing is written then.
+    """
+    cfg = from_mapping(ConvertConfig, config, env_id=env_id, force=force, compression=compression, to=to,
+                       dataset_id=dataset_id)
+    src_path, dst_path = Path(src), Path(dst)
+    target = detect_target_kind(dst, cfg.to)
+    compression_ = fmt.check_compression(cfg.compression)
+    if same_path(src_path, dst_path) or src_path.resolve() == dst_path.resolve():
+        raise UserError(f"SRC and DST are the same ({src_path}); write the conversion to another path")
+    prepare_target(dst_path, force=cfg.force, is_dir=target == "minari")  # early: before reading a large source
+    source = read_source(src_path, env_id=cfg.env_id, kind=source_kind)
+    if target == "minari":
+        return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id)
+    if target == "d4rl":
+        return write_d4rl(source, dst_path, force=cfg.force, compression=compression_)
+    return write_demokit(source, dst_path, force=cfg.force, compression=compression_)
+
+
+def from_minari(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> ConvertResult:
+    """Convert a Minari dataset directory (options as for :func:`convert`)."""
+    return convert(src, dst, source_kind="minari", **options)
+
+
+def from_d4rl(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> ConvertResult:
+    """Convert a D4RL-style flat HDF5 file (options as for :func:`convert`)."""
+    return convert(src, dst, source_kind="d4rl", **options)
+
+
+def from_ding_pickle(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> ConvertResult:
+    """Convert DI-engine expert data (a pickle or torch.save file; options as for :func:`convert`)."""
+    return convert(src, dst, source_kind="ding", **options)
+
+
+def to_minari(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> ConvertResult:
+    """Write any source as a Minari 0.5 dataset directory ``dst`` (options as for :func:`convert`)."""
+    return convert(src, dst, to="minari", **options)
+
+
+def to_d4rl(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> ConvertResult:
+    """Write any source with flat spaces as a D4RL-style HDF5 file (options as for :func:`convert`)."""
+    return convert(src, dst, to="d4rl", **options)

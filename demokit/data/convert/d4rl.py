@@ -1,0 +1,232 @@
+"""D4RL-style flat HDF5 files <-> demokit.
+
+A D4RL file holds flat per-step datasets ``observations``, ``actions``, ``rewards``,
+``terminals`` (the MDP ended) and ``timeouts`` (a time limit cut the episode),
+optionally ``next_observations``, ``infos/*`` and ``metadata/*``.
+
+Reading (see docs/converters.md):
+
+* episodes end at ``terminals | timeouts``; a file without ``timeouts`` (old D4RL)
+  has only terminal ends;
+* with ``next_observations``, the final observation of an episode is
+  ``next_observations[last]``, and a step where ``next_observations[i] !=
+  observations[i+1]`` without an end flag also ends an episode (marked truncated);
+* without ``next_observations`` the observation after an episode's last step is not
+  in the file. A *terminated* episode keeps all its steps and its final observation
+  is a copy of its last observation (a placeholder: termination never bootstraps,
+  so nothing reads it as a real next state). A *truncated* episode (timeout, or the
+  trailing piece) loses its last step, whose observation becomes the final
+  observation, so every kept transition has its true next observation; a
+  one-step truncated episode is dropped. Both are recorded as notes;
+* a trailing piece with neither flag becomes a truncated episode (with a note);
+* ``infos/*`` (numeric, one row per step) become extras named by their key (nested
+  groups joined by ``.``); others are skipped with a note. ``metadata/*`` scalars go
+  into the provenance; ``metadata/env_id`` (written by demokit) names the env.
+
+Writing (``--to d4rl``): flat Box/Discrete/MultiDiscrete/MultiBinary spaces only;
+``next_observations`` is always written, so reading the file back is exact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from gymnasium import spaces
+
+from demokit.data import format as fmt
+from demokit.data.convert.common import (
+    ConvertResult,
+    Segment,
+    Source,
+    check_rows,
+    env_info,
+    episodes_from_segments,
+    flat_spaces,
+    numeric_extras,
+    prepare_target,
+    split_segments,
+)
+from demokit.errors import UserError
+
+REQUIRED = ("observations", "actions", "rewards", "terminals")
+
+
+def is_d4rl_file(h5: h5py.File) -> bool:
+    return all(isinstance(h5.get(k), h5py.Dataset) for k in ("observations", "actions", "rewards")) and (
+        "terminals" in h5 or "timeouts" in h5)
+
+
+def _metadata(group: Any, prefix: str = "") -> dict[str, Any]:
+    """Small ``metadata/*`` values (scalars, strings, short arrays) as JSON-friendly values."""
+    out: dict[str, Any] = {}
+    if not isinstance(group, h5py.Group):
+        return out
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            out.update(_metadata(item, f"{prefix}{key}."))
+        elif item.size <= 64:
+            out[f"{prefix}{key}"] = fmt.decode_attr(item[()])
+    return out
+
+
+def _flat_group(group: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            out.update(_flat_group(item, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = item[()]
+    return out
+
+
+def read_d4rl(path: str | os.PathLike[str], *, env_id: str | None = None) -> Source:
+    """Validate a D4RL-style file and return it as a :class:`Source`."""
+    path = Path(path)
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None
+    with h5:
+        for key in REQUIRED:
+            if key == "terminals" and "timeouts" in h5:
+                continue
+            if not isinstance(h5.get(key), h5py.Dataset):
+                raise UserError(f"{path}: no dataset {key!r}; a D4RL file needs {', '.join(REQUIRED)} "
+                                f"(and usually timeouts)")
+        fields: dict[str, Any] = {k: h5[k][()] for k in ("observations", "actions", "rewards", "terminals", "timeouts",
+                                                          "next_observations") if isinstance(h5.get(k), h5py.Dataset)}
+        infos = _flat_group(h5["infos"]) if isinstance(h5.get("infos"), h5py.Group) else {}
+        metadata = _metadata(h5.get("metadata"))
+        attrs = {k: fmt.decode_attr(v) for k, v in h5.attrs.items() if np.size(v) <= 64}
+    n = check_rows(path, {k: v for k, v in fields.items()}, reference="rewards")
+    if n == 0:
+        raise UserError(f"{path}: the datasets are empty; there is nothing to convert")
+    rewards = np.asarray(fields["rewards"], dtype=np.float64)
+    if rewards.size != n:
+        raise UserError(f"{path}: field 'rewards' has shape {rewards.shape}; expected one reward per step ({n},)")
+    rewards = rewards.reshape(n)
+    flags = {}
+    for key in ("terminals", "timeouts"):
+        arr = fields.get(key)
+        if arr is None:
+            flags[key] = np.zeros(n, dtype=bool)
+            continue
+        arr = np.asarray(arr)
+        if arr.size != n:
+            raise UserError(f"{path}: field {key!r} has shape {arr.shape}; expected one flag per step ({n},)")
+        flags[key] = arr.reshape(n).astype(bool)
+
+    named = metadata.get("env_id")
+    if env_id is None and isinstance(named, str) and named:
+        import gymnasium as gym
+
+        env_id = named if named in gym.registry else None
+    env = env_info(env_id) if env_id is not None else None
+    obs_space, act_space, obs, actions = flat_spaces(np.asarray(fields["observations"]), np.asarray(fields["actions"]),
+                                                     env, path=path)
+    next_obs = fields.get("next_observations")
+    if next_obs is not None:
+        next_obs = np.asarray(next_obs)
+        if next_obs.shape[1:] != np.asarray(fields["observations"]).shape[1:]:
+            raise UserError(f"{path}: next_observations has per-step shape {next_obs.shape[1:]} but observations has "
+                            f"{np.asarray(fields['observations']).shape[1:]}")
+        next_obs = next_obs.reshape(obs.shape).astype(obs.dtype, copy=False)
+
+    source = Source(kind="d4rl", path=path, observation_space=obs_space, action_space=act_space, episodes=(),
+                    num_episodes=0, num_steps=0, env_id=env.env_id if env else None,
+                    env_spec=env.spec_json if env else None, spaces_inferred=env is None,
+                    info={"metadata": metadata, "attrs": attrs} if attrs else {"metadata": metadata})
+    if env is None:
+        source.note("the file names no env, so the spaces were inferred from the data "
+                    f"(observations {obs_space}, actions {act_space}); pass --env to use an env's spaces")
+    if "timeouts" not in fields:
+        source.note("the file has no timeouts, so no episode end is known to be a time limit")
+    extras = numeric_extras(source, infos, n, what="infos")
+    segments = split_segments(source, terminals=flags["terminals"], timeouts=flags["timeouts"], observations=obs,
+                              next_observations=next_obs, end_field="terminals/timeouts")
+    if next_obs is not None:
+        finals = next_obs[[s.stop - 1 for s in segments]]
+    else:
+        segments, finals = _without_next_observations(source, segments, obs)
+    source.episodes = episodes_from_segments(segments, observations=obs, actions=actions, rewards=rewards,
+                                             finals=finals, extras=extras)
+    source.num_episodes = len(segments)
+    source.num_steps = sum(s.stop - s.start for s in segments)
+    return source
+
+
+def _without_next_observations(source: Source, segments: list[Segment], obs: np.ndarray
+                               ) -> tuple[list[Segment], np.ndarray]:
+    """Final observations when the file has no next_observations (see module docstring)."""
+    kept, finals = [], []
+    copied = shortened = dropped = 0
+    for seg in segments:
+        if not seg.truncated:  # terminated: placeholder final observation
+            kept.append(seg)
+            finals.append(seg.stop - 1)
+            copied += 1
+        elif seg.stop - seg.start > 1:
+            kept.append(Segment(seg.start, seg.stop - 1, False, True))
+            finals.append(seg.stop - 1)
+            shortened += 1
+        else:
+            dropped += 1
+    if not kept:
+        raise UserError(f"{source.path}: without next_observations every episode is too short to convert "
+                        f"(each truncated episode gives up its last step)")
+    source.note(f"the file has no next_observations: {copied} terminated episode(s) got a copy of their last "
+                f"observation as final observation (never bootstrapped), {shortened} truncated episode(s) gave up "
+                f"their last step so that it supplies the final observation, {dropped} one-step truncated "
+                f"episode(s) were dropped")
+    return kept, obs[finals]
+
+
+def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | None) -> ConvertResult:
+    """Write ``source`` as one flat D4RL-style HDF5 file (atomically)."""
+    for what, space in (("observation", source.observation_space), ("action", source.action_space)):
+        if isinstance(space, (spaces.Dict, spaces.Tuple)):
+            raise UserError(f"a D4RL file holds flat arrays; the {what} space {space} is nested: convert to demokit "
+                            f"(.h5) or Minari instead")
+    compression = fmt.check_compression(compression)
+    prepare_target(dst, is_dir=False, force=force)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts",
+                                                          "next_observations")}
+    extras: dict[str, list[np.ndarray]] = {}
+    episodes = 0
+    for ep in source.episodes:
+        parts["observations"].append(np.asarray(ep.observations))
+        parts["actions"].append(np.asarray(ep.actions))
+        parts["rewards"].append(ep.rewards)
+        parts["terminals"].append(ep.terminated)
+        parts["timeouts"].append(ep.truncated)
+        parts["next_observations"].append(np.asarray(ep.next_observations))
+        for k, v in ep.extras.items():
+            extras.setdefault(k, []).append(np.asarray(v))
+        episodes += 1
+    if not episodes:
+        raise UserError(f"{source.path} holds no episodes; nothing to write")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
+    kwargs: dict[str, Any] = {"compression": compression} if compression else {}
+    try:
+        with h5py.File(tmp, "w") as h5:
+            for k, v in parts.items():
+                h5.create_dataset(k, data=np.concatenate(v), **kwargs)
+            for k, v in extras.items():
+                h5.create_dataset(f"infos/{k}", data=np.concatenate(v), **kwargs)
+            meta = h5.create_group("metadata")
+            meta["source"] = str(source.path)
+            if source.env_id:
+                meta["env_id"] = source.env_id
+            meta["provenance"] = fmt.to_json(source.output_provenance())
+            steps = int(h5["rewards"].shape[0])
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="d4rl",
+                         spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))

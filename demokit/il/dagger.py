@@ -1,0 +1,301 @@
+"""DAgger (Ross et al. 2011): behavioral cloning on the states the learner itself visits.
+
+Round 0 rolls out the expert alone (beta = 1). Round i >= 1 rolls out the mixture
+of the expert and the BC policy of round i - 1: **at every step**, independently,
+the expert's action is executed with probability ``beta_i`` and the learner's
+otherwise (the per-step mixture ``beta pi* + (1 - beta) pi`` of the paper). Every
+visited state is labelled with the expert's (deterministic) action whatever was
+executed. All rounds are aggregated into one demokit dataset (``dataset_out``,
+written with ``DatasetWriter``: the label is the ``actions`` field; extras
+``executed_action``, ``expert_executed`` and ``round`` record what happened), and
+after each round a BC policy is trained **from scratch** on the whole aggregate
+(``train_bc`` with a per-round seed), as in the paper: no state carries over from
+round to round except the data, so each round's policy depends only on the data
+and the seed.
+
+Beta schedules (``beta_schedule``), for rounds i >= 1 (round 0 always has beta 1):
+
+* ``linear[:R]``: ``max(0, 1 - i / R)``; R defaults to ``rounds - 1`` (the last round
+  runs the learner alone);
+* ``exponential[:p]``: ``p ** i`` (p defaults to 0.5);
+* ``constant[:b]``: ``b`` (defaults to 0: after round 0 only the learner acts, the
+  variant the paper recommends in practice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from demokit.config import from_mapping, option, to_dict
+from demokit.data.episode import Episode, obs_stack
+from demokit.data.writer import DatasetWriter
+from demokit.envs import env_spec_json, make_env
+from demokit.errors import ConfigError, UserError
+from demokit.il.bc import BCConfig, train_bc
+from demokit.policies import NeuralPolicy, Policy, default_head, file_sha256, load_checkpoint, save_checkpoint
+from demokit.rl.common import check_output_path
+from demokit.seeding import derive_seed
+from demokit.spaces import check_same_spaces
+
+
+@dataclass(frozen=True)
+class DAggerConfig:
+    """DAgger settings (CLI: ``demokit dagger``)."""
+
+    expert: str | None = option(None, "expert policy checkpoint (required unless a Policy is passed in Python)")
+    env_id: str | None = option(None, "env (default: the expert checkpoint's env)")
+    rounds: int = option(5, "rounds, round 0 (the expert alone) included")
+    episodes_per_round: int = option(5, "episodes rolled out per round")
+    beta_schedule: str = option("linear", "probability of executing the expert's action in round i >= 1: "
+                                          "linear[:R], exponential[:p] or constant[:b]")
+    epochs: int = option(50, "BC epochs per round (from scratch on all data so far)")
+    batch_size: int = option(256, "BC batch size")
+    lr: float = option(1e-3, "BC Adam learning rate")
+    hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layer widths of the learner")
+    loss: Literal["nll", "mse"] = option("nll", "continuous actions: nll or mse")
+    eval_episodes: int = option(20, "deterministic evaluation episodes of each round's policy (0: none)")
+    seed: int = option(0, "seed of the rollouts, the mixtures, BC and the evaluations")
+    device: str = option("auto", "auto, cpu or cuda (BC training)")
+    out: str | None = option(None, "checkpoint of the final policy (Python: none when unset; the CLI writes "
+                                   "policies/<env>-dagger.pt)")
+    dataset_out: str | None = option(None, "aggregated dataset (Python: a temporary file when unset; the CLI "
+                                           "writes datasets/<env>-dagger.h5)")
+    overwrite: bool = option(False, "replace an existing dataset_out")
+
+
+@dataclass(frozen=True)
+class DAggerResult:
+    """Per-round figures (``rounds``: one dict per round) and the final policy."""
+
+    policy: NeuralPolicy
+    checkpoint: str | None
+    dataset: str | None
+    rounds: tuple[dict[str, Any], ...]
+    wall_s: float
+
+    @property
+    def returns(self) -> list[float | None]:
+        """Evaluation mean return of each round's BC policy."""
+        return [r["mean_return"] for r in self.rounds]
+
+    @property
+    def mean_return(self) -> float | None:
+        return self.rounds[-1]["mean_return"] if self.rounds else None
+
+    @property
+    def std_return(self) -> float | None:
+        return self.rounds[-1]["std_return"] if self.rounds else None
+
+    def summary(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "dataset": self.dataset, "mean_return": self.mean_return,
+                "std_return": self.std_return, "returns": self.returns,
+                "betas": [r["beta"] for r in self.rounds], "wall_s": self.wall_s}
+
+
+def default_dagger_paths(env_id: str) -> tuple[Path, Path]:
+    """The CLI's defaults: ``policies/<env>-dagger.pt`` and ``datasets/<env>-dagger.h5`` (env id lower-cased)."""
+    stem = env_id.lower().replace("/", "-")
+    return Path("policies") / f"{stem}-dagger.pt", Path("datasets") / f"{stem}-dagger.h5"
+
+
+def beta_schedule(spec: str, rounds: int) -> list[float]:
+    """The beta of every round (round 0 is 1) for a schedule spec (see the module docstring)."""
+    name, _, arg = str(spec).strip().partition(":")
+    defaults = {"linear": float(max(rounds - 1, 1)), "exponential": 0.5, "constant": 0.0}
+    if name not in defaults:
+        raise ConfigError(f"unknown beta schedule {spec!r}; use linear[:R], exponential[:p] or constant[:b]")
+    try:
+        value = float(arg) if arg else defaults[name]
+    except ValueError:
+        raise ConfigError(f"beta schedule {spec!r}: {arg!r} is not a number") from None
+    if name == "linear" and value <= 0:
+        raise ConfigError(f"beta schedule {spec!r}: the ramp length must be > 0")
+    if name != "linear" and not 0 <= value <= 1:
+        raise ConfigError(f"beta schedule {spec!r}: {value} must be in [0, 1]")
+    betas = [1.0]
+    for i in range(1, rounds):
+        if name == "linear":
+            betas.append(max(0.0, 1.0 - i / value))
+        elif name == "exponential":
+            betas.append(value ** i)
+        else:
+            betas.append(value)
+    return betas
+
+
+def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta: float, episodes: int, seed: int,
+                    rng: np.random.Generator, max_parallel: int = 32) -> list[Episode]:
+    """Roll out the per-step mixture of ``expert`` and ``learner``; label states with the expert's action.
+
+    Episode i resets with seed ``seed + i``. ``actions`` hold the expert's labels;
+    extras ``executed_action`` (what the env received) and ``expert_executed``.
+    ``learner=None`` or ``beta >= 1`` runs the expert alone.
+    """
+    expert_only = learner is None or beta >= 1.0
+    width = min(max_parallel, episodes)
+    envs = [make_env(env_id) for _ in range(width)]
+    done: dict[int, Episode] = {}
+    next_ep = 0
+    # slot: [env, episode index, current obs, obs list, labels, executed, from_expert, rewards]
+    slots: list[list[Any]] = []
+
+    def start(env: Any) -> list[Any]:
+        nonlocal next_ep
+        obs, _ = env.reset(seed=seed + next_ep)
+        next_ep += 1
+        return [env, next_ep - 1, obs, [], [], [], [], []]
+
+    try:
+        slots = [start(env) for env in envs]
+        while slots:
+            batch = obs_stack([s[2] for s in slots])
+            labels = np.asarray(expert.act(batch, deterministic=True))
+            if expert_only:
+                executed, coin = labels, np.ones(len(slots), dtype=bool)
+            else:
+                mine = np.asarray(learner.act(batch, deterministic=True))
+                coin = rng.random(len(slots)) < beta
+                executed = np.where(coin.reshape((-1,) + (1,) * (labels.ndim - 1)), labels, mine)
+            still: list[list[Any]] = []
+            for s, label, act, flag in zip(slots, labels, executed, coin):
+                env = s[0]
+                obs, reward, terminated, truncated, _ = env.step(act)
+                s[3].append(s[2])
+                s[4].append(label)
+                s[5].append(act)
+                s[6].append(flag)
+                s[7].append(float(reward))
+                s[2] = obs
+                if terminated or truncated:
+                    T = len(s[7])
+                    term = np.zeros(T, dtype=bool)
+                    trunc = np.zeros(T, dtype=bool)
+                    term[-1], trunc[-1] = bool(terminated), bool(truncated)
+                    done[s[1]] = Episode(observations=obs_stack(s[3]), actions=np.stack(s[4]),
+                                         rewards=np.asarray(s[7]), terminated=term, truncated=trunc,
+                                         final_observation=obs_stack([obs]),
+                                         extras={"executed_action": np.stack(s[5]),
+                                                 "expert_executed": np.asarray(s[6], dtype=bool)},
+                                         seed=seed + s[1])
+                    if next_ep < episodes:
+                        still.append(start(env))
+                else:
+                    still.append(s)
+            slots = still
+    finally:
+        for env in envs:
+            env.close()
+    return [done[i] for i in range(episodes)]
+
+
+def _with_round(ep: Episode, r: int) -> Episode:
+    return Episode(observations=ep.observations, actions=ep.actions, rewards=ep.rewards, terminated=ep.terminated,
+                   truncated=ep.truncated, final_observation=ep.final_observation,
+                   extras={**ep.extras, "round": np.full(len(ep), r, dtype=np.int64)}, seed=ep.seed)
+
+
+@contextlib.contextmanager
+def _dataset_path(cfg: DAggerConfig) -> Iterator[Path]:
+    if cfg.dataset_out is not None:
+        yield Path(cfg.dataset_out)
+        return
+    with tempfile.TemporaryDirectory(prefix="demokit-dagger-") as tmp:
+        yield Path(tmp) / "dagger.h5"
+
+
+def _check(cfg: DAggerConfig) -> None:
+    for name in ("rounds", "episodes_per_round", "epochs", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"DAggerConfig.{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.eval_episodes < 0:
+        raise ConfigError(f"DAggerConfig.eval_episodes must be >= 0, got {cfg.eval_episodes}")
+    if cfg.dataset_out is not None:
+        p = Path(cfg.dataset_out)
+        if p.is_dir():
+            raise UserError(f"--dataset-out {p}: is a directory; give a file path such as {p / 'dagger.h5'}")
+        if p.exists() and not cfg.overwrite:
+            raise UserError(f"--dataset-out {p} already exists; pass --force to replace it or choose another path")
+    check_output_path(cfg.out)
+
+
+def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expert_policy: Policy | None = None,
+                 callback: Callable[[dict[str, Any]], None] | None = None, **overrides: Any) -> DAggerResult:
+    """Run DAgger (see the module docstring); ``callback(record)`` after every round.
+
+    The expert is the checkpoint ``config["expert"]`` or, in Python, any
+    :class:`~demokit.policies.Policy` passed as ``expert_policy`` (then ``env_id`` is required).
+    """
+    t0 = time.perf_counter()
+    cfg = from_mapping(DAggerConfig, config, **overrides)
+    _check(cfg)
+    expert_info: dict[str, Any] = {}
+    expert = expert_policy
+    if expert is None:
+        if not cfg.expert:
+            raise ConfigError("DAgger needs an expert: pass --expert CHECKPOINT (expert=... in Python)")
+        ckpt = load_checkpoint(cfg.expert)
+        expert = ckpt.policy
+        expert_info = {"expert": str(cfg.expert), "expert_sha256": ckpt.sha256, "expert_algo": ckpt.algo}
+        env_id = cfg.env_id or ckpt.env_id
+    else:
+        env_id = cfg.env_id
+    if not env_id:
+        raise ConfigError("DAgger needs an env: pass --env ENV (env_id=...)")
+    probe = make_env(env_id)
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+    check_same_spaces(what="the expert", expected_obs=expert.observation_space, expected_act=expert.action_space,
+                      actual_obs=obs_space, actual_act=act_space, against=f"env {env_id}")
+    default_head(act_space)
+    betas = beta_schedule(cfg.beta_schedule, cfg.rounds)
+    rng = np.random.default_rng(derive_seed(cfg.seed, "dagger-mixture"))
+    bc_base = BCConfig(env_id=env_id, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                       hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, val_fraction=0.0, eval_every=0,
+                       eval_episodes=cfg.eval_episodes, device=cfg.device)
+    provenance = {"algo": "dagger", "env_id": env_id, "seed": cfg.seed, "beta_schedule": cfg.beta_schedule,
+                  **expert_info}
+    learner: NeuralPolicy | None = None
+    records: list[dict[str, Any]] = []
+    with _dataset_path(cfg) as data_path:
+        for r, beta in enumerate(betas):
+            eps = rollout_mixture(env_id, expert=expert, learner=learner, beta=beta, episodes=cfg.episodes_per_round,
+                                  seed=derive_seed(cfg.seed, "dagger-rollout", r) % (2**31), rng=rng)
+            mode = "append" if r > 0 else ("overwrite" if cfg.overwrite else "create")
+            with DatasetWriter(data_path, observation_space=obs_space, action_space=act_space, env_id=env_id,
+                               env_spec=env_spec_json(env_id), provenance={**provenance, "round": r, "beta": beta},
+                               mode=mode) as w:
+                w.add_episodes(_with_round(ep, r) for ep in eps)
+                total_episodes, total_steps = w.total_episodes, w.total_steps
+            res = train_bc(data_path, bc_base, seed=derive_seed(cfg.seed, "dagger-bc", r) % (2**31))
+            learner = res.policy
+            rec = {"round": r, "beta": beta,
+                   "rollout_return": float(np.mean([ep.episode_return for ep in eps])),
+                   "expert_fraction": float(np.mean(np.concatenate([ep.extras["expert_executed"] for ep in eps]))),
+                   "dataset_episodes": total_episodes, "dataset_steps": total_steps,
+                   "mean_return": res.mean_return, "std_return": res.std_return, "bc_wall_s": res.wall_s}
+            records.append(rec)
+            if callback is not None:
+                callback(rec)
+        assert learner is not None
+        dataset_file = str(data_path) if cfg.dataset_out is not None else None
+        checkpoint = None
+        wall_s = time.perf_counter() - t0
+        if cfg.out is not None:
+            training = {"config": to_dict(cfg), "env_id": env_id, "rounds": records, **expert_info,
+                        "dataset": dataset_file, "dataset_sha256": file_sha256(data_path),
+                        "mean_return": records[-1]["mean_return"], "std_return": records[-1]["std_return"],
+                        "wall_s": wall_s}
+            save_checkpoint(cfg.out, learner, algo="dagger", env_id=env_id, env_spec=env_spec_json(env_id),
+                            training=training)
+            checkpoint = str(cfg.out)
+    return DAggerResult(policy=learner, checkpoint=checkpoint, dataset=dataset_file, rounds=tuple(records),
+                        wall_s=wall_s)

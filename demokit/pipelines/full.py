@@ -1,0 +1,206 @@
+"""The whole path in one call (the README's main job).
+
+expert (trained, or reused from ``experts/<env>-<algo>.pt``) -> N expert episodes
+(an HDF5 dataset) -> behavioral cloning and GAIL on that dataset -> one table of the
+expert's, BC's, GAIL's and a random policy's returns, all evaluated the same way
+(deterministic, ``eval_episodes`` episodes with the same seeds), with their times.
+
+Outputs go to ``<workdir>/<env>/`` (dataset, BC and GAIL checkpoints, summary.json),
+which belongs to the pipeline and is replaced on every run; the expert is kept in
+``experts/`` and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from demokit.config import from_mapping, option, required, to_dict
+from demokit.envs import make_env
+from demokit.errors import CheckpointError, UserError
+from demokit.evaluation import evaluate_policy
+from demokit.policies import RandomPolicy, load_checkpoint
+from demokit.policies.checkpoint import atomic_write_bytes
+from demokit.spaces import same_space
+
+#: ``on_stage(name, message)`` announces a stage; ``progress(stage, completed, total, info)``
+#: reports progress inside it.
+StageFn = Callable[[str, str], None]
+ProgressFn = Callable[[str, float, "float | None", str], None]
+
+#: Evaluation episodes of every row use seeds EVAL_SEED, EVAL_SEED + 1, ... (unseen in training).
+EVAL_SEED = 100_000
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of ``demokit pipeline`` / :func:`run_pipeline`."""
+
+    env_id: str = required("gymnasium env id, e.g. CartPole-v1")
+    episodes: int = option(10, "expert episodes to collect and learn from")
+    seed: int = option(0, "seed of every stage")
+    expert_algo: Literal["ppo", "dqn"] = option("ppo", "learner of the expert")
+    gail_algo: Literal["ppo", "dqn"] = option("ppo", "learner inside GAIL")
+    experts_dir: str = option("experts", "where experts live (<env>-<algo>.pt is reused when present)")
+    workdir: str = option("runs", "the pipeline writes <workdir>/<env>/ (replaced on every run)")
+    eval_episodes: int = option(20, "deterministic evaluation episodes per row of the table")
+    gail: bool = option(True, "run GAIL (false: expert, BC and random only)")
+    device: str = option("auto", "auto, cpu or cuda (BC and GAIL)")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the final table."""
+
+    policy: str
+    mean_return: float
+    std_return: float
+    train_s: float | None
+    detail: str = ""
+    checkpoint: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "mean_return": self.mean_return, "std_return": self.std_return,
+                "train_s": self.train_s, "detail": self.detail, "checkpoint": self.checkpoint}
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    env_id: str
+    dataset: str
+    rows: tuple[Row, ...]
+    wall_s: float
+    summary_path: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"env_id": self.env_id, "dataset": self.dataset, "wall_s": self.wall_s,
+                               "summary": self.summary_path}
+        for row in self.rows:
+            key = row.policy.split(" ")[0].lower()
+            out[f"{key}_return"] = row.mean_return
+            out[f"{key}_std"] = row.std_return
+            out[f"{key}_train_s"] = row.train_s
+        out["rows"] = [r.as_dict() for r in self.rows]
+        return out
+
+
+def _reusable_expert(path: Path, env_id: str) -> bool:
+    """True when ``path`` is a loadable checkpoint for ``env_id``'s spaces."""
+    if not path.exists():
+        return False
+    try:
+        ck = load_checkpoint(path)
+    except CheckpointError:
+        return False
+    env = make_env(env_id)
+    ok = same_space(ck.policy.observation_space, env.observation_space) and same_space(
+        ck.policy.action_space, env.action_space)
+    env.close()
+    return ok
+
+
+def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn | None = None,
+                 progress: ProgressFn | None = None) -> PipelineResult:
+    """Expert -> demonstrations -> BC and GAIL -> evaluation table (see the module docstring)."""
+    from demokit.il.bc import train_bc
+    from demokit.pipelines.collect import collect_demo_data
+    from demokit.pipelines.reward_model import run_gail
+    from demokit.rl.expert import train_expert
+
+    cfg = config if isinstance(config, PipelineConfig) else from_mapping(PipelineConfig, config)
+    if cfg.episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {cfg.episodes}")
+    if cfg.eval_episodes < 1:
+        raise UserError(f"--eval-episodes must be >= 1, got {cfg.eval_episodes}")
+    env = make_env(cfg.env_id)  # unknown env ids fail here, before anything is written
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    stage = on_stage or (lambda name, msg: None)
+    prog = progress or (lambda *a: None)
+    start = time.perf_counter()
+    run_dir = Path(cfg.workdir) / cfg.env_id.replace("/", "_")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # 1. the expert
+    expert_path = Path(cfg.experts_dir) / f"{cfg.env_id.replace('/', '_')}-{cfg.expert_algo}.pt"
+    if _reusable_expert(expert_path, cfg.env_id):
+        stage("expert", f"reusing the expert {expert_path}")
+        expert_train_s: float | None = None
+        ck = load_checkpoint(expert_path)
+        expert_detail = f"reused ({ck.training.get('env_steps', '?')} env steps)"
+    else:
+        stage("expert", f"training a {cfg.expert_algo} expert for {cfg.env_id} -> {expert_path}")
+        res = train_expert({"env_id": cfg.env_id, "algo": cfg.expert_algo, "seed": cfg.seed, "out": str(expert_path)},
+                           progress=lambda i: prog("expert", i["env_steps"], i["total_timesteps"],
+                                                   _rl_info(i)))
+        expert_train_s = res.wall_s
+        expert_detail = f"{res.env_steps} env steps"
+
+    # 2. the demonstrations
+    dataset = run_dir / f"expert-{cfg.episodes}.h5"
+    stage("collect", f"collecting {cfg.episodes} expert episodes -> {dataset}")
+    col = collect_demo_data(str(expert_path), cfg.env_id, dataset, n_episodes=cfg.episodes, seed=cfg.seed,
+                            mode="overwrite", provenance={"pipeline": "demokit pipeline"})
+    stage("collect", f"{col.episodes} episodes, {col.steps} steps, mean return {col.mean_return:.1f} "
+                     f"({col.steps_per_s:,.0f} steps/s)")
+
+    # 3. behavioral cloning
+    stage("bc", "behavioral cloning on the demonstrations")
+    bc = train_bc(dataset, {"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device},
+                  callback=lambda rec: prog("bc", rec["epoch"], None, _bc_info(rec)))
+    rows_spec: list[tuple[str, Any, float | None, str, str | None]] = []
+
+    # 4. GAIL
+    gail = None
+    if cfg.gail:
+        stage("gail", f"GAIL ({cfg.gail_algo}) on the demonstrations")
+        gail = run_gail({"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device},
+                        cfg.seed, algo=cfg.gail_algo, out=run_dir / f"gail-{cfg.gail_algo}.pt",
+                        progress=lambda i: prog("gail", i["env_steps"], i["total_timesteps"], _rl_info(i)))
+
+    # 5. one evaluation protocol for every row
+    stage("eval", f"evaluating every policy on {cfg.eval_episodes} episodes (seeds {EVAL_SEED}+)")
+    expert_policy = load_checkpoint(expert_path).policy
+    rows_spec.append((f"expert ({cfg.expert_algo})", expert_policy, expert_train_s, expert_detail, str(expert_path)))
+    rows_spec.append(("BC", bc.policy, bc.wall_s, f"{bc.epochs} epochs, {bc.samples_per_s:,.0f} samples/s",
+                      bc.checkpoint))
+    if gail is not None:
+        rows_spec.append((f"GAIL ({cfg.gail_algo})", gail.policy, gail.wall_s, f"{gail.env_steps} env steps",
+                          gail.checkpoint))
+    rows_spec.append(("random", RandomPolicy(obs_space, act_space, seed=cfg.seed), None, "", None))
+    rows = []
+    for name, policy, train_s, detail, ckpt in rows_spec:
+        ev = evaluate_policy(policy, cfg.env_id, episodes=cfg.eval_episodes, seed=EVAL_SEED)
+        rows.append(Row(policy=name, mean_return=ev.mean_return, std_return=ev.std_return, train_s=train_s,
+                        detail=detail, checkpoint=ckpt))
+    wall = time.perf_counter() - start
+    summary_path = run_dir / "summary.json"
+    result = PipelineResult(env_id=cfg.env_id, dataset=str(dataset), rows=tuple(rows), wall_s=wall,
+                            summary_path=str(summary_path), extra={"config": to_dict(cfg)})
+    atomic_write_bytes(summary_path, json.dumps({**result.as_dict(), "config": to_dict(cfg)}, indent=2).encode())
+    return result
+
+
+def _rl_info(info: dict[str, Any]) -> str:
+    parts = []
+    ret, ev = info.get("episode_return", math.nan), info.get("eval_return", math.nan)
+    if isinstance(ret, float) and math.isfinite(ret):
+        parts.append(f"return {ret:.1f}")
+    if isinstance(ev, float) and math.isfinite(ev):
+        parts.append(f"eval {ev:.1f}")
+    if "steps_per_s" in info:
+        parts.append(f"{info['steps_per_s']:.0f} steps/s")
+    return " | ".join(parts)
+
+
+def _bc_info(rec: dict[str, Any]) -> str:
+    parts = [f"loss {rec['loss']:.4f}"] if "loss" in rec else []
+    if "eval_mean" in rec:
+        parts.append(f"return {rec['eval_mean']:.1f}")
+    return " | ".join(parts)

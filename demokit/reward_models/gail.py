@@ -1,0 +1,483 @@
+"""GAIL (Ho & Ermon, 2016): a discriminator between expert and policy transitions as the reward.
+
+Label convention (the opposite of DI-engine's, the same as imitation's and the paper's
+GAN form)::
+
+    EXPERT_LABEL = 1   # D(s, a) -> 1 on expert data
+    POLICY_LABEL = 0   # D(s, a) -> 0 on policy data
+
+The discriminator outputs a LOGIT ``z``, ``D = sigmoid(z)``, and is trained with
+``binary_cross_entropy_with_logits`` on ``z`` (:func:`logits_expert_is_one_loss`): never
+``sigmoid`` followed by ``log(x + eps)``, which saturates and loses gradient.
+
+Reward forms (``reward_form``), all computed stably from the logit:
+
+=============  =====================  =====================  =======================================
+name           formula                from the logit         sign / bias
+=============  =====================  =====================  =======================================
+``logit``      log D - log(1 - D)     ``z``                  either sign: no survival/ending bias
+``positive``   -log(1 - D)            ``softplus(z)``        > 0: rewards living longer (imitation's;
+                                                             = DI-engine's -log D with D -> 1 on agent)
+``negative``   log D                  ``-softplus(-z)``      < 0: rewards ending sooner
+=============  =====================  =====================  =======================================
+
+Discriminator input: flattened observation (normalised with the expert data's mean
+and std), the action encoded one-hot for ``Discrete`` (one one-hot per component for
+``MultiDiscrete``; raw for ``Box`` / ``MultiBinary``) and optionally the flattened next
+observation. One-hot instead of DI-engine's raw action index: a raw index puts the
+actions on a line (action 1 "between" 0 and 2) and makes the score of one action a
+smooth interpolation of its neighbours', which a small tanh MLP cannot undo; one-hot
+gives every action its own input weight.
+
+Everything runs on ``device``: the expert features live there as one tensor, batches
+are drawn by index with a seeded ``torch.randint``, collected policy data is
+concatenated once per round.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from torch import nn
+
+from demokit.cli.output import resolve_device
+from demokit.config import from_mapping, option
+from demokit.data.dataset import DemoDataset, load_dataset
+from demokit.errors import ConfigError, DatasetError, UserError
+from demokit.policies.networks import mlp
+from demokit.reward_models.base import BaseRewardModel, Transitions, as_batch, num_transitions, with_rewards
+from demokit.reward_models.registry import register_reward_model
+from demokit.seeding import derive_seed
+from demokit.spaces import describe, flat_dim, flatten_batch
+
+#: D(s, a) -> 1 on expert data.
+EXPERT_LABEL = 1.0
+#: D(s, a) -> 0 on policy data.
+POLICY_LABEL = 0.0
+#: normalised discriminator inputs are clipped to this range (policy states far from the expert's)
+OBS_CLIP = 10.0
+
+RewardForm = Literal["logit", "positive", "negative"]
+
+#: reward as a function of the discriminator logit z = log D - log(1 - D)
+REWARD_FORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "logit": lambda z: z,                       # log D - log(1 - D)
+    "positive": F.softplus,                     # -log(1 - D)
+    "negative": lambda z: -F.softplus(-z),      # log D
+}
+
+
+@dataclass(frozen=True)
+class GailConfig:
+    """Config of :class:`GailRewardModel` (DI-engine's key names plus demokit's options)."""
+
+    type: str = option("gail", "reward model type (registry name)")
+    expert_data_path: str | None = option(None, "expert demonstrations: a demokit .h5 dataset")
+    input_dims: int | None = option(None, "discriminator input width (inferred from the dataset when omitted)")
+    hidden_dims: tuple[int, ...] = option((64, 64), "discriminator hidden layer widths (tanh)")
+    batch_size: int = option(128, "expert and policy transitions per discriminator update (each)")
+    update_per_collect: int = option(20, "discriminator updates per round")
+    learning_rate: float = option(1e-3, "discriminator Adam learning rate")
+    clear_buffer_per_iters: int = option(1, "clear the collected policy data every N rounds")
+    reward_form: RewardForm = option("logit", "logit (log D - log(1-D)), positive (-log(1-D)) or negative (log D)")
+    use_next_obs: bool = option(False, "feed the next observation to the discriminator too")
+    normalize_obs: bool = option(True, "normalise discriminator observations with the expert data's mean/std")
+    grad_penalty: float = option(0.0, "weight of a zero-centred gradient penalty on expert/policy interpolates")
+    normalize_reward: bool = option(False, "divide rewards by their std on the latest policy data (sign kept)")
+    absorbing: bool = option(True, "learn a reward for the absorbing state after termination (DAC) and add its "
+                                   "discounted value gamma/(1-gamma)*r_absorbing to terminating transitions")
+    gamma: float = option(0.99, "the learner's discount, for the absorbing state's value (pipelines set it)")
+
+    def __post_init__(self) -> None:
+        if self.type != "gail":
+            raise ConfigError(f"GailConfig.type must be 'gail', got {self.type!r}")
+        positive = {"batch_size": self.batch_size, "update_per_collect": self.update_per_collect,
+                    "clear_buffer_per_iters": self.clear_buffer_per_iters}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"GailConfig.{name} must be >= 1, got {value}")
+        if not self.hidden_dims or min(self.hidden_dims) < 1:
+            raise ConfigError(f"GailConfig.hidden_dims must be positive widths like 64,64, got {self.hidden_dims!r}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"GailConfig.learning_rate must be > 0, got {self.learning_rate}")
+        if self.grad_penalty < 0:
+            raise ConfigError(f"GailConfig.grad_penalty must be >= 0, got {self.grad_penalty}")
+        if not 0.0 <= self.gamma < 1.0:
+            raise ConfigError(f"GailConfig.gamma must be in [0, 1), got {self.gamma}")
+        if self.input_dims is not None and self.input_dims < 1:
+            raise ConfigError(f"GailConfig.input_dims must be >= 1, got {self.input_dims}")
+
+
+def gail_config(config: Mapping[str, Any] | GailConfig | None = None, /, **overrides: Any) -> GailConfig:
+    """A :class:`GailConfig` from a mapping (DI-engine style ``hidden_dims: 64`` allowed) or a config."""
+    if isinstance(config, Mapping) and isinstance(config.get("hidden_dims"), int):
+        config = {**config, "hidden_dims": (config["hidden_dims"],)}
+    if isinstance(overrides.get("hidden_dims"), int):
+        overrides["hidden_dims"] = (overrides["hidden_dims"],)
+    return from_mapping(GailConfig, config, **overrides)
+
+
+def logits_expert_is_one_loss(expert_logits: torch.Tensor, policy_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss with labels expert = 1, policy = 0, on logits (mean per side, summed).
+
+    ``-mean(log D(expert)) - mean(log(1 - D(policy)))`` computed by BCE-with-logits.
+    """
+    expert = F.binary_cross_entropy_with_logits(expert_logits, torch.full_like(expert_logits, EXPERT_LABEL))
+    policy = F.binary_cross_entropy_with_logits(policy_logits, torch.full_like(policy_logits, POLICY_LABEL))
+    return expert + policy
+
+
+def reward_from_logits(logits: torch.Tensor, form: str) -> torch.Tensor:
+    """The reward of ``form`` (see :data:`REWARD_FORMS`) from discriminator logits."""
+    try:
+        return REWARD_FORMS[form](logits)
+    except KeyError:
+        raise ConfigError(f"unknown GAIL reward_form {form!r}; use one of {', '.join(REWARD_FORMS)}") from None
+
+
+class Discriminator(nn.Module):
+    """MLP ``features -> logit`` (tanh hidden layers). ``forward`` gives logits of shape (B,)."""
+
+    def __init__(self, input_dim: int, hidden_dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.input_dim = int(input_dim)
+        self.net = mlp(self.input_dim, hidden_dims, 1, activation="tanh")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+    def learn(self, expert_x: torch.Tensor, policy_x: torch.Tensor, *, grad_penalty: float = 0.0,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Loss of one batch pair plus the logits on each side (one forward pass over both)."""
+        n = expert_x.shape[0]
+        logits = self(torch.cat([expert_x, policy_x]))
+        expert_logits, policy_logits = logits[:n], logits[n:]
+        loss = logits_expert_is_one_loss(expert_logits, policy_logits)
+        if grad_penalty > 0:
+            m = min(n, policy_x.shape[0])
+            alpha = torch.rand(m, 1, device=expert_x.device, generator=generator)
+            mix = (alpha * expert_x[:m] + (1 - alpha) * policy_x[:m]).requires_grad_(True)
+            grad, = torch.autograd.grad(self(mix).sum(), mix, create_graph=True)
+            loss = loss + grad_penalty * grad.pow(2).sum(-1).mean()
+        return loss, expert_logits, policy_logits
+
+
+def action_features_dim(space: spaces.Space) -> int:
+    """Width of the discriminator's action encoding for ``space``."""
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.asarray(space.nvec).sum())
+    if isinstance(space, (spaces.Box, spaces.MultiBinary)):
+        return flat_dim(space)
+    raise UserError(f"GAIL supports Discrete, MultiDiscrete, MultiBinary and Box actions, not {describe(space)}")
+
+
+def encode_actions(space: spaces.Space, actions: torch.Tensor) -> torch.Tensor:
+    """Actions (B, ...) -> float features: one-hot for (Multi)Discrete, flattened otherwise."""
+    b = actions.shape[0]
+    if isinstance(space, spaces.Discrete):
+        idx = actions.reshape(b, -1)[:, 0].long() - int(space.start)
+        return F.one_hot(idx.clamp(0, int(space.n) - 1), int(space.n)).float()
+    if isinstance(space, spaces.MultiDiscrete):
+        nvec = np.asarray(space.nvec).reshape(-1)
+        start = np.broadcast_to(np.asarray(space.start if space.start is not None else 0), nvec.shape)
+        idx = actions.reshape(b, -1).long()
+        return torch.cat([F.one_hot((idx[:, j] - int(start[j])).clamp(0, int(n) - 1), int(n)).float()
+                          for j, n in enumerate(nvec)], dim=1)
+    return actions.reshape(b, -1).float()
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_to_numpy(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A tensor of ``array`` on ``device`` (copied when the array is read-only, e.g. a dataset's)."""
+    array = np.asarray(array)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.as_tensor(array, device=device)
+
+
+@register_reward_model("gail")
+class GailRewardModel(BaseRewardModel):
+    """GAIL's discriminator as a reward model (DI-engine's ``GailRewardModel`` API).
+
+    Args:
+        config: a mapping with :class:`GailConfig` keys or a ``GailConfig``.
+        device: "auto" (CUDA when available), "cpu", "cuda" or a ``torch.device``.
+        tb_logger: None or anything with ``add_scalar(tag, value, step)`` (a
+            ``SummaryWriter``): discriminator loss and mean D on expert / policy data.
+        seed: seeds the discriminator's initial weights and its batch sampling.
+        expert_data: an already loaded :class:`DemoDataset` instead of
+            ``config["expert_data_path"]``.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | GailConfig, device: Any = "auto", tb_logger: Any = None, *,
+                 seed: int = 0, expert_data: DemoDataset | None = None) -> None:
+        self.cfg = gail_config(config)
+        self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
+        self.tb_logger = tb_logger
+        self.train_iter = 0
+        self.last_stats: dict[str, float] = {}
+        self._seed = int(seed)
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(derive_seed(seed, "gail", "batches"))
+        self._policy_chunks: list[torch.Tensor] = []
+        self.reward_scale = 1.0
+        self.load_expert_data(expert_data)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "gail", "init"))
+            self.discriminator = Discriminator(self.input_dim, self.cfg.hidden_dims).to(self.device)
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.learning_rate,
+                                          fused=self.device.type in ("cpu", "cuda"))
+
+    # -- expert data and features --------------------------------------------------------
+
+    def load_expert_data(self, data: DemoDataset | None = None) -> None:
+        """Load the expert dataset (``config.expert_data_path`` unless ``data`` is given) onto the device."""
+        if data is None:
+            path = self.cfg.expert_data_path
+            if not path:
+                raise ConfigError("GAIL needs expert demonstrations: set expert_data_path to a demokit .h5 dataset")
+            try:
+                data = load_dataset(path)
+            except DatasetError as exc:
+                if str(path).endswith((".pkl", ".pickle")):
+                    raise DatasetError(f"{exc}; DI-engine pickles convert with `demokit convert`") from None
+                raise
+        if len(data) == 0:
+            raise DatasetError(f"expert dataset {data.path} holds no transitions")
+        self.expert_dataset = data
+        self.observation_space = data.observation_space
+        self.action_space = data.action_space
+        self.obs_dim = flat_dim(self.observation_space)
+        self.input_dim = (self.obs_dim * (2 if self.cfg.use_next_obs else 1) + action_features_dim(self.action_space)
+                          + (1 if self.cfg.absorbing else 0))
+        self._check_input_dims()
+        flat_obs = _as_tensor(data.flat_observations(), self.device)
+        if self.cfg.normalize_obs:
+            self.obs_mean = flat_obs.mean(0)
+            std = flat_obs.std(0, unbiased=False)
+            self.obs_std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        else:
+            self.obs_mean = torch.zeros(self.obs_dim, device=self.device)
+            self.obs_std = torch.ones(self.obs_dim, device=self.device)
+        self.expert_x = self._expert_features()
+
+    def _expert_features(self) -> torch.Tensor:
+        data = self.expert_dataset
+        next_obs = data.next_observations if self.cfg.use_next_obs else None
+        x = self.features(data.flat_observations(), data.actions, next_obs)
+        return self._with_absorbing(x, int(np.count_nonzero(data.terminated)))
+
+    def absorbing_features(self, n: int = 1) -> torch.Tensor:
+        """``n`` discriminator inputs of the absorbing state (zeros, indicator 1)."""
+        x = torch.zeros(n, self.input_dim, device=self.device)
+        x[:, -1] = 1.0
+        return x
+
+    def _with_absorbing(self, x: torch.Tensor, terminations: int) -> torch.Tensor:
+        """Append one absorbing-state row per termination (DAC), when ``absorbing``."""
+        if not self.cfg.absorbing or terminations == 0:
+            return x
+        return torch.cat([x, self.absorbing_features(terminations)])
+
+    def _check_input_dims(self) -> None:
+        given = self.cfg.input_dims
+        if given is None or given == self.input_dim:
+            return
+        raw_index_width = (self.input_dim - action_features_dim(self.action_space) + flat_dim(self.action_space)
+                           - (1 if self.cfg.absorbing else 0))
+        if given == raw_index_width:  # DI-engine's width (raw action index): legal, but we one-hot
+            warnings.warn(f"input_dims={given} counts the action as a raw index (DI-engine); demokit one-hot encodes "
+                          f"{describe(self.action_space)} actions, so the discriminator input is {self.input_dim} wide",
+                          stacklevel=3)
+            return
+        raise ConfigError(f"input_dims={given} does not match the expert data: observations {describe(self.observation_space)} "
+                          f"({self.obs_dim}) + action {describe(self.action_space)} "
+                          f"({action_features_dim(self.action_space)})"
+                          f"{' + next observation' if self.cfg.use_next_obs else ''}"
+                          f"{' + absorbing indicator (1)' if self.cfg.absorbing else ''} = {self.input_dim}; "
+                          f"omit input_dims to infer it")
+
+    def _flat_obs(self, obs: Any) -> torch.Tensor:
+        if isinstance(obs, torch.Tensor):
+            x = obs.to(device=self.device, dtype=torch.float32).reshape(obs.shape[0], -1)
+        else:
+            x = _as_tensor(flatten_batch(self.observation_space, _to_numpy(obs)), self.device)
+        if x.shape[1] != self.obs_dim:
+            raise UserError(f"observations are {x.shape[1]} wide but the expert data's observation space "
+                            f"{describe(self.observation_space)} flattens to {self.obs_dim}")
+        return torch.clamp((x - self.obs_mean) / self.obs_std, -OBS_CLIP, OBS_CLIP)
+
+    def features(self, obs: Any, actions: Any, next_obs: Any = None) -> torch.Tensor:
+        """Discriminator input (B, input_dim) on the device from a batch of transitions."""
+        parts = [self._flat_obs(obs)]
+        a = actions if isinstance(actions, torch.Tensor) else _as_tensor(_to_numpy(actions), self.device)
+        parts.append(encode_actions(self.action_space, a.to(self.device)))
+        if self.cfg.use_next_obs:
+            if next_obs is None:
+                raise UserError("this GAIL reward model uses next observations (use_next_obs) but the data has no "
+                                "'next_obs'")
+            parts.append(self._flat_obs(next_obs))
+        if parts[0].shape[0] != parts[1].shape[0]:
+            raise UserError(f"{parts[0].shape[0]} observations but {parts[1].shape[0]} actions in the batch")
+        if self.cfg.absorbing:
+            parts.append(torch.zeros(parts[0].shape[0], 1, device=self.device))
+        return torch.cat(parts, dim=1)
+
+    def _data_features(self, data: Transitions) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features of the transitions and their ``terminated`` flags (None when the data has none).
+
+        Only ``terminated`` marks a termination: DI-engine's ``done`` also covers time
+        limits, which must not lead to the absorbing state.
+        """
+        batch = as_batch(data, ("obs", "action", "next_obs", "terminated"))
+        for key in ("obs", "action"):
+            if key not in batch:
+                raise UserError(f"transition data needs an {key!r} entry; got keys {sorted(batch)}")
+        x = self.features(batch["obs"], batch["action"], batch.get("next_obs"))
+        terminated = batch.get("terminated")
+        if terminated is not None:
+            t = terminated if isinstance(terminated, torch.Tensor) else _as_tensor(terminated, self.device)
+            terminated = t.to(self.device).reshape(-1).bool()
+        return x, terminated
+
+    # -- the BaseRewardModel contract ---------------------------------------------------
+
+    def collect_data(self, data: Transitions) -> None:
+        """Add policy transitions (list of dicts or batch dict) to this round's training set."""
+        if num_transitions(data) == 0:
+            return
+        x, terminated = self._data_features(data)
+        n_term = int(terminated.sum()) if terminated is not None else 0
+        self._policy_chunks.append(self._with_absorbing(x.detach(), n_term))
+
+    @property
+    def num_policy_transitions(self) -> int:
+        return sum(int(c.shape[0]) for c in self._policy_chunks)
+
+    def clear_data(self, iter: int) -> None:
+        """Drop the collected policy data when ``iter % clear_buffer_per_iters == 0``."""
+        if int(iter) % self.cfg.clear_buffer_per_iters == 0:
+            self._policy_chunks.clear()
+
+    def _policy_features(self) -> torch.Tensor:
+        if not self._policy_chunks:
+            raise RuntimeError("GailRewardModel.train() needs policy data: call collect_data(new_data) first")
+        if len(self._policy_chunks) > 1:  # one concatenation per round
+            self._policy_chunks[:] = [torch.cat(self._policy_chunks)]
+        return self._policy_chunks[0]
+
+    def train(self) -> dict[str, float]:
+        """``update_per_collect`` discriminator updates on expert vs collected policy batches.
+
+        Returns (and logs to ``tb_logger``) the mean loss and the mean D on expert and
+        on policy data over the round's updates.
+        """
+        policy_x = self._policy_features()
+        cfg = self.cfg
+        shape = (cfg.update_per_collect, cfg.batch_size)
+        expert_idx = torch.randint(self.expert_x.shape[0], shape, device=self.device, generator=self._generator)
+        policy_idx = torch.randint(policy_x.shape[0], shape, device=self.device, generator=self._generator)
+        stats = torch.zeros(cfg.update_per_collect, 3, device=self.device)
+        self.discriminator.train()
+        for u in range(cfg.update_per_collect):
+            loss, expert_logits, policy_logits = self.discriminator.learn(
+                self.expert_x[expert_idx[u]], policy_x[policy_idx[u]], grad_penalty=cfg.grad_penalty,
+                generator=self._generator)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            with torch.no_grad():
+                stats[u, 0] = loss.detach()
+                stats[u, 1] = torch.sigmoid(expert_logits).mean()
+                stats[u, 2] = torch.sigmoid(policy_logits).mean()
+        self.discriminator.eval()
+        if cfg.normalize_reward:
+            with torch.no_grad():
+                std = float(reward_from_logits(self.discriminator(policy_x), cfg.reward_form).std())
+            self.reward_scale = std if std > 1e-6 else 1.0
+        self.train_iter += cfg.update_per_collect
+        loss_mean, d_expert, d_policy = (float(v) for v in stats.mean(0).cpu())  # one device sync per round
+        self.last_stats = {"loss": loss_mean, "d_expert": d_expert, "d_policy": d_policy}
+        if self.tb_logger is not None:
+            for name, value in self.last_stats.items():
+                self.tb_logger.add_scalar(f"reward_model/{name}", value, self.train_iter)
+        return dict(self.last_stats)
+
+    @torch.no_grad()
+    def logits(self, data: Transitions) -> torch.Tensor:
+        """Discriminator logits (B,) of transitions, on the device."""
+        return self.discriminator(self._data_features(data)[0])
+
+    @torch.no_grad()
+    def absorbing_reward(self) -> float:
+        """Reward of one step in the absorbing state (0.0 without ``absorbing``)."""
+        if not self.cfg.absorbing:
+            return 0.0
+        return float(reward_from_logits(self.discriminator(self.absorbing_features(1)), self.cfg.reward_form)[0])
+
+    @torch.no_grad()
+    def rewards(self, data: Transitions) -> torch.Tensor:
+        """GAIL rewards (B,) of transitions, on the device (what :meth:`estimate` writes).
+
+        With ``absorbing``, a terminating transition also earns the discounted value of
+        staying in the absorbing state forever, ``gamma / (1 - gamma) * r_absorbing``.
+        """
+        x, terminated = self._data_features(data)
+        z = self.discriminator(x)
+        if self.cfg.absorbing and terminated is not None:
+            z_abs = self.discriminator(self.absorbing_features(1))
+            r = reward_from_logits(torch.cat([z, z_abs]), self.cfg.reward_form)
+            r, r_abs = r[:-1], r[-1]
+            r = r + terminated.float() * (self.cfg.gamma / (1.0 - self.cfg.gamma)) * r_abs
+        else:
+            r = reward_from_logits(z, self.cfg.reward_form)
+        return r / self.reward_scale
+
+    def estimate(self, data: Transitions) -> Transitions:
+        """New data (same shape as ``data``) with ``reward`` replaced by GAIL rewards; ``data`` is untouched."""
+        if num_transitions(data) == 0:
+            return [] if not isinstance(data, Mapping) else dict(data)
+        return with_rewards(data, self.rewards(data))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Discriminator weights, observation statistics, reward scale and update count (tensors only)."""
+        state = {f"discriminator.{k}": v.detach().cpu().clone() for k, v in self.discriminator.state_dict().items()}
+        state.update({"obs_mean": self.obs_mean.detach().cpu().clone(), "obs_std": self.obs_std.detach().cpu().clone(),
+                      "reward_scale": torch.tensor(float(self.reward_scale)),
+                      "train_iter": torch.tensor(int(self.train_iter))})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        prefix = "discriminator."
+        net_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        try:
+            self.discriminator.load_state_dict(net_state)
+        except RuntimeError as exc:
+            raise UserError(f"GAIL state does not fit this discriminator ({self.input_dim} inputs, hidden "
+                            f"{self.cfg.hidden_dims}): {str(exc).splitlines()[0]}") from None
+        old_mean, old_std = self.obs_mean, self.obs_std
+        self.obs_mean = state["obs_mean"].to(self.device, torch.float32)
+        self.obs_std = state["obs_std"].to(self.device, torch.float32)
+        self.reward_scale = float(state.get("reward_scale", torch.tensor(1.0)))
+        self.train_iter = int(state.get("train_iter", torch.tensor(0)))
+        if not (torch.equal(old_mean, self.obs_mean) and torch.equal(old_std, self.obs_std)):
+            self.expert_x = self._expert_features()
+            self._policy_chunks.clear()  # features made with other statistics

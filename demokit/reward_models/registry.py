@@ -1,0 +1,74 @@
+"""The reward-model registry: ``create_reward_model(cfg, device, tb_logger)`` picks by ``cfg["type"]``.
+
+New models plug in with a decorator::
+
+    @register_reward_model("my_model")
+    class MyRewardModel(BaseRewardModel):
+        def __init__(self, config, device, tb_logger): ...
+
+    reward_model = create_reward_model({"type": "my_model", ...}, "cpu", None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from demokit.errors import ConfigError
+from demokit.reward_models.base import BaseRewardModel
+
+M = TypeVar("M", bound=type)
+
+_REGISTRY: dict[str, type[BaseRewardModel]] = {}
+
+
+def register_reward_model(name: str) -> Callable[[M], M]:
+    """Class decorator registering a :class:`BaseRewardModel` subclass under ``name``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a reward model needs a non-empty string name, got {name!r}")
+
+    def decorator(cls: M) -> M:
+        if not (isinstance(cls, type) and issubclass(cls, BaseRewardModel)):
+            raise TypeError(f"@register_reward_model({name!r}) decorates BaseRewardModel subclasses, not {cls!r}")
+        known = _REGISTRY.get(name)
+        if known is not None and known is not cls:
+            raise ValueError(f"reward model type {name!r} is already registered to {known.__module__}.{known.__qualname__}")
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def registered_reward_models() -> tuple[str, ...]:
+    """Names ``create_reward_model`` accepts, sorted."""
+    _load_builtin_models()
+    return tuple(sorted(_REGISTRY))
+
+
+def _load_builtin_models() -> None:
+    import demokit.reward_models.gail  # noqa: F401  (registers "gail")
+
+
+def _config_type(cfg: Any) -> Any:
+    if isinstance(cfg, Mapping):
+        return cfg.get("type")
+    if dataclasses.is_dataclass(cfg):
+        return getattr(cfg, "type", None)
+    raise ConfigError(f"a reward model config must be a mapping or a config dataclass, got {type(cfg).__name__}")
+
+
+def create_reward_model(cfg: Any, device: Any = "auto", tb_logger: Any = None, **kwargs: Any) -> BaseRewardModel:
+    """Build the reward model named by ``cfg["type"]`` as ``cls(cfg, device, tb_logger, **kwargs)``.
+
+    ``cfg`` is a mapping or a config dataclass with a ``type`` field; an unknown or
+    missing type raises :class:`ConfigError` listing the known types.
+    """
+    kind = _config_type(cfg)
+    known = ", ".join(registered_reward_models())
+    if kind is None:
+        raise ConfigError(f"reward model config has no 'type' key; set it to one of: {known}")
+    cls = _REGISTRY.get(kind)
+    if cls is None:
+        raise ConfigError(f"unknown reward model type {kind!r}; known types: {known}")
+    return cls(cfg, device, tb_logger, **kwargs)

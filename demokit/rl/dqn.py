@@ -1,0 +1,197 @@
+"""DQN with double-DQN targets, a target network, Huber loss and a replay buffer.
+
+The Q network is a ``NeuralPolicy`` with head "qvalue" (it acts greedily), so its
+checkpoint is an ordinary demokit policy. ``DQNTrainer`` is the API an outer loop
+(GAIL) drives::
+
+    trainer = DQNTrainer(tuned_config("dqn", "CartPole-v1"))
+    new = trainer.collect(256)                      # numpy arrays of the new transitions
+    trainer.train_steps(128, reward_fn=lambda b: discriminator_reward(b["obs"], b["action"]))
+
+``reward_fn(batch)`` returns a (batch_size,) tensor used instead of the stored rewards
+of that sampled batch; the buffer is never modified. Autoreset steps are never stored.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from demokit.config import from_mapping, option, required
+from demokit.errors import ConfigError, UserError
+from demokit.policies import NeuralPolicy, make_policy
+from demokit.policies.networks import polyak_update
+from demokit.rl.buffers import ReplayBuffer
+from demokit.rl.common import BaseTrainer, ProgressFn, linear_schedule, make_adam
+from demokit.rl.ppo import _positive, _unit_interval
+from demokit.seeding import derive_seed
+from demokit.spaces import describe
+
+RewardFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """DQN hyperparameters (generic defaults; per-env tuned values live in ``rl.hyperparams``)."""
+
+    env_id: str = required("gymnasium env id with a Discrete action space, e.g. CartPole-v1")
+    total_timesteps: int = option(100_000, "env-step budget (also the horizon of the schedules)")
+    num_envs: int = option(1, "parallel envs in the SyncVectorEnv")
+    buffer_size: int = option(100_000, "replay buffer capacity (transitions)")
+    learning_starts: int = option(1_000, "env steps collected before the first gradient step")
+    batch_size: int = option(64, "replay minibatch size")
+    learning_rate: float = option(1e-4, "Adam learning rate")
+    lr_schedule: Literal["constant", "linear"] = option("constant", "learning-rate schedule over total_timesteps")
+    gamma: float = option(0.99, "discount factor")
+    train_freq: int = option(4, "env steps collected between training rounds")
+    gradient_steps: int = option(1, "gradient steps per training round (-1: as many as env steps collected)")
+    target_update_interval: int = option(1_000, "gradient steps between target-network updates")
+    tau: float = option(1.0, "target update rate: 1.0 = hard copy, < 1 = polyak averaging")
+    exploration_fraction: float = option(0.1, "fraction of total_timesteps over which epsilon decays")
+    exploration_initial_eps: float = option(1.0, "initial epsilon of the epsilon-greedy policy")
+    exploration_final_eps: float = option(0.05, "final epsilon")
+    max_grad_norm: float = option(10.0, "gradient-norm clip")
+    double_q: bool = option(True, "double-DQN targets (online argmax, target evaluation)")
+    hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layers of the Q network")
+    activation: str = option("relu", "activation: tanh, relu, elu or gelu")
+    eval_every: int = option(10_000, "env steps between goal checks (deterministic evaluation)")
+    eval_episodes: int = option(5, "episodes of the quick goal check (all final_eval_episodes confirm it)")
+    final_eval_episodes: int = option(20, "episodes of the final (and confirming) evaluation")
+    stop_value: float | None = option(None, "mean return that counts as solved (None: the env's reward_threshold)")
+    seed: int = option(0, "seed of everything (envs get seed+i)")
+    device: str = option("auto", "auto, cpu or cuda")
+
+    def __post_init__(self) -> None:
+        _positive(self, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "train_freq",
+                         "target_update_interval", "eval_every", "eval_episodes", "final_eval_episodes"))
+        _unit_interval(self, ("gamma", "tau", "exploration_fraction", "exploration_initial_eps",
+                              "exploration_final_eps"))
+        if self.gradient_steps == 0 or self.gradient_steps < -1:
+            raise ConfigError(f"DQNConfig.gradient_steps must be >= 1 or -1, got {self.gradient_steps}")
+        if self.learning_starts < 0 or self.learning_rate <= 0 or self.seed < 0:
+            raise ConfigError("DQNConfig: learning_starts and seed must be >= 0 and learning_rate > 0")
+
+
+def double_dqn_targets(rewards: torch.Tensor, next_q_online: torch.Tensor, next_q_target: torch.Tensor,
+                       terminated: torch.Tensor, gamma: float, *, double_q: bool = True) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * Q_target(s', a*), a* = argmax_a Q_online(s', a)
+    (double DQN) or argmax_a Q_target(s', a) (plain DQN). Truncated transitions bootstrap."""
+    chooser = next_q_online if double_q else next_q_target
+    best = chooser.argmax(-1, keepdim=True)
+    next_v = next_q_target.gather(-1, best).squeeze(-1)
+    return rewards + gamma * (1.0 - terminated.float()) * next_v
+
+
+class DQNTrainer(BaseTrainer):
+    """DQN on ``config.num_envs`` envs; see the module docstring for the round-by-round API."""
+
+    algo = "dqn"
+
+    def __init__(self, config: DQNConfig | dict[str, Any], *, progress: ProgressFn | None = None,
+                 tb_writer: Any = None) -> None:
+        cfg = config if isinstance(config, DQNConfig) else from_mapping(DQNConfig, config)
+        super().__init__(cfg, progress=progress, tb_writer=tb_writer)
+        obs_space, act_space = self.runner.observation_space, self.runner.action_space
+        if not isinstance(act_space, spaces.Discrete):
+            self.close()
+            raise UserError(f"DQN needs a Discrete action space; {cfg.env_id} has {describe(act_space)}: "
+                            f"use --algo ppo")
+        self._policy = make_policy(obs_space, act_space, head="qvalue", hidden_sizes=cfg.hidden_sizes,
+                                   activation=cfg.activation).to(self.device)
+        self._policy.seed(derive_seed(cfg.seed, "policy"))
+        self.target = copy.deepcopy(self._policy)
+        self.target.requires_grad_(False)
+        self.optimizer = make_adam(self._policy.parameters(), cfg.learning_rate)
+        self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, seed=derive_seed(cfg.seed, "replay"),
+                                   device=self.device)
+        self.n_actions = int(act_space.n)
+        self.action_start = int(act_space.start)
+        self.gradient_steps_done = 0
+
+    @property
+    def epsilon(self) -> float:
+        """Current exploration rate (linear decay over exploration_fraction of the budget)."""
+        cfg = self.config
+        frac = min(1.0, self.progress_done / cfg.exploration_fraction) if cfg.exploration_fraction > 0 else 1.0
+        return cfg.exploration_initial_eps + frac * (cfg.exploration_final_eps - cfg.exploration_initial_eps)
+
+    def collect(self, n_env_steps: int) -> dict[str, np.ndarray]:
+        """Step the envs epsilon-greedily until ``n_env_steps`` real transitions were added
+        (a vector step may add up to num_envs - 1 more); returns them as numpy arrays
+        (obs, action (0-based index), reward, next_obs, terminated, truncated) and pushes
+        them into ``replay``. Autoreset steps are skipped."""
+        runner, net = self.runner, self.policy.net
+        parts: list[tuple[np.ndarray, ...]] = []
+        added = 0
+        n = runner.num_envs
+        while added < n_env_steps:
+            flat = runner.flat_obs
+            with torch.no_grad():
+                greedy = net(torch.from_numpy(flat).to(self.device)).argmax(-1).cpu().numpy()
+            explore = self.rng.random(n) < self.epsilon
+            actions = np.where(explore, self.rng.integers(0, self.n_actions, size=n), greedy)
+            step = runner.step(actions + self.action_start)
+            ok = step.valid
+            k = int(ok.sum())
+            if k:
+                part = (flat[ok], actions[ok], step.reward[ok].astype(np.float32), step.next_flat[ok],
+                        step.terminated[ok], step.truncated[ok])
+                self.replay.add(*part)
+                parts.append(part)
+                added += k
+                self.env_steps += k
+            self._note_episodes(step.episode_returns)
+        cols = [np.concatenate(c) for c in zip(*parts)] if parts else []
+        return dict(zip(ReplayBuffer.FIELDS, cols))
+
+    def train_steps(self, n: int, reward_fn: RewardFn | None = None) -> dict[str, float]:
+        """``n`` gradient steps on replay minibatches; ``reward_fn(batch)`` (if given)
+        supplies the rewards of each sampled batch instead of the stored ones."""
+        cfg = self.config
+        if len(self.replay) == 0 or n < 1:
+            return {}
+        lr = linear_schedule(cfg.learning_rate, self.progress_done, cfg.lr_schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        net = self.policy.net
+        losses = []
+        for _ in range(int(n)):
+            batch = self.replay.sample(cfg.batch_size)
+            rewards = batch["reward"] if reward_fn is None else torch.as_tensor(reward_fn(batch)).reshape(-1)
+            rewards = rewards.to(self.device, torch.float32)
+            with torch.no_grad():
+                next_target = self.target.net(batch["next_obs"])
+                next_online = net(batch["next_obs"]) if cfg.double_q else next_target
+                y = double_dqn_targets(rewards, next_online, next_target, batch["terminated"], cfg.gamma,
+                                       double_q=cfg.double_q)
+            q = net(batch["obs"]).gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
+            loss = nn.functional.smooth_l1_loss(q, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            self.gradient_steps_done += 1
+            if self.gradient_steps_done % int(cfg.target_update_interval) == 0:
+                polyak_update(self.target, self.policy, cfg.tau)
+            losses.append(loss.item())
+        return {"train/loss": float(np.mean(losses)), "train/learning_rate": lr, "train/epsilon": self.epsilon,
+                "train/gradient_steps": float(self.gradient_steps_done)}
+
+    def _iteration(self) -> dict[str, float]:
+        cfg = self.config
+        before = self.env_steps
+        self.collect(int(cfg.train_freq))
+        if self.env_steps < cfg.learning_starts:
+            return {}
+        n = self.env_steps - before if cfg.gradient_steps == -1 else int(cfg.gradient_steps)
+        return self.train_steps(n)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"target": {k: v.detach().cpu() for k, v in self.target.state_dict().items()}}

@@ -1,0 +1,321 @@
+"""Proximal Policy Optimisation (clipped surrogate, GAE, separate critic) on vector envs.
+
+``PPOTrainer`` is the API GAIL drives round by round::
+
+    trainer = PPOTrainer(tuned_config("ppo", "CartPole-v1"))
+    rollout = trainer.collect_rollout()            # (n_steps, num_envs, ...) tensors
+    rewards = discriminator_reward(rollout.obs_raw, rollout.env_actions)   # same (T, N) shape
+    trainer.update(rollout, rewards=rewards)       # GAE + PPO epochs on the learned reward
+
+``learn()`` is the plain loop (collect, update, periodic evaluation, stop at the goal).
+Autoreset steps (``rollout.valid`` False) are excluded from GAE and from the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from demokit.config import from_mapping, option, required
+from demokit.errors import ConfigError
+from demokit.policies import NeuralPolicy, make_policy
+from demokit.policies.networks import mlp
+from demokit.rl.buffers import Rollout
+from demokit.rl.common import BaseTrainer, ProgressFn, linear_schedule, make_adam
+from demokit.rl.gae import compute_gae
+from demokit.seeding import derive_seed
+from demokit.spaces import check_same_spaces
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyperparameters (generic defaults; per-env tuned values live in ``rl.hyperparams``)."""
+
+    env_id: str = required("gymnasium env id, e.g. CartPole-v1")
+    total_timesteps: int = option(200_000, "env-step budget (also the horizon of the linear schedules)")
+    num_envs: int = option(8, "parallel envs in the SyncVectorEnv")
+    n_steps: int = option(128, "steps per env per rollout")
+    batch_size: int = option(256, "minibatch size of the PPO epochs")
+    n_epochs: int = option(10, "passes over each rollout")
+    gamma: float = option(0.99, "discount factor")
+    gae_lambda: float = option(0.95, "GAE lambda")
+    learning_rate: float = option(3e-4, "Adam learning rate (actor and critic)")
+    lr_schedule: Literal["constant", "linear"] = option("linear", "learning-rate schedule over total_timesteps")
+    clip_range: float = option(0.2, "PPO ratio clip range")
+    clip_schedule: Literal["constant", "linear"] = option("constant", "clip-range schedule over total_timesteps")
+    clip_range_vf: float | None = option(None, "value clipping range around the old values (None: no clipping)")
+    ent_coef: float = option(0.0, "entropy bonus coefficient")
+    vf_coef: float = option(0.5, "value loss coefficient")
+    max_grad_norm: float = option(0.5, "gradient-norm clip")
+    target_kl: float | None = option(None, "stop a rollout's epochs early when the approximate KL exceeds 1.5x this")
+    normalize_obs: bool = option(False, "running observation normalisation (statistics saved with the policy)")
+    normalize_advantage: bool = option(True, "normalise advantages per minibatch")
+    hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layers of the policy and of the critic")
+    activation: str = option("tanh", "activation: tanh, relu, elu or gelu")
+    log_std_init: float = option(0.0, "initial log std of the Gaussian policy (Box actions)")
+    eval_every: int = option(10_000, "env steps between goal checks (deterministic evaluation)")
+    eval_episodes: int = option(5, "episodes of the quick goal check (all final_eval_episodes confirm it)")
+    final_eval_episodes: int = option(20, "episodes of the final (and confirming) evaluation")
+    stop_value: float | None = option(None, "mean return that counts as solved (None: the env's reward_threshold)")
+    seed: int = option(0, "seed of everything (envs get seed+i)")
+    device: str = option("auto", "auto, cpu or cuda")
+
+    def __post_init__(self) -> None:
+        _positive(self, ("total_timesteps", "num_envs", "n_steps", "batch_size", "n_epochs", "eval_every",
+                         "eval_episodes", "final_eval_episodes"))
+        _unit_interval(self, ("gamma", "gae_lambda"))
+        if self.learning_rate <= 0 or self.clip_range <= 0:
+            raise ConfigError(f"PPOConfig: learning_rate and clip_range must be > 0, got "
+                              f"{self.learning_rate} and {self.clip_range}")
+        if self.seed < 0:
+            raise ConfigError(f"PPOConfig.seed must be >= 0, got {self.seed}")
+
+
+def _positive(cfg: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{type(cfg).__name__}.{name} must be >= 1, got {getattr(cfg, name)}")
+
+
+def _unit_interval(cfg: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ConfigError(f"{type(cfg).__name__}.{name} must be in [0, 1], got {getattr(cfg, name)}")
+
+
+# ---- the maths (pure functions, tested on hand-computed cases) -----------------------
+def log_prob_entropy(policy: NeuralPolicy, x: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability of ``actions`` and entropy of the policy's distribution at normalised ``x``.
+
+    Same values as ``policy.distribution(x)``, computed directly (no distribution objects).
+    """
+    out = policy.net(x)
+    if policy.arch.head == "gaussian":
+        log_std = policy.log_std
+        z = (actions - out) * torch.exp(-log_std)
+        logp = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
+        ent = (0.5 + _HALF_LOG_2PI + log_std).sum().expand(out.shape[0])
+        return logp, ent
+    logp_all = torch.log_softmax(out, -1)
+    logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    ent = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, ent
+
+
+def clipped_surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
+                           clip_range: float) -> tuple[torch.Tensor, float, float]:
+    """PPO's policy loss -E[min(r A, clip(r, 1-c, 1+c) A)], plus clip fraction and approx KL."""
+    log_ratio = new_log_prob - old_log_prob
+    ratio = torch.exp(log_ratio)
+    unclipped = advantages * ratio
+    clipped = advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
+    loss = -torch.minimum(unclipped, clipped).mean()
+    with torch.no_grad():
+        clip_fraction = float(((ratio - 1.0).abs() > clip_range).float().mean())
+        approx_kl = float(((ratio - 1.0) - log_ratio).mean())
+    return loss, clip_fraction, approx_kl
+
+
+def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+               clip_range_vf: float | None) -> torch.Tensor:
+    """Mean squared error to the returns; with ``clip_range_vf`` the pessimistic max of the
+    unclipped and the clipped (old +- clip) error."""
+    err = (new_values - returns).pow(2)
+    if clip_range_vf is None:
+        return err.mean()
+    clipped = old_values + torch.clamp(new_values - old_values, -clip_range_vf, clip_range_vf)
+    return torch.maximum(err, (clipped - returns).pow(2)).mean()
+
+
+# ---- the trainer ---------------------------------------------------------------------
+class PPOTrainer(BaseTrainer):
+    """PPO on ``config.num_envs`` envs; see the module docstring for the round-by-round API.
+
+    ``policy``: the NeuralPolicy (categorical for Discrete, Gaussian for Box actions);
+    ``critic``: a separate MLP on the same (normalised) input. Pass ``policy`` to start
+    from an existing one (e.g. a BC policy; its spaces must match the env).
+    """
+
+    algo = "ppo"
+
+    def __init__(self, config: PPOConfig | dict[str, Any], *, progress: ProgressFn | None = None,
+                 tb_writer: Any = None, policy: NeuralPolicy | None = None) -> None:
+        cfg = config if isinstance(config, PPOConfig) else from_mapping(PPOConfig, config)
+        super().__init__(cfg, progress=progress, tb_writer=tb_writer)
+        obs_space, act_space = self.runner.observation_space, self.runner.action_space
+        if policy is None:
+            policy = make_policy(obs_space, act_space, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
+                                 normalize_obs=cfg.normalize_obs, log_std_init=cfg.log_std_init)
+        else:
+            check_same_spaces(what="the given policy", expected_obs=policy.observation_space,
+                              expected_act=policy.action_space, actual_obs=obs_space, actual_act=act_space,
+                              against=f"env {cfg.env_id}")
+            if policy.arch.head == "qvalue":
+                raise ConfigError("PPO needs a categorical or gaussian policy, not a qvalue one")
+        self._policy = policy.to(self.device)
+        self._policy.seed(derive_seed(cfg.seed, "policy"))
+        self.critic: nn.Module = mlp(policy.obs_dim, cfg.hidden_sizes, 1, activation=cfg.activation,
+                                     out_gain=1.0).to(self.device)
+        self.params = [*self._policy.parameters(), *self.critic.parameters()]
+        self.optimizer = make_adam(self.params, cfg.learning_rate, eps=1e-5)
+        self._gaussian = policy.arch.head == "gaussian"
+        self._n_actions = 0 if self._gaussian else int(policy.out_dim)
+
+    # ---- collection ------------------------------------------------------------
+    @torch.no_grad()
+    def _act(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions for normalised ``x``: (actions, log_probs, values), on the CPU."""
+        out = self.policy.net(x).cpu()
+        values = self.critic(x).reshape(-1).cpu()
+        if self._gaussian:
+            log_std = self.policy.log_std.detach().cpu()
+            noise = torch.randn(out.shape, generator=self.generator)
+            actions = out + noise * log_std.exp()
+            log_probs = (-0.5 * noise.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
+            return actions, log_probs, values
+        logp_all = torch.log_softmax(out, -1)
+        u = torch.rand((out.shape[0], 1), generator=self.generator)
+        actions = (logp_all.exp().cumsum(-1) < u).sum(-1).clamp_(max=self._n_actions - 1)
+        return actions, logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values
+
+    def collect_rollout(self) -> Rollout:
+        """Run ``n_steps`` vector steps with the current (stochastic) policy.
+
+        Observation statistics (``normalize_obs``) are updated from the rollout's valid raw
+        observations *after* collection, so every stored ``obs`` used the same statistics.
+        """
+        cfg, policy, runner = self.config, self.policy, self.runner
+        steps, n, dim = int(cfg.n_steps), runner.num_envs, policy.obs_dim
+        obs_raw = np.empty((steps, n, dim), np.float32)
+        next_obs_raw = np.empty((steps, n, dim), np.float32)
+        obs_norm = np.empty((steps, n, dim), np.float32) if policy.obs_norm is not None else obs_raw
+        act_shape = (policy.out_dim,) if self._gaussian else ()
+        actions = np.empty((steps, n, *act_shape), np.float32 if self._gaussian else np.int64)
+        env_actions = np.empty_like(actions)
+        log_probs = np.empty((steps, n), np.float32)
+        values = np.empty((steps, n), np.float32)
+        rewards = np.empty((steps, n), np.float32)
+        terminated = np.empty((steps, n), bool)
+        truncated = np.empty((steps, n), bool)
+        valid = np.empty((steps, n), bool)
+        ep_returns: list[float] = []
+        ep_lengths: list[int] = []
+        policy.eval()
+        on_cpu = self.device.type == "cpu"
+        for t in range(steps):
+            flat = runner.flat_obs
+            obs_raw[t] = flat
+            x = torch.from_numpy(obs_raw[t]) if on_cpu else torch.from_numpy(flat).to(self.device)
+            if policy.obs_norm is not None:
+                with torch.no_grad():
+                    x = policy.obs_norm(x)
+                obs_norm[t] = x.cpu().numpy()
+            a, lp, v = self._act(x)
+            actions[t] = a.numpy()
+            log_probs[t] = lp.numpy()
+            values[t] = v.numpy()
+            env_a = policy.to_env_action(a)
+            env_actions[t] = env_a.reshape(env_actions[t].shape)
+            step = runner.step(env_a)
+            rewards[t] = step.reward
+            terminated[t] = step.terminated
+            truncated[t] = step.truncated
+            valid[t] = step.valid
+            next_obs_raw[t] = step.next_flat
+            if step.episode_returns:
+                ep_returns += step.episode_returns
+                ep_lengths += step.episode_lengths
+        with torch.no_grad():
+            x_last = policy.normalize(torch.from_numpy(runner.flat_obs).to(self.device))
+            last_values = self.critic(x_last).reshape(-1).cpu()
+        if policy.obs_norm is not None:
+            policy.obs_norm.update(obs_raw[valid])
+        policy.train()
+        self.env_steps += int(valid.sum())
+        self._note_episodes(ep_returns)
+        dev = self.device
+
+        def tens(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a).to(dev)
+
+        return Rollout(obs=tens(obs_norm), obs_raw=tens(obs_raw), actions=tens(actions), env_actions=tens(env_actions),
+                       log_probs=tens(log_probs), values=tens(values), rewards=tens(rewards),
+                       terminated=tens(terminated), truncated=tens(truncated), next_obs_raw=tens(next_obs_raw),
+                       valid=tens(valid), last_values=last_values.to(dev), episode_returns=ep_returns,
+                       episode_lengths=ep_lengths)
+
+    # ---- learning --------------------------------------------------------------
+    def update(self, rollout: Rollout, rewards: torch.Tensor | None = None) -> dict[str, float]:
+        """GAE + ``n_epochs`` PPO epochs on the rollout's valid steps.
+
+        ``rewards`` (same (n_steps, num_envs) shape) replaces the env rewards, e.g. a
+        discriminator's; values on invalid steps are ignored. Returns loss statistics.
+        """
+        cfg = self.config
+        r = rollout.rewards if rewards is None else torch.as_tensor(rewards)
+        if tuple(r.shape) != tuple(rollout.rewards.shape):
+            raise ValueError(f"rewards must have the rollout's shape {tuple(rollout.rewards.shape)}, got {tuple(r.shape)}")
+        adv, ret = compute_gae(r, rollout.values, rollout.last_values, rollout.terminated, rollout.truncated,
+                               rollout.valid, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda)
+        mask = rollout.valid.reshape(-1)
+        obs = rollout.valid_flat("obs")
+        actions = rollout.valid_flat("actions")
+        old_logp = rollout.valid_flat("log_probs")
+        old_values = rollout.valid_flat("values")
+        adv = adv.to(self.device).reshape(-1)[mask]
+        ret = ret.to(self.device).reshape(-1)[mask]
+        m = int(obs.shape[0])
+        if m == 0:
+            return {}
+        done = self.progress_done
+        lr = linear_schedule(cfg.learning_rate, done, cfg.lr_schedule)
+        clip = linear_schedule(cfg.clip_range, done, cfg.clip_schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        bs = min(int(cfg.batch_size), m)
+        sums = np.zeros(6)
+        n_updates = 0
+        for _ in range(int(cfg.n_epochs)):
+            order = torch.randperm(m, generator=self.generator).to(self.device) if bs < m else None
+            kls = []
+            for start in range(0, m, bs):
+                if order is None:
+                    b_obs, b_act, b_logp, b_val, b_adv, b_ret = obs, actions, old_logp, old_values, adv, ret
+                else:
+                    idx = order[start:start + bs]
+                    b_obs, b_act, b_logp, b_val, b_adv, b_ret = (obs[idx], actions[idx], old_logp[idx],
+                                                                 old_values[idx], adv[idx], ret[idx])
+                if cfg.normalize_advantage and b_adv.shape[0] > 1:
+                    b_adv = (b_adv - b_adv.mean()) / (b_adv.std() + 1e-8)
+                logp, ent = log_prob_entropy(self.policy, b_obs, b_act)
+                values = self.critic(b_obs).reshape(-1)
+                pg_loss, clip_frac, kl = clipped_surrogate_loss(logp, b_logp, b_adv, clip)
+                v_loss = value_loss(values, b_val, b_ret, cfg.clip_range_vf)
+                ent_mean = ent.mean()
+                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent_mean
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                self.optimizer.step()
+                sums += (pg_loss.item(), v_loss.item(), ent_mean.item(), clip_frac, kl, 1.0)
+                n_updates += 1
+                kls.append(kl)
+            if cfg.target_kl is not None and np.mean(kls) > 1.5 * cfg.target_kl:
+                break
+        mean = sums / max(1, n_updates)
+        return {"train/policy_loss": mean[0], "train/value_loss": mean[1], "train/entropy": mean[2],
+                "train/clip_fraction": mean[3], "train/approx_kl": mean[4], "train/n_updates": float(n_updates),
+                "train/learning_rate": lr, "train/clip_range": clip}
+
+    def _iteration(self) -> dict[str, float]:
+        return self.update(self.collect_rollout())
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"critic": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()}}

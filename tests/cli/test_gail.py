@@ -1,0 +1,78 @@
+"""`demokit gail`: --json, the checkpoint other commands accept, errors before training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from demokit.cli.app import main
+from demokit.policies import load_checkpoint
+from tests.reward_models.experts import write_cartpole_expert
+
+
+@pytest.fixture(scope="module")
+def expert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(write_cartpole_expert(tmp_path_factory.mktemp("expert") / "cartpole-expert.h5", episodes=4))
+
+
+def _one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_gail_json_and_checkpoint(expert: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "gail.pt"
+    rc = main(["gail", "--expert", expert, "--timesteps", "1500", "--seed", "1", "--device", "cpu",
+               "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert {"checkpoint", "mean_return", "std_return", "env_steps", "wall_s"} <= set(result)
+    assert result["checkpoint"] == str(out) and result["env_steps"] >= 1500 and result["wall_s"] > 0
+    ckpt = load_checkpoint(out)
+    assert ckpt.algo == "gail-ppo" and ckpt.env_id == "CartPole-v1"
+    assert any(k.startswith("discriminator.") for k in ckpt.extra["reward_model"])
+    assert ckpt.training["mean_return"] == pytest.approx(result["mean_return"])
+
+    rc = main(["eval", "--policy", str(out), "--episodes", "2", "--json"])  # `demokit eval` accepts it
+    assert rc == 0 and json.loads(capsys.readouterr().out.strip().splitlines()[-1])["episodes"] == 2
+    data = tmp_path / "from-gail.h5"
+    rc = main(["collect", "--policy", str(out), "--episodes", "2", "--out", str(data), "--json"])
+    assert rc == 0 and data.exists(), capsys.readouterr().err
+
+
+def test_gail_dqn_default_output_path(expert: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["gail", "--expert", expert, "--algo", "dqn", "--timesteps", "1200", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    target = Path("policies") / "cartpole-expert-gail-dqn.pt"   # the tests run in a temp cwd
+    assert target.exists() and load_checkpoint(target).algo == "gail-dqn"
+    assert "gail-dqn CartPole-v1" in captured.out
+
+
+def test_mismatched_spaces_exit_2_and_write_nothing(expert: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never.pt"
+    rc = main(["gail", "--expert", expert, "--env", "Acrobot-v1", "--out", str(out)])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 2 and "observation space" in line and "Acrobot-v1" in line
+    assert not out.exists() and not Path("policies").exists()
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--algo", "sac"], "--algo must be ppo or dqn"),
+    (["--device", "tpu"], "--device"),
+    (["--timesteps", "0"], "total_timesteps"),
+    (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+])
+def test_bad_options_exit_2(expert: str, capsys: pytest.CaptureFixture[str], args: list[str], match: str) -> None:
+    rc = main(["gail", "--expert", expert, *args])
+    assert rc == 2 and match in _one_error_line(capsys.readouterr().err)
+
+
+def test_missing_dataset_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["gail", "--expert", str(tmp_path / "none.h5")])
+    assert rc == 2 and "does not exist" in _one_error_line(capsys.readouterr().err)

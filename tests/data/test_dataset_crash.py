@@ -1,0 +1,67 @@
+"""kill -9 of a writer in the middle of appending never damages the dataset."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from demokit.data import load_dataset
+from demokit.data.locking import lock_path_for
+from tests.data.helpers import make_episodes, write
+
+PER_ROUND = 3
+
+APPENDER = textwrap.dedent(f"""
+    import sys
+    import time
+    from tests.data.helpers import BOX, DISCRETE, make_episodes
+    from demokit.data import DatasetWriter
+    path, pause = sys.argv[1], sys.argv[2] == "pause"
+    for r in range(10_000):
+        with DatasetWriter(path, observation_space=BOX, action_space=DISCRETE, env_id="Test-v0",
+                           mode="append", block_steps=1) as w:
+            for i, ep in enumerate(make_episodes(n={PER_ROUND}, seed=r)):
+                w.add_episode(ep)  # every episode flushed to the temp file on its own
+                if r == 1 and i == 0:
+                    print("flushed", flush=True)
+                    if pause:
+                        time.sleep(30)  # killed here: half-way through an append
+        print("committed", flush=True)
+""")
+
+
+def test_kill_9_mid_append_leaves_dataset_readable(tmp_path: Path) -> None:
+    path = write(tmp_path / "demos.h5", make_episodes(n=4))
+    script = tmp_path / "appender.py"
+    script.write_text(APPENDER)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    for delay in (None, 0.0, 0.05, 0.13):
+        args = [sys.executable, str(script), str(path), "pause" if delay is None else "run"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "committed"  # it has appended once
+            assert proc.stdout.readline().strip() == "flushed"  # and is half-way through the next append
+            time.sleep(delay or 0.0)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if delay is None:  # killed mid-append for sure: its temp file and lock file are left behind
+            assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == [f".demos.h5.tmp-{proc.pid}"]
+            assert lock_path_for(path).exists()
+        ds = load_dataset(path)  # readable, all earlier episodes intact
+        ds.load()
+        assert ds.num_episodes >= 4 + PER_ROUND and (ds.num_episodes - 4) % PER_ROUND == 0
+        assert len(ds) == int(ds.episode_lengths.sum())
+    # the lock died with the process: the next writer gets in and clears the stale temp file
+    n = load_dataset(path).num_episodes
+    write(path, make_episodes(n=1), mode="append")
+    assert load_dataset(path).num_episodes == n + 1
+    assert not lock_path_for(path).exists()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
