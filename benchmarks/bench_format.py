@@ -9,7 +9,8 @@ action int64, reward float64, terminated/truncated bool, one final observation p
   final obs, episode starts/lengths) with one ``create_dataset(data=...)`` each into
   contiguous datasets, with fsync (the same durability as demokit) and without.
 * full read: load_dataset + every array incl. derived next_observations vs bare h5py
-  reading the same stored arrays.
+  reading the same stored arrays; also vs a D4RL-style bare file that stores
+  next_observations instead of final observations (written with fsync too).
 * sampling: random batches of 256 (obs, action, reward, next_obs, terminated, truncated)
   vs the same fancy indexing on plain numpy arrays.
 * to_pandas: 1M rows, one per transition.
@@ -133,7 +134,12 @@ def main() -> None:
         t_episodes = time.perf_counter() - t0
         obs_space = spaces.Box(-np.inf, np.inf, (4,), np.float32)
         act_space = spaces.Discrete(2)
-        dk_path, bare_path = workdir / "demokit.h5", workdir / "bare.h5"
+        dk_path, bare_path, d4rl_path = workdir / "demokit.h5", workdir / "bare.h5", workdir / "d4rl.h5"
+        # a D4RL-style bare file stores next_observations instead of deriving them
+        nxt = np.empty_like(d["obs"])
+        nxt[:-1] = d["obs"][1:]
+        nxt[d["starts"] + d["lengths"] - 1] = d["final_obs"]
+        d4rl = {k: v for k, v in d.items() if k != "final_obs"} | {"next_obs": nxt}
 
         def dk_write() -> None:
             with DatasetWriter(dk_path, observation_space=obs_space, action_space=act_space,
@@ -159,11 +165,13 @@ def main() -> None:
             for key, fn, path in (("write demokit", dk_write, dk_path),
                                   ("write demokit columns", dk_write_columns, dk_path),
                                   ("write bare", lambda: bare_write(bare_path, d, sync=False), bare_path),
-                                  ("write bare+fsync", lambda: bare_write(bare_path, d, sync=True), bare_path)):
+                                  ("write bare+fsync", lambda: bare_write(bare_path, d, sync=True), bare_path),
+                                  ("write d4rl+fsync", lambda: bare_write(d4rl_path, d4rl, sync=True), d4rl_path)):
                 res.setdefault(key, []).extend(timed(fn, 1, rm(path), key=key))
         for _ in range(r):
             res.setdefault("read demokit", []).extend(timed(dk_read, 1, key="read demokit"))
             res.setdefault("read bare", []).extend(timed(lambda: bare_read(bare_path), 1, key="read bare"))
+            res.setdefault("read d4rl", []).extend(timed(lambda: bare_read(d4rl_path), 1, key="read d4rl"))
 
         ds = load_dataset(dk_path).load()
         assert len(ds) == n and ds.num_episodes == e
@@ -175,7 +183,7 @@ def main() -> None:
         gen = np.random.default_rng(0)
         dk_rate = statistics.median(rate(lambda: ds.sample(256, rng=gen), 256) for _ in range(3))
         arrs = bare_read(bare_path)
-        nxt = ds.next_observations
+        np.testing.assert_array_equal(ds.next_observations, nxt)
 
         def np_sample() -> dict[str, np.ndarray]:
             idx = gen.integers(0, n, size=256)
@@ -183,7 +191,7 @@ def main() -> None:
                     "next_obs": nxt[idx], "terminated": arrs["terminated"][idx], "truncated": arrs["truncated"][idx]}
 
         np_rate = statistics.median(rate(np_sample, 256) for _ in range(3))
-        size_dk, size_bare = dk_path.stat().st_size, bare_path.stat().st_size
+        size_dk, size_bare, size_d4rl = dk_path.stat().st_size, bare_path.stat().st_size, d4rl_path.stat().st_size
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -213,10 +221,13 @@ def main() -> None:
     row("write flat arrays, `add_columns` (fsync + atomic rename)", "write demokit columns", "write bare+fsync", 2)
     row("write flat arrays, `add_columns` (fsync + atomic rename)", "write demokit columns", "write bare")
     row("full read (every array; demokit also validates and derives next_obs)", "read demokit", "read bare", 1.5)
+    row("write, vs bare storing next_obs too (D4RL style)", "write demokit", "write d4rl+fsync")
+    row("full read, vs bare storing next_obs too (D4RL style)", "read demokit", "read d4rl")
     print(f"| sample batches of 256 | {dk_rate / 1e6:.2f} M samples/s | numpy fancy indexing: {np_rate / 1e6:.2f} M "
           f"samples/s | {np_rate / dk_rate:.2f}x slower | | |")
     print(f"| to_pandas, {n:,} rows | {ms('to_pandas')} | | | < 2 s {'ok' if med['to_pandas'] < 2 else 'MISSED'} | |")
-    print(f"| file size | {size_dk / 2**20:.1f} MiB | {size_bare / 2**20:.1f} MiB | {size_dk / size_bare:.2f}x | | |")
+    print(f"| file size | {size_dk / 2**20:.1f} MiB | {size_bare / 2**20:.1f} MiB (D4RL style {size_d4rl / 2**20:.1f} MiB) "
+          f"| {size_dk / size_bare:.2f}x | | |")
     print()
     print("all timings (s):")
     for k, v in res.items():

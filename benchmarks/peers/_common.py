@@ -31,11 +31,18 @@ class PeerError(Exception):
     """A bad argument or input file: printed as one `error:` line, exit 2."""
 
 
+def nonneg_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch.set_num_threads value (default 1: fastest for small MLPs on 2 cores)")
-    parser.add_argument("--eval-episodes", type=int, default=20,
+    parser.add_argument("--eval-episodes", type=nonneg_int, default=20,
                         help="deterministic evaluation episodes after training (default 20; 0 skips)")
 
 
@@ -265,6 +272,8 @@ def open_demos(path: str, env_id: str | None) -> tuple[dict[str, np.ndarray], st
 
 def evaluate(predict: Callable[[np.ndarray], Any], env_id: str, episodes: int, seed: int) -> dict[str, Any]:
     """Run `episodes` episodes with `predict(obs) -> action`; episode i resets with seed + i."""
+    if episodes < 0:
+        raise PeerError(f"the number of evaluation episodes must be >= 0, got {episodes}")
     returns, lengths = [], []
     t0 = time.perf_counter()
     env = make_env(env_id)

@@ -48,9 +48,11 @@ class DemoDataset:
 
     # -- opening and validation --------------------------------------------------------
 
-    def _open(self) -> h5py.File:
+    def _open(self, *, bulk: bool = False) -> h5py.File:
+        # bulk reads of whole fields skip HDF5's chunk cache: whole chunks go straight into our arrays
+        kwargs = {"rdcc_nbytes": 0} if bulk else {}
         try:
-            return h5py.File(self.path, "r")
+            return h5py.File(self.path, "r", **kwargs)
         except OSError as exc:
             raise DatasetError(f"dataset {self.path} cannot be opened as HDF5 ({exc}); the file is damaged or "
                                f"not a demokit dataset") from None
@@ -64,6 +66,8 @@ class DemoDataset:
             raise DatasetError(f"dataset {p} does not exist; check the path (collect one with `demokit collect`)")
         if p.is_dir():
             raise DatasetError(f"dataset path {p} is a directory, not a .h5 file")
+        if not os.access(p, os.R_OK):
+            raise DatasetError(f"dataset {p} cannot be read (permission denied); check its permissions")
         try:
             is_h5 = h5py.is_hdf5(p)
         except OSError as exc:
@@ -241,7 +245,7 @@ class DemoDataset:
     def _read(self, names: list[str]) -> list[np.ndarray]:
         missing = [n for n in names if n not in self._cache]
         if missing:
-            with self._open() as f:
+            with self._open(bulk=True) as f:
                 for name in missing:
                     dset = f[name]
                     out = np.empty(dset.shape, dtype=dset.dtype)

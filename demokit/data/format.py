@@ -160,11 +160,6 @@ def h5_name(root: str, path: LeafPath) -> str:
     return "/".join((root, *path))
 
 
-def leaf_label(path: LeafPath) -> str:
-    """Column label part of a leaf: ``""`` for a flat space, ``pos`` / ``0_pos`` when nested."""
-    return "_".join(path)
-
-
 def chunk_rows(row_bytes: int, rows_hint: int) -> int:
     """Rows per HDF5 chunk: about ``rows_hint`` rows (the first block), bounded in bytes."""
     row_bytes = max(1, int(row_bytes))

@@ -7,13 +7,19 @@
   ``.<name>.tmp-<pid>`` in the target's directory; leftovers of dead writers are removed.
 * :func:`commit_file`: fsync the temp file, move it onto the target atomically, fsync
   the directory.
+* :func:`signals_deferred`: hold Ctrl-C / SIGTERM back while a commit runs, so that an
+  interrupt cannot throw away a commit half-way; the signal is delivered right after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from demokit.errors import DatasetError, DatasetLockedError
@@ -165,3 +171,32 @@ def commit_file(tmp: Path, target: Path, *, no_clobber: bool) -> None:
     else:
         os.replace(tmp, target)
     fsync_path(target.parent, directory=True)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the duration; a signal that came in is re-raised on exit.
+
+    Works by swapping the Python-level handlers (main thread only; elsewhere a no-op),
+    so it holds whichever thread the OS picks to deliver a process-directed signal to.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous: dict[int, object] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is None:  # installed outside Python: cannot be restored, leave it alone
+            continue
+        try:
+            previous[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
+        except (ValueError, OSError):  # pragma: no cover
+            continue
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        for sig in dict.fromkeys(pending):
+            signal.raise_signal(sig)

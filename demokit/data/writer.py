@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import warnings
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
@@ -36,7 +37,7 @@ from gymnasium import spaces
 from demokit import _version
 from demokit.data import format as fmt
 from demokit.data.episode import Episode
-from demokit.data.locking import WriterLock, commit_file, remove_stale_temps, temp_path_for
+from demokit.data.locking import WriterLock, commit_file, remove_stale_temps, signals_deferred, temp_path_for
 from demokit.errors import DatasetError, UserError
 from demokit.spaces import check_same_spaces, space_to_json
 
@@ -254,9 +255,9 @@ class DatasetWriter:
                 (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves, final_observations, e)):
             for (path, dtype, shape), leaf in zip(specs, fmt.leaves_of(space, batch, root)):
                 cols[fmt.h5_name(root, path)] = _rows(fmt.h5_name(root, path), leaf, rows, shape, dtype)
-        for name, dtype in ((fmt.REWARDS, np.float64), (fmt.TERMINATED, bool), (fmt.TRUNCATED, bool)):
-            cols[name] = _rows(name, {fmt.REWARDS: rewards, fmt.TERMINATED: terminated, fmt.TRUNCATED: truncated}[name],
-                               n, (), np.dtype(dtype))
+        for name, dtype, data in ((fmt.REWARDS, np.float64, rewards), (fmt.TERMINATED, bool, terminated),
+                                  (fmt.TRUNCATED, bool, truncated)):
+            cols[name] = _rows(name, data, n, (), np.dtype(dtype))
         for name in (fmt.TERMINATED, fmt.TRUNCATED):
             inner = cols[name].copy()
             inner[ends] = False
@@ -264,17 +265,19 @@ class DatasetWriter:
                 raise UserError(f"{name} is set on step {int(np.flatnonzero(inner)[0])}, which is not the last step of "
                                 f"its episode; {name} may only be set on an episode's last step")
         extras = dict(extras or {})
-        if self._extras is None:
-            self._extras = _checked_extras({k: (np.shape(v)[1:], np.asarray(v).dtype) for k, v in extras.items()})
-        if set(extras) != set(self._extras):
-            raise UserError(f"extras {sorted(extras)} given but this dataset stores {sorted(self._extras)}; "
+        spec = self._extras
+        if spec is None:
+            spec = _checked_extras({k: (np.shape(v)[1:], np.asarray(v).dtype) for k, v in extras.items()})
+        if set(extras) != set(spec):
+            raise UserError(f"extras {sorted(extras)} given but this dataset stores {sorted(spec)}; "
                             f"every episode must carry the same extra arrays")
-        for name, (shape, dtype) in self._extras.items():
+        for name, (shape, dtype) in spec.items():
             key = f"{fmt.EXTRAS}/{name}"
             cols[key] = _rows(key, extras[name], n, shape, dtype)
         seed_arr = np.full(e, -1, dtype=np.int64) if seeds is None else np.asarray(seeds, dtype=np.int64).reshape(-1)
         if seed_arr.shape != (e,):
             raise UserError(f"seeds has {seed_arr.shape[0]} entries but episode_lengths has {e}")
+        self._extras = spec
         self.flush()  # episodes added before these go first
         self._write_guarded(lambda: self._write_columns(cols, lengths, seed_arr), rows_hint=n, episodes_hint=e)
         self._num_steps += n
@@ -306,25 +309,31 @@ class DatasetWriter:
             raise
 
     def close(self) -> None:
-        """Commit: write what is buffered and move the file atomically onto the target."""
+        """Commit: write what is buffered and move the file atomically onto the target.
+
+        Ctrl-C / SIGTERM arriving during the commit are held back until it is complete.
+        """
         if self._closed:
             return
-        try:
-            if self._appending and self._num_episodes == 0:
-                self._cleanup()  # nothing new: leave the original untouched
-                return
-            self.flush()
-            if self._h5 is None:  # no episodes at all: an empty, valid dataset
-                self._open_temp(rows_hint=1, episodes_hint=1)
-            self._finalize_attrs()
-            self._dsets = None  # h5py closes every still-referenced object at file close: drop them first
-            self._h5.close()
-            self._h5 = None
-            commit_file(self._tmp, self.path, no_clobber=self.mode == "create")
-        except BaseException:
+        with signals_deferred():
+            try:
+                if self._appending and self._num_episodes == 0:
+                    self._cleanup()  # nothing new: leave the original untouched
+                    return
+                self.flush()
+                if self._h5 is None:  # no episodes at all: an empty, valid dataset
+                    self._open_temp(rows_hint=1, episodes_hint=1)
+                self._finalize_attrs()
+                self._dsets = None  # h5py closes every still-referenced object at file close: drop them first
+                self._h5.close()
+                self._h5 = None
+                if self.mode != "create" and self.path.exists():  # keep the replaced file's permissions
+                    os.chmod(self._tmp, stat.S_IMODE(self.path.stat().st_mode))
+                commit_file(self._tmp, self.path, no_clobber=self.mode == "create")
+            except BaseException:
+                self._cleanup()
+                raise
             self._cleanup()
-            raise
-        self._cleanup()
 
     def abort(self) -> None:
         """Discard everything this writer did: no new file, the original untouched."""
@@ -419,9 +428,10 @@ class DatasetWriter:
             pass
         if self._appending:
             shutil.copyfile(self.path, self._tmp)
-            self._h5 = h5py.File(self._tmp, "r+")
+            self._h5 = h5py.File(self._tmp, "r+", rdcc_nbytes=0)
             return
-        h5 = self._h5 = h5py.File(self._tmp, "w")
+        # no chunk cache: whole chunks go straight to the file, nothing is left to flush at close
+        h5 = self._h5 = h5py.File(self._tmp, "w", rdcc_nbytes=0)
         a = h5.attrs
         a[fmt.ATTR_FORMAT] = fmt.FORMAT_NAME
         a[fmt.ATTR_VERSION] = np.int64(fmt.FORMAT_VERSION)

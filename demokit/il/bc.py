@@ -24,8 +24,11 @@ the per-step overhead (Python, autograd, optimizer) is paid once per batch, so
 samples/s grows almost linearly with the batch up to ~256 and slowly after, while
 a CartPole dataset of 10 episodes (5000 steps) still gives ~20 updates per epoch.
 
-Training stops early once an evaluation (``eval_episodes`` deterministic episodes,
-every ``eval_every`` epochs) reaches ``stop_value`` (default: the env's
+Training length: by default as many epochs as make 10,000 gradient steps (at least
+20 epochs), with an evaluation about every 250 steps, so that a one-episode dataset
+(two batches per epoch) gets as many updates as a large one; both can be set in
+epochs (``epochs``, ``eval_every``). Training stops early once an evaluation
+(``eval_episodes`` deterministic episodes) reaches ``stop_value`` (default: the env's
 ``reward_threshold``); ``converged`` says whether it did. Same seed, same weights.
 
 Under ``torchrun`` the same function trains with DistributedDataParallel; see
@@ -59,6 +62,10 @@ from demokit.rl.common import check_output_path, resolve_device, resolve_stop_va
 from demokit.seeding import derive_seed
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+#: default training length (gradient steps) and evaluation period (gradient steps), see ``BCConfig``
+DEFAULT_STEPS = 10_000
+DEFAULT_MIN_EPOCHS = 20
+DEFAULT_EVAL_STEPS = 250
 #: networks with fewer parameters than this train with one torch thread on the CPU
 SMALL_NET_PARAMS = 1_000_000
 
@@ -68,7 +75,8 @@ class BCConfig:
     """Behavioral cloning settings (the keys of ``serial_pipeline_il``'s config)."""
 
     env_id: str | None = option(None, "env to evaluate on; must match the dataset's spaces (default: the dataset's env)")
-    epochs: int = option(100, "maximum passes over the training split (training stops early at the stop value)")
+    epochs: int | None = option(None, "maximum passes over the training split; training stops early at the stop "
+                                      "value (default: enough for 10,000 gradient steps, at least 20)")
     batch_size: int = option(256, "samples per gradient step (per rank under torchrun)")
     lr: float = option(1e-3, "Adam learning rate")
     hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layer widths, e.g. 64,64")
@@ -77,7 +85,8 @@ class BCConfig:
                                                 "squared error (mse); discrete actions always use cross-entropy")
     normalize_obs: bool = option(True, "normalise observations with the training data's mean and std")
     val_fraction: float = option(0.1, "fraction of episodes held out for validation (whole episodes)")
-    eval_every: int = option(5, "evaluate in the env every N epochs (0: only after training)")
+    eval_every: int | None = option(None, "evaluate in the env every N epochs (default: about every 250 gradient "
+                                          "steps, at most every epoch; 0: only after training)")
     eval_episodes: int = option(20, "deterministic episodes per evaluation (0: never evaluate)")
     stop_value: float | None = option(None, "stop once the evaluation's mean return reaches this "
                                             "(default: the env's reward_threshold)")
@@ -192,10 +201,10 @@ def _data_error(path: Any, counts: list[int], action_space: spaces.Space) -> Dat
 
 def _check_config(cfg: BCConfig) -> None:
     for name in ("epochs", "batch_size"):
-        if getattr(cfg, name) < 1:
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise ConfigError(f"BCConfig.{name} must be >= 1, got {getattr(cfg, name)}")
     for name in ("eval_every", "eval_episodes"):
-        if getattr(cfg, name) < 0:
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 0:
             raise ConfigError(f"BCConfig.{name} must be >= 0, got {getattr(cfg, name)}")
     if not cfg.lr > 0:
         raise ConfigError(f"BCConfig.lr must be > 0, got {cfg.lr}")
@@ -205,6 +214,20 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.hidden_sizes must be positive widths like 64,64, got {cfg.hidden_sizes}")
     if cfg.seed < 0:
         raise ConfigError(f"BCConfig.seed must be >= 0, got {cfg.seed}")
+
+
+def resolve_schedule(cfg: BCConfig, n_train: int, world_size: int = 1) -> tuple[int, int]:
+    """(maximum epochs, evaluation period in epochs) for ``n_train`` training rows.
+
+    Unset values follow the number of gradient steps per epoch, so that a one-episode
+    dataset gets as many updates as a large one: ``epochs`` defaults to enough epochs
+    for ``DEFAULT_STEPS`` steps (at least ``DEFAULT_MIN_EPOCHS``), ``eval_every`` to
+    about ``DEFAULT_EVAL_STEPS`` steps (at least 1 epoch).
+    """
+    steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * world_size)))
+    epochs = cfg.epochs if cfg.epochs is not None else max(DEFAULT_MIN_EPOCHS, math.ceil(DEFAULT_STEPS / steps_per_epoch))
+    every = cfg.eval_every if cfg.eval_every is not None else max(1, round(DEFAULT_EVAL_STEPS / steps_per_epoch))
+    return int(epochs), int(every)
 
 
 def _open(dataset: DemoDataset | str | os.PathLike[str]) -> DemoDataset:
@@ -271,6 +294,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
         training = {"dataset": str(ds.path), "dataset_sha256": file_sha256(ds.path), "config": to_dict(cfg),
                     "env_id": env_id, "mean_return": mean_return, "std_return": std_return, "epochs": epochs_done,
                     "samples_per_s": samples_per_s, "converged": converged, "stop_value": stop_value,
+                    "max_epochs": trainer.max_epochs, "eval_every": trainer.eval_every,
                     "wall_s": wall_s, "train_episodes": int(len(train_eps)), "val_episodes": int(len(val_eps)),
                     "train_samples": int(len(train_rows)), "world_size": comm.world_size, "history": history}
         save_checkpoint(cfg.out, policy, algo="bc", env_id=env_id, env_spec=env_spec_json(env_id), training=training)
@@ -297,6 +321,7 @@ class _Trainer:
         self.env_id, self.stop_value = env_id, stop_value
         self.n_train = len(train_rows)
         self.lo, self.hi = shard_bounds(self.n_train, comm.rank, comm.world_size)
+        self.max_epochs, self.eval_every = resolve_schedule(cfg, self.n_train, comm.world_size)
         x, a, xv, av = self._load(train_rows, val_rows)
         self._fit_normalizer(x)
         policy.to(device)
@@ -414,13 +439,13 @@ class _Trainer:
         last_eval: tuple[float, float] | None = None
         epoch = 0
         t_start = time.perf_counter()
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(1, self.max_epochs + 1):
             self.policy.train()
             loss, secs = self._epoch(gen)
             train_time += secs
-            rec: dict[str, Any] = {"epoch": epoch, "loss": loss, **self._validate()}
-            evaluated = cfg.eval_episodes > 0 and cfg.eval_every > 0 and epoch % cfg.eval_every == 0
-            if evaluated or (epoch == cfg.epochs and cfg.eval_episodes > 0):
+            rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
+            evaluated = cfg.eval_episodes > 0 and self.eval_every > 0 and epoch % self.eval_every == 0
+            if evaluated or (epoch == self.max_epochs and cfg.eval_episodes > 0):
                 self.policy.eval()
                 last_eval = self._evaluate()
                 rec["eval_mean"], rec["eval_std"] = last_eval

@@ -57,7 +57,8 @@ class DAggerConfig:
     episodes_per_round: int = option(5, "episodes rolled out per round")
     beta_schedule: str = option("linear", "probability of executing the expert's action in round i >= 1: "
                                           "linear[:R], exponential[:p] or constant[:b]")
-    epochs: int = option(50, "BC epochs per round (from scratch on all data so far)")
+    epochs: int | None = option(None, "BC epochs per round, from scratch on all data so far (default: BC's, "
+                                      "enough for 10,000 gradient steps)")
     batch_size: int = option(256, "BC batch size")
     lr: float = option(1e-3, "BC Adam learning rate")
     hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layer widths of the learner")
@@ -214,7 +215,7 @@ def _dataset_path(cfg: DAggerConfig) -> Iterator[Path]:
 
 def _check(cfg: DAggerConfig) -> None:
     for name in ("rounds", "episodes_per_round", "epochs", "batch_size"):
-        if getattr(cfg, name) < 1:
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise ConfigError(f"DAggerConfig.{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.eval_episodes < 0:
         raise ConfigError(f"DAggerConfig.eval_episodes must be >= 0, got {cfg.eval_episodes}")

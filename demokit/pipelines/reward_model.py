@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from demokit.config import from_mapping, option, to_dict
@@ -46,7 +45,7 @@ from demokit.policies import NeuralPolicy
 from demokit.reward_models import BaseRewardModel, create_reward_model, gail_config
 from demokit.rl.common import BaseTrainer, ProgressFn, check_output_path
 from demokit.rl.dqn import DQNTrainer
-from demokit.rl.hyperparams import config_class, tuned_config, tuned_overrides
+from demokit.rl.hyperparams import config_class, tuned_config
 from demokit.rl.ppo import PPOTrainer
 from demokit.seeding import derive_seed
 

@@ -29,6 +29,8 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from demokit.data.episode import obs_stack
+
 Transitions = Union[Sequence[Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -72,15 +74,12 @@ class BaseRewardModel(ABC):
 # -- transition data -------------------------------------------------------------------
 
 def _stack(values: list[Any]) -> Any:
-    """Stack per-step values (tensors, arrays, numbers, or nested dicts/tuples of those)."""
+    """Stack per-step values: tensors with ``torch.stack``, anything else (arrays, numbers,
+    nested dicts/tuples of arrays) with :func:`~demokit.data.episode.obs_stack`."""
     first = values[0]
-    if isinstance(first, Mapping):
-        return {k: _stack([v[k] for v in values]) for k in first}
-    if isinstance(first, tuple):
-        return tuple(_stack([v[i] for v in values]) for i in range(len(first)))
     if isinstance(first, torch.Tensor):
         return torch.stack([torch.as_tensor(v, device=first.device) for v in values])
-    return np.stack([np.asarray(v) for v in values])
+    return obs_stack(values)
 
 
 def as_batch(data: Transitions, keys: Sequence[str]) -> dict[str, Any]:

@@ -144,6 +144,7 @@ class BaseTrainer:
         self.last_eval: float = math.nan
         self._t_start = time.perf_counter()
         self._policy: NeuralPolicy | None = None
+        self._best: tuple[float, dict[str, Any]] | None = None  # (quick-check mean, policy state)
 
     # ---- to be provided by subclasses ------------------------------------------
     @property
@@ -190,6 +191,8 @@ class BaseTrainer:
         quick = self.evaluate(quick_n, seed)
         self.last_eval = quick.mean_return
         self._log({"eval/quick_mean_return": quick.mean_return})
+        if self._best is None or quick.mean_return > self._best[0]:
+            self._best = (quick.mean_return, self.snapshot())
         if self.stop_value is None or quick.mean_return < self.stop_value:
             return None
         rest_n = int(cfg.final_eval_episodes) - quick_n
@@ -244,8 +247,7 @@ class BaseTrainer:
                         break
                 self._report()
         if final is None:
-            final = self.evaluate(int(cfg.final_eval_episodes))
-            self.last_eval = final.mean_return
+            final = self._final_evaluation()
         wall_s = time.perf_counter() - self._t_start
         reached = self.stop_value is not None and final.mean_return >= self.stop_value
         result = TrainResult(checkpoint=None, mean_return=final.mean_return, std_return=final.std_return,
@@ -257,6 +259,23 @@ class BaseTrainer:
             self.save(out, training=figures)
             result = TrainResult(**{**result.__dict__, "checkpoint": str(out)})
         return result
+
+    def _final_evaluation(self) -> EvalResult:
+        """Evaluate the final policy; if a goal check saw a better one (budget ran out
+        before the goal), evaluate that snapshot too and keep whichever is better."""
+        n = int(self.config.final_eval_episodes)
+        final = self.evaluate(n)
+        if self._best is not None and self._best[0] > final.mean_return:
+            current = self.snapshot()
+            self.policy.load_state_dict(self._best[1])
+            best = self.evaluate(n)
+            if best.mean_return > final.mean_return:
+                final = best
+            else:
+                self.policy.load_state_dict(current)
+        self._best = None
+        self.last_eval = final.mean_return
+        return final
 
     def save(self, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None) -> str:
         """Write the policy as a demokit checkpoint (algo, env spec, config, extra state); returns sha256."""

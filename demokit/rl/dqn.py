@@ -108,7 +108,8 @@ class DQNTrainer(BaseTrainer):
         self._policy.seed(derive_seed(cfg.seed, "policy"))
         self.target = copy.deepcopy(self._policy)
         self.target.requires_grad_(False)
-        self.optimizer = make_adam(self._policy.parameters(), cfg.learning_rate)
+        self._params = list(self._policy.parameters())
+        self.optimizer = make_adam(self._params, cfg.learning_rate)
         self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, seed=derive_seed(cfg.seed, "replay"),
                                    device=self.device)
         self.n_actions = int(act_space.n)
@@ -160,28 +161,33 @@ class DQNTrainer(BaseTrainer):
         lr = linear_schedule(cfg.learning_rate, self.progress_done, cfg.lr_schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        net = self.policy.net
-        losses = []
-        for _ in range(int(n)):
+        net, params, target_every = self.policy.net, self._params, int(cfg.target_update_interval)
+        losses = torch.zeros(int(n))
+        for i in range(int(n)):
             batch = self.replay.sample(cfg.batch_size)
             rewards = batch["reward"] if reward_fn is None else torch.as_tensor(reward_fn(batch)).reshape(-1)
             rewards = rewards.to(self.device, torch.float32)
+            b = rewards.shape[0]
+            if cfg.double_q:  # one forward pass for Q(s, .) and the online Q(s', .)
+                q_all = net(torch.cat([batch["obs"], batch["next_obs"]]))
+                q_all, next_online = q_all[:b], q_all[b:].detach()
+            else:
+                q_all = net(batch["obs"])
             with torch.no_grad():
                 next_target = self.target.net(batch["next_obs"])
-                next_online = net(batch["next_obs"]) if cfg.double_q else next_target
-                y = double_dqn_targets(rewards, next_online, next_target, batch["terminated"], cfg.gamma,
-                                       double_q=cfg.double_q)
-            q = net(batch["obs"]).gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
+                y = double_dqn_targets(rewards, next_online if cfg.double_q else next_target, next_target,
+                                       batch["terminated"], cfg.gamma, double_q=cfg.double_q)
+            q = q_all.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
             loss = nn.functional.smooth_l1_loss(q, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             self.optimizer.step()
             self.gradient_steps_done += 1
-            if self.gradient_steps_done % int(cfg.target_update_interval) == 0:
+            if self.gradient_steps_done % target_every == 0:
                 polyak_update(self.target, self.policy, cfg.tau)
-            losses.append(loss.item())
-        return {"train/loss": float(np.mean(losses)), "train/learning_rate": lr, "train/epsilon": self.epsilon,
+            losses[i] = loss.detach()
+        return {"train/loss": float(losses.mean()), "train/learning_rate": lr, "train/epsilon": self.epsilon,
                 "train/gradient_steps": float(self.gradient_steps_done)}
 
     def _iteration(self) -> dict[str, float]:

@@ -16,11 +16,11 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {
         "ppo": dict(total_timesteps=100_000, num_envs=8, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98,
                     gae_lambda=0.8, learning_rate=1e-3, lr_schedule="linear", clip_range=0.2,
-                    clip_schedule="linear", ent_coef=0.0, eval_every=10_000),
-        "dqn": dict(total_timesteps=50_000, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+                    clip_schedule="linear", ent_coef=0.0, eval_every=5_000),
+        "dqn": dict(total_timesteps=50_000, num_envs=4, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
                     learning_starts=1_000, gamma=0.99, train_freq=256, gradient_steps=128,
                     target_update_interval=128, exploration_fraction=0.16, exploration_final_eps=0.04,
-                    hidden_sizes=(256, 256)),
+                    hidden_sizes=(64, 64), eval_every=2_500),
     },
     "Acrobot-v1": {
         "ppo": dict(total_timesteps=300_000, num_envs=16, n_steps=256, gae_lambda=0.94, n_epochs=4,

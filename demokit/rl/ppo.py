@@ -23,7 +23,7 @@ from torch import nn
 
 from demokit.config import from_mapping, option, required
 from demokit.errors import ConfigError
-from demokit.policies import NeuralPolicy, make_policy
+from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
 from demokit.policies.networks import mlp
 from demokit.rl.buffers import Rollout
 from demokit.rl.common import BaseTrainer, ProgressFn, linear_schedule, make_adam
@@ -56,6 +56,8 @@ class PPOConfig:
     max_grad_norm: float = option(0.5, "gradient-norm clip")
     target_kl: float | None = option(None, "stop a rollout's epochs early when the approximate KL exceeds 1.5x this")
     normalize_obs: bool = option(False, "running observation normalisation (statistics saved with the policy)")
+    normalize_reward: bool = option(False, "scale rewards by the running std of the discounted return "
+                                           "(of whatever rewards update() gets)")
     normalize_advantage: bool = option(True, "normalise advantages per minibatch")
     hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layers of the policy and of the critic")
     activation: str = option("tanh", "activation: tanh, relu, elu or gelu")
@@ -165,6 +167,8 @@ class PPOTrainer(BaseTrainer):
                                      out_gain=1.0).to(self.device)
         self.params = [*self._policy.parameters(), *self.critic.parameters()]
         self.optimizer = make_adam(self.params, cfg.learning_rate, eps=1e-5)
+        self._return_stats = ObsNormalizer(1)  # running variance of the discounted return
+        self._return_acc = np.zeros(self.runner.num_envs)
         self._gaussian = policy.arch.head == "gaussian"
         self._n_actions = 0 if self._gaussian else int(policy.out_dim)
 
@@ -262,6 +266,8 @@ class PPOTrainer(BaseTrainer):
         r = rollout.rewards if rewards is None else torch.as_tensor(rewards)
         if tuple(r.shape) != tuple(rollout.rewards.shape):
             raise ValueError(f"rewards must have the rollout's shape {tuple(rollout.rewards.shape)}, got {tuple(r.shape)}")
+        if cfg.normalize_reward:
+            r = self._scale_rewards(r, rollout)
         adv, ret = compute_gae(r, rollout.values, rollout.last_values, rollout.terminated, rollout.truncated,
                                rollout.valid, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda)
         mask = rollout.valid.reshape(-1)
@@ -313,6 +319,23 @@ class PPOTrainer(BaseTrainer):
         return {"train/policy_loss": mean[0], "train/value_loss": mean[1], "train/entropy": mean[2],
                 "train/clip_fraction": mean[3], "train/approx_kl": mean[4], "train/n_updates": float(n_updates),
                 "train/learning_rate": lr, "train/clip_range": clip}
+
+    def _scale_rewards(self, rewards: torch.Tensor, rollout: Rollout) -> torch.Tensor:
+        """Divide by the running std of the per-env discounted return (updated with these
+        rewards; the accumulator restarts at episode ends), clipped to [-10, 10]."""
+        r = rewards.detach().cpu().numpy().astype(np.float64)
+        valid = rollout.valid.cpu().numpy()
+        done = (rollout.terminated | rollout.truncated).cpu().numpy()
+        acc = self._return_acc
+        seen = []
+        for t in range(r.shape[0]):
+            acc = np.where(valid[t], acc * self.config.gamma + r[t], acc)
+            seen.append(acc[valid[t]])
+            acc = np.where(done[t], 0.0, acc)
+        self._return_acc = acc
+        self._return_stats.update(np.concatenate(seen)[:, None])
+        std = float(torch.sqrt(self._return_stats.var + 1e-8))
+        return torch.from_numpy(np.clip(r / std, -10.0, 10.0).astype(np.float32)).to(rewards.device)
 
     def _iteration(self) -> dict[str, float]:
         return self.update(self.collect_rollout())

@@ -39,6 +39,9 @@ def test_bc_train_json_and_checkpoint(data, tmp_path, capsys):
     ck = load_checkpoint(out)
     assert ck.algo == "bc" and ck.policy.arch.hidden_sizes == (32, 32) and ck.training["config"]["seed"] == 2
     assert "bc-train" in cap.err  # progress on stderr
+    # an ordinary policy checkpoint: `demokit eval` takes it like any expert
+    assert main(["eval", "--policy", str(out), "--episodes", "2", "--json"]) == 0
+    assert _last_json(capsys.readouterr().out)["mean_return"] > 100
 
 
 def test_bc_train_default_out_is_policies_stem_bc(data, capsys):

@@ -10,6 +10,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from demokit.data import load_dataset
 from demokit.data.locking import lock_path_for
 from tests.data.helpers import make_episodes, write
@@ -65,3 +68,47 @@ def test_kill_9_mid_append_leaves_dataset_readable(tmp_path: Path) -> None:
     assert load_dataset(path).num_episodes == n + 1
     assert not lock_path_for(path).exists()
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+COLLECTOR = textwrap.dedent("""
+    import signal, sys
+    from tests.data.helpers import BOX, DISCRETE, make_episodes
+    from demokit.data import DatasetWriter
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # as a CLI would
+    with DatasetWriter(sys.argv[1], observation_space=BOX, action_space=DISCRETE, block_steps=7) as w:
+        for r in range(1_000_000):
+            w.add_episodes(make_episodes(n=2, seed=r))
+            if r == 5:
+                print("running", flush=True)
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_collection_commits_completed_episodes(tmp_path: Path, sig: int) -> None:
+    path = tmp_path / "new.h5"
+    script = tmp_path / "collector.py"
+    script.write_text(COLLECTOR)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "running"
+    time.sleep(0.1)
+    for _ in range(20):
+        # an exception raised by a signal handler can land in a weakref callback, where Python
+        # only prints it ("Exception ignored in ..."): then the signal is simply sent again
+        proc.send_signal(sig)
+        try:
+            proc.communicate(timeout=3)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    assert proc.returncode not in (None, 0)
+    ds = load_dataset(path)
+    ds.load()
+    assert ds.num_episodes >= 12  # everything added before the signal (an episode is added whole or not at all)
+    for i in range(ds.num_episodes):
+        expected = make_episodes(n=2, seed=i // 2)[i % 2]
+        np.testing.assert_array_equal(ds.episode(i).observations, expected.observations)
+        np.testing.assert_array_equal(ds.episode(i).rewards, expected.rewards)
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or p.name.endswith(".lock")] == []

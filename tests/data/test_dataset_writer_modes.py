@@ -249,3 +249,31 @@ def test_refused_second_writer_does_not_touch_the_first_ones_files(dataset_path:
         assert temp_path_for(dataset_path).exists()
         w.add_episode(make_episodes(n=1)[0])
     assert load_dataset(dataset_path).num_episodes == 6
+
+
+def test_ctrl_c_during_the_commit_is_held_back_until_it_is_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    import demokit.data.writer as writer_module
+
+    real_commit = writer_module.commit_file
+
+    def commit_then_interrupted(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives in the middle of the commit
+        real_commit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer_module, "commit_file", commit_then_interrupted)
+    path = tmp_path / "d.h5"
+    with pytest.raises(KeyboardInterrupt):
+        with writer(path) as w:
+            w.add_episodes(make_episodes(n=2))
+    assert load_dataset(path).num_episodes == 2  # committed, then the interrupt was delivered
+    assert leftovers(tmp_path) == []
+
+
+def test_append_and_overwrite_keep_file_permissions(dataset_path: Path) -> None:
+    dataset_path.chmod(0o600)
+    write(dataset_path, make_episodes(n=1), mode="append")
+    assert dataset_path.stat().st_mode & 0o777 == 0o600
+    write(dataset_path, make_episodes(n=1), mode="overwrite")
+    assert dataset_path.stat().st_mode & 0o777 == 0o600

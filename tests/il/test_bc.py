@@ -16,7 +16,7 @@ from demokit.data import Episode, load_dataset
 from demokit.errors import ConfigError, DatasetError, SpaceMismatchError
 from demokit.evaluation import evaluate_policy
 from demokit.il import BCConfig, bc_loss, train_bc
-from demokit.il.bc import HALF_LOG_2PI, episode_rows, split_episodes
+from demokit.il.bc import HALF_LOG_2PI, episode_rows, resolve_schedule, split_episodes
 from demokit.policies import file_sha256, load_checkpoint
 
 FAST = {"eval_episodes": 0, "epochs": 3}
@@ -71,6 +71,15 @@ def test_split_is_by_whole_episodes(episodes, fraction, n_val):
 def test_split_depends_on_seed_only():
     assert np.array_equal(split_episodes(20, 0.2, 1)[1], split_episodes(20, 0.2, 1)[1])
     assert any(not np.array_equal(split_episodes(20, 0.2, 1)[1], split_episodes(20, 0.2, s)[1]) for s in range(2, 6))
+
+
+def test_default_schedule_follows_gradient_steps():
+    cfg = BCConfig()
+    assert resolve_schedule(cfg, 500) == (5000, 125)  # 2 steps per epoch: 10,000 steps, eval every ~250
+    assert resolve_schedule(cfg, 4500) == (556, 14)  # 18 steps per epoch
+    assert resolve_schedule(cfg, 1_000_000) == (20, 1)  # at least 20 epochs, at most one evaluation per epoch
+    assert resolve_schedule(cfg, 4500, world_size=2) == (1112, 28)  # global batch 512: 9 steps per epoch
+    assert resolve_schedule(BCConfig(epochs=7, eval_every=0), 4500) == (7, 0)
 
 
 # -- learning -------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_checkpoint_policy_provenance_and_actions(tmp_path: Path, cartpole_ckpt:
     assert prov["policy_kind"] == "checkpoint" and prov["policy_return_source"].startswith("evaluated")
     assert isinstance(prov["policy_return"], float) and res.policy_return == prov["policy_return"]
     policy = load_policy(cartpole_ckpt)  # deterministic: the stored actions are the policy's greedy actions
-    np.testing.assert_array_equal(ds.actions, policy.act(ds.observations))
+    np.testing.assert_array_equal(ds.actions, policy.act(np.array(ds.observations)))
 
 
 def test_policy_object_and_training_figures(tmp_path: Path, pendulum_ckpt: Path) -> None:
@@ -168,12 +168,12 @@ def test_stochastic_stores_log_probs_and_differs_from_greedy(tmp_path: Path, car
     collect_demo_data(cartpole_ckpt, "CartPole-v1", tmp_path / "g.h5", n_episodes=8)
     ds = load_dataset(tmp_path / "s.h5")
     assert set(ds.extras) == {"log_prob"} and load_dataset(tmp_path / "g.h5").extras == {}
-    policy = load_policy(cartpole_ckpt)
+    policy, obs = load_policy(cartpole_ckpt), np.array(ds.observations)
     with torch.no_grad():  # known answer: the stored log-prob is the policy's log-prob of the stored action
-        lp = policy.distribution(policy.preprocess(ds.observations)).log_prob(policy.actions_to_tensor(ds.actions))
+        lp = policy.distribution(policy.preprocess(obs)).log_prob(policy.actions_to_tensor(ds.actions))
     np.testing.assert_allclose(ds.extras["log_prob"], lp.numpy(), rtol=1e-5, atol=1e-6)
     assert ds.provenance["deterministic"] is False
-    greedy = policy.act(ds.observations)
+    greedy = policy.act(obs)
     assert (greedy != ds.actions).any()  # it really sampled
 
 

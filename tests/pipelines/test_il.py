@@ -9,7 +9,7 @@ import pytest
 import il_data
 from demokit.errors import ConfigError
 from demokit.evaluation import evaluate_policy
-from demokit.pipelines.il import serial_pipeline_il
+from demokit.pipelines import serial_pipeline_il
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "datasets" / "cartpole-v1-expert.h5"

@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
         episodes: Optional[int] = typer.Option(None, "--episodes", metavar="N", help=h("n_episodes")),
         steps: Optional[int] = typer.Option(None, "--steps", metavar="N", help=h("n_steps")),
         out: Optional[Path] = typer.Option(None, "--out", metavar="PATH",
-                                           help="output .h5 dataset [default: datasets/<env>-<policy>.h5, "
-                                                "e.g. datasets/cartpole-v1-ppo.h5]"),
+                                           help="output .h5 dataset (default: datasets/<env>-<policy>.h5, "
+                                                "e.g. datasets/cartpole-v1-ppo.h5)"),
         seed: Optional[int] = typer.Option(None, "--seed", help=h("seed")),
         num_envs: Optional[int] = typer.Option(None, "--num-envs", metavar="K", help=h("num_envs")),
         stochastic: bool = typer.Option(False, "--stochastic",

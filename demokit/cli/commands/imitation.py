@@ -52,7 +52,9 @@ class _LazyProgress:
         self.progress: Any = None
         self.task: Any = None
 
-    def update(self, completed: int, info: str, line: Optional[str] = None) -> None:
+    def update(self, completed: int, info: str, line: Optional[str] = None, total: Optional[int] = None) -> None:
+        if total is not None:
+            self.total = total
         if self.progress is None:
             from demokit.cli.output import make_progress
 
@@ -61,7 +63,7 @@ class _LazyProgress:
             self.task = self.progress.add_task(self.description, total=self.total, info="")
         if line:
             self.progress.console.print(line)
-        self.progress.update(self.task, completed=completed, info=info)
+        self.progress.update(self.task, completed=completed, info=info, total=self.total)
 
     def __enter__(self) -> "_LazyProgress":
         return self
@@ -69,6 +71,15 @@ class _LazyProgress:
     def __exit__(self, *exc: Any) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+DAGGER_HELP = (
+    "DAgger: roll out expert/learner mixtures, label every state with the expert, retrain BC.\n\n"
+    "Round 0 runs the expert alone; in round i the expert's action is executed with probability beta_i "
+    "at every step (else the learner's). Every visited state is labelled with the expert's action and "
+    "appended to --dataset-out (a demokit dataset; extras: executed_action, expert_executed, round); "
+    "BC is then retrained from scratch on all of it."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -109,16 +120,15 @@ def register(app: typer.Typer) -> None:
                                      "hidden_sizes": hidden, "val_fraction": val_fraction, "eval_every": eval_every,
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target}
-        cfg_epochs = epochs if epochs is not None else BCConfig().epochs
         if not main_rank:
             train_bc(dataset, None, **overrides)
             return
-        with _LazyProgress("bc-train", cfg_epochs) as progress:
+        with _LazyProgress("bc-train", epochs or 0) as progress:
 
             def on_epoch(rec: dict) -> None:
                 line = (f"epoch {rec['epoch']}: return {rec['eval_mean']:.1f} ± {rec['eval_std']:.1f}"
                         if "eval_mean" in rec else None)
-                progress.update(rec["epoch"], _epoch_info(rec), line)
+                progress.update(rec["epoch"], _epoch_info(rec), line, total=rec["max_epochs"])
 
             result = train_bc(dataset, None, callback=on_epoch, **overrides)
         if json_out:
@@ -129,7 +139,7 @@ def register(app: typer.Typer) -> None:
                   f"after {result.epochs} epochs ({state}); {result.samples_per_s:,.0f} samples/s, "
                   f"{result.wall_s:.1f} s")
 
-    @app.command("dagger")
+    @app.command("dagger", help=DAGGER_HELP)
     def dagger(
         expert: Path = typer.Option(..., "--expert", help="expert policy checkpoint", show_default=False),
         env: Optional[str] = typer.Option(None, "--env", help=_h(DAggerConfig, "env_id"), show_default=False),

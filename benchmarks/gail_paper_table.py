@@ -1,0 +1,148 @@
+"""GAIL next to BC in the GAIL paper's classic-control setting (Ho & Ermon 2016).
+
+For each env, 1, 4, 7 and 10 expert trajectories and seeds 0-2, on exactly the data of
+``benchmarks/bc_paper_table.py``: 10 expert episodes collected per seed
+(``collect_demo_data`` from ``experts/<env>-<algo>.pt``, deterministic, env seeds
+``1000 * seed + k``), the first k of them. Each cell trains
+
+* GAIL: ``serial_pipeline_reward_model_onpolicy`` (PPO, demokit's defaults: logit reward
+  with the absorbing state), stopping once its deterministic evaluation reaches the goal
+  below (DI-engine's ``stop_value``) or the budget is spent;
+* BC: ``train_bc`` at its defaults (as in bc_paper_table.py);
+
+and evaluates both final policies on the same 20 fresh deterministic episodes (env seeds
+``50_000 + 100 * seed + i``). The table shows mean ± std over seeds next to the paper's
+figures (REFERENCES.md) and the goals.
+
+Resumable: every cell's result is cached as JSON under ``benchmarks/results/gail_paper/``
+(with the datasets); a re-run only computes missing cells (``--fresh`` recomputes).
+``--quick``: seed 0 and 1 / 10 trajectories only.
+
+Differences from the paper: CartPole-v1 (500 steps, threshold 475) instead of v0;
+whole trajectories (no subsampling); PPO instead of TRPO; our PPO/DQN experts;
+deterministic evaluation; training stops at the goal instead of a fixed 1.5M steps.
+
+    .venv/bin/python benchmarks/gail_paper_table.py [--envs CartPole-v1,Acrobot-v1,MountainCar-v0]
+        [--seeds 0 1 2] [--counts 1 4 7 10] [--quick] [--train-missing] [--fresh] [--no-bc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+from bc_paper_table import EXPERT_ALGO, PAPER, TRAJECTORIES, expert_checkpoint  # noqa: E402
+from bench_bc import first_episodes, write_episodes  # noqa: E402
+from demokit.evaluation import evaluate_policy  # noqa: E402
+from demokit.pipelines.collect import collect_demo_data  # noqa: E402
+from demokit.pipelines.reward_model import serial_pipeline_reward_model_onpolicy  # noqa: E402
+
+CACHE = REPO / "benchmarks" / "results" / "gail_paper"
+#: the paper's GAIL returns for 1/4/7/10 trajectories (REFERENCES.md)
+PAPER_GAIL = {"CartPole-v1": (200, 200, 200, 200), "Acrobot-v1": (-77, -83, -83, -79),
+              "MountainCar-v0": (-102, -101, -100, -101)}
+#: this project's goals (training stops once the deterministic evaluation reaches them)
+GOAL = {"CartPole-v1": 475.0, "Acrobot-v1": -85.0, "MountainCar-v0": -105.0}
+#: GAIL env-step budget per cell
+BUDGET = {"CartPole-v1": 300_000, "Acrobot-v1": 500_000, "MountainCar-v0": 1_000_000}
+
+
+def dataset(env_id: str, seed: int, k: int, ckpt: Path) -> Path:
+    """The first ``k`` of 10 expert episodes collected for ``seed`` (cached)."""
+    full = CACHE / "data" / f"{env_id}-s{seed}.h5"
+    if not full.exists():
+        full.parent.mkdir(parents=True, exist_ok=True)
+        collect_demo_data(str(ckpt), env_id=env_id, path=full, n_episodes=max(TRAJECTORIES), seed=1000 * seed,
+                          mode="overwrite")
+    sub = CACHE / "data" / f"{env_id}-s{seed}-k{k}.h5"
+    if not sub.exists():
+        write_episodes(sub, env_id, first_episodes(full, k))
+    return sub
+
+
+def evaluate(policy, env_id: str, seed: int) -> float:  # noqa: ANN001
+    return evaluate_policy(policy, env_id, episodes=20, seed=50_000 + 100 * seed, deterministic=True).mean_return
+
+
+def run_cell(env_id: str, seed: int, k: int, ckpt: Path, *, bc: bool) -> dict:
+    data = dataset(env_id, seed, k, ckpt)
+    t0 = time.perf_counter()
+    res = serial_pipeline_reward_model_onpolicy({"expert_data_path": str(data), "device": "cpu",
+                                                 "stop_value": GOAL[env_id], "total_timesteps": BUDGET[env_id]},
+                                                seed=seed)
+    cell = {"env_id": env_id, "seed": seed, "k": k, "gail": evaluate(res.policy, env_id, seed),
+            "gail_env_steps": res.env_steps, "gail_converged": res.converged,
+            "gail_wall_s": round(time.perf_counter() - t0, 1)}
+    if bc:
+        from demokit.il import train_bc
+
+        bc_res = train_bc(data, seed=seed)
+        cell["bc"] = evaluate(bc_res.policy, env_id, seed)
+    return cell
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.1f} ± {std:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--envs", default=",".join(EXPERT_ALGO))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--counts", type=int, nargs="+", default=list(TRAJECTORIES))
+    ap.add_argument("--quick", action="store_true", help="seed 0, 1 and 10 trajectories")
+    ap.add_argument("--train-missing", action="store_true", help="train missing experts (minutes each)")
+    ap.add_argument("--fresh", action="store_true", help="recompute cached cells")
+    ap.add_argument("--no-bc", action="store_true", help="GAIL only")
+    args = ap.parse_args()
+    seeds, counts = ([0], [1, 10]) if args.quick else (args.seeds, args.counts)
+    envs = [e for e in args.envs.split(",") if e]
+    for env_id in envs:
+        if env_id not in EXPERT_ALGO:
+            sys.exit(f"error: --envs: {env_id!r} is not one of {', '.join(EXPERT_ALGO)}")
+    cells: dict[tuple[str, int, int], dict] = {}
+    for env_id in envs:
+        ckpt = expert_checkpoint(env_id, args.train_missing)
+        if ckpt is None:
+            continue
+        for seed in seeds:
+            for k in counts:
+                path = CACHE / "cells" / f"{env_id}-s{seed}-k{k}.json"
+                if path.exists() and not args.fresh:
+                    cell = json.loads(path.read_text())
+                else:
+                    cell = run_cell(env_id, seed, k, ckpt, bc=not args.no_bc)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps(cell))
+                cells[(env_id, seed, k)] = cell
+                print(f"{env_id} seed {seed} k={k}: GAIL {cell['gail']:.1f} ({cell['gail_env_steps']} steps, "
+                      f"{cell['gail_wall_s']:.0f} s), BC {cell.get('bc', float('nan')):.1f}", file=sys.stderr)
+
+    print(f"\nGAIL and BC, seeds {seeds}: mean ± std over seeds of the 20-episode deterministic return\n")
+    print("| env | trajectories | demokit GAIL | paper GAIL | demokit BC | paper BC | goal | GAIL env steps (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for env_id in envs:
+        for k in counts:
+            rows = [cells[(env_id, s, k)] for s in seeds if (env_id, s, k) in cells]
+            if not rows:
+                continue
+            i = TRAJECTORIES.index(k) if k in TRAJECTORIES else None
+            paper_gail = PAPER_GAIL[env_id][i] if i is not None else "-"
+            paper_bc = PAPER[env_id]["bc"][i] if i is not None else "-"
+            steps = statistics.median(r["gail_env_steps"] for r in rows)
+            print(f"| {env_id} | {k} | {fmt([r['gail'] for r in rows])} | {paper_gail} | "
+                  f"{fmt([r['bc'] for r in rows if 'bc' in r])} | {paper_bc} | {GOAL[env_id]:g} | {steps:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""`demokit train-expert` and `demokit eval` through the CLI's main()."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from demokit.cli.app import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def assert_one_error_line(err: str) -> None:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A briefly trained CartPole PPO checkpoint (module-scoped: trained once)."""
+    path = tmp_path_factory.mktemp("experts") / "cp.pt"
+    assert main(["train-expert", "--env", "CartPole-v1", "--algo", "ppo", "--timesteps", "2048", "--seed", "3",
+                 "--device", "cpu", "--out", str(path), "--json"]) == 0
+    return path
+
+
+def test_train_expert_json(tmp_path, capsys):
+    out_path = tmp_path / "sub" / "cp.pt"
+    rc, out, err = run(capsys, "train-expert", "--env", "CartPole-v1", "--algo", "ppo", "--timesteps", "1024",
+                       "--num-envs", "4", "--device", "cpu", "--out", str(out_path), "--json")
+    assert rc == 0, err
+    res = last_json(out)
+    assert {"checkpoint", "mean_return", "std_return", "env_steps", "wall_s"} <= set(res)
+    assert res["checkpoint"] == str(out_path) and out_path.exists()
+    assert 1024 <= res["env_steps"] < 1024 + 4 * 128 and res["mean_return"] > 0
+
+
+def test_train_expert_default_out_and_dqn(capsys):
+    rc, out, err = run(capsys, "train-expert", "--env", "CartPole-v1", "--algo", "dqn", "--timesteps", "500",
+                       "--device", "cpu", "--json")
+    assert rc == 0, err
+    assert last_json(out)["checkpoint"] == "experts/CartPole-v1-dqn.pt"
+    assert Path("experts/CartPole-v1-dqn.pt").exists()
+
+
+def test_eval_json(trained, capsys):
+    rc, out, err = run(capsys, "eval", "--policy", str(trained), "--episodes", "3", "--json")
+    assert rc == 0, err
+    res = last_json(out)
+    assert res["episodes"] == 3 and res["env_id"] == "CartPole-v1"
+    assert res["mean_return"] > 0 and res["std_return"] >= 0
+    rc, out, _ = run(capsys, "eval", "--policy", str(trained), "--episodes", "3", "--stochastic", "--seed", "1")
+    assert rc == 0 and "mean return" in out
+
+
+def test_eval_mismatched_env_is_a_user_error(trained, capsys):
+    rc, out, err = run(capsys, "eval", "--policy", str(trained), "--env", "Acrobot-v1", "--json")
+    assert rc == 2 and out == ""
+    assert_one_error_line(err)
+    assert "observation space" in err
+
+
+@pytest.mark.parametrize("content", [b"garbage bytes", b""])
+def test_eval_garbage_file(tmp_path, capsys, content):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    rc, _, err = run(capsys, "eval", "--policy", str(bad))
+    assert rc == 2
+    assert_one_error_line(err)
+
+
+def test_eval_missing_file(tmp_path, capsys):
+    rc, _, err = run(capsys, "eval", "--policy", str(tmp_path / "nope.pt"))
+    assert rc == 2
+    assert_one_error_line(err)
+
+
+def test_dqn_on_box_actions_is_refused_and_writes_nothing(capsys):
+    rc, out, err = run(capsys, "train-expert", "--env", "Pendulum-v1", "--algo", "dqn")
+    assert rc == 2
+    assert_one_error_line(err)
+    assert "--algo ppo" in err and not Path("experts").exists()
+
+
+def test_bad_options_are_user_errors(capsys):
+    for argv in (["train-expert", "--env", "NoSuchEnv-v9", "--algo", "ppo"],
+                 ["train-expert", "--env", "CartPole-v1", "--algo", "sac"],
+                 ["train-expert", "--env", "CartPole-v1", "--timesteps", "0"]):
+        rc, _, err = run(capsys, *argv)
+        assert rc == 2, argv
+        assert_one_error_line(err)
+    assert not Path("experts").exists()
+
+
+def test_tensorboard_without_the_package(tmp_path, capsys):
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        rc, _, err = run(capsys, "train-expert", "--env", "CartPole-v1", "--timesteps", "256",
+                         "--tensorboard", str(tmp_path / "tb"))
+        assert rc == 2 and "pip install tensorboard" in err
+        assert_one_error_line(err)
+        return
+    rc, _, err = run(capsys, "train-expert", "--env", "CartPole-v1", "--timesteps", "512", "--device", "cpu",
+                     "--tensorboard", str(tmp_path / "tb"), "--out", str(tmp_path / "a.pt"))
+    assert rc == 0, err
+    assert any((tmp_path / "tb").iterdir())

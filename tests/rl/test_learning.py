@@ -1,0 +1,43 @@
+"""End-to-end learning with the tuned defaults (seed 0, deterministic 20-episode evaluation).
+
+CartPole runs in the normal suite; the other tuned envs are slow-marked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from demokit.policies import load_checkpoint
+from demokit.rl import train_expert
+
+
+def _train(tmp_path, env_id: str, algo: str):
+    result = train_expert({"env_id": env_id, "algo": algo, "device": "cpu", "seed": 0,
+                           "out": str(tmp_path / f"{env_id}-{algo}.pt")})
+    assert result.checkpoint and load_checkpoint(result.checkpoint).env_id == env_id
+    return result
+
+
+def test_ppo_solves_cartpole(tmp_path):
+    result = _train(tmp_path, "CartPole-v1", "ppo")
+    assert result.reached_threshold and result.mean_return >= 475
+
+
+def test_dqn_solves_cartpole(tmp_path):
+    result = _train(tmp_path, "CartPole-v1", "dqn")
+    assert result.reached_threshold and result.mean_return >= 475
+
+
+@pytest.mark.slow
+def test_ppo_solves_acrobot(tmp_path):
+    assert _train(tmp_path, "Acrobot-v1", "ppo").mean_return >= -100
+
+
+@pytest.mark.slow
+def test_dqn_solves_mountaincar(tmp_path):
+    assert _train(tmp_path, "MountainCar-v0", "dqn").mean_return >= -110
+
+
+@pytest.mark.slow
+def test_ppo_solves_pendulum(tmp_path):
+    assert _train(tmp_path, "Pendulum-v1", "ppo").mean_return >= -200
