@@ -128,7 +128,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dataset", type=Path, default=COMMITTED)
     ap.add_argument("--episodes", type=int, default=10)
-    ap.add_argument("--throughput-epochs", type=int, default=20)
+    ap.add_argument("--throughput-epochs", type=int, default=40)
     ap.add_argument("--no-peer", action="store_true", help="skip imitation even when .venv-imitation exists")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
     args = ap.parse_args()

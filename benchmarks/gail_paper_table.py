@@ -5,9 +5,9 @@ For each env, 1, 4, 7 and 10 expert trajectories and seeds 0-2, on exactly the d
 (``collect_demo_data`` from ``experts/<env>-<algo>.pt``, deterministic, env seeds
 ``1000 * seed + k``), the first k of them. Each cell trains
 
-* GAIL: ``serial_pipeline_reward_model_onpolicy`` (PPO, demokit's defaults: logit reward
-  with the absorbing state), stopping once its deterministic evaluation reaches the goal
-  below (DI-engine's ``stop_value``) or the budget is spent;
+* GAIL: ``run_gail`` at demokit's defaults (``--algo auto``: DQN for these Discrete-action
+  envs; logit reward with the absorbing state), stopping once its deterministic evaluation
+  reaches the goal below (DI-engine's ``stop_value``) or the budget is spent;
 * BC: ``train_bc`` at its defaults (as in bc_paper_table.py);
 
 and evaluates both final policies on the same 20 fresh deterministic episodes (env seeds
@@ -40,9 +40,11 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from bc_paper_table import EXPERT_ALGO, PAPER, TRAJECTORIES, expert_checkpoint  # noqa: E402
 from bench_bc import first_episodes, write_episodes  # noqa: E402
+from demokit.data import load_dataset  # noqa: E402
 from demokit.evaluation import evaluate_policy  # noqa: E402
 from demokit.pipelines.collect import collect_demo_data  # noqa: E402
-from demokit.pipelines.reward_model import serial_pipeline_reward_model_onpolicy  # noqa: E402
+from demokit.pipelines.reward_model import run_gail  # noqa: E402
+from demokit.policies import file_sha256  # noqa: E402
 
 CACHE = REPO / "benchmarks" / "results" / "gail_paper"
 #: the paper's GAIL returns for 1/4/7/10 trajectories (REFERENCES.md)
@@ -51,17 +53,34 @@ PAPER_GAIL = {"CartPole-v1": (200, 200, 200, 200), "Acrobot-v1": (-77, -83, -83,
 #: this project's goals (training stops once the deterministic evaluation reaches them)
 GOAL = {"CartPole-v1": 475.0, "Acrobot-v1": -85.0, "MountainCar-v0": -105.0}
 #: GAIL env-step budget per cell
-BUDGET = {"CartPole-v1": 300_000, "Acrobot-v1": 500_000, "MountainCar-v0": 1_000_000}
+BUDGET = {"CartPole-v1": 150_000, "Acrobot-v1": 300_000, "MountainCar-v0": 360_000}
+
+
+def expert(env_id: str, experts: Path | None, train_missing: bool) -> Path | None:
+    """``<experts>/<env>-<algo>.pt`` when ``--experts`` is given, else bc_paper_table's expert."""
+    if experts is None:
+        return expert_checkpoint(env_id, train_missing)
+    path = experts / f"{env_id}-{EXPERT_ALGO[env_id]}.pt"
+    if not path.exists():
+        print(f"{env_id}: no expert {path}: skipped", file=sys.stderr)
+        return None
+    return path
+
+
+def expert_tag(ckpt: Path) -> str:
+    """Short content hash of an expert checkpoint: cached data and cells are per expert."""
+    return file_sha256(ckpt)[:8]
 
 
 def dataset(env_id: str, seed: int, k: int, ckpt: Path) -> Path:
-    """The first ``k`` of 10 expert episodes collected for ``seed`` (cached)."""
-    full = CACHE / "data" / f"{env_id}-s{seed}.h5"
+    """The first ``k`` of 10 expert episodes collected for ``seed`` (cached per expert)."""
+    folder = CACHE / "data" / expert_tag(ckpt)
+    full = folder / f"{env_id}-s{seed}.h5"
     if not full.exists():
         full.parent.mkdir(parents=True, exist_ok=True)
         collect_demo_data(str(ckpt), env_id=env_id, path=full, n_episodes=max(TRAJECTORIES), seed=1000 * seed,
                           mode="overwrite")
-    sub = CACHE / "data" / f"{env_id}-s{seed}-k{k}.h5"
+    sub = folder / f"{env_id}-s{seed}-k{k}.h5"
     if not sub.exists():
         write_episodes(sub, env_id, first_episodes(full, k))
     return sub
@@ -71,13 +90,14 @@ def evaluate(policy, env_id: str, seed: int) -> float:  # noqa: ANN001
     return evaluate_policy(policy, env_id, episodes=20, seed=50_000 + 100 * seed, deterministic=True).mean_return
 
 
-def run_cell(env_id: str, seed: int, k: int, ckpt: Path, *, bc: bool) -> dict:
+def run_cell(env_id: str, seed: int, k: int, ckpt: Path, *, algo: str, bc: bool) -> dict:
     data = dataset(env_id, seed, k, ckpt)
     t0 = time.perf_counter()
-    res = serial_pipeline_reward_model_onpolicy({"expert_data_path": str(data), "device": "cpu",
-                                                 "stop_value": GOAL[env_id], "total_timesteps": BUDGET[env_id]},
-                                                seed=seed)
-    cell = {"env_id": env_id, "seed": seed, "k": k, "gail": evaluate(res.policy, env_id, seed),
+    res = run_gail({"expert_data_path": str(data), "device": "cpu", "algo": algo, "stop_value": GOAL[env_id],
+                    "total_timesteps": BUDGET[env_id]}, seed)
+    cell = {"env_id": env_id, "seed": seed, "k": k, "algo": res.algo, "expert": str(ckpt),
+            "expert_data_return": float(load_dataset(data).episode_returns.mean()),
+            "gail": evaluate(res.policy, env_id, seed),
             "gail_env_steps": res.env_steps, "gail_converged": res.converged,
             "gail_wall_s": round(time.perf_counter() - t0, 1)}
     if bc:
@@ -104,6 +124,9 @@ def main() -> None:
     ap.add_argument("--train-missing", action="store_true", help="train missing experts (minutes each)")
     ap.add_argument("--fresh", action="store_true", help="recompute cached cells")
     ap.add_argument("--no-bc", action="store_true", help="GAIL only")
+    ap.add_argument("--algo", default="auto", help="GAIL learner: auto (default: dqn here), ppo or dqn")
+    ap.add_argument("--experts", type=Path, default=None,
+                    help="folder of <env>-<algo>.pt experts (default: bc_paper_table's experts/)")
     args = ap.parse_args()
     seeds, counts = ([0], [1, 10]) if args.quick else (args.seeds, args.counts)
     envs = [e for e in args.envs.split(",") if e]
@@ -112,23 +135,24 @@ def main() -> None:
             sys.exit(f"error: --envs: {env_id!r} is not one of {', '.join(EXPERT_ALGO)}")
     cells: dict[tuple[str, int, int], dict] = {}
     for env_id in envs:
-        ckpt = expert_checkpoint(env_id, args.train_missing)
+        ckpt = expert(env_id, args.experts, args.train_missing)
         if ckpt is None:
             continue
         for seed in seeds:
             for k in counts:
-                path = CACHE / "cells" / f"{env_id}-s{seed}-k{k}.json"
+                path = CACHE / "cells" / f"{env_id}-{expert_tag(ckpt)}-{args.algo}-s{seed}-k{k}.json"
                 if path.exists() and not args.fresh:
                     cell = json.loads(path.read_text())
                 else:
-                    cell = run_cell(env_id, seed, k, ckpt, bc=not args.no_bc)
+                    cell = run_cell(env_id, seed, k, ckpt, algo=args.algo, bc=not args.no_bc)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(json.dumps(cell))
                 cells[(env_id, seed, k)] = cell
                 print(f"{env_id} seed {seed} k={k}: GAIL {cell['gail']:.1f} ({cell['gail_env_steps']} steps, "
                       f"{cell['gail_wall_s']:.0f} s), BC {cell.get('bc', float('nan')):.1f}", file=sys.stderr)
 
-    print(f"\nGAIL and BC, seeds {seeds}: mean ± std over seeds of the 20-episode deterministic return\n")
+    print(f"\nGAIL ({args.algo}) and BC, seeds {seeds}: mean ± std over seeds of the 20-episode deterministic "
+          f"return\n")
     print("| env | trajectories | demokit GAIL | paper GAIL | demokit BC | paper BC | goal | GAIL env steps (median) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for env_id in envs:

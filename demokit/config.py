@@ -47,7 +47,7 @@ def field_help(cls: type, name: str) -> str:
                 default = f.default
                 if isinstance(default, tuple):
                     default = ",".join(str(x) for x in default)
-                return f"{help_text} [default: {default}]"
+                return f"{help_text} (default: {default})"
             return help_text
     raise KeyError(f"{cls.__name__} has no field {name!r}")
 

@@ -3,7 +3,7 @@
 #
 #   scripts/setup_peers.sh            # both parts
 #   scripts/setup_peers.sh imitation  # only .venv-imitation
-#   scripts/setup_peers.sh main       # only the `bench` extra in .venv
+#   scripts/setup_peers.sh main       # only the benchmark packages in .venv
 #
 # 1. .venv-imitation (git-ignored, repo root): imitation==1.0.1 with its own pins
 #    (gymnasium ~=0.29, stable-baselines3 ~=2.2.1), numpy<2 (gymnasium 0.29 uses

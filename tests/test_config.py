@@ -46,7 +46,7 @@ def test_not_a_mapping():
 
 
 def test_field_help_and_to_dict():
-    assert field_help(Cfg, "hidden_sizes") == "hidden widths [default: 64,64]"
+    assert field_help(Cfg, "hidden_sizes") == "hidden widths (default: 64,64)"
     assert to_dict(Cfg())["hidden_sizes"] == [64, 64]
     with pytest.raises(TypeError):
         option([1], "mutable defaults are refused")

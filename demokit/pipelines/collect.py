@@ -16,11 +16,13 @@ never occurs for a running episode.
 Reproducibility. Episode ``k`` of a collection is reset with seed ``seed + k`` and, when
 actions are sampled (``"random"``, or a neural policy with ``deterministic=False``), draws
 them from its own generator derived from ``(seed, k)``. Episodes are written in index
-order, whatever order they finish in. The dataset therefore depends on the policy, env,
-seed, budget and ``deterministic`` but not on ``num_envs``. Neural policies on CPU see
-batches padded to at least 16 rows, the size from which torch's matrix products round every
-row the same whatever the batch size (see :func:`_pad_rows`), so their actions and
-log-probabilities are bitwise independent of ``num_envs`` too. A user-defined
+order, whatever order they finish in (after an interrupt, the finished episodes that came
+after a still-running one are kept too, still in index order: their seeds tell which).
+The dataset therefore depends on the policy, env, seed, budget and ``deterministic`` but
+not on ``num_envs``. Neural policies on CPU see batches padded to at least 16 rows, the
+size from which torch's matrix products round every row the same whatever the batch size
+(see :func:`_pad_rows`), so their actions and log-probabilities are bitwise independent of
+``num_envs`` too. A user-defined
 :class:`~demokit.policies.Policy` (or a policy on a GPU) is called on ``num_envs`` rows as
 is: reproducible for the same ``num_envs``; if it samples, it is seeded once
 (``policy.seed``) and its draws depend on the batch layout.
@@ -42,7 +44,6 @@ checked before anything is created, so a failed collection leaves no file behind
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 import signal
@@ -58,12 +59,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
 
 from demokit._version import __version__
 from demokit.config import from_mapping, option, required
 from demokit.data import format as fmt
 from demokit.data.dataset import load_dataset
-from demokit.data.episode import Episode, obs_index, obs_stack
+from demokit.data.episode import Episode, obs_index
 from demokit.data.writer import DEFAULT_BLOCK_STEPS, DatasetWriter
 from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import DatasetError, UserError
@@ -103,7 +105,7 @@ class CollectConfig:
     n_steps: int | None = option(None, "number of transitions to collect (or give a number of episodes); the "
                                        "episode crossing the budget is cut and stored as truncated")
     seed: int = option(0, "episode k of the collection is reset with seed + k")
-    num_envs: int = option(16, "environments stepped together (batched policy calls); the dataset does not "
+    num_envs: int = option(32, "environments stepped together (batched policy calls); the dataset does not "
                                "depend on it")
     deterministic: bool = option(True, "act greedily (false: sample actions from the policy)")
     mode: Literal["create", "append", "overwrite"] = option(
@@ -173,7 +175,7 @@ class _Resolved:
 
 
 def expert_checkpoint_path(env_id: str, algo: str, experts_dir: str | os.PathLike[str] = "experts") -> Path:
-    """Where the named expert of ``env_id`` lives: ``<experts_dir>/<env_id>-<algo>.pt`` (as ``train-expert`` saves it)."""
+    """Where the named expert of ``env_id`` lives: ``<experts_dir>/<env_id>-<algo>.pt`` (as train-expert saves it)."""
     from demokit.rl import default_out
 
     return Path(experts_dir) / Path(default_out(env_id, algo)).name
@@ -193,7 +195,7 @@ def _train_expert(env_id: str, algo: str, ckpt: Path, progress: ProgressFn | Non
     if not getattr(result, "reached_threshold", True):
         warnings.warn(f"the {algo} expert for {env_id} reached a mean return of {result.mean_return:.1f}, below the "
                       f"env's threshold {getattr(result, 'stop_value', None)}; its demonstrations may be poor "
-                      f"(retrain it with `demokit train-expert`)", stacklevel=3)
+                      f"(retrain it with `demokit train-expert`)", stacklevel=4)
 
 
 def _resolve_policy(policy: Any, cfg: CollectConfig, progress: ProgressFn | None) -> _Resolved:
@@ -294,17 +296,35 @@ class _BatchActor(_Actor):
 
 
 class _RandomActor(_Actor):
-    """Uniform actions; episode k samples from its own copy of the action space seeded from (seed, k)."""
+    """Uniform actions drawn per episode: episode k samples blocks of actions from its own batched
+    copy of the action space, seeded from (seed, k); a vector step gathers one row per env."""
+
+    BLOCK = 128
 
     def __init__(self, action_space: spaces.Space, seed: int, num_envs: int) -> None:
         self.seed = seed
-        self.spaces = [copy.deepcopy(action_space) for _ in range(num_envs)]
+        self.space = action_space
+        self.batched = [batch_space(action_space, self.BLOCK) for _ in range(num_envs)]
+        self.blocks = [np.zeros((num_envs, self.BLOCK, *shape), dtype)
+                       for _, dtype, shape in fmt.leaf_specs(action_space)]
+        self.pos = np.zeros(num_envs, np.int64)
+        self.rows = np.arange(num_envs)
+
+    def _refill(self, slot: int) -> None:
+        for buf, leaf in zip(self.blocks, fmt.leaves_of(self.space, self.batched[slot].sample(), "actions")):
+            buf[slot] = leaf
+        self.pos[slot] = 0
 
     def start(self, slot: int, episode: int) -> None:
-        self.spaces[slot].seed(derive_seed(self.seed, "actions", episode))
+        self.batched[slot].seed(derive_seed(self.seed, "actions", episode))
+        self._refill(slot)
 
     def act(self, obs: Any) -> tuple[Any, None]:
-        return obs_stack([s.sample() for s in self.spaces]), None
+        for i in np.flatnonzero(self.pos >= self.BLOCK):  # an episode used its block up: draw the next one
+            self._refill(int(i))
+        actions = fmt.assemble(self.space, [buf[self.rows, self.pos] for buf in self.blocks])
+        self.pos += 1
+        return actions, None
 
 
 class _SamplingActor(_Actor):
@@ -513,41 +533,45 @@ def _run(venv: Any, actor: _Actor, sink: _OrderedSink, *, seed: int, n_episodes:
             actor.start(i, next_k)
             next_k += 1
     obs, _ = venv.reset(seed=seeds)
-    last_report = time.perf_counter()
-    t0 = last_report
-    while True:
-        active = slot_ep >= 0
-        if stop.set or not active.any():
-            break
+    active = slot_ep >= 0                # kept up to date only when episodes end (cheap steps)
+    n_active = int(active.sum())
+    longest = 0                          # an upper bound of t.max()
+    last_report = t0 = time.perf_counter()
+    while n_active and not stop.set:
         actions, extras = actor.act(obs)
         bufs.record(t, obs, actions, extras)
         obs, rewards, terminated, truncated, _ = venv.step(actions)
         bufs.rewards[bufs.rows, t] = rewards
         t += active
-        stepped += int(active.sum())
-        ended = (terminated | truncated) & active
-        cut = np.zeros(n, bool)
-        if n_steps is not None and stepped >= n_steps:
-            cut = _budget_cuts(slot_ep, t, sink, n_steps) & ~ended
-        finishing = ended | cut
-        if finishing.any():
-            reset_mask = np.zeros(n, bool)
-            seeds = [None] * n
-            for i in np.flatnonzero(finishing):
-                k = int(slot_ep[i])
-                ep = bufs.episode(i, int(t[i]), obs_index(obs, slice(i, i + 1)), terminated=bool(terminated[i]),
-                                  truncated=bool(truncated[i] or cut[i]), seed=seed + k)
-                sink.add(k, ep, bool(cut[i]))
-                t[i] = 0
-                if may_start():
-                    slot_ep[i], seeds[i], reset_mask[i] = next_k, seed + next_k, True
-                    actor.start(int(i), next_k)
-                    next_k += 1
-                else:
-                    slot_ep[i] = -1
-            if reset_mask.any():
-                obs, _ = venv.reset(seed=seeds, options={"reset_mask": reset_mask})
-        if t.max() >= bufs.capacity:
+        stepped += n_active
+        longest += 1
+        done = terminated | truncated
+        over_budget = n_steps is not None and stepped >= n_steps
+        if over_budget or done.any():
+            ended = done & active
+            cut = _budget_cuts(slot_ep, t, sink, n_steps) & ~ended if over_budget else np.zeros(n, bool)
+            finishing = np.flatnonzero(ended | cut)
+            if len(finishing):
+                reset_mask = np.zeros(n, bool)
+                seeds = [None] * n
+                for i in finishing:
+                    k = int(slot_ep[i])
+                    ep = bufs.episode(i, int(t[i]), obs_index(obs, slice(i, i + 1)), terminated=bool(terminated[i]),
+                                      truncated=bool(truncated[i] or cut[i]), seed=seed + k)
+                    sink.add(k, ep, bool(cut[i]))
+                    t[i] = 0
+                    if may_start():
+                        slot_ep[i], seeds[i], reset_mask[i] = next_k, seed + next_k, True
+                        actor.start(int(i), next_k)
+                        next_k += 1
+                    else:
+                        slot_ep[i] = -1
+                if reset_mask.any():
+                    obs, _ = venv.reset(seed=seeds, options={"reset_mask": reset_mask})
+                active = slot_ep >= 0
+                n_active = int(active.sum())
+                longest = int(t.max())
+        if longest >= bufs.capacity:
             bufs.grow()
         if progress is not None and (now := time.perf_counter()) - last_report >= PROGRESS_EVERY_S:
             last_report = now
@@ -622,7 +646,7 @@ def _check_target(path: Path, mode: str, seeds: range | None) -> None:
         if len(repeated):
             warnings.warn(f"dataset {path} already holds episodes reset with seeds {int(repeated[0])}.."
                           f"{int(repeated[-1])}: with the same policy they repeat; use --seed "
-                          f"{int(existing.max()) + 1} for new episodes", stacklevel=4)
+                          f"{int(existing.max()) + 1} for new episodes", stacklevel=3)
 
 
 def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any] | CollectConfig,
@@ -637,7 +661,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     ``policy`` is a :class:`~demokit.policies.Policy`, a checkpoint path, ``"random"``,
     ``"ppo"`` / ``"dqn"`` (the expert ``experts/<env>-<algo>.pt``, trained when missing), or
     a :class:`CollectConfig` / mapping holding every setting. Arguments left ``None`` keep
-    the :class:`CollectConfig` defaults (seed 0, 16 envs, deterministic, mode "create");
+    the :class:`CollectConfig` defaults (seed 0, 32 envs, deterministic, mode "create");
     other config fields may be passed as keywords. Give exactly one of ``n_episodes`` and
     ``n_steps``. ``provenance`` adds keys to the provenance stored in the dataset.
     See the module docstring for reproducibility, budgets and crash safety.

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from gymnasium import spaces
 
 from demokit.config import from_mapping, option, to_dict
 from demokit.data.dataset import DemoDataset, load_dataset
@@ -49,12 +50,30 @@ from demokit.rl.hyperparams import config_class, tuned_config
 from demokit.rl.ppo import PPOTrainer
 from demokit.seeding import derive_seed
 
-Algo = Literal["ppo", "dqn"]
+Algo = Literal["auto", "ppo", "dqn"]
 
 #: GAIL's env-step budget is this many times the tuned RL budget of the env (when not given)
 BUDGET_FACTOR = 3
-#: RL settings GAIL changes from the tuned table (the tuned budget is for the true reward)
-GAIL_RL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}
+#: GAIL's own defaults per env and algo, under the user's settings: ``rl`` over the tuned RL
+#: table, ``reward_model`` over GailConfig's defaults (measured: docs/benchmarks.md, GAIL).
+GAIL_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "CartPole-v1": {
+        "ppo": {"rl": {"n_epochs": 10, "eval_every": 5_000}},
+        "dqn": {"rl": {"eval_every": 5_000}},
+    },
+    "Acrobot-v1": {
+        "ppo": {"reward_model": {"update_per_collect": 20}},
+        "dqn": {"rl": {"train_freq": 256, "gradient_steps": 128, "eval_every": 5_000}},
+    },
+    "MountainCar-v0": {
+        "dqn": {"rl": {"train_freq": 64, "gradient_steps": 32, "eval_every": 5_000}},
+    },
+}
+
+
+def gail_defaults(env_id: str, algo: str, part: str) -> dict[str, Any]:
+    """GAIL's defaults of ``part`` ("rl" or "reward_model") for (env_id, algo); {} when none."""
+    return dict(GAIL_DEFAULTS.get(env_id, {}).get(algo, {}).get(part, {}))
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,7 @@ class GAILConfig:
 
     expert_data_path: str | None = option(None, "expert demonstrations: a demokit .h5 dataset")
     env_id: str | None = option(None, "env to train in (default: the dataset's env)")
-    algo: Algo | None = option(None, "ppo (on-policy) or dqn (off-policy); default: the pipeline's own")
+    algo: Algo = option("auto", "learner: dqn (off-policy) for Discrete actions, else ppo (auto); ppo or dqn")
     total_timesteps: int | None = option(None, f"env-step budget (default: {BUDGET_FACTOR}x the tuned RL budget)")
     device: str = option("auto", "auto (CUDA when available), cpu or cuda: policy and discriminator")
     stop_at_threshold: bool = option(True, "stop once the deterministic evaluation reaches the stop value")
@@ -86,7 +105,7 @@ class GAILConfig:
         if owned:
             raise ConfigError(f"GAILConfig.rl must not set {', '.join(owned)}: use the top-level keys "
                               f"(env_id, total_timesteps, device, stop_value) and the seed argument")
-        if self.algo is not None and rl:
+        if self.algo != "auto" and rl:
             from_mapping(config_class(self.algo), {"env_id": "unchecked", **rl})
 
     def reward_model_config(self) -> dict[str, Any]:
@@ -238,34 +257,50 @@ def expert_dataset_and_env(cfg: GAILConfig) -> tuple[DemoDataset, str]:
     return dataset, env_id
 
 
+def resolve_algo(algo: str, action_space: Any) -> str:
+    """"auto" -> "dqn" for a Discrete action space, else "ppo"; "ppo" / "dqn" unchanged."""
+    if algo == "auto":
+        return "dqn" if isinstance(action_space, spaces.Discrete) else "ppo"
+    if algo not in TRAINERS:
+        raise ConfigError(f"unknown GAIL algo {algo!r}; use auto, ppo or dqn")
+    return algo
+
+
 def gail_rl_config(algo: str, env_id: str, cfg: GAILConfig, *, seed: int) -> Any:
-    """The PPO/DQN config GAIL trains with: tuned table < GAIL's defaults < ``cfg.rl`` < top-level keys."""
-    budget = cfg.total_timesteps
-    if budget is None:
-        budget = BUDGET_FACTOR * int(tuned_config(algo, env_id).total_timesteps)
-    overrides = {**GAIL_RL_DEFAULTS.get(env_id, {}).get(algo, {}), **dict(cfg.rl or {})}
+    """The PPO/DQN config GAIL trains with: tuned table < GAIL's defaults < ``cfg.rl`` < top-level keys.
+
+    DQN's epsilon schedule is a fraction of the budget; it is rescaled so that epsilon
+    decays over the tuned number of env steps (GAIL's budget is larger).
+    """
+    tuned = tuned_config(algo, env_id)
+    budget = cfg.total_timesteps if cfg.total_timesteps is not None else BUDGET_FACTOR * int(tuned.total_timesteps)
+    overrides = {**gail_defaults(env_id, algo, "rl"), **dict(cfg.rl or {})}
+    if algo == "dqn" and "exploration_fraction" not in overrides:
+        # epsilon decays over as many env steps as in the tuned run, whatever GAIL's budget
+        overrides["exploration_fraction"] = min(1.0, tuned.exploration_fraction * tuned.total_timesteps / budget)
     return tuned_config(algo, env_id, **overrides, total_timesteps=budget, seed=seed, device=cfg.device,
                         stop_value=cfg.stop_value)
 
 
-def run_gail(config: GAILConfig | Mapping[str, Any], seed: int = 0, *, algo: Algo | None = None,
+def run_gail(config: GAILConfig | Mapping[str, Any], seed: int = 0, *, algo: str | None = None,
              progress: ProgressFn | None = None, tb_logger: Any = None,
              out: str | os.PathLike[str] | None = None) -> GAILResult:
-    """GAIL with ``algo`` (default ``config["algo"]``, else PPO); see the two serial pipelines."""
+    """GAIL with ``algo`` (default ``config["algo"]``; "auto": DQN for Discrete actions, else PPO).
+
+    See the two serial pipelines for the rounds.
+    """
     start = time.perf_counter()
     cfg = config if isinstance(config, GAILConfig) else from_mapping(GAILConfig, config)
-    algo = algo or cfg.algo or "ppo"
-    if cfg.algo is not None and cfg.algo != algo:
+    if algo is not None and cfg.algo not in ("auto", algo):
         raise ConfigError(f"config algo {cfg.algo!r} does not match this pipeline's {algo!r}: use "
                           f"serial_pipeline_reward_model_{'onpolicy' if cfg.algo == 'ppo' else 'offpolicy'}")
-    if algo not in TRAINERS:
-        raise ConfigError(f"unknown GAIL algo {algo!r}; use ppo or dqn")
     check_output_path(out)
     dataset, env_id = expert_dataset_and_env(cfg)
+    algo = resolve_algo(algo or cfg.algo, dataset.action_space)
     rl_config = gail_rl_config(algo, env_id, cfg, seed=seed)
     rm_config = cfg.reward_model_config()
     if rm_config["type"] == "gail":  # the absorbing state's value uses the learner's discount
-        rm_config.setdefault("gamma", float(rl_config.gamma))
+        rm_config = {"gamma": float(rl_config.gamma), **gail_defaults(env_id, algo, "reward_model"), **rm_config}
     reward_model = create_reward_model(rm_config, cfg.device, tb_logger,
                                        seed=derive_seed(seed, "reward_model"), expert_data=dataset)
     holder: dict[str, Any] = {}

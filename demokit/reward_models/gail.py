@@ -83,7 +83,7 @@ class GailConfig:
     input_dims: int | None = option(None, "discriminator input width (inferred from the dataset when omitted)")
     hidden_dims: tuple[int, ...] = option((64, 64), "discriminator hidden layer widths (tanh)")
     batch_size: int = option(128, "expert and policy transitions per discriminator update (each)")
-    update_per_collect: int = option(20, "discriminator updates per round")
+    update_per_collect: int = option(5, "discriminator updates per round")
     learning_rate: float = option(1e-3, "discriminator Adam learning rate")
     clear_buffer_per_iters: int = option(1, "clear the collected policy data every N rounds")
     reward_form: RewardForm = option("logit", "logit (log D - log(1-D)), positive (-log(1-D)) or negative (log D)")

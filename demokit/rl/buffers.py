@@ -123,7 +123,11 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         """``batch_size`` transitions drawn uniformly (with replacement): a dict of fresh tensors."""
+        return {k: v[0] for k, v in self.sample_many(1, batch_size).items()}
+
+    def sample_many(self, n: int, batch_size: int) -> dict[str, torch.Tensor]:
+        """``n`` independent minibatches in one gather: tensors of shape (n, batch_size, ...)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = self.rng.integers(0, self.size, size=int(batch_size))
+        idx = self.rng.integers(0, self.size, size=(int(n), int(batch_size)))
         return {name: torch.from_numpy(getattr(self, name)[idx]).to(self.device) for name in self.FIELDS}

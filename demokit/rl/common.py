@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from demokit.config import to_dict
+from demokit.config import option, required, to_dict
 from demokit.envs import env_spec_json, make_vec_env, reward_threshold
-from demokit.errors import UserError
+from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
 from demokit.policies import NeuralPolicy, save_checkpoint
 from demokit.rl.vec import VecRunner
@@ -115,6 +115,40 @@ def check_output_path(out: str | os.PathLike[str] | None) -> None:
         parent = parent.parent
     if parent.exists() and not os.access(parent, os.W_OK):
         raise UserError(f"--out {p}: directory {parent} is not writable; choose another --out")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Fields every trainer config has (PPOConfig and DQNConfig extend it)."""
+
+    env_id: str = required("gymnasium env id, e.g. CartPole-v1")
+    total_timesteps: int = option(200_000, "env-step budget (also the horizon of the linear schedules)")
+    num_envs: int = option(8, "parallel envs in the SyncVectorEnv")
+    eval_every: int = option(10_000, "env steps between goal checks (deterministic evaluation)")
+    eval_episodes: int = option(5, "episodes of the quick goal check (all final_eval_episodes confirm it)")
+    final_eval_episodes: int = option(20, "episodes of the final (and confirming) evaluation")
+    stop_value: float | None = option(None, "mean return that counts as solved (None: the env's reward_threshold)")
+    seed: int = option(0, "seed of everything (envs get seed+i)")
+    device: str = option("auto", "auto, cpu or cuda")
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("total_timesteps", "num_envs", "eval_every", "eval_episodes", "final_eval_episodes"))
+        if self.seed < 0:
+            raise ConfigError(f"{type(self).__name__}.seed must be >= 0, got {self.seed}")
+
+
+def check_positive(cfg: Any, names: tuple[str, ...]) -> None:
+    """ConfigError unless every field in ``names`` is >= 1."""
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{type(cfg).__name__}.{name} must be >= 1, got {getattr(cfg, name)}")
+
+
+def check_unit_interval(cfg: Any, names: tuple[str, ...]) -> None:
+    """ConfigError unless every field in ``names`` is in [0, 1]."""
+    for name in names:
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ConfigError(f"{type(cfg).__name__}.{name} must be in [0, 1], got {getattr(cfg, name)}")
 
 
 class BaseTrainer:

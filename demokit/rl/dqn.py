@@ -24,13 +24,13 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from demokit.config import from_mapping, option, required
+from demokit.config import from_mapping, option
 from demokit.errors import ConfigError, UserError
 from demokit.policies import NeuralPolicy, make_policy
 from demokit.policies.networks import polyak_update
 from demokit.rl.buffers import ReplayBuffer
-from demokit.rl.common import BaseTrainer, ProgressFn, linear_schedule, make_adam
-from demokit.rl.ppo import _positive, _unit_interval
+from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
+                               linear_schedule, make_adam)
 from demokit.seeding import derive_seed
 from demokit.spaces import describe
 
@@ -38,10 +38,9 @@ RewardFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(LoopConfig):
     """DQN hyperparameters (generic defaults; per-env tuned values live in ``rl.hyperparams``)."""
 
-    env_id: str = required("gymnasium env id with a Discrete action space, e.g. CartPole-v1")
     total_timesteps: int = option(100_000, "env-step budget (also the horizon of the schedules)")
     num_envs: int = option(1, "parallel envs in the SyncVectorEnv")
     buffer_size: int = option(100_000, "replay buffer capacity (transitions)")
@@ -61,22 +60,17 @@ class DQNConfig:
     double_q: bool = option(True, "double-DQN targets (online argmax, target evaluation)")
     hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layers of the Q network")
     activation: str = option("relu", "activation: tanh, relu, elu or gelu")
-    eval_every: int = option(10_000, "env steps between goal checks (deterministic evaluation)")
-    eval_episodes: int = option(5, "episodes of the quick goal check (all final_eval_episodes confirm it)")
-    final_eval_episodes: int = option(20, "episodes of the final (and confirming) evaluation")
-    stop_value: float | None = option(None, "mean return that counts as solved (None: the env's reward_threshold)")
-    seed: int = option(0, "seed of everything (envs get seed+i)")
-    device: str = option("auto", "auto, cpu or cuda")
 
     def __post_init__(self) -> None:
-        _positive(self, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "train_freq",
-                         "target_update_interval", "eval_every", "eval_episodes", "final_eval_episodes"))
-        _unit_interval(self, ("gamma", "tau", "exploration_fraction", "exploration_initial_eps",
-                              "exploration_final_eps"))
+        super().__post_init__()
+        check_positive(self, ("buffer_size", "batch_size", "train_freq", "target_update_interval"))
+        check_unit_interval(self, ("gamma", "tau", "exploration_fraction", "exploration_initial_eps",
+                                   "exploration_final_eps"))
         if self.gradient_steps == 0 or self.gradient_steps < -1:
             raise ConfigError(f"DQNConfig.gradient_steps must be >= 1 or -1, got {self.gradient_steps}")
-        if self.learning_starts < 0 or self.learning_rate <= 0 or self.seed < 0:
-            raise ConfigError("DQNConfig: learning_starts and seed must be >= 0 and learning_rate > 0")
+        if self.learning_starts < 0 or self.learning_rate <= 0:
+            raise ConfigError(f"DQNConfig: learning_starts must be >= 0 and learning_rate > 0, got "
+                              f"{self.learning_starts} and {self.learning_rate}")
 
 
 def double_dqn_targets(rewards: torch.Tensor, next_q_online: torch.Tensor, next_q_target: torch.Tensor,
@@ -163,8 +157,9 @@ class DQNTrainer(BaseTrainer):
             group["lr"] = lr
         net, params, target_every = self.policy.net, self._params, int(cfg.target_update_interval)
         losses = torch.zeros(int(n))
+        batches = self.replay.sample_many(int(n), cfg.batch_size)
         for i in range(int(n)):
-            batch = self.replay.sample(cfg.batch_size)
+            batch = {k: v[i] for k, v in batches.items()}
             rewards = batch["reward"] if reward_fn is None else torch.as_tensor(reward_fn(batch)).reshape(-1)
             rewards = rewards.to(self.device, torch.float32)
             b = rewards.shape[0]

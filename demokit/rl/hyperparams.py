@@ -25,28 +25,33 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
     "Acrobot-v1": {
         "ppo": dict(total_timesteps=300_000, num_envs=16, n_steps=256, gae_lambda=0.94, n_epochs=4,
                     normalize_obs=True, ent_coef=0.0),
-        "dqn": dict(total_timesteps=100_000, learning_rate=6.3e-4, batch_size=128, buffer_size=50_000,
-                    learning_starts=0, gamma=0.99, train_freq=4, gradient_steps=-1, target_update_interval=250,
-                    exploration_fraction=0.12, exploration_final_eps=0.1, hidden_sizes=(256, 256)),
+        "dqn": dict(total_timesteps=100_000, num_envs=4, learning_rate=6.3e-4, batch_size=128, buffer_size=50_000,
+                    learning_starts=0, gamma=0.99, train_freq=16, gradient_steps=8, target_update_interval=250,
+                    exploration_fraction=0.12, exploration_final_eps=0.1, hidden_sizes=(128, 128),
+                    eval_every=5_000),
     },
     "MountainCar-v0": {
         "ppo": dict(total_timesteps=1_000_000, num_envs=16, n_steps=16, gae_lambda=0.98, n_epochs=4,
                     normalize_obs=True, ent_coef=0.0),
         "dqn": dict(total_timesteps=120_000, learning_rate=4e-3, batch_size=128, buffer_size=10_000,
                     learning_starts=1_000, gamma=0.98, train_freq=16, gradient_steps=8, target_update_interval=300,
-                    exploration_fraction=0.2, exploration_final_eps=0.07, hidden_sizes=(256, 256)),
+                    exploration_fraction=0.2, exploration_final_eps=0.07, hidden_sizes=(256, 256),
+                    eval_every=5_000),
     },
-    "Pendulum-v1": {
-        "ppo": dict(total_timesteps=300_000, num_envs=4, n_steps=1024, gamma=0.9, gae_lambda=0.95,
-                    learning_rate=1e-3, n_epochs=10, batch_size=64, stop_value=-200.0),
+    "Pendulum-v1": {  # no reward_threshold registered: -200 is the goal
+        "ppo": dict(total_timesteps=400_000, num_envs=8, n_steps=256, batch_size=256, n_epochs=10, gamma=0.95,
+                    gae_lambda=0.9, learning_rate=1e-3, normalize_obs=True, normalize_reward=True,
+                    log_std_init=-0.5, eval_every=10_000, stop_value=-200.0),
     },
     "MountainCarContinuous-v0": {
         "ppo": dict(total_timesteps=300_000, normalize_obs=True),
     },
-    "LunarLander-v3": {  # needs the box2d extra
+    "LunarLander-v3": {  # needs the box2d extra; rl-zoo settings, not run here
         "ppo": dict(total_timesteps=1_000_000, num_envs=16, n_steps=1024, batch_size=64, n_epochs=4,
                     gae_lambda=0.98, gamma=0.999, ent_coef=0.01),
-        "dqn": dict(total_timesteps=500_000),
+        "dqn": dict(total_timesteps=100_000, learning_rate=6.3e-4, batch_size=128, buffer_size=50_000,
+                    learning_starts=0, gamma=0.99, train_freq=4, gradient_steps=-1, target_update_interval=250,
+                    exploration_fraction=0.12, exploration_final_eps=0.1, hidden_sizes=(256, 256)),
     },
 }
 

@@ -21,12 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from demokit.config import from_mapping, option, required
+from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
 from demokit.policies.networks import mlp
 from demokit.rl.buffers import Rollout
-from demokit.rl.common import BaseTrainer, ProgressFn, linear_schedule, make_adam
+from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
+                               linear_schedule, make_adam)
 from demokit.rl.gae import compute_gae
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces
@@ -35,10 +36,9 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(LoopConfig):
     """PPO hyperparameters (generic defaults; per-env tuned values live in ``rl.hyperparams``)."""
 
-    env_id: str = required("gymnasium env id, e.g. CartPole-v1")
     total_timesteps: int = option(200_000, "env-step budget (also the horizon of the linear schedules)")
     num_envs: int = option(8, "parallel envs in the SyncVectorEnv")
     n_steps: int = option(128, "steps per env per rollout")
@@ -62,34 +62,14 @@ class PPOConfig:
     hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layers of the policy and of the critic")
     activation: str = option("tanh", "activation: tanh, relu, elu or gelu")
     log_std_init: float = option(0.0, "initial log std of the Gaussian policy (Box actions)")
-    eval_every: int = option(10_000, "env steps between goal checks (deterministic evaluation)")
-    eval_episodes: int = option(5, "episodes of the quick goal check (all final_eval_episodes confirm it)")
-    final_eval_episodes: int = option(20, "episodes of the final (and confirming) evaluation")
-    stop_value: float | None = option(None, "mean return that counts as solved (None: the env's reward_threshold)")
-    seed: int = option(0, "seed of everything (envs get seed+i)")
-    device: str = option("auto", "auto, cpu or cuda")
 
     def __post_init__(self) -> None:
-        _positive(self, ("total_timesteps", "num_envs", "n_steps", "batch_size", "n_epochs", "eval_every",
-                         "eval_episodes", "final_eval_episodes"))
-        _unit_interval(self, ("gamma", "gae_lambda"))
+        super().__post_init__()
+        check_positive(self, ("n_steps", "batch_size", "n_epochs"))
+        check_unit_interval(self, ("gamma", "gae_lambda"))
         if self.learning_rate <= 0 or self.clip_range <= 0:
             raise ConfigError(f"PPOConfig: learning_rate and clip_range must be > 0, got "
                               f"{self.learning_rate} and {self.clip_range}")
-        if self.seed < 0:
-            raise ConfigError(f"PPOConfig.seed must be >= 0, got {self.seed}")
-
-
-def _positive(cfg: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"{type(cfg).__name__}.{name} must be >= 1, got {getattr(cfg, name)}")
-
-
-def _unit_interval(cfg: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        if not 0.0 <= getattr(cfg, name) <= 1.0:
-            raise ConfigError(f"{type(cfg).__name__}.{name} must be in [0, 1], got {getattr(cfg, name)}")
 
 
 # ---- the maths (pure functions, tested on hand-computed cases) -----------------------

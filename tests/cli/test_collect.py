@@ -129,12 +129,27 @@ def test_bad_options_exit_2_without_file(tmp_path: Path, capsys: pytest.CaptureF
 
 # ---- subprocesses: signals and kill -9 -----------------------------------------------------
 
+_PROCS: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftover_subprocesses():
+    """A failing assertion must not leave a collector running for ever."""
+    yield
+    while _PROCS:
+        proc = _PROCS.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def start(tmp_path: Path, args: list[str]) -> tuple[subprocess.Popen, Path]:
     """Start `python -m demokit.cli.app ARGS`; returns once it printed that it is collecting."""
     err = tmp_path / f"stderr-{time.monotonic_ns()}.txt"
     with open(err, "w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "demokit.cli.app", *args], cwd=tmp_path, env=ENV,
                                 stdout=subprocess.PIPE, stderr=f, text=True)
+    _PROCS.append(proc)
     wait_for(lambda: "collecting" in err.read_text() or proc.poll() is not None)
     assert proc.poll() is None, err.read_text()
     return proc, err
@@ -195,6 +210,7 @@ def test_kill_9_while_blocks_are_being_written(tmp_path: Path) -> None:
     script = tmp_path / "appender.py"
     script.write_text(APPENDER)
     proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=tmp_path, env=ENV)
+    _PROCS.append(proc)
     temp = tmp_path / f".a.h5.tmp-{proc.pid}"
     wait_for(lambda: temp.exists() and temp.stat().st_size > 20_000 or proc.poll() is not None)
     os.kill(proc.pid, signal.SIGKILL)

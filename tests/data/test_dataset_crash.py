@@ -103,6 +103,9 @@ def test_interrupted_collection_commits_completed_episodes(tmp_path: Path, sig: 
             break
         except subprocess.TimeoutExpired:
             continue
+    if proc.poll() is None:  # never leave a writer running behind a failed test
+        proc.kill()
+        proc.wait(timeout=30)
     assert proc.returncode not in (None, 0)
     ds = load_dataset(path)
     ds.load()

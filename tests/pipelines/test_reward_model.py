@@ -134,6 +134,7 @@ def test_seeds_style_config_with_expert_path_inside_reward_model(expert: str, tm
     result = serial_pipeline_reward_model_onpolicy(cfg, seed=0, out=tmp_path / "g.pt")
     assert isinstance(result.reward_model, GailRewardModel) and result.reward_model.cfg.hidden_dims == (64,)
     assert result.reward_model.cfg.gamma == pytest.approx(0.98)  # the tuned PPO discount reaches the reward model
+    assert result.reward_model.cfg.update_per_collect == 3      # the user's settings win over GAIL's defaults
     ckpt = load_checkpoint(tmp_path / "g.pt")
     assert ckpt.algo == "gail-ppo" and ckpt.env_id == "CartPole-v1"
     assert "discriminator.net.0.weight" in ckpt.extra["reward_model"] and "critic" in ckpt.extra

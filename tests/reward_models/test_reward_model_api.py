@@ -306,3 +306,45 @@ def test_wrong_observation_width_is_a_clear_error(cartpole_expert: Path) -> None
     model = _trained(cartpole_expert)
     with pytest.raises(ValueError, match="flattens to 4"):
         model.estimate({"obs": np.zeros((2, 6), np.float32), "action": np.zeros(2, np.int64), "reward": np.zeros(2)})
+
+
+# -- the absorbing state -----------------------------------------------------------------
+
+def _constant_logit(model: GailRewardModel, z: float) -> None:
+    with torch.no_grad():
+        for p in model.discriminator.parameters():
+            p.zero_()
+        model.discriminator.net[-1].bias.fill_(z)
+
+
+@pytest.mark.parametrize(("form", "per_step"), [("logit", 0.5), ("positive", float(np.log1p(np.exp(0.5))))])
+def test_terminations_earn_the_absorbing_states_value(cartpole_expert: Path, form: str, per_step: float) -> None:
+    model = _model(cartpole_expert, reward_form=form, gamma=0.9)
+    _constant_logit(model, 0.5)                  # r(s, a) = r_abs = per_step everywhere
+    batch = random_cartpole_batch(40, seed=3)
+    assert batch["terminated"].any() and not batch["terminated"].all()
+    rewards = np.asarray(model.estimate(batch)["reward"])
+    expected = np.where(batch["terminated"], per_step * (1 + 0.9 / (1 - 0.9)), per_step)
+    np.testing.assert_allclose(rewards, expected, rtol=1e-5)
+    assert model.absorbing_reward() == pytest.approx(per_step, rel=1e-5)
+    no_flags = {k: v for k, v in batch.items() if k != "terminated"}   # DI-engine's `done` is not a termination
+    np.testing.assert_allclose(np.asarray(model.estimate(no_flags)["reward"]), per_step, rtol=1e-5)
+    plain = _model(cartpole_expert, reward_form=form, absorbing=False)
+    _constant_logit(plain, 0.5)
+    np.testing.assert_allclose(np.asarray(plain.estimate(batch)["reward"]), per_step, rtol=1e-5)
+
+
+def test_absorbing_rows_one_per_termination(cartpole_expert: Path, tmp_path: Path) -> None:
+    from tests.reward_models.experts import write_cartpole_expert
+
+    falling = write_cartpole_expert(tmp_path / "falling.h5", episodes=3,
+                                    controller=lambda obs: np.ones(len(np.atleast_2d(obs)), np.int64))
+    model = _model(falling)
+    ds = load_dataset(falling)
+    assert ds.terminated.sum() == 3
+    assert model.expert_x.shape == (len(ds) + 3, 7) and model.expert_x[:, -1].sum() == 3
+    truncated_only = _model(cartpole_expert)     # the controller is never terminated: no absorbing rows
+    assert truncated_only.expert_x.shape[0] == len(load_dataset(cartpole_expert))
+    batch = random_cartpole_batch(60, seed=2)
+    model.collect_data(batch)
+    assert model.num_policy_transitions == 60 + int(batch["terminated"].sum())

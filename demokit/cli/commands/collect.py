@@ -66,7 +66,8 @@ def register(app: typer.Typer) -> None:
                 kept = f"kept no new episode; {r.path} is unchanged"
             else:
                 kept = f"kept no episode; {r.path} was not created"
-            err_console.print(f"interrupted: {kept}; episodes still running were dropped", markup=False, soft_wrap=True)
+            err_console.print(f"interrupted: {kept}; episodes still running were dropped", markup=False,
+                              soft_wrap=True)
             if json_out:
                 emit_json(r.as_dict())
             raise typer.Exit(130) from None
