@@ -5,9 +5,9 @@ For each env, 1, 4, 7 and 10 expert trajectories and seeds 0-2, on exactly the d
 (``collect_demo_data`` from ``experts/<env>-<algo>.pt``, deterministic, env seeds
 ``1000 * seed + k``), the first k of them. Each cell trains
 
-* GAIL: ``run_gail`` at demokit's defaults (``--algo auto``: DQN for these Discrete-action
-  envs; logit reward with the absorbing state), stopping once its deterministic evaluation
-  reaches the goal below (DI-engine's ``stop_value``) or the budget is spent;
+* GAIL: ``run_gail`` at demokit's defaults (logit reward with the absorbing state) with
+  ``--algo`` ppo (default) or dqn, stopping once its deterministic evaluation reaches the
+  goal below (DI-engine's ``stop_value``) or the budget is spent;
 * BC: ``train_bc`` at its defaults (as in bc_paper_table.py);
 
 and evaluates both final policies on the same 20 fresh deterministic episodes (env seeds
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--train-missing", action="store_true", help="train missing experts (minutes each)")
     ap.add_argument("--fresh", action="store_true", help="recompute cached cells")
     ap.add_argument("--no-bc", action="store_true", help="GAIL only")
-    ap.add_argument("--algo", default="auto", help="GAIL learner: auto (default: dqn here), ppo or dqn")
+    ap.add_argument("--algo", default="ppo", choices=("ppo", "dqn"), help="GAIL learner (default ppo)")
     ap.add_argument("--experts", type=Path, default=None,
                     help="folder of <env>-<algo>.pt experts (default: bc_paper_table's experts/)")
     args = ap.parse_args()

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from gymnasium import spaces
 
 from demokit.config import from_mapping, option, to_dict
 from demokit.data.dataset import DemoDataset, load_dataset
@@ -50,7 +49,7 @@ from demokit.rl.hyperparams import config_class, tuned_config
 from demokit.rl.ppo import PPOTrainer
 from demokit.seeding import derive_seed
 
-Algo = Literal["auto", "ppo", "dqn"]
+Algo = Literal["ppo", "dqn"]
 
 #: GAIL's env-step budget is this many times the tuned RL budget of the env (when not given)
 BUDGET_FACTOR = 3
@@ -82,7 +81,8 @@ class GAILConfig:
 
     expert_data_path: str | None = option(None, "expert demonstrations: a demokit .h5 dataset")
     env_id: str | None = option(None, "env to train in (default: the dataset's env)")
-    algo: Algo = option("auto", "learner: dqn (off-policy) for Discrete actions, else ppo (auto); ppo or dqn")
+    algo: Algo | None = option(None, "learner: ppo (on-policy) or dqn (off-policy); default: the pipeline's, "
+                                     "run_gail's: ppo")
     total_timesteps: int | None = option(None, f"env-step budget (default: {BUDGET_FACTOR}x the tuned RL budget)")
     device: str = option("auto", "auto (CUDA when available), cpu or cuda: policy and discriminator")
     stop_at_threshold: bool = option(True, "stop once the deterministic evaluation reaches the stop value")
@@ -105,7 +105,7 @@ class GAILConfig:
         if owned:
             raise ConfigError(f"GAILConfig.rl must not set {', '.join(owned)}: use the top-level keys "
                               f"(env_id, total_timesteps, device, stop_value) and the seed argument")
-        if self.algo != "auto" and rl:
+        if self.algo is not None and rl:
             from_mapping(config_class(self.algo), {"env_id": "unchecked", **rl})
 
     def reward_model_config(self) -> dict[str, Any]:
@@ -257,15 +257,6 @@ def expert_dataset_and_env(cfg: GAILConfig) -> tuple[DemoDataset, str]:
     return dataset, env_id
 
 
-def resolve_algo(algo: str, action_space: Any) -> str:
-    """"auto" -> "dqn" for a Discrete action space, else "ppo"; "ppo" / "dqn" unchanged."""
-    if algo == "auto":
-        return "dqn" if isinstance(action_space, spaces.Discrete) else "ppo"
-    if algo not in TRAINERS:
-        raise ConfigError(f"unknown GAIL algo {algo!r}; use auto, ppo or dqn")
-    return algo
-
-
 def gail_rl_config(algo: str, env_id: str, cfg: GAILConfig, *, seed: int) -> Any:
     """The PPO/DQN config GAIL trains with: tuned table < GAIL's defaults < ``cfg.rl`` < top-level keys.
 
@@ -285,18 +276,17 @@ def gail_rl_config(algo: str, env_id: str, cfg: GAILConfig, *, seed: int) -> Any
 def run_gail(config: GAILConfig | Mapping[str, Any], seed: int = 0, *, algo: str | None = None,
              progress: ProgressFn | None = None, tb_logger: Any = None,
              out: str | os.PathLike[str] | None = None) -> GAILResult:
-    """GAIL with ``algo`` (default ``config["algo"]``; "auto": DQN for Discrete actions, else PPO).
-
-    See the two serial pipelines for the rounds.
-    """
+    """GAIL with ``algo`` (default ``config["algo"]``, else PPO); see the two serial pipelines."""
     start = time.perf_counter()
     cfg = config if isinstance(config, GAILConfig) else from_mapping(GAILConfig, config)
-    if algo is not None and cfg.algo not in ("auto", algo):
+    if algo is not None and cfg.algo not in (None, algo):
         raise ConfigError(f"config algo {cfg.algo!r} does not match this pipeline's {algo!r}: use "
                           f"serial_pipeline_reward_model_{'onpolicy' if cfg.algo == 'ppo' else 'offpolicy'}")
     check_output_path(out)
     dataset, env_id = expert_dataset_and_env(cfg)
-    algo = resolve_algo(algo or cfg.algo, dataset.action_space)
+    algo = algo or cfg.algo or "ppo"
+    if algo not in TRAINERS:
+        raise ConfigError(f"unknown GAIL algo {algo!r}; use ppo or dqn")
     rl_config = gail_rl_config(algo, env_id, cfg, seed=seed)
     rm_config = cfg.reward_model_config()
     if rm_config["type"] == "gail":  # the absorbing state's value uses the learner's discount

@@ -25,7 +25,7 @@ def _one_error_line(err: str) -> str:
 
 def test_gail_json_and_checkpoint(expert: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "gail.pt"
-    rc = main(["gail", "--expert", expert, "--algo", "ppo", "--timesteps", "1500", "--seed", "1", "--device", "cpu",
+    rc = main(["gail", "--expert", expert, "--timesteps", "1500", "--seed", "1", "--device", "cpu",
                "--out", str(out), "--json"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
@@ -44,9 +44,8 @@ def test_gail_json_and_checkpoint(expert: str, tmp_path: Path, capsys: pytest.Ca
     assert rc == 0 and data.exists(), capsys.readouterr().err
 
 
-def test_gail_auto_is_dqn_for_discrete_actions_default_output_path(expert: str,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["gail", "--expert", expert, "--timesteps", "1200", "--device", "cpu"])
+def test_gail_dqn_default_output_path(expert: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["gail", "--expert", expert, "--algo", "dqn", "--timesteps", "1200", "--device", "cpu"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     target = Path("policies") / "cartpole-expert-gail-dqn.pt"   # the tests run in a temp cwd
@@ -64,7 +63,7 @@ def test_mismatched_spaces_exit_2_and_write_nothing(expert: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (["--algo", "sac"], "--algo must be auto, ppo or dqn"),
+    (["--algo", "sac"], "--algo must be ppo or dqn"),
     (["--device", "tpu"], "--device"),
     (["--timesteps", "0"], "total_timesteps"),
     (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),

@@ -148,13 +148,11 @@ def test_mismatched_spaces_fail_before_training(expert: str, tmp_path: Path) -> 
     assert not out.exists()
 
 
-@pytest.mark.slow
 def test_gail_ppo_learns_cartpole(expert: str) -> None:
     result = serial_pipeline_reward_model_onpolicy({"expert_data_path": expert, "device": "cpu"}, seed=0)
     assert result.converged and result.mean_return >= 475
 
 
-@pytest.mark.slow
 def test_gail_dqn_learns_cartpole(expert: str) -> None:
     result = serial_pipeline_reward_model_offpolicy({"expert_data_path": expert, "device": "cpu"}, seed=0)
     assert result.converged and result.mean_return >= 475

@@ -40,7 +40,8 @@ def register(app: typer.Typer) -> None:
     def gail_cmd(
         expert: str = typer.Option(..., "--expert", help=field_help(GAILConfig, "expert_data_path")),
         env: Optional[str] = typer.Option(None, "--env", help=field_help(GAILConfig, "env_id")),
-        algo: Optional[str] = typer.Option(None, "--algo", help=field_help(GAILConfig, "algo")),
+        algo: Optional[str] = typer.Option(None, "--algo", help="learner: ppo (on-policy) or dqn (off-policy) "
+                                                                "[default: ppo]"),
         timesteps: Optional[int] = typer.Option(None, "--timesteps", help=field_help(GAILConfig, "total_timesteps")),
         seed: int = typer.Option(0, "--seed", help="seed of everything (envs, policy, discriminator)"),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(GAILConfig, "device")),
@@ -59,17 +60,17 @@ def register(app: typer.Typer) -> None:
         from demokit.cli.output import emit_json, make_progress, out_console, resolve_device
         from demokit.config import from_mapping
         from demokit.errors import ConfigError
-        from demokit.pipelines.reward_model import expert_dataset_and_env, resolve_algo, run_gail
+        from demokit.pipelines.reward_model import expert_dataset_and_env, run_gail
         from demokit.rl.common import check_output_path
         from demokit.rl.expert import tensorboard_writer
 
-        if algo is not None and algo not in ("auto", "ppo", "dqn"):
-            raise ConfigError(f"--algo must be auto, ppo or dqn, got {algo!r}")
+        if algo is not None and algo not in ("ppo", "dqn"):
+            raise ConfigError(f"--algo must be ppo or dqn, got {algo!r}")
         cfg = from_mapping(GAILConfig, {"expert_data_path": expert}, env_id=env, algo=algo,
                            total_timesteps=timesteps, device=device)
         resolve_device(cfg.device)
-        dataset, env_id = expert_dataset_and_env(cfg)  # a bad dataset or mismatched spaces: error before training
-        name = resolve_algo(cfg.algo, dataset.action_space)
+        _, env_id = expert_dataset_and_env(cfg)  # a bad dataset or mismatched spaces: error before training
+        name = cfg.algo or "ppo"
         target = str(out if out is not None else default_gail_out(expert, name))
         check_output_path(target)
         writer = tensorboard_writer(tensorboard)
