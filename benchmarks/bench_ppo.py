@@ -7,7 +7,9 @@ SB3 (optional ``bench`` extra): the whole process of PPO at the rl-zoo CartPole 
 (8 envs, n_steps 32, batch 256, 20 epochs, gamma 0.98, GAE 0.8, linear lr 1e-3, linear
 clip 0.2, ent 0, 100k steps) followed by its deterministic 20-episode evaluation. Both
 run with one torch thread (the faster setting for these small MLPs on 2 cores).
-Runs alternate (demokit, SB3, demokit, ...) so load changes hit both.
+Runs alternate (demokit, SB3, demokit, ...) so load changes hit both. A third row runs
+demokit for SB3's full 100k steps (``--timesteps 100000``: no early stop) to compare the
+implementations' speed per step apart from stopping at the goal.
 
     .venv/bin/python benchmarks/bench_ppo.py [--seeds 0 1 2] [--repeats 1]
 """
@@ -77,6 +79,7 @@ def main() -> None:
     if not sb3:
         print("stable-baselines3 not installed (pip install 'stable-baselines3>=2.3'): demokit only", file=sys.stderr)
     ours: list[tuple[float, dict]] = []
+    ours_full: list[tuple[float, dict]] = []
     theirs: list[tuple[float, dict]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
@@ -86,6 +89,11 @@ def main() -> None:
                                    "--seed", str(seed), "--device", "cpu", "--out", out, "--json"], cwd=tmp)
                 ours.append((w, res))
                 line = f"seed {seed}: demokit {w:6.1f} s {res['env_steps']:7d} steps return {res['mean_return']:6.1f}"
+                w3, res3 = run_json([*demokit_cmd(), "train-expert", "--env", "CartPole-v1", "--algo", "ppo",
+                                     "--seed", str(seed), "--device", "cpu", "--out", out, "--timesteps", "100000",
+                                     "--json"], cwd=tmp)
+                ours_full.append((w3, res3))
+                line += f" | demokit 100k {w3:6.1f} s return {res3['mean_return']:6.1f}"
                 if sb3:
                     w2, res2 = run_json([sys.executable, "-c", SB3_SCRIPT, str(seed)], cwd=tmp)
                     theirs.append((w2, res2))
@@ -97,7 +105,8 @@ def main() -> None:
 
     print("| system | runs | median wall s | median env steps | median return | reached 475 |")
     print("|---|---|---|---|---|---|")
-    for name, rows in (("demokit PPO (tuned, stops at 475)", ours), ("SB3 PPO (rl-zoo, 100k steps)", theirs)):
+    for name, rows in (("demokit PPO (tuned, stops at 475)", ours), ("demokit PPO, full 100k steps", ours_full),
+                       ("SB3 PPO (rl-zoo, 100k steps)", theirs)):
         if rows:
             reached = sum(r["mean_return"] >= 475 for _, r in rows)
             print(f"| {name} | {len(rows)} | {med(rows):.1f} | {med(rows, 'env_steps'):.0f} | "
@@ -105,6 +114,7 @@ def main() -> None:
     if theirs:
         ratio = med(ours) / med(theirs)
         print(f"\nwall-time ratio demokit / SB3 (medians): {ratio:.2f} (goal <= 0.5)")
+        print(f"same 100k steps, demokit / SB3: {med(ours_full) / med(theirs):.2f}")
 
 
 if __name__ == "__main__":

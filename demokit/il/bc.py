@@ -15,14 +15,16 @@
   one-episode dataset trains on everything, without validation (with a warning).
 
 Speed: the whole training split lives in memory as tensors (moved to the GPU once
-when training there); each epoch draws one ``torch.randperm`` and gathers batches
-by index, with no per-sample Python; small networks on the CPU train with one torch
-thread (faster than several on small matrices; the old setting is restored);
-Adam uses its fused kernel; environment evaluations run only every ``eval_every``
-epochs. The default batch size, 256, is the knee of the speed curve for small MLPs:
-the per-step overhead (Python, autograd, optimizer) is paid once per batch, so
-samples/s grows almost linearly with the batch up to ~256 and slowly after, while
-a CartPole dataset of 10 episodes (5000 steps) still gives ~20 updates per epoch.
+when training there); each epoch draws one ``torch.randperm``, gathers the shuffled
+rows once, and takes its batches as contiguous slices: no per-sample Python. Small
+networks on the CPU train with one torch thread (faster than several on small
+matrices; the old setting is restored). Adam runs as one fused kernel call per step
+(:class:`FusedAdam`). Environment evaluations run only every ``eval_every`` epochs.
+The default batch size, 256, is the knee of the speed curve for small MLPs: the
+per-step overhead (Python, autograd, optimizer) is paid once per batch, so samples/s
+grows steeply with the batch up to ~256 (4.4x from 32 to 256 for a 2x64 MLP) and
+slowly after (1.4x more at 512), while a CartPole dataset of 10 episodes (5000 steps)
+still gives ~18 updates per epoch (docs/benchmarks.md).
 
 Training length: by default as many epochs as make 10,000 gradient steps (at least
 20 epochs), with an evaluation about every 250 steps, so that a one-episode dataset
@@ -304,6 +306,45 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                     history=tuple(history))
 
 
+class FusedAdam:
+    """Adam through torch's fused kernel, called directly.
+
+    The same update as ``torch.optim.Adam(params, lr, fused=True)`` (same kernel, same
+    state), without ``Optimizer.step``'s per-call Python (profiler hooks, state
+    look-ups, grouping): about 100 us per step, a third of a small BC step on the CPU.
+    ``zero_grad`` sets the gradients to None. Every parameter must have a gradient
+    when ``step`` runs (BC's losses use all of them).
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter], *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.params = list(params)
+        self.lr, self.betas, self.eps = float(lr), betas, float(eps)
+        self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [p.grad for p in self.params]
+        torch._foreach_add_(self.steps, 1)
+        torch._fused_adam_(self.params, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, amsgrad=False,
+                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
+                           maximize=False, grad_scale=None, found_inf=None)
+
+
+def make_adam(params: list[torch.nn.Parameter], *, lr: float) -> Any:
+    """:class:`FusedAdam` where torch has the fused kernel for the parameters' device, else ``torch.optim.Adam``."""
+    devices = {p.device.type for p in params}
+    if hasattr(torch, "_fused_adam_") and devices <= {"cpu", "cuda"}:
+        return FusedAdam(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr)  # pragma: no cover - other devices / old builds
+
+
 def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str) -> NeuralPolicy:
     """A fresh policy whose initial weights depend on the seed only."""
     with torch.random.fork_rng(devices=[]):
@@ -334,11 +375,7 @@ class _Trainer:
         if self.head == "gaussian" and cfg.loss == "mse":
             policy.log_std.requires_grad_(False)  # MSE fits the mean only
         self.model = comm.wrap(policy)
-        params = [p for p in policy.parameters() if p.requires_grad]
-        try:
-            self.opt = torch.optim.Adam(params, lr=cfg.lr, fused=True)
-        except (RuntimeError, TypeError):  # pragma: no cover - a build without the fused kernel
-            self.opt = torch.optim.Adam(params, lr=cfg.lr)
+        self.opt = make_adam([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr)
 
     def _load(self, train_rows: np.ndarray, val_rows: np.ndarray) -> tuple[np.ndarray, Any, Any, Any]:
         """This rank's training shard (and, on rank 0, the validation rows); checked for bad values."""
@@ -382,26 +419,30 @@ class _Trainer:
         return bc_loss(out, target, head=self.head, loss=self.cfg.loss, log_std=log_std)
 
     def _epoch(self, gen: torch.Generator) -> tuple[float, float]:
-        """One pass over the training split; returns (mean training loss, seconds)."""
+        """One pass over the training split; returns (mean training loss, seconds).
+
+        The epoch's permutation gathers this rank's rows once (one ``index_select``);
+        batches are then contiguous slices (views) of that shuffled copy.
+        """
         t0 = time.perf_counter()
-        world, n, x, y, model, opt = self.comm.world_size, self.n_train, self.x, self.y, self.model, self.opt
+        world, n, model, opt = self.comm.world_size, self.n_train, self.model, self.opt
         gb = self.cfg.batch_size * world
         perm = torch.randperm(n, generator=gen)
-        if world > 1:  # positions of this rank's rows in the global order
+        starts = list(range(0, n, gb))
+        if world == 1:
+            edges = [*starts, n]
+        else:  # this rank's rows in the global order, and where each global batch's share begins
             local = perm - self.lo
             owned = (local >= 0) & (local < self.hi - self.lo)
-            perm = local
+            perm = local[owned]
+            edges = torch.cat([torch.zeros(1, dtype=torch.long), owned.cumsum(0)])[[*starts, n]].tolist()
         perm = perm.to(self.device)
-        if world > 1:
-            owned = owned.to(self.device)
+        xs, ys = self.x.index_select(0, perm), self.y.index_select(0, perm)
         total = torch.zeros((), device=self.device)
-        for k in range(0, n, gb):
-            if world == 1:
-                idx = perm[k:k + gb]
-            else:
-                idx = perm[k:k + gb][owned[k:k + gb]]
-            summed = self._losses(model(x.index_select(0, idx)), y.index_select(0, idx)).sum()
-            opt.zero_grad(set_to_none=True)
+        for b, k in enumerate(starts):
+            lo, hi = edges[b], edges[b + 1]
+            summed = self._losses(model(xs[lo:hi]), ys[lo:hi]).sum()
+            opt.zero_grad()
             (summed * (world / min(gb, n - k))).backward()
             opt.step()
             total += summed.detach()

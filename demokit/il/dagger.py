@@ -25,7 +25,6 @@ Beta schedules (``beta_schedule``), for rounds i >= 1 (round 0 always has beta 1
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping

@@ -26,17 +26,22 @@ def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int, *, activation: s
         raise UserError(f"hidden sizes must be positive integers, got {list(hidden_sizes)}")
     layers: list[nn.Module] = []
     last = in_dim
-    for h in hidden_sizes:
-        lin = nn.Linear(last, int(h))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # orthogonal_ (a QR) rounds differently with more threads: same seed, same weights
+    try:
+        for h in hidden_sizes:
+            lin = nn.Linear(last, int(h))
+            if orthogonal_init:
+                nn.init.orthogonal_(lin.weight, gain=float(np.sqrt(2.0)))
+                nn.init.zeros_(lin.bias)
+            layers += [lin, ACTIVATIONS[activation]()]
+            last = int(h)
+        out = nn.Linear(last, out_dim)
         if orthogonal_init:
-            nn.init.orthogonal_(lin.weight, gain=float(np.sqrt(2.0)))
-            nn.init.zeros_(lin.bias)
-        layers += [lin, ACTIVATIONS[activation]()]
-        last = int(h)
-    out = nn.Linear(last, out_dim)
-    if orthogonal_init:
-        nn.init.orthogonal_(out.weight, gain=out_gain)
-        nn.init.zeros_(out.bias)
+            nn.init.orthogonal_(out.weight, gain=out_gain)
+            nn.init.zeros_(out.bias)
+    finally:
+        torch.set_num_threads(threads)
     layers.append(out)
     return nn.Sequential(*layers)
 

@@ -111,7 +111,10 @@ class NeuralPolicy(nn.Module, Policy):
         if isinstance(obs, torch.Tensor):
             x = obs.to(self.device, torch.float32)
         else:
-            x = torch.as_tensor(self.flatten_obs(obs), device=self.device)
+            flat = self.flatten_obs(obs)
+            if not flat.flags.writeable:  # e.g. a dataset's read-only cached arrays
+                flat = flat.copy()
+            x = torch.as_tensor(flat, device=self.device)
         return self.normalize(x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

@@ -152,7 +152,12 @@ def check_unit_interval(cfg: Any, names: tuple[str, ...]) -> None:
 
 
 class BaseTrainer:
-    """Shared machinery; see the module docstring. Not used directly."""
+    """Shared machinery; see the module docstring. Not used directly.
+
+    Extension points for outer loops that subclass a trainer (the GAIL pipelines):
+    ``_iteration() -> dict`` (one collect + learn unit of ``learn()``; returns scalars for
+    TensorBoard) and ``_extra_state() -> dict`` (tensors saved in the checkpoint's ``extra``).
+    """
 
     algo = ""
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError, UserError
-from demokit.policies import NeuralPolicy, make_policy
+from demokit.policies import make_policy
 from demokit.policies.networks import polyak_update
 from demokit.rl.buffers import ReplayBuffer
 from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,

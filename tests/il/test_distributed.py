@@ -40,6 +40,26 @@ def test_runs_and_read_rows_match_the_full_arrays(cartpole3):
     np.testing.assert_array_equal(a, ds.actions[rows])
 
 
+def _run_torchrun(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 300) -> tuple[str, str, int]:
+    """Run torchrun; on a timeout stop it with SIGTERM (it then stops its workers), SIGKILL as a last resort."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate(timeout=30)
+        pytest.fail(f"torchrun did not finish in {timeout} s:\n{stderr[-3000:]}")
+    finally:
+        if proc.poll() is None:  # never leave it running behind a failed test
+            proc.kill()
+            proc.wait(timeout=30)
+    return stdout, stderr, proc.returncode
+
+
 def test_two_gloo_processes_match_one_process_with_the_global_batch(cartpole10, tmp_path):
     """torchrun -m demokit.il.distributed with 2 CPU ranks x batch 64 == one process with batch 128."""
     out = tmp_path / "ddp.pt"
@@ -48,11 +68,11 @@ def test_two_gloo_processes_match_one_process_with_the_global_batch(cartpole10, 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "demokit.il.distributed", str(cartpole10), "--epochs", "3", "--batch-size", "64",
            "--eval-episodes", "0", "--device", "cpu", "--seed", "11", "--out", str(out), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])  # only rank 0 prints
+    stdout, stderr, rc = _run_torchrun(cmd, env=env, cwd=tmp_path)
+    assert rc == 0, stderr[-3000:]
+    summary = json.loads(stdout.strip().splitlines()[-1])  # only rank 0 prints
     assert summary["checkpoint"] == str(out) and summary["epochs"] == 3
-    assert sum(line.startswith("{") for line in proc.stdout.splitlines()) == 1
+    assert sum(line.startswith("{") for line in stdout.splitlines()) == 1
     ck = load_checkpoint(out)
     assert ck.training["world_size"] == 2
 

@@ -52,6 +52,7 @@ class _Evil:
         return (os.system, ("touch pwned-by-checkpoint",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_loading_never_runs_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "evil.pt"

@@ -36,3 +36,17 @@ def test_ppo_gaussian_same_seed_same_run():
 def test_dqn_same_seed_same_run():
     torch.testing.assert_close(_dqn_params(4), _dqn_params(4), rtol=0, atol=0)
     assert not torch.equal(_dqn_params(4), _dqn_params(5))
+
+
+def test_initial_weights_do_not_depend_on_the_callers_thread_count():
+    old = torch.get_num_threads()
+    params = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            trainer = PPOTrainer(dict(env_id="CartPole-v1", num_envs=1, device="cpu", seed=7))
+            params.append(torch.cat([p.detach().flatten() for p in trainer.params]))
+            trainer.close()
+    finally:
+        torch.set_num_threads(old)
+    torch.testing.assert_close(params[0], params[1], rtol=0, atol=0)

@@ -15,13 +15,10 @@ from typing import Any, Optional
 
 import typer
 
+from demokit.cli.output import LazyProgress
 from demokit.config import field_help
 from demokit.il.bc import BCConfig, default_bc_out
 from demokit.il.dagger import DAggerConfig, default_dagger_paths
-
-
-def _h(cls: type, name: str) -> str:
-    return field_help(cls, name)
 
 
 def _is_main_rank() -> bool:
@@ -43,36 +40,6 @@ def _epoch_info(rec: dict) -> str:
     return "  ".join(parts)
 
 
-class _LazyProgress:
-    """A rich progress bar on stderr that appears with the first report (so an early
-    ``error:`` line is not preceded by an empty bar)."""
-
-    def __init__(self, description: str, total: int) -> None:
-        self.description, self.total = description, total
-        self.progress: Any = None
-        self.task: Any = None
-
-    def update(self, completed: int, info: str, line: Optional[str] = None, total: Optional[int] = None) -> None:
-        if total is not None:
-            self.total = total
-        if self.progress is None:
-            from demokit.cli.output import make_progress
-
-            self.progress = make_progress()
-            self.progress.start()
-            self.task = self.progress.add_task(self.description, total=self.total, info="")
-        if line:
-            self.progress.console.print(line)
-        self.progress.update(self.task, completed=completed, info=info, total=self.total)
-
-    def __enter__(self) -> "_LazyProgress":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
 DAGGER_HELP = (
     "DAgger: roll out expert/learner mixtures, label every state with the expert, retrain BC.\n\n"
     "Round 0 runs the expert alone; in round i the expert's action is executed with probability beta_i "
@@ -86,25 +53,25 @@ def register(app: typer.Typer) -> None:
     @app.command("bc-train")
     def bc_train(
         dataset: Path = typer.Argument(..., help="demokit .h5 dataset of expert demonstrations", show_default=False),
-        env: Optional[str] = typer.Option(None, "--env", help=_h(BCConfig, "env_id"), show_default=False),
-        epochs: Optional[int] = typer.Option(None, "--epochs", help=_h(BCConfig, "epochs"), show_default=False),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_h(BCConfig, "batch_size"),
+        env: Optional[str] = typer.Option(None, "--env", help=field_help(BCConfig, "env_id"), show_default=False),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help=field_help(BCConfig, "epochs"), show_default=False),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help=field_help(BCConfig, "batch_size"),
                                                  show_default=False),
-        lr: Optional[float] = typer.Option(None, "--lr", help=_h(BCConfig, "lr"), show_default=False),
-        hidden: Optional[str] = typer.Option(None, "--hidden", help=_h(BCConfig, "hidden_sizes"), show_default=False),
-        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help=_h(BCConfig, "val_fraction"),
+        lr: Optional[float] = typer.Option(None, "--lr", help=field_help(BCConfig, "lr"), show_default=False),
+        hidden: Optional[str] = typer.Option(None, "--hidden", help=field_help(BCConfig, "hidden_sizes"), show_default=False),
+        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help=field_help(BCConfig, "val_fraction"),
                                                      show_default=False),
-        eval_every: Optional[int] = typer.Option(None, "--eval-every", help=_h(BCConfig, "eval_every"),
+        eval_every: Optional[int] = typer.Option(None, "--eval-every", help=field_help(BCConfig, "eval_every"),
                                                  show_default=False),
-        eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help=_h(BCConfig, "eval_episodes"),
+        eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help=field_help(BCConfig, "eval_episodes"),
                                                     show_default=False),
-        stop_value: Optional[float] = typer.Option(None, "--stop-value", help=_h(BCConfig, "stop_value"),
+        stop_value: Optional[float] = typer.Option(None, "--stop-value", help=field_help(BCConfig, "stop_value"),
                                                    show_default=False),
-        seed: Optional[int] = typer.Option(None, "--seed", help=_h(BCConfig, "seed"), show_default=False),
+        seed: Optional[int] = typer.Option(None, "--seed", help=field_help(BCConfig, "seed"), show_default=False),
         out: Optional[Path] = typer.Option(None, "--out", help="policy checkpoint to write "
                                            "(default: policies/<dataset-stem>-bc.pt)", show_default=False),
-        device: Optional[str] = typer.Option(None, "--device", help=_h(BCConfig, "device"), show_default=False),
-        loss: Optional[str] = typer.Option(None, "--loss", help=_h(BCConfig, "loss"), show_default=False),
+        device: Optional[str] = typer.Option(None, "--device", help=field_help(BCConfig, "device"), show_default=False),
+        loss: Optional[str] = typer.Option(None, "--loss", help=field_help(BCConfig, "loss"), show_default=False),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
     ) -> None:
         """Behavioral cloning: train a policy on a dataset's (observation, action) pairs.
@@ -123,12 +90,12 @@ def register(app: typer.Typer) -> None:
         if not main_rank:
             train_bc(dataset, None, **overrides)
             return
-        with _LazyProgress("bc-train", epochs or 0) as progress:
+        with LazyProgress("bc-train", epochs or 0) as progress:
 
             def on_epoch(rec: dict) -> None:
                 line = (f"epoch {rec['epoch']}: return {rec['eval_mean']:.1f} ± {rec['eval_std']:.1f}"
                         if "eval_mean" in rec else None)
-                progress.update(rec["epoch"], _epoch_info(rec), line, total=rec["max_epochs"])
+                progress.update(rec["epoch"], info=_epoch_info(rec), line=line, total=rec["max_epochs"])
 
             result = train_bc(dataset, None, callback=on_epoch, **overrides)
         if json_out:
@@ -142,23 +109,23 @@ def register(app: typer.Typer) -> None:
     @app.command("dagger", help=DAGGER_HELP)
     def dagger(
         expert: Path = typer.Option(..., "--expert", help="expert policy checkpoint", show_default=False),
-        env: Optional[str] = typer.Option(None, "--env", help=_h(DAggerConfig, "env_id"), show_default=False),
-        rounds: Optional[int] = typer.Option(None, "--rounds", help=_h(DAggerConfig, "rounds"), show_default=False),
+        env: Optional[str] = typer.Option(None, "--env", help=field_help(DAggerConfig, "env_id"), show_default=False),
+        rounds: Optional[int] = typer.Option(None, "--rounds", help=field_help(DAggerConfig, "rounds"), show_default=False),
         episodes_per_round: Optional[int] = typer.Option(None, "--episodes-per-round",
-                                                         help=_h(DAggerConfig, "episodes_per_round"),
+                                                         help=field_help(DAggerConfig, "episodes_per_round"),
                                                          show_default=False),
-        beta_schedule: Optional[str] = typer.Option(None, "--beta-schedule", help=_h(DAggerConfig, "beta_schedule"),
+        beta_schedule: Optional[str] = typer.Option(None, "--beta-schedule", help=field_help(DAggerConfig, "beta_schedule"),
                                                     show_default=False),
-        epochs: Optional[int] = typer.Option(None, "--epochs", help=_h(DAggerConfig, "epochs"), show_default=False),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_h(DAggerConfig, "batch_size"),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help=field_help(DAggerConfig, "epochs"), show_default=False),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help=field_help(DAggerConfig, "batch_size"),
                                                  show_default=False),
-        lr: Optional[float] = typer.Option(None, "--lr", help=_h(DAggerConfig, "lr"), show_default=False),
-        hidden: Optional[str] = typer.Option(None, "--hidden", help=_h(DAggerConfig, "hidden_sizes"),
+        lr: Optional[float] = typer.Option(None, "--lr", help=field_help(DAggerConfig, "lr"), show_default=False),
+        hidden: Optional[str] = typer.Option(None, "--hidden", help=field_help(DAggerConfig, "hidden_sizes"),
                                              show_default=False),
-        eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help=_h(DAggerConfig, "eval_episodes"),
+        eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help=field_help(DAggerConfig, "eval_episodes"),
                                                     show_default=False),
-        seed: Optional[int] = typer.Option(None, "--seed", help=_h(DAggerConfig, "seed"), show_default=False),
-        device: Optional[str] = typer.Option(None, "--device", help=_h(DAggerConfig, "device"), show_default=False),
+        seed: Optional[int] = typer.Option(None, "--seed", help=field_help(DAggerConfig, "seed"), show_default=False),
+        device: Optional[str] = typer.Option(None, "--device", help=field_help(DAggerConfig, "device"), show_default=False),
         out: Optional[Path] = typer.Option(None, "--out", help="final policy checkpoint "
                                            "(default: policies/<env>-dagger.pt)", show_default=False),
         dataset_out: Optional[Path] = typer.Option(None, "--dataset-out", help="aggregated dataset "
@@ -182,11 +149,11 @@ def register(app: typer.Typer) -> None:
             "hidden_sizes": hidden, "eval_episodes": eval_episodes, "seed": seed, "device": device,
             "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force}
         total = rounds if rounds is not None else DAggerConfig().rounds
-        with _LazyProgress("dagger", total) as progress:
+        with LazyProgress("dagger", total) as progress:
 
             def on_round(rec: dict) -> None:
-                progress.update(rec["round"] + 1, f"beta {rec['beta']:.2f}  return {_fmt(rec['mean_return'])}",
-                                f"round {rec['round']}: beta {rec['beta']:.2f}, rollout return "
+                progress.update(rec["round"] + 1, info=f"beta {rec['beta']:.2f}  return {_fmt(rec['mean_return'])}",
+                                line=f"round {rec['round']}: beta {rec['beta']:.2f}, rollout return "
                                 f"{rec['rollout_return']:.1f}, {rec['dataset_steps']} labelled steps, "
                                 f"BC return {_fmt(rec['mean_return'])} ± {_fmt(rec['std_return'])}")
 
