@@ -26,28 +26,21 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Train a PPO or DQN expert with tuned settings and save its policy checkpoint."""
-        from demokit.cli.output import emit_json, make_progress, out_console
+        from demokit.cli.output import LazyProgress, emit_json, out_console
         from demokit.rl.expert import train_expert
 
         cfg = from_mapping(ExpertConfig, {"env_id": env}, algo=algo, total_timesteps=timesteps, seed=seed,
                            num_envs=num_envs, out=out, device=device, tensorboard=tensorboard)
-        progress = make_progress()
-        task = progress.add_task(f"{cfg.algo} {cfg.env_id}", total=None, info="")
-
         def report(info: dict[str, float]) -> None:
-            if not progress.live.is_started:  # started lazily: no bar when the config is refused
-                progress.start()
             ret = info["episode_return"]
             text = f"return {ret:.1f}" if math.isfinite(ret) else "return -"
             if math.isfinite(info["eval_return"]):
                 text += f" | eval {info['eval_return']:.1f}"
             text += f" | {info['steps_per_s']:.0f} steps/s"
-            progress.update(task, completed=int(info["env_steps"]), total=int(info["total_timesteps"]), info=text)
+            progress.update(int(info["env_steps"]), total=int(info["total_timesteps"]), info=text)
 
-        try:
+        with LazyProgress(f"{cfg.algo} {cfg.env_id}") as progress:
             result = train_expert(cfg, progress=report)
-        finally:
-            progress.stop()
         figures = {"checkpoint": result.checkpoint, "mean_return": result.mean_return,
                    "std_return": result.std_return, "env_steps": result.env_steps, "wall_s": result.wall_s,
                    "reached_threshold": result.reached_threshold, "env_id": result.env_id, "algo": result.algo}
