@@ -41,12 +41,12 @@ def register(app: typer.Typer) -> None:
         expert: str = typer.Option(..., "--expert", help=field_help(GAILConfig, "expert_data_path")),
         env: Optional[str] = typer.Option(None, "--env", help=field_help(GAILConfig, "env_id")),
         algo: Optional[str] = typer.Option(None, "--algo", help="learner: ppo (on-policy) or dqn (off-policy) "
-                                                                "[default: ppo]"),
+                                                                "(default: ppo)"),
         timesteps: Optional[int] = typer.Option(None, "--timesteps", help=field_help(GAILConfig, "total_timesteps")),
         seed: int = typer.Option(0, "--seed", help="seed of everything (envs, policy, discriminator)"),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(GAILConfig, "device")),
         out: Optional[Path] = typer.Option(None, "--out", help="policy checkpoint to write "
-                                                               "[default: policies/<dataset>-gail-<algo>.pt]"),
+                                                               "(default: policies/<dataset>-gail-<algo>.pt)"),
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory "
                                                                               "(needs `pip install tensorboard`)"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
