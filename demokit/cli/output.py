@@ -7,11 +7,10 @@ import math
 import sys
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from demokit.errors import UserError
+from demokit.devices import resolve_device  # noqa: F401  (re-exported for the commands)
 
 #: Progress and human-readable tables for progress go to stderr; stdout carries results.
 err_console = Console(stderr=True, highlight=False)
@@ -52,20 +51,6 @@ def emit_json(result: dict[str, Any]) -> None:
     """Print ``result`` as one JSON object: the last line of stdout."""
     sys.stdout.flush()
     print(json.dumps(_clean(result), sort_keys=False), flush=True)
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available else cpu; 'cuda' without a GPU is a user error."""
-    d = (device or "auto").lower()
-    if d == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if d == "cpu":
-        return torch.device("cpu")
-    if d.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
-        return torch.device(d)
-    raise UserError(f"--device must be auto, cpu or cuda, got {device!r}")
 
 
 class LazyProgress:

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
-from demokit.cli.output import resolve_device
+from demokit.devices import resolve_device
 from demokit.config import from_mapping, option
 from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.errors import ConfigError, DatasetError, UserError

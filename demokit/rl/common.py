@@ -24,6 +24,7 @@ import torch
 
 from demokit.config import option, required, to_dict
 from demokit.envs import env_spec_json, make_vec_env, reward_threshold
+from demokit.devices import resolve_device  # noqa: F401  (also re-exported for il.bc)
 from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
 from demokit.policies import NeuralPolicy, save_checkpoint
@@ -81,12 +82,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; 'cuda' without a GPU is a UserError."""
-    from demokit.cli.output import resolve_device as _resolve
-    return _resolve(device)
 
 
 def make_adam(params: Any, lr: float, **kwargs: Any) -> torch.optim.Adam:

@@ -16,8 +16,9 @@ inflated; seed 0 unless more are given; "steps" = env steps until the goal was c
 | MountainCar-v0 | dqn | -109 after 100k steps (rl-zoo settings; smaller nets / more envs failed) | dqn |
 | MountainCar-v0 | ppo | -112 after the full 1M steps: goal (-110) not reached | |
 | Pendulum-v1 | ppo | -195 / -164 / -162 (seeds 0-2) after 92k-300k steps | ppo (dqn: Box actions) |
-| MountainCarContinuous-v0 | ppo | generic settings, not tuned (PPO without gSDE rarely leaves the valley) | |
-| LunarLander-v3 | both | rl-zoo settings, not run here (needs the box2d extra) | |
+| MountainCarContinuous-v0 | ppo | 98/98/99/94/99 (seeds 0-4) after 10k-20k steps (1-2 s) | ppo (dqn: Box actions) |
+| LunarLander-v3 | ppo | 214 / 208 (seeds 0-1) after 473k / 702k steps, 63 / 93 s (needs the box2d extra) | ppo |
+| LunarLander-v3 | dqn | 228 (std 116: some crashes) after 60k steps, 155 s | |
 """
 
 from __future__ import annotations
@@ -59,9 +60,15 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
                     log_std_init=-0.5, eval_every=10_000, stop_value=-200.0),
     },
     "MountainCarContinuous-v0": {
-        "ppo": dict(total_timesteps=300_000, normalize_obs=True),
+        # No gSDE needed: a wide initial Gaussian (std 1, i.e. log_std_init 0) on 8 envs reaches the
+        # flag by chance in the first rollouts, obs normalisation makes position/velocity usable;
+        # seed 0: 97.8 (20 eps) after 20k steps (seeds 1-4: 98/99/94/99 after 10k), ~2 s of training.
+        # With --timesteps 100000 (no early stop) the final policy still gets 94 / 92 (seeds 0 / 3).
+        "ppo": dict(total_timesteps=300_000, num_envs=8, normalize_obs=True, log_std_init=0.0, ent_coef=0.0),
     },
-    "LunarLander-v3": {  # needs the box2d extra; rl-zoo settings, not run here
+    "LunarLander-v3": {  # needs the box2d extra; rl-zoo settings. ppo 214 / 208 (seeds 0-1) after
+        # 473k / 702k steps (63 / 93 s); dqn (seed 0) 228 but std 116 (some episodes crash) after
+        # 60k steps (155 s)
         "ppo": dict(total_timesteps=1_000_000, num_envs=16, n_steps=1024, batch_size=64, n_epochs=4,
                     gae_lambda=0.98, gamma=0.999, ent_coef=0.01),
         "dqn": dict(total_timesteps=100_000, learning_rate=6.3e-4, batch_size=128, buffer_size=50_000,

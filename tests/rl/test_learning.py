@@ -1,6 +1,7 @@
 """End-to-end learning with the tuned defaults (seed 0, deterministic 20-episode evaluation).
 
-CartPole runs in the normal suite; the other tuned envs are slow-marked.
+CartPole runs in the normal suite; the other tuned envs are slow-marked (MountainCarContinuous
+needs ~20k steps, a few seconds; the rest take minutes).
 """
 
 from __future__ import annotations
@@ -41,3 +42,8 @@ def test_dqn_solves_mountaincar(tmp_path):
 @pytest.mark.slow
 def test_ppo_solves_pendulum(tmp_path):
     assert _train(tmp_path, "Pendulum-v1", "ppo").mean_return >= -200
+
+
+@pytest.mark.slow
+def test_ppo_solves_mountaincar_continuous(tmp_path):
+    assert _train(tmp_path, "MountainCarContinuous-v0", "ppo").mean_return >= 90
