@@ -120,6 +120,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         raise CheckpointError(f"{p}: no such checkpoint file")
     if p.is_dir():
         raise CheckpointError(f"{p}: is a directory, not a checkpoint file")
+    if not zipfile.is_zipfile(p):  # every torch.save file since torch 1.6 is a zip archive
+        raise CheckpointError(f"{p}: not a demokit checkpoint (not a torch checkpoint archive; truncated or foreign file)")
     try:
         payload = torch.load(p, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError,
