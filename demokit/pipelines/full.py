@@ -24,7 +24,7 @@ from demokit.config import from_mapping, option, required, to_dict
 from demokit.envs import make_env
 from demokit.errors import CheckpointError, UserError
 from demokit.evaluation import evaluate_policy
-from demokit.policies import RandomPolicy, load_checkpoint
+from demokit.policies import Checkpoint, RandomPolicy, load_checkpoint
 from demokit.policies.checkpoint import atomic_write_bytes
 from demokit.spaces import same_space
 
@@ -90,19 +90,19 @@ class PipelineResult:
         return out
 
 
-def _reusable_expert(path: Path, env_id: str) -> bool:
-    """True when ``path`` is a loadable checkpoint for ``env_id``'s spaces."""
+def _reusable_expert(path: Path, env_id: str) -> Checkpoint | None:
+    """The checkpoint at ``path`` when it loads and matches ``env_id``'s spaces, else None."""
     if not path.exists():
-        return False
+        return None
     try:
         ck = load_checkpoint(path)
     except CheckpointError:
-        return False
+        return None
     env = make_env(env_id)
     ok = same_space(ck.policy.observation_space, env.observation_space) and same_space(
         ck.policy.action_space, env.action_space)
     env.close()
-    return ok
+    return ck if ok else None
 
 
 def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn | None = None,
@@ -129,11 +129,11 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
 
     # 1. the expert
     expert_path = Path(cfg.experts_dir) / f"{cfg.env_id.replace('/', '_')}-{cfg.expert_algo}.pt"
-    if _reusable_expert(expert_path, cfg.env_id):
+    expert = _reusable_expert(expert_path, cfg.env_id)
+    if expert is not None:
         stage("expert", f"reusing the expert {expert_path}")
         expert_train_s: float | None = None
-        ck = load_checkpoint(expert_path)
-        expert_detail = f"reused ({ck.training.get('env_steps', '?')} env steps)"
+        expert_detail = f"reused ({expert.training.get('env_steps', '?')} env steps)"
     else:
         stage("expert", f"training a {cfg.expert_algo} expert for {cfg.env_id} -> {expert_path}")
         res = train_expert({"env_id": cfg.env_id, "algo": cfg.expert_algo, "seed": cfg.seed, "out": str(expert_path)},
@@ -141,6 +141,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
                                                    _rl_info(i)))
         expert_train_s = res.wall_s
         expert_detail = f"{res.env_steps} env steps"
+        expert = load_checkpoint(expert_path)
 
     # 2. the demonstrations
     dataset = run_dir / f"expert-{cfg.episodes}.h5"
@@ -154,7 +155,6 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     stage("bc", "behavioral cloning on the demonstrations")
     bc = train_bc(dataset, {"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device},
                   callback=lambda rec: prog("bc", rec["epoch"], None, _bc_info(rec)))
-    rows_spec: list[tuple[str, Any, float | None, str, str | None]] = []
 
     # 4. GAIL
     gail = None
@@ -166,8 +166,8 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
 
     # 5. one evaluation protocol for every row
     stage("eval", f"evaluating every policy on {cfg.eval_episodes} episodes (seeds {EVAL_SEED}+)")
-    expert_policy = load_checkpoint(expert_path).policy
-    rows_spec.append((f"expert ({cfg.expert_algo})", expert_policy, expert_train_s, expert_detail, str(expert_path)))
+    rows_spec: list[tuple[str, Any, float | None, str, str | None]] = [
+        (f"expert ({cfg.expert_algo})", expert.policy, expert_train_s, expert_detail, str(expert_path))]
     rows_spec.append(("BC", bc.policy, bc.wall_s, f"{bc.epochs} epochs, {bc.samples_per_s:,.0f} samples/s",
                       bc.checkpoint))
     if gail is not None:

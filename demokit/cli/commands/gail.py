@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         and training stops once the deterministic evaluation reaches the env's
         reward_threshold (or the budget is spent).
         """
-        from demokit.cli.output import emit_json, make_progress, out_console, resolve_device
+        from demokit.cli.output import LazyProgress, emit_json, out_console, resolve_device
         from demokit.config import from_mapping
         from demokit.errors import ConfigError
         from demokit.pipelines.reward_model import expert_dataset_and_env, run_gail
@@ -74,19 +74,13 @@ def register(app: typer.Typer) -> None:
         target = str(out if out is not None else default_gail_out(expert, name))
         check_output_path(target)
         writer = tensorboard_writer(tensorboard)
-        progress = make_progress()
-        task = progress.add_task(f"gail-{name} {env_id}", total=None, info="")
-
-        def report(info: dict[str, float]) -> None:
-            if not progress.live.is_started:
-                progress.start()
-            progress.update(task, completed=int(info["env_steps"]), total=int(info["total_timesteps"]),
-                            info=_progress_text(info))
-
         try:
-            result = run_gail(cfg, seed, algo=name, progress=report, tb_logger=writer, out=target)
+            with LazyProgress(f"gail-{name} {env_id}") as progress:
+                result = run_gail(cfg, seed, algo=name, tb_logger=writer, out=target,
+                                  progress=lambda info: progress.update(int(info["env_steps"]),
+                                                                        total=int(info["total_timesteps"]),
+                                                                        info=_progress_text(info)))
         finally:
-            progress.stop()
             if writer is not None:
                 writer.close()
         figures = result.as_dict()
