@@ -55,10 +55,8 @@ def evaluate_policy(policy: Policy, env_id: str, *, episodes: int = 20, seed: in
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
     next_ep = 0
-    envs: list = []
     slots: list[tuple[object, int, object]] = []  # (env, episode index, current obs)
-    width = min(max_parallel, episodes)
-    envs = [make_env(env_id) for _ in range(width)]
+    envs = [make_env(env_id) for _ in range(min(max_parallel, episodes))]
     for env in envs:
         if next_ep < episodes:
             obs, _ = env.reset(seed=seed + next_ep)

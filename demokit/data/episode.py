@@ -126,4 +126,4 @@ class Episode:
     @property
     def next_observations(self) -> Any:
         """ObsBatch with T rows: observation after each step."""
-        return obs_map(lambda a: a, obs_concat([obs_index(self.observations, slice(1, None)), self.final_observation]))
+        return obs_concat([obs_index(self.observations, slice(1, None)), self.final_observation])
