@@ -418,14 +418,8 @@ class DemoDataset:
 
     def _columns(self, prefix: str, space: spaces.Space, batch: Any) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}
-        for (path, _, shape), arr in zip(fmt.leaf_specs(space), fmt.leaves_of(space, batch)):
-            base = "_".join((prefix, *path))
-            if shape == ():
-                cols[base] = arr
-            else:
-                flat = arr.reshape(arr.shape[0], int(np.prod(shape, dtype=np.int64)))
-                for j in range(flat.shape[1]):
-                    cols[f"{base}_{j}"] = flat[:, j]
+        for (path, _, _), arr in zip(fmt.leaf_specs(space), fmt.leaves_of(space, batch)):
+            cols.update(_flat_columns("_".join((prefix, *path)), arr))
         return cols
 
     def to_pandas(self) -> Any:
@@ -440,11 +434,7 @@ class DemoDataset:
         cols.update(self._columns("action", self.action_space, self.actions))
         cols.update({"reward": self.rewards, "terminated": self.terminated, "truncated": self.truncated})
         for name, arr in self.extras.items():
-            if arr.ndim == 1:
-                cols[f"extra_{name}"] = arr
-            else:
-                flat = arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:], dtype=np.int64)))
-                cols.update({f"extra_{name}_{j}": flat[:, j] for j in range(flat.shape[1])})
+            cols.update(_flat_columns(f"extra_{name}", arr))
         return pd.DataFrame(cols)  # a copy: the cached arrays are read-only
 
     def episodes_frame(self) -> Any:
@@ -460,3 +450,11 @@ class DemoDataset:
             "truncated": self.episode_truncated,
             "seed": self.episode_seeds,
         })
+
+
+def _flat_columns(base: str, arr: np.ndarray) -> dict[str, np.ndarray]:
+    """One frame column per scalar of a row: ``base`` for scalar rows, else ``base_0``, ``base_1``, ..."""
+    if arr.ndim == 1:
+        return {base: arr}
+    flat = arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:], dtype=np.int64)))  # not -1: N may be 0
+    return {f"{base}_{j}": flat[:, j] for j in range(flat.shape[1])}

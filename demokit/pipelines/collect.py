@@ -426,7 +426,7 @@ def _head(ep: Episode, n: int) -> Episode:
     """The first ``n`` steps of ``ep`` as an episode cut by the budget (truncated on its last step)."""
     truncated = np.zeros(n, bool)
     truncated[-1] = True
-    return Episode(observations=obs_index(ep.observations, slice(0, n)), actions=ep.actions[:n],
+    return Episode(observations=obs_index(ep.observations, slice(0, n)), actions=obs_index(ep.actions, slice(0, n)),
                    rewards=ep.rewards[:n], terminated=np.zeros(n, bool), truncated=truncated,
                    final_observation=obs_index(ep.observations, slice(n, n + 1)),
                    extras={k: v[:n] for k, v in ep.extras.items()}, seed=ep.seed)
@@ -736,21 +736,22 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
             venv.close()
     wall = time.perf_counter() - t0
     returns = np.asarray(sink.returns, np.float64)
+    totals = (writer.total_episodes, writer.total_steps) if writer.num_episodes else _existing_totals(out)
     result = CollectResult(
         path=str(out), env_id=env_id, episodes=len(returns), steps=sink.steps,
         mean_return=float(returns.mean()) if len(returns) else math.nan,
         std_return=float(returns.std()) if len(returns) else math.nan, wall_s=wall,
         steps_per_s=sink.steps / max(wall, 1e-9), cut_episodes=sink.cut, interrupted=stop.set,
-        total_episodes=writer.total_episodes if writer.num_episodes else _existing_count(out, "episodes"),
-        total_steps=writer.total_steps if writer.num_episodes else _existing_count(out, "steps"),
+        total_episodes=totals[0], total_steps=totals[1],
         policy=cfg.policy, policy_return=policy_return, provenance=prov)
     if stop.set:
         raise CollectionInterrupted(result)
     return result
 
 
-def _existing_count(path: Path, what: str) -> int:
+def _existing_totals(path: Path) -> tuple[int, int]:
+    """(episodes, steps) of the dataset at ``path`` (0, 0 when absent): one open, not one per figure."""
     if not path.exists():
-        return 0
+        return 0, 0
     ds = load_dataset(path)
-    return ds.num_episodes if what == "episodes" else len(ds)
+    return ds.num_episodes, len(ds)

@@ -50,6 +50,7 @@ from demokit.data.convert.common import (
     prepare_target,
     split_segments,
 )
+from demokit.data.locking import commit_file, temp_path_for
 from demokit.errors import UserError
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
@@ -210,7 +211,7 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
     if not episodes:
         raise UserError(f"{source.path} holds no episodes; nothing to write")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
+    tmp = temp_path_for(dst)
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
     try:
         with h5py.File(tmp, "w") as h5:
@@ -224,7 +225,7 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
                 meta["env_id"] = source.env_id
             meta["provenance"] = fmt.to_json(source.output_provenance())
             steps = int(h5["rewards"].shape[0])
-        os.replace(tmp, dst)
+        commit_file(tmp, dst, no_clobber=False)  # fsync + atomic rename, like the demokit writer
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -36,7 +36,8 @@ from gymnasium import spaces
 
 from demokit.data import format as fmt
 from demokit.data.convert.common import ConvertResult, Source, check_declared_spaces, env_info, prepare_target
-from demokit.data.episode import Episode
+from demokit.data.episode import Episode, obs_index
+from demokit.data.locking import temp_path_for
 from demokit.errors import UserError
 
 MAIN_FILE = "main_data.hdf5"
@@ -316,8 +317,7 @@ def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act
             g = h5[f"episode_{eid}"]
             obs = read(g, "observations", obs_space)
             T = int(g["rewards"].shape[0])
-            head = fmt.assemble(obs_space, [leaf[:T] for leaf in fmt.leaves_of(obs_space, obs)])
-            final = fmt.assemble(obs_space, [leaf[T:] for leaf in fmt.leaves_of(obs_space, obs)])
+            head, final = obs_index(obs, slice(None, T)), obs_index(obs, slice(T, None))
             extras = {}
             for key, (member, drop_first) in infos.items():
                 arr = g["infos"][member][()]
@@ -401,7 +401,7 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
                         f"name DST like that or pass --dataset-id")
     prepare_target(dst, is_dir=True, force=force)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
+    tmp = temp_path_for(dst)
     shutil.rmtree(tmp, ignore_errors=True)
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
     try:
