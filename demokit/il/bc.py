@@ -55,12 +55,13 @@ from gymnasium import spaces
 
 from demokit.config import from_mapping, option, to_dict
 from demokit.data.dataset import DemoDataset, load_dataset
+from demokit.devices import resolve_device
 from demokit.envs import env_spec_json
 from demokit.errors import ConfigError, DatasetError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, read_rows, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
-from demokit.rl.common import check_output_path, resolve_device, resolve_stop_value, torch_threads
+from demokit.rl.common import check_output_path, resolve_stop_value, torch_threads
 from demokit.seeding import derive_seed
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)

@@ -24,7 +24,7 @@ import torch
 
 from demokit.config import option, required, to_dict
 from demokit.envs import env_spec_json, make_vec_env, reward_threshold
-from demokit.devices import resolve_device  # noqa: F401  (also re-exported for il.bc)
+from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
 from demokit.policies import NeuralPolicy, save_checkpoint
@@ -114,11 +114,13 @@ def check_output_path(out: str | os.PathLike[str] | None) -> None:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """Fields every trainer config has (PPOConfig and DQNConfig extend it)."""
+    """Fields every trainer config has (PPOConfig and DQNConfig extend it; a subclass
+    redeclares a field only to change its default or help)."""
 
     env_id: str = required("gymnasium env id, e.g. CartPole-v1")
     total_timesteps: int = option(200_000, "env-step budget (also the horizon of the linear schedules)")
     num_envs: int = option(8, "parallel envs in the SyncVectorEnv")
+    gamma: float = option(0.99, "discount factor")
     eval_every: int = option(10_000, "env steps between goal checks (deterministic evaluation)")
     eval_episodes: int = option(5, "episodes of the quick goal check (all final_eval_episodes confirm it)")
     final_eval_episodes: int = option(20, "episodes of the final (and confirming) evaluation")
@@ -128,6 +130,7 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         check_positive(self, ("total_timesteps", "num_envs", "eval_every", "eval_episodes", "final_eval_episodes"))
+        check_unit_interval(self, ("gamma",))
         if self.seed < 0:
             raise ConfigError(f"{type(self).__name__}.seed must be >= 0, got {self.seed}")
 

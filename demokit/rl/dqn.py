@@ -48,7 +48,6 @@ class DQNConfig(LoopConfig):
     batch_size: int = option(64, "replay minibatch size")
     learning_rate: float = option(1e-4, "Adam learning rate")
     lr_schedule: Literal["constant", "linear"] = option("constant", "learning-rate schedule over total_timesteps")
-    gamma: float = option(0.99, "discount factor")
     train_freq: int = option(4, "env steps collected between training rounds")
     gradient_steps: int = option(1, "gradient steps per training round (-1: as many as env steps collected)")
     target_update_interval: int = option(1_000, "gradient steps between target-network updates")
@@ -64,7 +63,7 @@ class DQNConfig(LoopConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, ("buffer_size", "batch_size", "train_freq", "target_update_interval"))
-        check_unit_interval(self, ("gamma", "tau", "exploration_fraction", "exploration_initial_eps",
+        check_unit_interval(self, ("tau", "exploration_fraction", "exploration_initial_eps",
                                    "exploration_final_eps"))
         if self.gradient_steps == 0 or self.gradient_steps < -1:
             raise ConfigError(f"DQNConfig.gradient_steps must be >= 1 or -1, got {self.gradient_steps}")

@@ -39,12 +39,9 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 class PPOConfig(LoopConfig):
     """PPO hyperparameters (generic defaults; per-env tuned values live in ``rl.hyperparams``)."""
 
-    total_timesteps: int = option(200_000, "env-step budget (also the horizon of the linear schedules)")
-    num_envs: int = option(8, "parallel envs in the SyncVectorEnv")
     n_steps: int = option(128, "steps per env per rollout")
     batch_size: int = option(256, "minibatch size of the PPO epochs")
     n_epochs: int = option(10, "passes over each rollout")
-    gamma: float = option(0.99, "discount factor")
     gae_lambda: float = option(0.95, "GAE lambda")
     learning_rate: float = option(3e-4, "Adam learning rate (actor and critic)")
     lr_schedule: Literal["constant", "linear"] = option("linear", "learning-rate schedule over total_timesteps")
@@ -66,7 +63,7 @@ class PPOConfig(LoopConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, ("n_steps", "batch_size", "n_epochs"))
-        check_unit_interval(self, ("gamma", "gae_lambda"))
+        check_unit_interval(self, ("gae_lambda",))
         if self.learning_rate <= 0 or self.clip_range <= 0:
             raise ConfigError(f"PPOConfig: learning_rate and clip_range must be > 0, got "
                               f"{self.learning_rate} and {self.clip_range}")
