@@ -51,7 +51,7 @@ from demokit.devices import resolve_device
 from demokit.config import from_mapping, option
 from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.errors import ConfigError, DatasetError, UserError
-from demokit.policies.networks import mlp
+from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions, as_batch, num_transitions, with_rewards
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
@@ -243,8 +243,7 @@ class GailRewardModel(BaseRewardModel):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "gail", "init"))
             self.discriminator = Discriminator(self.input_dim, self.cfg.hidden_dims).to(self.device)
-        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.learning_rate,
-                                          fused=self.device.type in ("cpu", "cuda"))
+        self.optimizer = make_adam(self.discriminator.parameters(), lr=self.cfg.learning_rate)
 
     # -- expert data and features --------------------------------------------------------
 
