@@ -3,8 +3,9 @@
 Data: ~1M CartPole-like transitions in ~10k episodes of 50-150 steps (obs float32 (4,),
 action int64, reward float64, terminated/truncated bool, one final observation per episode).
 
-* write: DatasetWriter from a list of Episode objects (buffering, concatenation, chunked
-  resizable datasets, fsync, atomic rename), and from the same data as flat arrays
+* write: DatasetWriter from a list of Episode objects (per-episode checks, buffering,
+  blocks assembled from the episodes' arrays, chunked resizable datasets, fsync, atomic
+  rename), and from the same data as flat arrays
   (``add_columns``), vs bare h5py writing the same arrays (obs, actions, rewards, flags,
   final obs, episode starts/lengths) with one ``create_dataset(data=...)`` each into
   contiguous datasets, with fsync (the same durability as demokit) and without.
@@ -216,8 +217,8 @@ def main() -> None:
 
     print("| operation | demokit | bare h5py | ratio (wall) | goal | CPU demokit / bare |")
     print("|---|---|---|---|---|---|")
-    row("write from 10k Episode objects (fsync + atomic rename)", "write demokit", "write bare+fsync", 2)
-    row("write from 10k Episode objects (fsync + atomic rename)", "write demokit", "write bare")
+    row(f"write from {e:,} Episode objects (fsync + atomic rename)", "write demokit", "write bare+fsync", 2)
+    row(f"write from {e:,} Episode objects (fsync + atomic rename)", "write demokit", "write bare")
     row("write flat arrays, `add_columns` (fsync + atomic rename)", "write demokit columns", "write bare+fsync", 2)
     row("write flat arrays, `add_columns` (fsync + atomic rename)", "write demokit columns", "write bare")
     row("full read (every array; demokit also validates and derives next_obs)", "read demokit", "read bare", 1.5)

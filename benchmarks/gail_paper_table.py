@@ -6,8 +6,8 @@ For each env, 1, 4, 7 and 10 expert trajectories and seeds 0-2, on exactly the d
 ``1000 * seed + k``), the first k of them. Each cell trains
 
 * GAIL: ``run_gail`` at demokit's defaults (logit reward with the absorbing state) with
-  ``--algo`` ppo (default) or dqn, stopping once its deterministic evaluation reaches the
-  goal below (DI-engine's ``stop_value``) or the budget is spent;
+  ``--algo`` ppo (default) or dqn, stopping once its deterministic evaluation reaches
+  ``STOP`` below (DI-engine's ``stop_value``, a margin above the goal) or the budget is spent;
 * BC: ``train_bc`` at its defaults (as in bc_paper_table.py);
 
 and evaluates both final policies on the same 20 fresh deterministic episodes (env seeds
@@ -15,7 +15,8 @@ and evaluates both final policies on the same 20 fresh deterministic episodes (e
 figures (REFERENCES.md) and the goals.
 
 Resumable: every cell's result is cached as JSON under ``benchmarks/results/gail_paper/``
-(with the datasets); a re-run only computes missing cells (``--fresh`` recomputes).
+(with the datasets); a re-run only computes missing cells and cells run with another
+budget or stop value (``--fresh`` recomputes all).
 ``--quick``: seed 0 and 1 / 10 trajectories only.
 
 Differences from the paper: CartPole-v1 (500 steps, threshold 475) instead of v0;
@@ -50,10 +51,13 @@ CACHE = REPO / "benchmarks" / "results" / "gail_paper"
 #: the paper's GAIL returns for 1/4/7/10 trajectories (REFERENCES.md)
 PAPER_GAIL = {"CartPole-v1": (200, 200, 200, 200), "Acrobot-v1": (-77, -83, -83, -79),
               "MountainCar-v0": (-102, -101, -100, -101)}
-#: this project's goals (training stops once the deterministic evaluation reaches them)
+#: this project's goals for the table's mean returns
 GOAL = {"CartPole-v1": 475.0, "Acrobot-v1": -85.0, "MountainCar-v0": -105.0}
+#: GAIL's stop value (DI-engine's stop_value): a margin above the goal, because a policy stopped the
+#: moment its evaluation crosses the goal lands just above or below it on fresh episodes
+STOP = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "MountainCar-v0": -100.0}
 #: GAIL env-step budget per cell
-BUDGET = {"CartPole-v1": 150_000, "Acrobot-v1": 300_000, "MountainCar-v0": 360_000}
+BUDGET = {"CartPole-v1": 300_000, "Acrobot-v1": 300_000, "MountainCar-v0": 360_000}
 
 
 def expert(env_id: str, experts: Path | None, train_missing: bool) -> Path | None:
@@ -93,12 +97,12 @@ def evaluate(policy, env_id: str, seed: int) -> float:  # noqa: ANN001
 def run_cell(env_id: str, seed: int, k: int, ckpt: Path, *, algo: str, bc: bool) -> dict:
     data = dataset(env_id, seed, k, ckpt)
     t0 = time.perf_counter()
-    res = run_gail({"expert_data_path": str(data), "device": "cpu", "algo": algo, "stop_value": GOAL[env_id],
+    res = run_gail({"expert_data_path": str(data), "device": "cpu", "algo": algo, "stop_value": STOP[env_id],
                     "total_timesteps": BUDGET[env_id]}, seed)
     cell = {"env_id": env_id, "seed": seed, "k": k, "algo": res.algo, "expert": str(ckpt),
             "expert_data_return": float(load_dataset(data).episode_returns.mean()),
             "gail": evaluate(res.policy, env_id, seed),
-            "gail_env_steps": res.env_steps, "gail_converged": res.converged,
+            "gail_env_steps": res.env_steps, "gail_converged": res.converged, **settings(env_id),
             "gail_wall_s": round(time.perf_counter() - t0, 1)}
     if bc:
         from demokit.il import train_bc
@@ -106,6 +110,11 @@ def run_cell(env_id: str, seed: int, k: int, ckpt: Path, *, algo: str, bc: bool)
         bc_res = train_bc(data, seed=seed)
         cell["bc"] = evaluate(bc_res.policy, env_id, seed)
     return cell
+
+
+def settings(env_id: str) -> dict:
+    """The settings a cached cell was computed with (a cell with other settings is recomputed)."""
+    return {"budget": BUDGET[env_id], "stop_value": STOP[env_id]}
 
 
 def fmt(values: list[float]) -> str:
@@ -141,9 +150,8 @@ def main() -> None:
         for seed in seeds:
             for k in counts:
                 path = CACHE / "cells" / f"{env_id}-{expert_tag(ckpt)}-{args.algo}-s{seed}-k{k}.json"
-                if path.exists() and not args.fresh:
-                    cell = json.loads(path.read_text())
-                else:
+                cell = json.loads(path.read_text()) if path.exists() and not args.fresh else None
+                if cell is None or any(cell.get(k) != v for k, v in settings(env_id).items()):
                     cell = run_cell(env_id, seed, k, ckpt, algo=args.algo, bc=not args.no_bc)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(json.dumps(cell))

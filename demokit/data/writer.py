@@ -25,7 +25,7 @@ import os
 import shutil
 import stat
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -43,9 +43,12 @@ from demokit.spaces import check_same_spaces, space_to_json
 
 Mode = Literal["create", "append", "overwrite"]
 ExtrasSpec = Mapping[str, tuple[tuple[int, ...], Any]]
+QuickCheck = Callable[[Any], "bool | None"]  # see _quick_check
 
 #: buffered transitions that trigger a write of one block
 DEFAULT_BLOCK_STEPS = 1 << 18
+
+_H5PY_FILL_TIME = h5py.version.version_tuple[:2] >= (3, 12)  # create_dataset(fill_time=...)
 
 
 def env_spec_json(env_spec: Any) -> str | None:
@@ -118,17 +121,17 @@ class DatasetWriter:
         if provenance is not None and not isinstance(provenance, Mapping):
             raise UserError(f"provenance must be a dict, got {type(provenance).__name__}")
         self.provenance = dict(provenance) if provenance is not None else {}
-        self._extras = None if extras is None else _checked_extras(extras)
+        self._extras: dict[str, tuple[tuple[int, ...], np.dtype]] | None = None
+        self._quick: QuickCheck | None = None
+        if extras is not None:
+            self._set_extras(_checked_extras(extras))
         if block_steps < 1:
             raise UserError(f"block_steps must be >= 1, got {block_steps}")
         self.block_steps = int(block_steps)
 
-        # flat observation and action spaces without extras: per-row shapes for a fast check
-        flat = len(self._obs_leaves) == 1 and not self._obs_leaves[0][0] and len(self._act_leaves) == 1 \
-            and not self._act_leaves[0][0]
-        self._fast_shapes = (self._obs_leaves[0][2], self._act_leaves[0][2]) if flat and not self._extras else None
         self._pool: dict[str, np.ndarray] = {}  # reused block buffers (no fresh pages per block)
         self._buffer: list[Episode] = []
+        self._buffer_exact = True  # every buffered episode holds exactly the stored dtypes (see _write_block)
         self._buffer_steps = 0
         self._num_episodes = 0
         self._num_steps = 0
@@ -164,20 +167,20 @@ class DatasetWriter:
     @property
     def num_episodes(self) -> int:
         """Episodes added by this writer."""
-        return self._num_episodes
+        return self._num_episodes + len(self._buffer)
 
     @property
     def num_steps(self) -> int:
         """Transitions added by this writer."""
-        return self._num_steps
+        return self._num_steps + self._buffer_steps
 
     @property
     def total_episodes(self) -> int:
-        return self._base_episodes + self._num_episodes
+        return self._base_episodes + self.num_episodes
 
     @property
     def total_steps(self) -> int:
-        return self._base_steps + self._num_steps
+        return self._base_steps + self.num_steps
 
     @property
     def closed(self) -> bool:
@@ -195,7 +198,7 @@ class DatasetWriter:
             self.close()
         elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
             # interrupted (Ctrl-C, or SystemExit from a SIGTERM handler): keep what is complete
-            if self._num_episodes:
+            if self.num_episodes:
                 self.close()
             else:
                 self.abort()
@@ -205,27 +208,26 @@ class DatasetWriter:
 
     def add_episode(self, episode: Episode) -> None:
         """Buffer one whole episode; it is written with the next block."""
-        if self._closed:
+        quick = self._quick
+        fit = None if quick is None or self._closed else quick(episode)
+        if fit is None:  # the general path: nested spaces, odd shapes or types, extras not known yet
             self._check_open()
-        if type(episode) is not Episode and not isinstance(episode, Episode):
-            raise UserError(f"add_episode expects a demokit.data.Episode, got {type(episode).__name__}")
-        fast = self._fast_shapes
-        if fast is None or episode.extras or self._extras or not (
-                type(episode.observations) is np.ndarray and episode.observations.shape[1:] == fast[0]
-                and type(episode.actions) is np.ndarray and episode.actions.shape[1:] == fast[1]
-                and type(episode.final_observation) is np.ndarray and episode.final_observation.shape[1:] == fast[0]):
-            self._check_episode(episode)  # the general (nested / extras / odd shapes) path
+            if type(episode) is not Episode and not isinstance(episode, Episode):
+                raise UserError(f"add_episode expects a demokit.data.Episode, got {type(episode).__name__}")
+            self._check_episode(episode)
+            fit = self._quick is not None and bool(self._quick(episode))  # armed now if the extras were unknown
+        if not fit:
+            self._buffer_exact = False
         self._buffer.append(episode)
-        n = episode.rewards.shape[0]
-        self._buffer_steps += n
-        self._num_steps += n
-        self._num_episodes += 1
+        self._buffer_steps += episode.rewards.shape[0]
         if self._buffer_steps >= self.block_steps:
             self.flush()
 
     def add_episodes(self, episodes: Iterable[Episode]) -> None:
+        """Buffer whole episodes in order (as :meth:`add_episode` each); written in blocks."""
+        add = self.add_episode
         for ep in episodes:
-            self.add_episode(ep)
+            add(ep)
 
     def add_columns(self, *, observations: Any, actions: Any, rewards: Any, terminated: Any, truncated: Any,
                     final_observations: Any, episode_lengths: Any, seeds: Any = None,
@@ -277,7 +279,7 @@ class DatasetWriter:
         seed_arr = np.full(e, -1, dtype=np.int64) if seeds is None else np.asarray(seeds, dtype=np.int64).reshape(-1)
         if seed_arr.shape != (e,):
             raise UserError(f"seeds has {seed_arr.shape[0]} entries but episode_lengths has {e}")
-        self._extras = spec
+        self._set_extras(spec)
         self.flush()  # episodes added before these go first
         self._write_guarded(lambda: self._write_columns(cols, lengths, seed_arr), rows_hint=n, episodes_hint=e)
         self._num_steps += n
@@ -288,10 +290,13 @@ class DatasetWriter:
         self._check_open()
         if not self._buffer:
             return
-        self._write_guarded(lambda: self._write_block(self._buffer), rows_hint=self._buffer_steps,
-                            episodes_hint=len(self._buffer))
+        self._write_guarded(lambda: self._write_block(self._buffer, exact=self._buffer_exact),
+                            rows_hint=self._buffer_steps, episodes_hint=len(self._buffer))
+        self._num_episodes += len(self._buffer)
+        self._num_steps += self._buffer_steps
         self._buffer = []
         self._buffer_steps = 0
+        self._buffer_exact = True
 
     def _write_guarded(self, write: Any, *, rows_hint: int, episodes_hint: int) -> None:
         """Run ``write``; if it is interrupted half-way (e.g. Ctrl-C), undo its partial block so that
@@ -317,7 +322,7 @@ class DatasetWriter:
             return
         with signals_deferred():
             try:
-                if self._appending and self._num_episodes == 0:
+                if self._appending and self.num_episodes == 0:
                     self._cleanup()  # nothing new: leave the original untouched
                     return
                 self.flush()
@@ -355,7 +360,10 @@ class DatasetWriter:
 
     def _cleanup(self) -> None:
         self._closed = True
+        self._num_episodes += len(self._buffer)  # the counts stay those of the episodes added
+        self._num_steps += self._buffer_steps
         self._buffer = []
+        self._buffer_steps = 0
         if self._h5 is not None:
             try:
                 self._h5.close()
@@ -385,13 +393,23 @@ class DatasetWriter:
         if self._extras is not None and self._extras != file_extras:
             raise DatasetError(f"dataset {self.path} has extras {_fmt_extras(file_extras)} but the writer was given "
                                f"{_fmt_extras(self._extras)}; append episodes with the same extra arrays")
-        self._extras = file_extras
+        self._set_extras(file_extras)
         self._base_episodes = ds.num_episodes
         self._base_steps = len(ds)
 
+    def _set_extras(self, spec: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+        """Fix the extras of the dataset; with flat spaces this arms the quick episode check."""
+        self._extras = spec
+        obs, act = self._obs_leaves, self._act_leaves
+        if len(obs) != 1 or obs[0][0] or len(act) != 1 or act[0][0]:  # Dict / Tuple: every leaf checked in full
+            self._quick = None
+            return
+        (_, obs_dtype, obs_shape), (_, act_dtype, act_shape) = obs[0], act[0]
+        self._quick = _quick_check(obs_shape, obs_dtype, act_shape, act_dtype, spec)
+
     def _check_episode(self, ep: Episode) -> None:
         if self._extras is None:
-            self._extras = _checked_extras({k: (np.shape(v)[1:], np.asarray(v).dtype) for k, v in ep.extras.items()})
+            self._set_extras(_checked_extras({k: (np.shape(v)[1:], np.asarray(v).dtype) for k, v in ep.extras.items()}))
         if set(ep.extras) != set(self._extras):
             raise UserError(f"episode has extras {sorted(ep.extras)} but this dataset stores {sorted(self._extras)}; "
                             f"every episode must carry the same extra arrays")
@@ -462,7 +480,11 @@ class DatasetWriter:
 
     def _create(self, name: str, dtype: np.dtype, shape: tuple[int, ...], rows_hint: int) -> None:
         row_bytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-        kwargs: dict[str, Any] = {}
+        # Every row within the extent is written, so HDF5 need not fill new chunks first: without a
+        # fill it writes whole and partial chunks straight from our buffer (no chunk-sized staging
+        # copy, no read-modify-write at block ends). Compressed chunks are always staged, so they
+        # keep HDF5's default. (h5py < 3.12 cannot set the fill time: the default, just slower.)
+        kwargs: dict[str, Any] = {"fill_time": "never"} if _H5PY_FILL_TIME else {}
         if self.compression is not None:
             kwargs = {"compression": self.compression, "shuffle": dtype.itemsize > 1}
         self._h5.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
@@ -480,7 +502,8 @@ class DatasetWriter:
         fspace.select_hyperslab((n,) + (0,) * (data.ndim - 1), data.shape)
         dset.id.write(h5py.h5s.create_simple(data.shape), fspace, data)
 
-    def _gather(self, root: str, space: spaces.Space, specs: list[Any], batches: list[Any], n: int) -> list[np.ndarray]:
+    def _gather(self, root: str, space: spaces.Space, specs: list[Any], batches: Sequence[Any], n: int
+                ) -> list[np.ndarray]:
         """Concatenate the leaves of per-episode batches into one array per leaf (stored dtype and shape)."""
         if len(specs) == 1 and not specs[0][0]:
             per_leaf = [batches]
@@ -490,7 +513,7 @@ class DatasetWriter:
         return [self._concat(fmt.h5_name(root, path), arrays, dtype, shape, n)
                 for (path, dtype, shape), arrays in zip(specs, per_leaf)]
 
-    def _concat(self, name: str, arrays: list[Any], dtype: np.dtype, shape: tuple[int, ...], n: int) -> np.ndarray:
+    def _concat(self, name: str, arrays: Sequence[Any], dtype: np.dtype, shape: tuple[int, ...], n: int) -> np.ndarray:
         """The ``n`` rows of ``arrays`` stacked into a reused buffer of the stored dtype and row shape."""
         buf = self._pool.get(name)
         if buf is None or buf.shape[0] < n:
@@ -504,23 +527,43 @@ class DatasetWriter:
                                casting="unsafe")
         return out
 
-    def _write_block(self, episodes: list[Episode]) -> None:
-        lengths = np.fromiter(map(len, map(attrgetter("rewards"), episodes)), dtype=np.int64, count=len(episodes))
-        n, e = int(lengths.sum()), len(episodes)
+    def _write_block(self, episodes: list[Episode], *, exact: bool = False) -> None:
+        """Write buffered episodes as one block of columns.
+
+        ``exact``: the spaces are flat and every episode is an :class:`Episode` whose arrays
+        have the stored dtypes and row shapes (checked when it was added), so a column is
+        the bytes of its pieces joined. Otherwise (or when a piece is not C-contiguous) the
+        pieces are concatenated into a reused buffer, cast to the stored dtype.
+        """
+        e = len(episodes)
+        # one pass over the episodes: a tuple of pieces per field
+        obs, act, fin, rewards, terminated, truncated, seed = zip(*map(attrgetter(
+            "observations", "actions", "final_observation", "rewards", "terminated", "truncated", "seed"), episodes))
+        lengths = np.fromiter(map(len, rewards), dtype=np.int64, count=e)
+        n = int(lengths.sum())
         cols: dict[str, np.ndarray] = {}
-        for root, space, specs, attr, rows in (
-                (fmt.OBSERVATIONS, self.observation_space, self._obs_leaves, "observations", n),
-                (fmt.ACTIONS, self.action_space, self._act_leaves, "actions", n),
-                (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves, "final_observation", e)):
-            batches = list(map(attrgetter(attr), episodes))
+
+        def column(name: str, pieces: Sequence[Any], dtype: np.dtype, shape: tuple[int, ...], rows: int) -> np.ndarray:
+            joined = _joined(pieces, dtype, shape, rows) if exact else None
+            return joined if joined is not None else self._concat(name, pieces, dtype, shape, rows)
+
+        for root, space, specs, batches, rows in (
+                (fmt.OBSERVATIONS, self.observation_space, self._obs_leaves, obs, n),
+                (fmt.ACTIONS, self.action_space, self._act_leaves, act, n),
+                (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves, fin, e)):
+            if exact:  # flat spaces: one leaf
+                ((path, dtype, shape),) = specs
+                cols[fmt.h5_name(root, path)] = column(fmt.h5_name(root, path), batches, dtype, shape, rows)
+                continue
             for (path, _, _), data in zip(specs, self._gather(root, space, specs, batches, rows)):
                 cols[fmt.h5_name(root, path)] = data
-        for name, dtype in ((fmt.REWARDS, np.float64), (fmt.TERMINATED, bool), (fmt.TRUNCATED, bool)):
-            cols[name] = self._concat(name, list(map(attrgetter(name), episodes)), np.dtype(dtype), (), n)
+        for name, pieces, dtype in ((fmt.REWARDS, rewards, np.float64), (fmt.TERMINATED, terminated, bool),
+                                    (fmt.TRUNCATED, truncated, bool)):
+            cols[name] = column(name, pieces, np.dtype(dtype), (), n)
         for name, (shape, dtype) in (self._extras or {}).items():
             key = f"{fmt.EXTRAS}/{name}"
-            cols[key] = self._concat(key, [ep.extras[name] for ep in episodes], dtype, shape, n)
-        seeds = np.fromiter(map(attrgetter("seed"), episodes), dtype=np.int64, count=e)
+            cols[key] = column(key, tuple(ep.extras[name] for ep in episodes), dtype, shape, n)
+        seeds = np.fromiter(seed, dtype=np.int64, count=e)
         self._write_columns(cols, lengths, seeds)
 
     def _write_columns(self, cols: Mapping[str, np.ndarray], lengths: np.ndarray, seeds: np.ndarray) -> None:
@@ -554,6 +597,58 @@ class DatasetWriter:
         a["total_steps"] = np.int64(steps)
         a["total_episodes"] = np.int64(episodes)
         assert steps == self.total_steps and episodes == self.total_episodes, (steps, episodes)
+
+
+def _quick_check(obs_shape: tuple[int, ...], obs_dtype: np.dtype, act_shape: tuple[int, ...], act_dtype: np.dtype,
+                 extras: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> QuickCheck:
+    """The quick check of an episode for a dataset with flat spaces (a closure: the stored shapes
+    and dtypes are bound once). It returns None when the episode needs the full check (not an
+    Episode, a field that is not an ndarray, another row shape, other extras), else whether
+    every array also has the stored dtype (True: its bytes can be joined) or needs a cast.
+
+    Row counts need no check here: :class:`Episode` checked them on construction. Dtypes are
+    compared by identity with numpy's shared native instances (``np.dtype(str)``); an equal
+    dtype that is another instance only costs the cast path.
+    """
+    ndarray, episode_type = np.ndarray, Episode
+    obs_dtype, act_dtype = np.dtype(obs_dtype.str), np.dtype(act_dtype.str)
+    extra_specs = tuple((name, shape, np.dtype(dtype.str)) for name, (shape, dtype) in extras.items())
+    extra_names = extras.keys()
+
+    def check(ep: Any) -> bool | None:
+        if type(ep) is not episode_type:
+            return None
+        obs, act, fin = ep.observations, ep.actions, ep.final_observation
+        if not (type(obs) is ndarray and type(act) is ndarray and type(fin) is ndarray
+                and obs.shape[1:] == obs_shape and act.shape[1:] == act_shape and fin.shape[1:] == obs_shape):
+            return None
+        exact = obs.dtype is obs_dtype and act.dtype is act_dtype and fin.dtype is obs_dtype
+        ep_extras = ep.extras
+        if extra_specs:
+            if ep_extras.keys() != extra_names:
+                return None
+            for name, shape, dtype in extra_specs:
+                arr = ep_extras[name]
+                if type(arr) is not ndarray or arr.shape[1:] != shape:
+                    return None
+                exact = exact and arr.dtype is dtype
+        elif ep_extras:
+            return None
+        return exact
+
+    return check
+
+
+def _joined(pieces: Sequence[Any], dtype: np.dtype, shape: tuple[int, ...], rows: int) -> np.ndarray | None:
+    """The bytes of C-contiguous arrays of ``dtype`` joined into one (rows, *shape) array, or None
+    when a piece is not C-contiguous or the sizes do not add up (the caller concatenates then)."""
+    try:
+        data = b"".join(pieces)
+    except TypeError:  # a piece that exports no contiguous buffer
+        return None
+    if len(data) != rows * dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
+        return None
+    return np.frombuffer(data, dtype=dtype).reshape(rows, *shape)
 
 
 def _checked_extras(extras: ExtrasSpec) -> dict[str, tuple[tuple[int, ...], np.dtype]]:

@@ -19,7 +19,8 @@ when training there); each epoch draws one ``torch.randperm``, gathers the shuff
 rows once, and takes its batches as contiguous slices: no per-sample Python. Small
 networks on the CPU train with one torch thread (faster than several on small
 matrices; the old setting is restored). Adam runs as one fused kernel call per step
-(:class:`FusedAdam`). Environment evaluations run only every ``eval_every`` epochs.
+(``make_adam(direct=True)``, :class:`~demokit.policies.networks.FusedAdam`). Environment
+evaluations run only every ``eval_every`` epochs.
 The default batch size, 256, is the knee of the speed curve for small MLPs: the
 per-step overhead (Python, autograd, optimizer) is paid once per batch, so samples/s
 grows steeply with the batch up to ~256 (4.4x from 32 to 256 for a 2x64 MLP) and
@@ -61,10 +62,11 @@ from demokit.errors import ConfigError, DatasetError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, read_rows, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
+from demokit.policies.distributions import diag_gaussian_nll
+from demokit.policies.networks import make_adam
 from demokit.rl.common import check_output_path, resolve_stop_value, torch_threads
 from demokit.seeding import derive_seed
 
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 #: default training length (gradient steps) and evaluation period (gradient steps), see ``BCConfig``
 DEFAULT_STEPS = 10_000
 DEFAULT_MIN_EPOCHS = 20
@@ -145,8 +147,7 @@ def bc_loss(out: torch.Tensor, target: torch.Tensor, *, head: str, loss: str = "
         return (out - target).pow(2).mean(-1)
     if log_std is None:
         raise ValueError("the Gaussian NLL needs log_std")
-    z = (target - out) * torch.exp(-log_std)
-    return (0.5 * z.pow(2) + log_std + HALF_LOG_2PI).sum(-1)
+    return diag_gaussian_nll(target, out, log_std)
 
 
 # ---------------------------------------------------------------------------------------
@@ -307,45 +308,6 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                     history=tuple(history))
 
 
-class FusedAdam:
-    """Adam through torch's fused kernel, called directly.
-
-    The same update as ``torch.optim.Adam(params, lr, fused=True)`` (same kernel, same
-    state), without ``Optimizer.step``'s per-call Python (profiler hooks, state
-    look-ups, grouping): about 100 us per step, a third of a small BC step on the CPU.
-    ``zero_grad`` sets the gradients to None. Every parameter must have a gradient
-    when ``step`` runs (BC's losses use all of them).
-    """
-
-    def __init__(self, params: list[torch.nn.Parameter], *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        self.params = list(params)
-        self.lr, self.betas, self.eps = float(lr), betas, float(eps)
-        self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        grads = [p.grad for p in self.params]
-        torch._foreach_add_(self.steps, 1)
-        torch._fused_adam_(self.params, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, amsgrad=False,
-                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
-                           maximize=False, grad_scale=None, found_inf=None)
-
-
-def make_adam(params: list[torch.nn.Parameter], *, lr: float) -> Any:
-    """:class:`FusedAdam` where torch has the fused kernel for the parameters' device, else ``torch.optim.Adam``."""
-    devices = {p.device.type for p in params}
-    if hasattr(torch, "_fused_adam_") and devices <= {"cpu", "cuda"}:
-        return FusedAdam(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr)  # pragma: no cover - other devices / old builds
-
-
 def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str) -> NeuralPolicy:
     """A fresh policy whose initial weights depend on the seed only."""
     with torch.random.fork_rng(devices=[]):
@@ -376,7 +338,7 @@ class _Trainer:
         if self.head == "gaussian" and cfg.loss == "mse":
             policy.log_std.requires_grad_(False)  # MSE fits the mean only
         self.model = comm.wrap(policy)
-        self.opt = make_adam([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr)
+        self.opt = make_adam([p for p in policy.parameters() if p.requires_grad], cfg.lr, direct=True)
 
     def _load(self, train_rows: np.ndarray, val_rows: np.ndarray) -> tuple[np.ndarray, Any, Any, Any]:
         """This rank's training shard (and, on rank 0, the validation rows); checked for bad values."""

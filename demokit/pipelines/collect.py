@@ -21,8 +21,8 @@ after a still-running one are kept too, still in index order: their seeds tell w
 The dataset therefore depends on the policy, env, seed, budget and ``deterministic`` but
 not on ``num_envs``. Neural policies on CPU see batches padded to at least 16 rows, the
 size from which torch's matrix products round every row the same whatever the batch size
-(see :func:`_pad_rows`), so their actions and log-probabilities are bitwise independent of
-``num_envs`` too. A user-defined
+(see :func:`demokit.policies.neural.pad_rows`), so their actions and log-probabilities are
+bitwise independent of ``num_envs`` too. A user-defined
 :class:`~demokit.policies.Policy` (or a policy on a GPU) is called on ``num_envs`` rows as
 is: reproducible for the same ``num_envs``; if it samples, it is seeded once
 (``policy.seed``) and its draws depend on the batch layout.
@@ -71,6 +71,7 @@ from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import DatasetError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.policies import NeuralPolicy, Policy, RandomPolicy, load_checkpoint
+from demokit.policies.neural import ROW_INVARIANT_BATCH
 from demokit.seeding import derive_seed
 from demokit.rl.common import torch_threads
 from demokit.spaces import check_same_spaces
@@ -250,19 +251,6 @@ def _policy_return(res: _Resolved, env_id: str, cfg: CollectConfig) -> tuple[flo
 # acting: one batched call per vector step; per-episode generators where actions are sampled
 
 
-def _pad_rows(t: torch.Tensor, rows: int = 16) -> torch.Tensor:
-    """``t`` with zero rows appended up to ``rows`` (a batch already that long is returned as is).
-
-    Matrix products on CPU give each row the same bits whatever the batch size once the batch
-    has 16 rows or more (measured for MLPs from 2x32 to 3x512 and inputs up to 1000 wide with
-    this torch build); smaller batches take other kernels whose rounding differs in the last
-    bit. Padding every policy batch to 16 rows makes a row's action independent of how many
-    envs run beside it, so the dataset does not depend on ``num_envs``.
-    """
-    n = t.shape[0]
-    return t if n >= rows else torch.cat([t, t.new_zeros((rows - n, *t.shape[1:]))])
-
-
 class _Actor:
     """Batched acting. ``start(slot, k)`` tells it that env ``slot`` begins dataset episode ``k``."""
 
@@ -276,23 +264,24 @@ class _Actor:
 
 
 class _BatchActor(_Actor):
-    """Any policy, one ``policy.act`` per step (deterministic, or seeded once when sampling)."""
+    """Any policy, one ``policy.act`` per step (deterministic, or seeded once when sampling).
+
+    A greedy NeuralPolicy on the CPU acts on batches padded to ``ROW_INVARIANT_BATCH`` rows.
+    """
 
     def __init__(self, policy: Policy, deterministic: bool, seed: int) -> None:
         self.policy = policy
         self.deterministic = deterministic
         if not deterministic:
             policy.seed(derive_seed(seed, "actions"))
-        # a greedy CPU NeuralPolicy: ``act``'s steps without its per-call device look-ups, on a padded batch
-        self.cpu_greedy = (deterministic and isinstance(policy, NeuralPolicy) and policy.device.type == "cpu")
+        greedy_cpu_net = deterministic and isinstance(policy, NeuralPolicy) and policy.device.type == "cpu"
+        self.pad_to = ROW_INVARIANT_BATCH if greedy_cpu_net else 0
 
     def act(self, obs: Any) -> tuple[Any, None]:
-        p = self.policy
         with torch.inference_mode():
-            if self.cpu_greedy:
-                x = p.normalize(torch.from_numpy(p.flatten_obs(obs)))
-                return p.to_env_action(p.act_tensor(_pad_rows(x), deterministic=True)[: x.shape[0]]), None
-            return p.act(obs, deterministic=self.deterministic), None
+            if self.pad_to:
+                return self.policy.act(obs, deterministic=True, pad_to=self.pad_to), None
+            return self.policy.act(obs, deterministic=self.deterministic), None
 
 
 class _RandomActor(_Actor):
@@ -330,10 +319,9 @@ class _RandomActor(_Actor):
 class _SamplingActor(_Actor):
     """A NeuralPolicy sampling from its action distribution with one generator per episode.
 
-    Categorical heads invert the CDF with one uniform per row, Gaussian heads add
-    ``std * z`` with ``z`` drawn per row, so each row's action depends only on its own
-    episode's generator (not on the batch). ``log_prob`` of each sampled action is kept
-    as a per-step extra when ``store_log_probs``.
+    ``NeuralPolicy.sample_rows`` draws each row from its own generator on a padded batch,
+    so each row's action depends only on its own episode's generator (not on the batch).
+    ``log_prob`` of each sampled action is kept as a per-step extra when ``store_log_probs``.
     """
 
     def __init__(self, policy: NeuralPolicy, seed: int, num_envs: int, store_log_probs: bool) -> None:
@@ -342,27 +330,14 @@ class _SamplingActor(_Actor):
         self.gens = [np.random.default_rng(derive_seed(seed, "idle", i)) for i in range(num_envs)]
         self.store = store_log_probs
         self.extras_spec = {"log_prob": ((), np.dtype(np.float32))} if store_log_probs else {}
-        self.dim = int(policy.out_dim)
 
     def start(self, slot: int, episode: int) -> None:
         self.gens[slot] = np.random.default_rng(derive_seed(self.seed, "actions", episode))
 
     def act(self, obs: Any) -> tuple[Any, dict[str, np.ndarray] | None]:
-        p = self.policy
         with torch.inference_mode():
-            x = p.preprocess(obs)
-            n = x.shape[0]
-            dist = p.distribution(_pad_rows(x))
-            if p.arch.head == "gaussian":
-                z = torch.from_numpy(np.stack([g.standard_normal(self.dim, dtype=np.float32) for g in self.gens]))
-                raw = dist.base_dist.loc[:n] + dist.base_dist.scale[:n] * z.to(x.device)
-            else:
-                probs = dist.probs[:n].cpu().double()
-                u = torch.from_numpy(np.array([g.random() for g in self.gens]))
-                cdf = probs.cumsum(-1)
-                raw = (cdf < u.unsqueeze(-1) * cdf[:, -1:]).sum(-1).clamp_(max=probs.shape[-1] - 1).to(x.device)
-            log_prob = dist.log_prob(_pad_rows(raw))[:n].float().cpu().numpy() if self.store else None
-            actions = p.to_env_action(raw.cpu())
+            actions, log_prob = self.policy.sample_rows(obs, self.gens, pad_to=ROW_INVARIANT_BATCH,
+                                                        log_prob=self.store)
         return actions, ({"log_prob": log_prob} if self.store else None)
 
 

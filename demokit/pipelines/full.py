@@ -13,7 +13,6 @@ which belongs to the pipeline and is replaced on every run; the expert is kept i
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +107,7 @@ def _reusable_expert(path: Path, env_id: str) -> Checkpoint | None:
 def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn | None = None,
                  progress: ProgressFn | None = None) -> PipelineResult:
     """Expert -> demonstrations -> BC and GAIL -> evaluation table (see the module docstring)."""
+    from demokit.progress import bc_progress_text, training_progress_text
     from demokit.il.bc import train_bc
     from demokit.pipelines.collect import collect_demo_data
     from demokit.pipelines.reward_model import run_gail
@@ -138,7 +138,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
         stage("expert", f"training a {cfg.expert_algo} expert for {cfg.env_id} -> {expert_path}")
         res = train_expert({"env_id": cfg.env_id, "algo": cfg.expert_algo, "seed": cfg.seed, "out": str(expert_path)},
                            progress=lambda i: prog("expert", i["env_steps"], i["total_timesteps"],
-                                                   _rl_info(i)))
+                                                   training_progress_text(i)))
         expert_train_s = res.wall_s
         expert_detail = f"{res.env_steps} env steps"
         expert = load_checkpoint(expert_path)
@@ -154,7 +154,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     # 3. behavioral cloning
     stage("bc", "behavioral cloning on the demonstrations")
     bc = train_bc(dataset, {"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device},
-                  callback=lambda rec: prog("bc", rec["epoch"], None, _bc_info(rec)))
+                  callback=lambda rec: prog("bc", rec["epoch"], None, bc_progress_text(rec)))
 
     # 4. GAIL
     gail = None
@@ -162,7 +162,8 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
         stage("gail", f"GAIL ({cfg.gail_algo}) on the demonstrations")
         gail = run_gail({"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device},
                         cfg.seed, algo=cfg.gail_algo, out=run_dir / f"gail-{cfg.gail_algo}.pt",
-                        progress=lambda i: prog("gail", i["env_steps"], i["total_timesteps"], _rl_info(i)))
+                        progress=lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
+                                                training_progress_text(i, return_label="env return")))
 
     # 5. one evaluation protocol for every row
     stage("eval", f"evaluating every policy on {cfg.eval_episodes} episodes (seeds {EVAL_SEED}+)")
@@ -185,22 +186,3 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
                             summary_path=str(summary_path), extra={"config": to_dict(cfg)})
     atomic_write_bytes(summary_path, json.dumps({**result.as_dict(), "config": to_dict(cfg)}, indent=2).encode())
     return result
-
-
-def _rl_info(info: dict[str, Any]) -> str:
-    parts = []
-    ret, ev = info.get("episode_return", math.nan), info.get("eval_return", math.nan)
-    if isinstance(ret, float) and math.isfinite(ret):
-        parts.append(f"return {ret:.1f}")
-    if isinstance(ev, float) and math.isfinite(ev):
-        parts.append(f"eval {ev:.1f}")
-    if "steps_per_s" in info:
-        parts.append(f"{info['steps_per_s']:.0f} steps/s")
-    return " | ".join(parts)
-
-
-def _bc_info(rec: dict[str, Any]) -> str:
-    parts = [f"loss {rec['loss']:.4f}"] if "loss" in rec else []
-    if "eval_mean" in rec:
-        parts.append(f"return {rec['eval_mean']:.1f}")
-    return " | ".join(parts)

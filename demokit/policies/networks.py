@@ -1,4 +1,4 @@
-"""Small MLP building blocks."""
+"""Small MLP building blocks and their optimiser (:func:`make_adam`)."""
 
 from __future__ import annotations
 
@@ -72,9 +72,57 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
         t.mul_(1.0 - tau).add_(s, alpha=tau)
 
 
-def make_adam(params: Any, lr: float, **kwargs: Any) -> torch.optim.Adam:
-    """Adam, fused where this torch supports it (about 2x faster steps for small CPU nets)."""
+class FusedAdam:
+    """Adam through torch's fused kernel, called directly.
+
+    The same update as ``torch.optim.Adam(params, lr, fused=True)`` (same kernel, same
+    state), without ``Optimizer.step``'s per-call Python (profiler hooks, state
+    look-ups, grouping): about 100 us per step, a third of a small BC step on the CPU.
+    ``zero_grad`` sets the gradients to None. Every parameter must have a gradient
+    when ``step`` runs (BC's losses use all of them). Build it with
+    ``make_adam(..., direct=True)``, which falls back to ``torch.optim.Adam`` where the
+    kernel is missing.
+    """
+
+    def __init__(self, params: Any, *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.params = list(params)
+        self.lr, self.betas, self.eps = float(lr), betas, float(eps)
+        self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [p.grad for p in self.params]
+        torch._foreach_add_(self.steps, 1)
+        torch._fused_adam_(self.params, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, amsgrad=False,
+                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
+                           maximize=False, grad_scale=None, found_inf=None)
+
+
+#: the keyword arguments :class:`FusedAdam` takes besides ``lr``
+_DIRECT_KWARGS = frozenset({"betas", "eps"})
+
+
+def make_adam(params: Any, lr: float, *, direct: bool = False, **kwargs: Any) -> torch.optim.Adam | FusedAdam:
+    """Adam, as fast as this torch allows for small nets.
+
+    ``direct=True``: :class:`FusedAdam` (the fused kernel without ``torch.optim``'s per-step
+    Python) when torch has the kernel for the parameters' devices (CPU, CUDA) and
+    ``kwargs`` are only ``betas`` / ``eps``; for callers that give every parameter a
+    gradient on every step and need no ``param_groups`` / ``state_dict``. Otherwise
+    ``torch.optim.Adam(fused=True)`` (about 2x faster steps for small CPU nets than the
+    default), or plain ``torch.optim.Adam`` where fused is unsupported.
+    """
     params = list(params)
+    if (direct and hasattr(torch, "_fused_adam_") and set(kwargs) <= _DIRECT_KWARGS
+            and {p.device.type for p in params} <= {"cpu", "cuda"}):
+        return FusedAdam(params, lr=lr, **kwargs)
     try:
         return torch.optim.Adam(params, lr=lr, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):

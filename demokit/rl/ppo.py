@@ -13,7 +13,6 @@ Autoreset steps (``rollout.valid`` False) are excluded from GAE and from the los
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +23,7 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
+from demokit.policies.distributions import diag_gaussian_entropy, diag_gaussian_log_prob, diag_gaussian_nll_of_noise
 from demokit.policies.networks import mlp
 from demokit.rl.buffers import Rollout
 from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
@@ -31,8 +31,6 @@ from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positi
 from demokit.rl.gae import compute_gae
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -77,11 +75,8 @@ def log_prob_entropy(policy: NeuralPolicy, x: torch.Tensor, actions: torch.Tenso
     """
     out = policy.net(x)
     if policy.arch.head == "gaussian":
-        log_std = policy.log_std
-        z = (actions - out) * torch.exp(-log_std)
-        logp = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
-        ent = (0.5 + _HALF_LOG_2PI + log_std).sum().expand(out.shape[0])
-        return logp, ent
+        logp = diag_gaussian_log_prob(actions, out, policy.log_std)
+        return logp, diag_gaussian_entropy(policy.log_std).expand(out.shape[0])
     logp_all = torch.log_softmax(out, -1)
     logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
     ent = -(logp_all.exp() * logp_all).sum(-1)
@@ -159,8 +154,7 @@ class PPOTrainer(BaseTrainer):
             log_std = self.policy.log_std.detach().cpu()
             noise = torch.randn(out.shape, generator=self.generator)
             actions = out + noise * log_std.exp()
-            log_probs = (-0.5 * noise.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
-            return actions, log_probs, values
+            return actions, -diag_gaussian_nll_of_noise(noise, log_std), values
         logp_all = torch.log_softmax(out, -1)
         u = torch.rand((out.shape[0], 1), generator=self.generator)
         actions = (logp_all.exp().cumsum(-1) < u).sum(-1).clamp_(max=self._n_actions - 1)

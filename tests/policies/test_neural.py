@@ -6,6 +6,7 @@ from gymnasium import spaces
 
 from demokit.errors import UserError
 from demokit.policies import ObsNormalizer, RandomPolicy, make_policy
+from demokit.policies.neural import ROW_INVARIANT_BATCH, pad_rows
 
 
 def test_obs_normalizer_matches_numpy_in_chunks():
@@ -62,3 +63,53 @@ def test_random_policy_is_seeded_and_batched():
     p.seed(3)
     np.testing.assert_array_equal(a, p.act(np.zeros((20, 4))))
     assert a.shape == (20,)
+
+
+def test_pad_rows_appends_zero_rows_only_when_short():
+    t = torch.ones(3, 2)
+    padded = pad_rows(t, 5)
+    assert padded.shape == (5, 2) and torch.equal(padded[:3], t) and not padded[3:].any()
+    assert pad_rows(t, 3) is t and pad_rows(t, 0) is t
+
+
+def test_padded_acting_gives_each_row_the_same_bits_whatever_the_batch():
+    pol = make_policy(spaces.Box(-5, 5, (6,)), spaces.Box(-1, 1, (3,)), hidden_sizes=(32, 32))
+    obs = np.random.default_rng(0).standard_normal((12, 6)).astype(np.float32)
+    full = pol.act(obs, pad_to=ROW_INVARIANT_BATCH)
+    for n in (1, 3, 7):
+        np.testing.assert_array_equal(pol.act(obs[:n], pad_to=ROW_INVARIANT_BATCH), full[:n])
+    np.testing.assert_allclose(pol.act(obs), full, rtol=1e-6, atol=1e-6)  # unpadded: same up to rounding
+
+
+@pytest.mark.parametrize("act_space", [spaces.Discrete(4, start=2), spaces.Box(-1, 1, (2,))])
+def test_sample_rows_uses_one_stream_per_row(act_space):
+    pol = make_policy(spaces.Box(-5, 5, (3,)), act_space, hidden_sizes=(16,), log_std_init=-1.0)
+    obs = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
+
+    def rngs(n: int) -> list[np.random.Generator]:
+        return [np.random.default_rng(100 + i) for i in range(n)]
+
+    a5, lp5 = pol.sample_rows(obs, rngs(5), pad_to=ROW_INVARIANT_BATCH, log_prob=True)
+    a2, lp2 = pol.sample_rows(obs[:2], rngs(2), pad_to=ROW_INVARIANT_BATCH, log_prob=True)
+    np.testing.assert_array_equal(a5[:2], a2)
+    np.testing.assert_array_equal(lp5[:2], lp2)
+    assert a5.shape == (5, *act_space.shape) and lp5.dtype == np.float32
+    assert pol.sample_rows(obs, rngs(5))[1] is None
+    with torch.no_grad():
+        ref = pol.distribution(pol.preprocess(obs)).log_prob(pol.actions_to_tensor(a5))
+    np.testing.assert_allclose(lp5, ref.numpy(), rtol=1e-5, atol=1e-5)  # Box actions: in bounds here (small std)
+    with pytest.raises(ValueError, match="one generator per row"):
+        pol.sample_rows(obs, rngs(4))
+
+
+def test_qvalue_policy_cannot_sample_rows():
+    pol = make_policy(spaces.Box(-1, 1, (2,)), spaces.Discrete(3), head="qvalue")
+    with pytest.raises(ValueError, match="greedily"):
+        pol.sample_rows(np.zeros((1, 2), np.float32), [np.random.default_rng(0)])
+
+
+def test_device_follows_the_parameters():
+    pol = make_policy(spaces.Box(-1, 1, (2,)), spaces.Discrete(3))
+    assert pol.device.type == "cpu"
+    pol.to("meta")
+    assert pol.device.type == "meta"

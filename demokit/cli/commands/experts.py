@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import typer
@@ -27,17 +26,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a PPO or DQN expert with tuned settings and save its policy checkpoint."""
         from demokit.cli.output import LazyProgress, emit_json, out_console
+        from demokit.progress import training_progress_text
         from demokit.rl.expert import train_expert
 
         cfg = from_mapping(ExpertConfig, {"env_id": env}, algo=algo, total_timesteps=timesteps, seed=seed,
                            num_envs=num_envs, out=out, device=device, tensorboard=tensorboard)
+
         def report(info: dict[str, float]) -> None:
-            ret = info["episode_return"]
-            text = f"return {ret:.1f}" if math.isfinite(ret) else "return -"
-            if math.isfinite(info["eval_return"]):
-                text += f" | eval {info['eval_return']:.1f}"
-            text += f" | {info['steps_per_s']:.0f} steps/s"
-            progress.update(int(info["env_steps"]), total=int(info["total_timesteps"]), info=text)
+            progress.update(int(info["env_steps"]), total=int(info["total_timesteps"]),
+                            info=training_progress_text(info))
 
         with LazyProgress(f"{cfg.algo} {cfg.env_id}") as progress:
             result = train_expert(cfg, progress=report)

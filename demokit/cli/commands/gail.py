@@ -7,7 +7,6 @@ in ``extra["reward_model"]``) that ``demokit eval`` and ``demokit collect`` acce
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Optional
 
@@ -19,18 +18,6 @@ from demokit.config import field_help
 def default_gail_out(dataset_path: str, algo: str) -> Path:
     """policies/<dataset-stem>-gail-<algo>.pt"""
     return Path("policies") / f"{Path(dataset_path).stem}-gail-{algo}.pt"
-
-
-def _progress_text(info: dict[str, float]) -> str:
-    ret, ev = info.get("episode_return", math.nan), info.get("eval_return", math.nan)
-    parts = [f"env return {ret:.1f}" if math.isfinite(ret) else "env return -"]
-    if math.isfinite(ev):
-        parts.append(f"eval {ev:.1f}")
-    if "reward_model/d_expert" in info:
-        parts.append(f"D expert {info['reward_model/d_expert']:.2f} policy {info['reward_model/d_policy']:.2f} "
-                     f"loss {info['reward_model/loss']:.3f}")
-    parts.append(f"{info.get('steps_per_s', 0.0):.0f} steps/s")
-    return " | ".join(parts)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +45,7 @@ def register(app: typer.Typer) -> None:
         reward_threshold (or the budget is spent).
         """
         from demokit.cli.output import LazyProgress, emit_json, out_console, resolve_device
+        from demokit.progress import training_progress_text
         from demokit.config import from_mapping
         from demokit.errors import ConfigError
         from demokit.pipelines.reward_model import expert_dataset_and_env, run_gail
@@ -74,12 +62,14 @@ def register(app: typer.Typer) -> None:
         target = str(out if out is not None else default_gail_out(expert, name))
         check_output_path(target)
         writer = tensorboard_writer(tensorboard)
+
+        def report(info: dict[str, float]) -> None:  # the env's return: GAIL trains on the discriminator's reward
+            progress.update(int(info["env_steps"]), total=int(info["total_timesteps"]),
+                            info=training_progress_text(info, return_label="env return"))
+
         try:
             with LazyProgress(f"gail-{name} {env_id}") as progress:
-                result = run_gail(cfg, seed, algo=name, tb_logger=writer, out=target,
-                                  progress=lambda info: progress.update(int(info["env_steps"]),
-                                                                        total=int(info["total_timesteps"]),
-                                                                        info=_progress_text(info)))
+                result = run_gail(cfg, seed, algo=name, tb_logger=writer, out=target, progress=report)
         finally:
             if writer is not None:
                 writer.close()

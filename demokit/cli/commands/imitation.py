@@ -16,6 +16,7 @@ from typing import Any, Optional
 import typer
 
 from demokit.cli.output import LazyProgress
+from demokit.progress import bc_progress_text
 from demokit.config import field_help
 from demokit.il.bc import BCConfig, default_bc_out
 from demokit.il.dagger import DAggerConfig, default_dagger_paths
@@ -27,17 +28,6 @@ def _is_main_rank() -> bool:
 
 def _fmt(v: Optional[float], spec: str = ".1f") -> str:
     return "n/a" if v is None else format(v, spec)
-
-
-def _epoch_info(rec: dict) -> str:
-    parts = [f"loss {rec['loss']:.4f}"]
-    if "val_accuracy" in rec:
-        parts.append(f"val acc {rec['val_accuracy']:.3f}")
-    if "val_error" in rec:
-        parts.append(f"val err {rec['val_error']:.4f}")
-    if "eval_mean" in rec:
-        parts.append(f"return {rec['eval_mean']:.1f}")
-    return "  ".join(parts)
 
 
 DAGGER_HELP = (
@@ -95,7 +85,7 @@ def register(app: typer.Typer) -> None:
             def on_epoch(rec: dict) -> None:
                 line = (f"epoch {rec['epoch']}: return {rec['eval_mean']:.1f} ± {rec['eval_std']:.1f}"
                         if "eval_mean" in rec else None)
-                progress.update(rec["epoch"], info=_epoch_info(rec), line=line, total=rec["max_epochs"])
+                progress.update(rec["epoch"], info=bc_progress_text(rec), line=line, total=rec["max_epochs"])
 
             result = train_bc(dataset, None, callback=on_epoch, **overrides)
         if json_out:

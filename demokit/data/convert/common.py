@@ -1,5 +1,6 @@
 """Shared parts of the converters: the in-memory source, space inference and fitting,
-env look-ups, splitting flat transition arrays into episodes, and writing demokit files.
+env look-ups, cutting flat transition arrays into episodes (kept flat, as column
+blocks), and writing demokit files.
 
 Every reader returns a :class:`Source` whose episodes have been *validated before any
 output is opened*: counts and shapes are checked up front, so a bad input is refused
@@ -61,7 +62,12 @@ class ConvertResult:
 
 @dataclass
 class Source:
-    """A validated source, ready to be written. ``episodes`` may be consumed once."""
+    """A validated source, ready to be written. ``episodes`` may be consumed once.
+
+    A flat source (D4RL, DI-engine) also has ``blocks``: its data as
+    :class:`ColumnBlock` objects, which writers use instead of ``episodes`` (see
+    :meth:`set_blocks`); ``blocks`` is None for sources read episode by episode.
+    """
 
     kind: str
     path: Path
@@ -76,6 +82,20 @@ class Source:
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, Any] | None = None  # the source's own demokit provenance, if any
+    blocks: list[ColumnBlock] | None = None
+
+    def set_blocks(self, blocks: list[ColumnBlock]) -> None:
+        """Give the source's data as column blocks (``episodes`` becomes their lazy episode view)."""
+        self.blocks = list(blocks)
+        self.episodes = (ep for block in self.blocks for ep in block.episodes())
+        self.num_episodes = sum(block.num_episodes for block in self.blocks)
+        self.num_steps = sum(block.num_steps for block in self.blocks)
+
+    def iter_blocks(self) -> Iterator[ColumnBlock]:
+        """The data as column blocks: ``blocks``, or one block per episode (consumes ``episodes``)."""
+        if self.blocks is not None:
+            return iter(self.blocks)
+        return map(ColumnBlock.of_episode, self.episodes)
 
     def note(self, message: str) -> None:
         """Record a conversion note (kept in the output's provenance) and warn."""
@@ -240,11 +260,84 @@ def flat_spaces(obs: np.ndarray, actions: np.ndarray, env: EnvInfo | None, *, pa
 
 
 @dataclass(frozen=True)
-class Segment:
-    start: int
-    stop: int  # exclusive
-    terminated: bool
-    truncated: bool
+class ColumnBlock:
+    """Whole episodes in the flat layout of a demokit file (the arguments of
+    :meth:`DatasetWriter.add_columns <demokit.data.writer.DatasetWriter.add_columns>`).
+
+    N transitions of E episodes: ``observations`` / ``actions`` (N rows), ``rewards`` /
+    ``terminated`` / ``truncated`` (N,) with the flags only on an episode's last step,
+    ``final_observations`` (E rows), ``episode_lengths`` (E,) summing to N, ``extras``
+    ``{name: (N, ...)}`` and ``seeds`` (E,) or None (unknown). Flat sources (D4RL,
+    DI-engine) are read as one block, so they are written without being taken apart
+    into :class:`Episode` objects; :meth:`episodes` gives that view where one is needed.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_observations: np.ndarray
+    episode_lengths: np.ndarray
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    seeds: np.ndarray | None = None
+
+    @classmethod
+    def of_episode(cls, ep: Episode) -> ColumnBlock:
+        return cls(observations=ep.observations, actions=ep.actions, rewards=ep.rewards, terminated=ep.terminated,
+                   truncated=ep.truncated, final_observations=ep.final_observation,
+                   episode_lengths=np.array([len(ep)], dtype=np.int64), extras=ep.extras,
+                   seeds=np.array([ep.seed], dtype=np.int64))
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episode_lengths)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.rewards)
+
+    def columns(self) -> dict[str, Any]:
+        """Keyword arguments of ``DatasetWriter.add_columns``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def next_observations(self) -> np.ndarray:
+        """(N, ...) observation after each step (flat observations only)."""
+        obs = np.asarray(self.observations)
+        nxt = np.empty_like(obs)
+        nxt[:-1] = obs[1:]
+        nxt[np.cumsum(self.episode_lengths) - 1] = self.final_observations
+        return nxt
+
+    def episodes(self) -> Iterator[Episode]:
+        """The block's episodes (views of its arrays)."""
+        stops = np.cumsum(self.episode_lengths).tolist()
+        seeds = [-1] * len(stops) if self.seeds is None else np.asarray(self.seeds).tolist()
+        start = 0
+        for k, stop in enumerate(stops):
+            sl = slice(start, stop)
+            yield Episode(observations=self.observations[sl], actions=self.actions[sl], rewards=self.rewards[sl],
+                          terminated=self.terminated[sl], truncated=self.truncated[sl],
+                          final_observation=self.final_observations[k:k + 1],
+                          extras={name: arr[sl] for name, arr in self.extras.items()}, seed=seeds[k])
+            start = stop
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Episodes of N flat transitions as arrays: episode k is rows ``start[k]:stop[k]``."""
+
+    start: np.ndarray  # (E,) int64
+    stop: np.ndarray  # (E,) int64, exclusive
+    terminated: np.ndarray  # (E,) bool
+    truncated: np.ndarray  # (E,) bool
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.stop - self.start
 
 
 def rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -256,7 +349,7 @@ def rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def split_segments(source: Source, *, terminals: np.ndarray, timeouts: np.ndarray,
-                   observations: np.ndarray, next_observations: np.ndarray | None, end_field: str) -> list[Segment]:
+                   observations: np.ndarray, next_observations: np.ndarray | None, end_field: str) -> Segments:
     """Cut N flat transitions into episodes.
 
     An episode ends at a step with ``terminals`` (terminated) or ``timeouts``
@@ -279,27 +372,31 @@ def split_segments(source: Source, *, terminals: np.ndarray, timeouts: np.ndarra
         first = int(last_end[-1]) + 1 if len(last_end) else 0
         source.note(f"the last {n - first} step(s) have no {end_field} flag; they are kept as one truncated episode")
         cut[-1] = True
-    bounds = np.flatnonzero(ends | cut)
-    segments = []
-    start = 0
-    for last in bounds.tolist():
-        segments.append(Segment(start, last + 1, bool(terminals[last]), bool(timeouts[last] or cut[last])))
-        start = last + 1
-    return segments
+    last = np.flatnonzero(ends | cut)
+    stop = last + 1
+    return Segments(start=np.concatenate([np.zeros(1, dtype=stop.dtype), stop[:-1]]), stop=stop,
+                    terminated=terminals[last].astype(bool), truncated=(timeouts[last] | cut[last]).astype(bool))
 
 
-def episodes_from_segments(segments: list[Segment], *, observations: np.ndarray, actions: np.ndarray,
-                           rewards: np.ndarray, finals: np.ndarray, extras: Mapping[str, np.ndarray]) -> Iterator[Episode]:
-    """Episodes of the segments; ``finals`` holds one final observation per segment."""
-    for k, seg in enumerate(segments):
-        sl = slice(seg.start, seg.stop)
-        T = seg.stop - seg.start
-        terminated = np.zeros(T, dtype=bool)
-        truncated = np.zeros(T, dtype=bool)
-        terminated[-1], truncated[-1] = seg.terminated, seg.truncated
-        yield Episode(observations=observations[sl], actions=actions[sl], rewards=rewards[sl],
-                      terminated=terminated, truncated=truncated, final_observation=finals[k:k + 1],
-                      extras={name: arr[sl] for name, arr in extras.items()})
+def block_from_segments(segments: Segments, *, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                        finals: np.ndarray, extras: Mapping[str, np.ndarray]) -> ColumnBlock:
+    """One :class:`ColumnBlock` of the segments' rows (rows outside every segment are left
+    out); ``finals`` holds one final observation per segment."""
+    lengths = segments.lengths.astype(np.int64)
+    n = len(rewards)
+    if len(segments) and segments.start[0] == 0 and segments.stop[-1] == n and np.array_equal(
+            segments.start[1:], segments.stop[:-1]):
+        rows: Any = slice(None)  # the segments tile the data: no copy
+    else:
+        rows = np.arange(int(lengths.sum())) + np.repeat(segments.start - (np.cumsum(lengths) - lengths), lengths)
+    ends = np.cumsum(lengths) - 1
+    terminated = np.zeros(int(lengths.sum()), dtype=bool)
+    truncated = np.zeros(int(lengths.sum()), dtype=bool)
+    terminated[ends] = segments.terminated
+    truncated[ends] = segments.truncated
+    return ColumnBlock(observations=observations[rows], actions=actions[rows], rewards=rewards[rows],
+                       terminated=terminated, truncated=truncated, final_observations=finals,
+                       episode_lengths=lengths, extras={name: arr[rows] for name, arr in extras.items()})
 
 
 def check_rows(path: Path, fields: Mapping[str, Any], *, reference: str) -> int:
@@ -364,7 +461,11 @@ def write_demokit(source: Source, dst: Path, *, force: bool, compression: str | 
     with DatasetWriter(dst, observation_space=source.observation_space, action_space=source.action_space,
                        env_id=source.env_id, env_spec=source.env_spec, provenance=source.output_provenance(),
                        mode="overwrite" if force else "create", compression=compression) as writer:
-        writer.add_episodes(source.episodes)
+        if source.blocks is not None:  # flat data: written as it is, without Episode objects
+            for block in source.blocks:
+                writer.add_columns(**block.columns())
+        else:
+            writer.add_episodes(source.episodes)
         episodes, steps = writer.num_episodes, writer.num_steps
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="demokit",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))

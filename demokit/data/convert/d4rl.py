@@ -40,11 +40,11 @@ from gymnasium import spaces
 from demokit.data import format as fmt
 from demokit.data.convert.common import (
     ConvertResult,
-    Segment,
+    Segments,
     Source,
+    block_from_segments,
     check_rows,
     env_info,
-    episodes_from_segments,
     flat_spaces,
     numeric_extras,
     prepare_target,
@@ -150,40 +150,30 @@ def read_d4rl(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
     segments = split_segments(source, terminals=flags["terminals"], timeouts=flags["timeouts"], observations=obs,
                               next_observations=next_obs, end_field="terminals/timeouts")
     if next_obs is not None:
-        finals = next_obs[[s.stop - 1 for s in segments]]
+        finals = next_obs[segments.stop - 1]
     else:
         segments, finals = _without_next_observations(source, segments, obs)
-    source.episodes = episodes_from_segments(segments, observations=obs, actions=actions, rewards=rewards,
-                                             finals=finals, extras=extras)
-    source.num_episodes = len(segments)
-    source.num_steps = sum(s.stop - s.start for s in segments)
+    source.set_blocks([block_from_segments(segments, observations=obs, actions=actions, rewards=rewards,
+                                           finals=finals, extras=extras)])
     return source
 
 
-def _without_next_observations(source: Source, segments: list[Segment], obs: np.ndarray
-                               ) -> tuple[list[Segment], np.ndarray]:
+def _without_next_observations(source: Source, segments: Segments, obs: np.ndarray) -> tuple[Segments, np.ndarray]:
     """Final observations when the file has no next_observations (see module docstring)."""
-    kept, finals = [], []
-    copied = shortened = dropped = 0
-    for seg in segments:
-        if not seg.truncated:  # terminated: placeholder final observation
-            kept.append(seg)
-            finals.append(seg.stop - 1)
-            copied += 1
-        elif seg.stop - seg.start > 1:
-            kept.append(Segment(seg.start, seg.stop - 1, False, True))
-            finals.append(seg.stop - 1)
-            shortened += 1
-        else:
-            dropped += 1
-    if not kept:
+    cut = segments.truncated  # a truncated episode gives up its last step, which supplies the final observation
+    long = segments.lengths > 1
+    keep = ~cut | long
+    copied, shortened, dropped = int((~cut).sum()), int((cut & long).sum()), int((cut & ~long).sum())
+    if not keep.any():
         raise UserError(f"{source.path}: without next_observations every episode is too short to convert "
                         f"(each truncated episode gives up its last step)")
     source.note(f"the file has no next_observations: {copied} terminated episode(s) got a copy of their last "
                 f"observation as final observation (never bootstrapped), {shortened} truncated episode(s) gave up "
                 f"their last step so that it supplies the final observation, {dropped} one-step truncated "
                 f"episode(s) were dropped")
-    return kept, obs[finals]
+    kept = Segments(start=segments.start[keep], stop=(segments.stop - cut)[keep],
+                    terminated=(segments.terminated & ~cut)[keep], truncated=cut[keep])
+    return kept, obs[segments.stop[keep] - 1]
 
 
 def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | None) -> ConvertResult:
@@ -198,16 +188,16 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
                                                           "next_observations")}
     extras: dict[str, list[np.ndarray]] = {}
     episodes = 0
-    for ep in source.episodes:
-        parts["observations"].append(np.asarray(ep.observations))
-        parts["actions"].append(np.asarray(ep.actions))
-        parts["rewards"].append(ep.rewards)
-        parts["terminals"].append(ep.terminated)
-        parts["timeouts"].append(ep.truncated)
-        parts["next_observations"].append(np.asarray(ep.next_observations))
-        for k, v in ep.extras.items():
+    for block in source.iter_blocks():  # flat sources: one block; others: one per episode
+        parts["observations"].append(np.asarray(block.observations))
+        parts["actions"].append(np.asarray(block.actions))
+        parts["rewards"].append(block.rewards)
+        parts["terminals"].append(block.terminated)
+        parts["timeouts"].append(block.truncated)
+        parts["next_observations"].append(block.next_observations())
+        for k, v in block.extras.items():
             extras.setdefault(k, []).append(np.asarray(v))
-        episodes += 1
+        episodes += block.num_episodes
     if not episodes:
         raise UserError(f"{source.path} holds no episodes; nothing to write")
     dst.parent.mkdir(parents=True, exist_ok=True)

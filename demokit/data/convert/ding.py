@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from demokit.data.convert.common import (
-    Segment,
+    Segments,
     Source,
+    block_from_segments,
     env_info,
-    episodes_from_segments,
     fit_to_space,
     flat_spaces,
     numeric_extras,
@@ -143,19 +143,14 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
                               next_observations=next_obs, end_field="done")
     limit = env.max_episode_steps if env is not None else None
     if limit:
-        relabelled = 0
-        for i, seg in enumerate(segments):
-            if seg.terminated and seg.stop - seg.start == limit:
-                segments[i] = Segment(seg.start, seg.stop, False, True)
-                relabelled += 1
-        if relabelled:
-            source.note(f"{relabelled} episode(s) of exactly {limit} steps (the time limit of {env.env_id}) are "
-                        f"marked truncated, not terminated")
-    finals = next_obs[[s.stop - 1 for s in segments]]
-    source.episodes = episodes_from_segments(segments, observations=obs, actions=actions, rewards=rewards.reshape(n),
-                                             finals=finals, extras=extras)
-    source.num_episodes = len(segments)
-    source.num_steps = n
+        at_limit = segments.terminated & (segments.lengths == limit)
+        if at_limit.any():
+            segments = Segments(start=segments.start, stop=segments.stop, terminated=segments.terminated & ~at_limit,
+                                truncated=segments.truncated | at_limit)
+            source.note(f"{int(at_limit.sum())} episode(s) of exactly {limit} steps (the time limit of {env.env_id}) "
+                        f"are marked truncated, not terminated")
+    source.set_blocks([block_from_segments(segments, observations=obs, actions=actions, rewards=rewards.reshape(n),
+                                           finals=next_obs[segments.stop - 1], extras=extras)])
     return source
 
 

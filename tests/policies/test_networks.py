@@ -1,0 +1,56 @@
+"""MLP building blocks and make_adam / FusedAdam."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from demokit.policies.networks import FusedAdam, make_adam
+
+
+def _two_nets() -> list[torch.nn.Sequential]:
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    return nets
+
+
+def _train(net: torch.nn.Module, opt: object, steps: int = 25) -> None:
+    gen = torch.Generator().manual_seed(3)
+    x, y = torch.randn(32, 3, generator=gen), torch.randint(0, 2, (32,), generator=gen)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+
+
+def test_fused_adam_makes_the_same_updates_as_torch_adam():
+    nets = _two_nets()
+    ours = FusedAdam(list(nets[0].parameters()), lr=1e-2)
+    _train(nets[0], ours)
+    _train(nets[1], torch.optim.Adam(nets[1].parameters(), lr=1e-2))
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert all(p.grad is not None for p in ours.params)  # kept until the next zero_grad
+    ours.zero_grad()
+    assert all(p.grad is None for p in ours.params)
+
+
+def test_fused_adam_is_bitwise_torch_fused_adam():
+    nets = _two_nets()
+    _train(nets[0], FusedAdam(nets[0].parameters(), lr=1e-2, eps=1e-5))
+    _train(nets[1], torch.optim.Adam(nets[1].parameters(), lr=1e-2, eps=1e-5, fused=True))
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not hasattr(torch, "_fused_adam_"), reason="this torch has no fused Adam kernel")
+def test_make_adam_chooses_direct_only_when_asked_and_possible():
+    params = list(torch.nn.Linear(2, 2).parameters())
+    assert isinstance(make_adam(params, 1e-3, direct=True), FusedAdam)
+    assert isinstance(make_adam(params, 1e-3, direct=True, eps=1e-5), FusedAdam)
+    assert make_adam(params, 1e-3, direct=True, eps=1e-5).eps == 1e-5
+    # torch.optim.Adam: by default, and for options FusedAdam does not have
+    assert isinstance(make_adam(params, 1e-3), torch.optim.Adam)
+    assert isinstance(make_adam(params, 1e-3, direct=True, weight_decay=0.1), torch.optim.Adam)
+    assert make_adam(params, 1e-3).defaults["fused"]
