@@ -4,7 +4,7 @@ For each env, 1, 4, 7 and 10 expert trajectories, 3 seeds: collect 10 expert epi
 per seed (``collect_demo_data`` from the expert checkpoint, deterministic, env seeds
 ``1000 * seed + k``), train BC on the first k (``train_bc`` at its defaults: 2x64 tanh,
 batch 256, up to 100 epochs, stopping at the env's reward_threshold), evaluate the
-final policy on 20 fresh deterministic episodes; print mean and std over the seeds
+final policy on 100 fresh deterministic episodes; print mean and std over the seeds
 next to the paper's BC figures and both experts' returns (REFERENCES.md).
 
 Experts: ``experts/<env>-<algo>.pt`` (CartPole-v1 and Acrobot-v1: ppo, MountainCar-v0:
@@ -81,7 +81,7 @@ def run_env(env_id: str, ckpt: Path, seeds: int, tmp: Path) -> dict:
             sub = tmp / f"{env_id}-s{s}-k{k}.h5"
             write_episodes(sub, env_id, first_episodes(full, k))
             res = train_bc(sub, seed=s)
-            ev = evaluate_policy(res.policy, env_id, episodes=20, seed=50_000 + 100 * s, deterministic=True)
+            ev = evaluate_policy(res.policy, env_id, episodes=100, seed=50_000 + 100 * s, deterministic=True)
             rows[k].append(ev.mean_return)
             walls.append(res.wall_s)
             print(f"{env_id} seed {s} k={k}: BC {ev.mean_return:.1f} ({res.epochs} epochs, {res.wall_s:.1f} s)",
@@ -105,7 +105,7 @@ def main() -> None:
             if ckpt is not None:
                 results[env_id] = run_env(env_id, ckpt, args.seeds, Path(tmp))
 
-    print(f"\nBC, {args.seeds} seeds: mean ± std over seeds of the 20-episode deterministic return\n")
+    print(f"\nBC, {args.seeds} seeds: mean ± std over seeds of the 100-episode deterministic return\n")
     print("| env (expert) | trajectories | demokit BC | paper BC | demokit expert | paper expert (env) |")
     print("|---|---:|---:|---:|---:|---:|")
     for env_id, res in results.items():

@@ -5,18 +5,20 @@ For each env, 1, 4, 7 and 10 expert trajectories and seeds 0-2, on exactly the d
 (``collect_demo_data`` from ``experts/<env>-<algo>.pt``, deterministic, env seeds
 ``1000 * seed + k``), the first k of them. Each cell trains
 
-* GAIL: ``run_gail`` at demokit's defaults (logit reward with the absorbing state) with
-  ``--algo`` ppo (default) or dqn, stopping once its deterministic evaluation reaches
+* GAIL: ``run_gail`` at demokit's defaults (logit reward with the absorbing state; the
+  env's default learner: PPO, DQN on MountainCar-v0; ``--algo`` picks one), stopping once its deterministic evaluation reaches
   ``STOP`` below (DI-engine's ``stop_value``, a margin above the goal) or the budget is spent;
 * BC: ``train_bc`` at its defaults (as in bc_paper_table.py);
 
-and evaluates both final policies on the same 20 fresh deterministic episodes (env seeds
-``50_000 + 100 * seed + i``). The table shows mean ± std over seeds next to the paper's
+and evaluates both final policies on the same 100 fresh deterministic episodes (env seeds
+``50_000 + 100 * seed + i``; a 20-episode mean of one GAIL Acrobot policy ranged from -80 to
+-90 over different episode sets). The table shows mean ± std over seeds next to the paper's
 figures (REFERENCES.md) and the goals.
 
 Resumable: every cell's result is cached as JSON under ``benchmarks/results/gail_paper/``
-(with the datasets); a re-run only computes missing cells and cells run with another
-budget or stop value (``--fresh`` recomputes all).
+(with the datasets and the trained policies); a re-run only trains missing cells and cells
+trained with another budget or stop value, and re-evaluates cells evaluated on another
+number of episodes (``--fresh`` retrains all).
 ``--quick``: seed 0 and 1 / 10 trajectories only.
 
 Differences from the paper: CartPole-v1 (500 steps, threshold 475) instead of v0;
@@ -44,8 +46,8 @@ from bench_bc import first_episodes, write_episodes  # noqa: E402
 from demokit.data import load_dataset  # noqa: E402
 from demokit.evaluation import evaluate_policy  # noqa: E402
 from demokit.pipelines.collect import collect_demo_data  # noqa: E402
-from demokit.pipelines.reward_model import run_gail  # noqa: E402
-from demokit.policies import file_sha256  # noqa: E402
+from demokit.pipelines.reward_model import default_gail_algo, run_gail  # noqa: E402
+from demokit.policies import file_sha256, load_policy  # noqa: E402
 
 CACHE = REPO / "benchmarks" / "results" / "gail_paper"
 #: the paper's GAIL returns for 1/4/7/10 trajectories (REFERENCES.md)
@@ -55,9 +57,11 @@ PAPER_GAIL = {"CartPole-v1": (200, 200, 200, 200), "Acrobot-v1": (-77, -83, -83,
 GOAL = {"CartPole-v1": 475.0, "Acrobot-v1": -85.0, "MountainCar-v0": -105.0}
 #: GAIL's stop value (DI-engine's stop_value): a margin above the goal, because a policy stopped the
 #: moment its evaluation crosses the goal lands just above or below it on fresh episodes
-STOP = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "MountainCar-v0": -100.0}
+STOP = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "MountainCar-v0": -102.0}
+#: fresh deterministic episodes each final policy is evaluated on
+EVAL_EPISODES = 100
 #: GAIL env-step budget per cell
-BUDGET = {"CartPole-v1": 300_000, "Acrobot-v1": 300_000, "MountainCar-v0": 360_000}
+BUDGET = {"CartPole-v1": 300_000, "Acrobot-v1": 300_000, "MountainCar-v0": 200_000}
 
 
 def expert(env_id: str, experts: Path | None, train_missing: bool) -> Path | None:
@@ -90,31 +94,54 @@ def dataset(env_id: str, seed: int, k: int, ckpt: Path) -> Path:
     return sub
 
 
-def evaluate(policy, env_id: str, seed: int) -> float:  # noqa: ANN001
-    return evaluate_policy(policy, env_id, episodes=20, seed=50_000 + 100 * seed, deterministic=True).mean_return
+def evaluate(policy_path: str, env_id: str, seed: int) -> float:
+    return evaluate_policy(load_policy(policy_path), env_id, episodes=EVAL_EPISODES, seed=50_000 + 100 * seed,
+                           deterministic=True).mean_return
 
 
-def run_cell(env_id: str, seed: int, k: int, ckpt: Path, *, algo: str, bc: bool) -> dict:
+def train_cell(env_id: str, seed: int, k: int, ckpt: Path, *, algo: str, bc: bool, name: str) -> dict:
+    """Train GAIL (and BC) for one cell; their policies are kept under ``CACHE/policies``."""
     data = dataset(env_id, seed, k, ckpt)
+    policies = CACHE / "policies"
+    policies.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     res = run_gail({"expert_data_path": str(data), "device": "cpu", "algo": algo, "stop_value": STOP[env_id],
-                    "total_timesteps": BUDGET[env_id]}, seed)
+                    "total_timesteps": BUDGET[env_id]}, seed, out=policies / f"{name}-gail.pt")
     cell = {"env_id": env_id, "seed": seed, "k": k, "algo": res.algo, "expert": str(ckpt),
             "expert_data_return": float(load_dataset(data).episode_returns.mean()),
-            "gail": evaluate(res.policy, env_id, seed),
-            "gail_env_steps": res.env_steps, "gail_converged": res.converged, **settings(env_id),
-            "gail_wall_s": round(time.perf_counter() - t0, 1)}
+            "gail_policy": str(res.checkpoint), "gail_env_steps": res.env_steps, "gail_converged": res.converged,
+            "gail_wall_s": round(time.perf_counter() - t0, 1), **train_settings(env_id)}
     if bc:
         from demokit.il import train_bc
 
-        bc_res = train_bc(data, seed=seed)
-        cell["bc"] = evaluate(bc_res.policy, env_id, seed)
+        cell["bc_policy"] = str(train_bc(data, seed=seed, out=str(policies / f"{name}-bc.pt")).checkpoint)
     return cell
 
 
-def settings(env_id: str) -> dict:
-    """The settings a cached cell was computed with (a cell with other settings is recomputed)."""
+def evaluate_cell(cell: dict) -> dict:
+    """``cell`` with its policies evaluated on ``EVAL_EPISODES`` fresh episodes."""
+    out = {**cell, "eval_episodes": EVAL_EPISODES}
+    for kind in ("gail", "bc"):
+        if f"{kind}_policy" in cell:
+            out[kind] = evaluate(cell[f"{kind}_policy"], cell["env_id"], cell["seed"])
+    return out
+
+
+def train_settings(env_id: str) -> dict:
+    """The training settings a cached cell was computed with (other settings: retrained)."""
     return {"budget": BUDGET[env_id], "stop_value": STOP[env_id]}
+
+
+def cached_cell(path: Path, env_id: str, *, fresh: bool) -> dict | None:
+    """The cached cell at ``path`` if it was trained with today's settings and its policies exist."""
+    if fresh or not path.exists():
+        return None
+    cell = json.loads(path.read_text())
+    if any(cell.get(k) != v for k, v in train_settings(env_id).items()) or "gail_policy" not in cell:
+        return None
+    if not all(Path(cell[key]).exists() for key in ("gail_policy", "bc_policy") if key in cell):
+        return None
+    return cell
 
 
 def fmt(values: list[float]) -> str:
@@ -133,7 +160,8 @@ def main() -> None:
     ap.add_argument("--train-missing", action="store_true", help="train missing experts (minutes each)")
     ap.add_argument("--fresh", action="store_true", help="recompute cached cells")
     ap.add_argument("--no-bc", action="store_true", help="GAIL only")
-    ap.add_argument("--algo", default="ppo", choices=("ppo", "dqn"), help="GAIL learner (default ppo)")
+    ap.add_argument("--algo", default=None, choices=("ppo", "dqn"),
+                    help="GAIL learner (default: the env's, as `demokit gail` picks it)")
     ap.add_argument("--experts", type=Path, default=None,
                     help="folder of <env>-<algo>.pt experts (default: bc_paper_table's experts/)")
     args = ap.parse_args()
@@ -149,18 +177,22 @@ def main() -> None:
             continue
         for seed in seeds:
             for k in counts:
-                path = CACHE / "cells" / f"{env_id}-{expert_tag(ckpt)}-{args.algo}-s{seed}-k{k}.json"
-                cell = json.loads(path.read_text()) if path.exists() and not args.fresh else None
-                if cell is None or any(cell.get(k) != v for k, v in settings(env_id).items()):
-                    cell = run_cell(env_id, seed, k, ckpt, algo=args.algo, bc=not args.no_bc)
+                algo = args.algo or default_gail_algo(env_id)
+                name = f"{env_id}-{expert_tag(ckpt)}-{algo}-s{seed}-k{k}"
+                path = CACHE / "cells" / f"{name}.json"
+                cell = cached_cell(path, env_id, fresh=args.fresh)
+                if cell is None:
+                    cell = train_cell(env_id, seed, k, ckpt, algo=algo, bc=not args.no_bc, name=name)
+                if cell.get("eval_episodes") != EVAL_EPISODES:
+                    cell = evaluate_cell(cell)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(json.dumps(cell))
                 cells[(env_id, seed, k)] = cell
                 print(f"{env_id} seed {seed} k={k}: GAIL {cell['gail']:.1f} ({cell['gail_env_steps']} steps, "
                       f"{cell['gail_wall_s']:.0f} s), BC {cell.get('bc', float('nan')):.1f}", file=sys.stderr)
 
-    print(f"\nGAIL ({args.algo}) and BC, seeds {seeds}: mean ± std over seeds of the 20-episode deterministic "
-          f"return\n")
+    print(f"\nGAIL ({args.algo or 'each env its default learner'}) and BC, seeds {seeds}: mean ± std over seeds of the {EVAL_EPISODES}-episode "
+          f"deterministic return\n")
     print("| env | trajectories | demokit GAIL | paper GAIL | demokit BC | paper BC | goal | GAIL env steps (median) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for env_id in envs:

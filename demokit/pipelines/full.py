@@ -44,7 +44,8 @@ class PipelineConfig:
     episodes: int = option(10, "expert episodes to collect and learn from")
     seed: int = option(0, "seed of every stage")
     expert_algo: Literal["ppo", "dqn"] = option("ppo", "learner of the expert")
-    gail_algo: Literal["ppo", "dqn"] = option("ppo", "learner inside GAIL")
+    gail_algo: Literal["ppo", "dqn"] | None = option(None, "learner inside GAIL (default: GAIL's for the env: "
+                                                           "ppo, dqn on MountainCar-v0)")
     experts_dir: str = option("experts", "where experts live (<env>-<algo>.pt is reused when present)")
     workdir: str = option("runs", "the pipeline writes <workdir>/<env>/ (replaced on every run)")
     eval_episodes: int = option(20, "deterministic evaluation episodes per row of the table")
@@ -110,7 +111,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     from demokit.progress import bc_progress_text, training_progress_text
     from demokit.il.bc import train_bc
     from demokit.pipelines.collect import collect_demo_data
-    from demokit.pipelines.reward_model import run_gail
+    from demokit.pipelines.reward_model import default_gail_algo, run_gail
     from demokit.rl.expert import train_expert
 
     cfg = config if isinstance(config, PipelineConfig) else from_mapping(PipelineConfig, config)
@@ -159,9 +160,10 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     # 4. GAIL
     gail = None
     if cfg.gail:
-        stage("gail", f"GAIL ({cfg.gail_algo}) on the demonstrations")
+        gail_algo = cfg.gail_algo or default_gail_algo(cfg.env_id)
+        stage("gail", f"GAIL ({gail_algo}) on the demonstrations")
         gail = run_gail({"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device},
-                        cfg.seed, algo=cfg.gail_algo, out=run_dir / f"gail-{cfg.gail_algo}.pt",
+                        cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt",
                         progress=lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
                                                 training_progress_text(i, return_label="env return")))
 
@@ -172,7 +174,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     rows_spec.append(("BC", bc.policy, bc.wall_s, f"{bc.epochs} epochs, {bc.samples_per_s:,.0f} samples/s",
                       bc.checkpoint))
     if gail is not None:
-        rows_spec.append((f"GAIL ({cfg.gail_algo})", gail.policy, gail.wall_s, f"{gail.env_steps} env steps",
+        rows_spec.append((f"GAIL ({gail_algo})", gail.policy, gail.wall_s, f"{gail.env_steps} env steps",
                           gail.checkpoint))
     rows_spec.append(("random", RandomPolicy(obs_space, act_space, seed=cfg.seed), None, "", None))
     rows = []

@@ -76,3 +76,16 @@ def test_bad_options_exit_2(expert: str, capsys: pytest.CaptureFixture[str], arg
 def test_missing_dataset_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["gail", "--expert", str(tmp_path / "none.h5")])
     assert rc == 2 and "does not exist" in _one_error_line(capsys.readouterr().err)
+
+
+def test_gail_default_learner_is_the_envs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No --algo: GAIL picks the env's default learner (DQN on MountainCar-v0, see default_gail_algo)."""
+    data = tmp_path / "mc.h5"
+    assert main(["collect", "--env", "MountainCar-v0", "--policy", "random", "--episodes", "1",
+                 "--out", str(data)]) == 0
+    rc = main(["gail", "--expert", str(data), "--timesteps", "1200", "--device", "cpu", "--json"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert Path(result["checkpoint"]) == Path("policies") / "mc-gail-dqn.pt"
+    assert load_checkpoint(result["checkpoint"]).algo == "gail-dqn"

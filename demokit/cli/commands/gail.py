@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         expert: str = typer.Option(..., "--expert", help=field_help(GAILConfig, "expert_data_path")),
         env: Optional[str] = typer.Option(None, "--env", help=field_help(GAILConfig, "env_id")),
         algo: Optional[str] = typer.Option(None, "--algo", help="learner: ppo (on-policy) or dqn (off-policy) "
-                                                                "(default: ppo)"),
+                                                                "(default: ppo; dqn on MountainCar-v0)"),
         timesteps: Optional[int] = typer.Option(None, "--timesteps", help=field_help(GAILConfig, "total_timesteps")),
         seed: int = typer.Option(0, "--seed", help="seed of everything (envs, policy, discriminator)"),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(GAILConfig, "device")),
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from demokit.progress import training_progress_text
         from demokit.config import from_mapping
         from demokit.errors import ConfigError
-        from demokit.pipelines.reward_model import expert_dataset_and_env, run_gail
+        from demokit.pipelines.reward_model import default_gail_algo, expert_dataset_and_env, run_gail
         from demokit.rl.common import check_output_path
         from demokit.rl.expert import tensorboard_writer
 
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
                            total_timesteps=timesteps, device=device)
         resolve_device(cfg.device)
         _, env_id = expert_dataset_and_env(cfg)  # a bad dataset or mismatched spaces: error before training
-        name = cfg.algo or "ppo"
+        name = cfg.algo or default_gail_algo(env_id)
         target = str(out if out is not None else default_gail_out(expert, name))
         check_output_path(target)
         writer = tensorboard_writer(tensorboard)
