@@ -6,8 +6,8 @@ For each env, 1, 4, 7 and 10 expert trajectories and seeds 0-2, on exactly the d
 ``1000 * seed + k``), the first k of them. Each cell trains
 
 * GAIL: ``run_gail`` at demokit's defaults (logit reward with the absorbing state; the
-  env's default learner: PPO, DQN on MountainCar-v0; ``--algo`` picks one), stopping once its deterministic evaluation reaches
-  ``STOP`` below (DI-engine's ``stop_value``, a margin above the goal) or the budget is spent;
+  env's default learner: PPO, DQN on MountainCar-v0; ``--algo`` picks one), stopping once
+  its deterministic evaluation reaches ``STOP`` below (DI-engine's ``stop_value``, a margin above the goal) or the budget is spent;
 * BC: ``train_bc`` at its defaults (as in bc_paper_table.py);
 
 and evaluates both final policies on the same 100 fresh deterministic episodes (env seeds
@@ -191,7 +191,8 @@ def main() -> None:
                 print(f"{env_id} seed {seed} k={k}: GAIL {cell['gail']:.1f} ({cell['gail_env_steps']} steps, "
                       f"{cell['gail_wall_s']:.0f} s), BC {cell.get('bc', float('nan')):.1f}", file=sys.stderr)
 
-    print(f"\nGAIL ({args.algo or 'each env its default learner'}) and BC, seeds {seeds}: mean ± std over seeds of the {EVAL_EPISODES}-episode "
+    learner = args.algo or "each env's default learner"
+    print(f"\nGAIL ({learner}) and BC, seeds {seeds}: mean ± std over seeds of the {EVAL_EPISODES}-episode "
           f"deterministic return\n")
     print("| env | trajectories | demokit GAIL | paper GAIL | demokit BC | paper BC | goal | GAIL env steps (median) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -204,7 +205,8 @@ def main() -> None:
             paper_gail = PAPER_GAIL[env_id][i] if i is not None else "-"
             paper_bc = PAPER[env_id]["bc"][i] if i is not None else "-"
             steps = statistics.median(r["gail_env_steps"] for r in rows)
-            print(f"| {env_id} | {k} | {fmt([r['gail'] for r in rows])} | {paper_gail} | "
+            learners = "/".join(sorted({r["algo"].removeprefix("gail-") for r in rows}))
+            print(f"| {env_id} ({learners}) | {k} | {fmt([r['gail'] for r in rows])} | {paper_gail} | "
                   f"{fmt([r['bc'] for r in rows if 'bc' in r])} | {paper_bc} | {GOAL[env_id]:g} | {steps:.0f} |")
 
 

@@ -14,7 +14,7 @@ inflated; seed 0 unless more are given; "steps" = env steps until the goal was c
 | CartPole-v1 | dqn | 500 in seeds 0-2, median ~33k steps | |
 | Acrobot-v1 | ppo | stops at -80 (50 eps): seeds 0-4 -83.5/-84.6/-82.6/-87.8/-82.3 over 100 eps, 81k-300k steps | ppo |
 | Acrobot-v1 | dqn | -82 after 30k steps | |
-| MountainCar-v0 | dqn | -109 after 100k steps (rl-zoo settings; smaller nets / more envs failed) | dqn |
+| MountainCar-v0 | dqn | -109 after 100k steps (-103.3 over 100 fresh eps; rl-zoo settings) | dqn |
 | MountainCar-v0 | ppo | -112 after the full 1M steps: goal (-110) not reached | |
 | Pendulum-v1 | ppo | -195 / -164 / -162 (seeds 0-2) after 92k-300k steps | ppo (dqn: Box actions) |
 | MountainCarContinuous-v0 | ppo | 98/98/99/94/99 (seeds 0-4) after 10k-20k steps (1-2 s) | ppo (dqn: Box actions) |
