@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +15,11 @@ import torch
 from tests.helpers import cartpole_controller  # noqa: F401  (re-exported for fixtures)
 
 torch.set_num_threads(1)
+
+# A test run started in the background (`nohup ... &`) inherits SIGINT ignored, and so would
+# the subprocesses the Ctrl-C tests start: give them the SIGINT of a terminal session.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Tests run with --import-mode=importlib (so test files in different folders may share a
 # name); helper modules that live beside a folder's tests stay importable by plain name.
