@@ -61,7 +61,9 @@ GAIL_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         "dqn": {"rl": {"eval_every": 5_000}},
     },
     "Acrobot-v1": {
-        "ppo": {"reward_model": {"update_per_collect": 20}},
+        # two passing checks in a row: a 3-round policy once passed a 50-episode check by luck (-77.6)
+        # and scored -87.5 on fresh episodes
+        "ppo": {"reward_model": {"update_per_collect": 20}, "rl": {"stop_after_passes": 2}},
         "dqn": {"rl": {"train_freq": 256, "gradient_steps": 128, "eval_every": 5_000}},
     },
     "MountainCar-v0": {

@@ -117,11 +117,14 @@ class LoopConfig:
     eval_episodes: int = option(5, "episodes of the quick goal check (all final_eval_episodes confirm it)")
     final_eval_episodes: int = option(20, "episodes of the final (and confirming) evaluation")
     stop_value: float | None = option(None, "mean return that counts as solved (None: the env's reward_threshold)")
+    stop_after_passes: int = option(1, "consecutive passing goal checks needed to stop (2+: a lucky evaluation "
+                                       "of a weak policy does not end training)")
     seed: int = option(0, "seed of everything (envs get seed+i)")
     device: str = option("auto", "auto, cpu or cuda")
 
     def __post_init__(self) -> None:
-        check_positive(self, ("total_timesteps", "num_envs", "eval_every", "eval_episodes", "final_eval_episodes"))
+        check_positive(self, ("total_timesteps", "num_envs", "eval_every", "eval_episodes", "final_eval_episodes",
+                              "stop_after_passes"))
         check_unit_interval(self, ("gamma",))
         if self.seed < 0:
             raise ConfigError(f"{type(self).__name__}.seed must be >= 0, got {self.seed}")
@@ -251,8 +254,8 @@ class BaseTrainer:
 
     def learn(self, *, out: str | os.PathLike[str] | None = None, stop_at_goal: bool = True) -> TrainResult:
         """The plain loop: iterate until ``total_timesteps`` env steps (or, with
-        ``stop_at_goal``, until the deterministic evaluation reaches the stop value; checked
-        every ``eval_every`` env steps), then evaluate on ``final_eval_episodes`` episodes
+        ``stop_at_goal``, until the deterministic evaluation reaches the stop value in
+        ``stop_after_passes`` consecutive checks, every ``eval_every`` env steps), then evaluate on ``final_eval_episodes`` episodes
         and save a checkpoint to ``out`` (when given)."""
         cfg = self.config
         check_output_path(out)
@@ -260,6 +263,7 @@ class BaseTrainer:
         check_goal = stop_at_goal and self.stop_value is not None
         next_check = int(cfg.eval_every)
         final: EvalResult | None = None
+        passes = 0  # consecutive passing goal checks
         with torch_threads(self._threads):
             while self.env_steps < int(cfg.total_timesteps):
                 stats = self._iteration()
@@ -270,8 +274,10 @@ class BaseTrainer:
                 if check_goal and self.env_steps >= next_check:
                     while next_check <= self.env_steps:
                         next_check += int(cfg.eval_every)
-                    final = self._goal_check()
-                    if final is not None:
+                    passed = self._goal_check()
+                    passes = passes + 1 if passed is not None else 0
+                    if passed is not None and passes >= int(cfg.stop_after_passes):
+                        final = passed
                         self._report()
                         break
                 self._report()

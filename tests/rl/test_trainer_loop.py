@@ -56,6 +56,18 @@ def test_stops_once_the_confirming_evaluation_passes():
     trainer.close()
 
 
+def test_stop_after_passes_needs_consecutive_passing_checks():
+    trainer = PPOTrainer(dict(env_id="CartPole-v1", num_envs=8, n_steps=32, total_timesteps=10 * 256,
+                              eval_every=200, stop_value=100, device="cpu", eval_episodes=5, stop_after_passes=2))
+    # check 1 passes (quick 150, rest 150), check 2 fails (quick 50): the streak restarts;
+    # checks 3 and 4 pass in a row: stop after the 4th iteration with check 4's figures
+    _fake_evals(trainer, [150, 150, 50, 150, 150, 160, 160])
+    result = trainer.learn()
+    assert result.reached_threshold and result.mean_return == 160
+    assert trainer.iterations == 4
+    trainer.close()
+
+
 def test_reward_scaling_is_scale_invariant():
     out = []
     for scale in (1.0, 100.0):
