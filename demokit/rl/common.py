@@ -255,8 +255,8 @@ class BaseTrainer:
     def learn(self, *, out: str | os.PathLike[str] | None = None, stop_at_goal: bool = True) -> TrainResult:
         """The plain loop: iterate until ``total_timesteps`` env steps (or, with
         ``stop_at_goal``, until the deterministic evaluation reaches the stop value in
-        ``stop_after_passes`` consecutive checks, every ``eval_every`` env steps), then evaluate on ``final_eval_episodes`` episodes
-        and save a checkpoint to ``out`` (when given)."""
+        ``stop_after_passes`` consecutive checks, every ``eval_every`` env steps), then
+        evaluate on ``final_eval_episodes`` episodes and save a checkpoint to ``out`` (when given)."""
         cfg = self.config
         check_output_path(out)
         self._t_start = time.perf_counter()
