@@ -20,6 +20,7 @@ import h5py
 from demokit.config import from_mapping
 from demokit.data import format as fmt
 from demokit.data.convert.common import (
+    ColumnBlock,
     ConvertConfig,
     ConvertResult,
     Source,
@@ -98,11 +99,16 @@ def read_demokit(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
 
     ds = load_dataset(path)
     source = Source(kind="demokit", path=Path(path), observation_space=ds.observation_space,
-                    action_space=ds.action_space, episodes=ds.iter_episodes(), num_episodes=ds.num_episodes,
+                    action_space=ds.action_space, episodes=(), num_episodes=ds.num_episodes,
                     num_steps=len(ds), env_id=ds.env_id, env_spec=ds.env_spec,
                     provenance=ds.provenance)
     source.spaces_inferred = bool(ds.provenance.get("spaces_inferred", False))
     check_declared_spaces(source, env_id)
+    # the file is already flat: one block of its arrays (read in bulk), no per-episode objects
+    source.set_blocks([ColumnBlock(observations=ds.observations, actions=ds.actions, rewards=ds.rewards,
+                                   terminated=ds.terminated, truncated=ds.truncated,
+                                   final_observations=ds.final_observations, episode_lengths=ds.episode_lengths,
+                                   extras=ds.extras, seeds=ds.episode_seeds)])
     return source
 
 

@@ -23,7 +23,7 @@ from gymnasium import spaces
 
 from demokit import _version
 from demokit.config import option
-from demokit.data.episode import Episode
+from demokit.data.episode import Episode, obs_index
 from demokit.errors import SpaceMismatchError, UserError
 from demokit.spaces import check_same_spaces, describe
 
@@ -64,7 +64,7 @@ class ConvertResult:
 class Source:
     """A validated source, ready to be written. ``episodes`` may be consumed once.
 
-    A flat source (D4RL, DI-engine) also has ``blocks``: its data as
+    A flat source (D4RL, DI-engine, demokit) also has ``blocks``: its data as
     :class:`ColumnBlock` objects, which writers use instead of ``episodes`` (see
     :meth:`set_blocks`); ``blocks`` is None for sources read episode by episode.
     """
@@ -264,11 +264,12 @@ class ColumnBlock:
     """Whole episodes in the flat layout of a demokit file (the arguments of
     :meth:`DatasetWriter.add_columns <demokit.data.writer.DatasetWriter.add_columns>`).
 
-    N transitions of E episodes: ``observations`` / ``actions`` (N rows), ``rewards`` /
+    N transitions of E episodes: ``observations`` / ``actions`` (N rows; nested batches for
+    Dict / Tuple spaces), ``rewards`` /
     ``terminated`` / ``truncated`` (N,) with the flags only on an episode's last step,
     ``final_observations`` (E rows), ``episode_lengths`` (E,) summing to N, ``extras``
     ``{name: (N, ...)}`` and ``seeds`` (E,) or None (unknown). Flat sources (D4RL,
-    DI-engine) are read as one block, so they are written without being taken apart
+    DI-engine, demokit files) are read as one block, so they are written without being taken apart
     into :class:`Episode` objects; :meth:`episodes` gives that view where one is needed.
     """
 
@@ -316,9 +317,9 @@ class ColumnBlock:
         start = 0
         for k, stop in enumerate(stops):
             sl = slice(start, stop)
-            yield Episode(observations=self.observations[sl], actions=self.actions[sl], rewards=self.rewards[sl],
-                          terminated=self.terminated[sl], truncated=self.truncated[sl],
-                          final_observation=self.final_observations[k:k + 1],
+            yield Episode(observations=obs_index(self.observations, sl), actions=obs_index(self.actions, sl),
+                          rewards=self.rewards[sl], terminated=self.terminated[sl], truncated=self.truncated[sl],
+                          final_observation=obs_index(self.final_observations, slice(k, k + 1)),
                           extras={name: arr[sl] for name, arr in self.extras.items()}, seed=seeds[k])
             start = stop
 
