@@ -17,8 +17,8 @@ figures (REFERENCES.md) and the goals.
 
 Resumable: every cell's result is cached as JSON under ``benchmarks/results/gail_paper/``
 (with the datasets and the trained policies); a re-run only trains missing cells and cells
-trained with another budget or stop value, and re-evaluates cells evaluated on another
-number of episodes (``--fresh`` retrains all).
+trained with another budget, stop value or GAIL defaults, and re-evaluates cells evaluated
+on another number of episodes (``--fresh`` retrains all).
 ``--quick``: seed 0 and 1 / 10 trajectories only.
 
 Differences from the paper: CartPole-v1 (500 steps, threshold 475) instead of v0;
@@ -46,7 +46,7 @@ from bench_bc import first_episodes, write_episodes  # noqa: E402
 from demokit.data import load_dataset  # noqa: E402
 from demokit.evaluation import evaluate_policy  # noqa: E402
 from demokit.pipelines.collect import collect_demo_data  # noqa: E402
-from demokit.pipelines.reward_model import default_gail_algo, run_gail  # noqa: E402
+from demokit.pipelines.reward_model import default_gail_algo, gail_defaults, run_gail  # noqa: E402
 from demokit.policies import file_sha256, load_policy  # noqa: E402
 
 CACHE = REPO / "benchmarks" / "results" / "gail_paper"
@@ -110,7 +110,7 @@ def train_cell(env_id: str, seed: int, k: int, ckpt: Path, *, algo: str, bc: boo
     cell = {"env_id": env_id, "seed": seed, "k": k, "algo": res.algo, "expert": str(ckpt),
             "expert_data_return": float(load_dataset(data).episode_returns.mean()),
             "gail_policy": str(res.checkpoint), "gail_env_steps": res.env_steps, "gail_converged": res.converged,
-            "gail_wall_s": round(time.perf_counter() - t0, 1), **train_settings(env_id)}
+            "gail_wall_s": round(time.perf_counter() - t0, 1), **train_settings(env_id, algo)}
     if bc:
         from demokit.il import train_bc
 
@@ -127,17 +127,19 @@ def evaluate_cell(cell: dict) -> dict:
     return out
 
 
-def train_settings(env_id: str) -> dict:
-    """The training settings a cached cell was computed with (other settings: retrained)."""
-    return {"budget": BUDGET[env_id], "stop_value": STOP[env_id]}
+def train_settings(env_id: str, algo: str) -> dict:
+    """The training settings a cached cell was computed with (other settings: retrained),
+    GAIL's per-env defaults included (a changed default retrains the env's cells)."""
+    return {"budget": BUDGET[env_id], "stop_value": STOP[env_id],
+            "gail_defaults": {part: gail_defaults(env_id, algo, part) for part in ("rl", "reward_model")}}
 
 
-def cached_cell(path: Path, env_id: str, *, fresh: bool) -> dict | None:
+def cached_cell(path: Path, env_id: str, algo: str, *, fresh: bool) -> dict | None:
     """The cached cell at ``path`` if it was trained with today's settings and its policies exist."""
     if fresh or not path.exists():
         return None
     cell = json.loads(path.read_text())
-    if any(cell.get(k) != v for k, v in train_settings(env_id).items()) or "gail_policy" not in cell:
+    if any(cell.get(k) != v for k, v in train_settings(env_id, algo).items()) or "gail_policy" not in cell:
         return None
     if not all(Path(cell[key]).exists() for key in ("gail_policy", "bc_policy") if key in cell):
         return None
@@ -180,7 +182,7 @@ def main() -> None:
                 algo = args.algo or default_gail_algo(env_id)
                 name = f"{env_id}-{expert_tag(ckpt)}-{algo}-s{seed}-k{k}"
                 path = CACHE / "cells" / f"{name}.json"
-                cell = cached_cell(path, env_id, fresh=args.fresh)
+                cell = cached_cell(path, env_id, algo, fresh=args.fresh)
                 if cell is None:
                     cell = train_cell(env_id, seed, k, ckpt, algo=algo, bc=not args.no_bc, name=name)
                 if cell.get("eval_episodes") != EVAL_EPISODES:

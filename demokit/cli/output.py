@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: stderr console, progress bars, --json results, device choice."""
+"""Shared CLI plumbing: stderr console, progress bars, --json results."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from demokit.devices import resolve_device  # noqa: F401  (re-exported for the commands)
 
 #: Progress and human-readable tables for progress go to stderr; stdout carries results.
 err_console = Console(stderr=True, highlight=False)

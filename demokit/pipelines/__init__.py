@@ -2,4 +2,10 @@
 
 from demokit.pipelines.collect import CollectConfig, CollectionInterrupted, CollectResult, collect_demo_data
 from demokit.pipelines.il import serial_pipeline_il
-from demokit.pipelines.reward_model import GAILConfig, GAILResult, run_gail, serial_pipeline_reward_model_offpolicy, serial_pipeline_reward_model_onpolicy  # noqa: E501
+from demokit.pipelines.reward_model import (
+    GAILConfig,
+    GAILResult,
+    run_gail,
+    serial_pipeline_reward_model_offpolicy,
+    serial_pipeline_reward_model_onpolicy,
+)

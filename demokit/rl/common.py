@@ -28,7 +28,6 @@ from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
 from demokit.policies import NeuralPolicy, save_checkpoint
-from demokit.policies.networks import make_adam  # noqa: F401  (the trainers import it from here)
 from demokit.rl.vec import VecRunner
 from demokit.seeding import derive_seed, seed_everything
 

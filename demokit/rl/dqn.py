@@ -27,10 +27,10 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError, UserError
 from demokit.policies import make_policy
-from demokit.policies.networks import polyak_update
+from demokit.policies.networks import make_adam, polyak_update
 from demokit.rl.buffers import ReplayBuffer
 from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
-                               linear_schedule, make_adam)
+                               linear_schedule)
 from demokit.seeding import derive_seed
 from demokit.spaces import describe
 

@@ -24,10 +24,10 @@ from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
 from demokit.policies.distributions import diag_gaussian_entropy, diag_gaussian_log_prob, diag_gaussian_nll_of_noise
-from demokit.policies.networks import mlp
+from demokit.policies.networks import make_adam, mlp
 from demokit.rl.buffers import Rollout
 from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
-                               linear_schedule, make_adam)
+                               linear_schedule)
 from demokit.rl.gae import compute_gae
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces

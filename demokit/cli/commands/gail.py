@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
         and training stops once the deterministic evaluation reaches the env's
         reward_threshold (or the budget is spent).
         """
-        from demokit.cli.output import LazyProgress, emit_json, out_console, resolve_device
+        from demokit.cli.output import LazyProgress, emit_json, out_console
+        from demokit.devices import resolve_device
         from demokit.progress import training_progress_text
         from demokit.config import from_mapping
         from demokit.errors import ConfigError

@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
         behavioral cloning and GAIL, and print one table of expert, BC, GAIL and random returns."""
         from rich.table import Table
 
-        from demokit.cli.output import LazyProgress, emit_json, err_console, out_console, resolve_device
+        from demokit.cli.output import LazyProgress, emit_json, err_console, out_console
+        from demokit.devices import resolve_device
         from demokit.config import from_mapping
         from demokit.pipelines.full import run_pipeline
 
