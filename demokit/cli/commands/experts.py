@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help=field_help(ExpertConfig, "tensorboard")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
-        """Train a PPO or DQN expert with tuned settings and save its policy checkpoint."""
+        """Train a PPO, DQN or SAC expert with tuned settings and save its policy checkpoint."""
         from demokit.cli.output import LazyProgress, emit_json, out_console
         from demokit.progress import training_progress_text
         from demokit.rl.expert import train_expert
