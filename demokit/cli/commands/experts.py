@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
-        """Train a PPO or DQN expert with tuned settings and save its policy checkpoint."""
+        """Train a PPO, DQN or SAC expert with tuned settings and save its policy checkpoint."""
         from demokit.cli.output import LazyProgress, emit_json, out_console
         from demokit.config import to_dict
         from demokit.envs import reward_threshold
