@@ -32,6 +32,7 @@ from demokit.data.convert.common import (
 from demokit.data.convert.d4rl import is_d4rl_file, read_d4rl, write_d4rl
 from demokit.data.convert.ding import read_ding
 from demokit.data.convert.minari import minari_data_dir, read_minari, write_minari
+from demokit.data.convert.robomimic import is_robomimic_file, read_robomimic, write_robomimic
 from demokit.data.convert.safe_pickle import UnsafePickleError, safe_load
 from demokit.errors import UserError
 
@@ -40,8 +41,8 @@ __all__ = [
     "from_d4rl", "from_ding_pickle", "from_minari", "read_source", "safe_load", "to_d4rl", "to_minari",
 ]
 
-SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding")
-TARGET_KINDS = ("demokit", "minari", "d4rl")
+SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic")
+TARGET_KINDS = ("demokit", "minari", "d4rl", "robomimic")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth")
 
@@ -64,11 +65,14 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
                     return "demokit"
                 if is_d4rl_file(h5):
                     return "d4rl"
+                if is_robomimic_file(h5):
+                    return "robomimic"
                 top = sorted(h5.keys())[:8]
         except OSError as exc:
             raise UserError(f"{p}: cannot be opened as HDF5 ({exc})") from None
         raise UserError(f"{p} is an HDF5 file but neither a demokit dataset nor a D4RL-style file "
-                        f"(observations, actions, rewards, terminals/timeouts); it holds {top}")
+                        f"(observations, actions, rewards, terminals/timeouts) nor a robomimic file (data/demo_<i>); "
+                        f"it holds {top}")
     if head[:2] == b"PK" or head[:1] == b"\x80" or p.suffix.lower() in PICKLE_SUFFIXES:
         return "ding"  # torch.save zip archive / pickle (protocol >= 2 starts with 0x80)
     raise UserError(f"{p}: unknown data kind; demokit converts demokit .h5, Minari dataset directories, "
@@ -112,7 +116,8 @@ def read_demokit(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
     return source
 
 
-_READERS = {"demokit": read_demokit, "minari": read_minari, "d4rl": read_d4rl, "ding": read_ding}
+_READERS = {"demokit": read_demokit, "minari": read_minari, "d4rl": read_d4rl, "ding": read_ding,
+            "robomimic": read_robomimic}
 
 
 def read_source(src: str | os.PathLike[str], *, env_id: str | None = None, kind: str | None = None) -> Source:
@@ -147,6 +152,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id)
     if target == "d4rl":
         return write_d4rl(source, dst_path, force=cfg.force, compression=compression_)
+    if target == "robomimic":
+        return write_robomimic(source, dst_path, force=cfg.force, compression=compression_)
     return write_demokit(source, dst_path, force=cfg.force, compression=compression_)
 
 
