@@ -31,6 +31,7 @@ from demokit.data.convert.common import (
 )
 from demokit.data.convert.d4rl import is_d4rl_file, read_d4rl, write_d4rl
 from demokit.data.convert.ding import read_ding
+from demokit.data.convert.imitation import is_imitation_dir, prepare_dir_target, read_imitation, write_imitation
 from demokit.data.convert.minari import minari_data_dir, read_minari, write_minari
 from demokit.data.convert.robomimic import is_robomimic_file, read_robomimic, write_robomimic
 from demokit.data.convert.safe_pickle import UnsafePickleError, safe_load
@@ -41,8 +42,8 @@ __all__ = [
     "from_d4rl", "from_ding_pickle", "from_minari", "read_source", "safe_load", "to_d4rl", "to_minari",
 ]
 
-SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic")
-TARGET_KINDS = ("demokit", "minari", "d4rl", "robomimic")
+SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic", "imitation")
+TARGET_KINDS = ("demokit", "minari", "d4rl", "robomimic", "imitation")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth")
 
@@ -54,6 +55,8 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
         raise UserError(f"{p}: no such file or directory")
     if minari_data_dir(p) is not None:
         return "minari"
+    if is_imitation_dir(p):
+        return "imitation"
     if p.is_dir():
         raise UserError(f"{p} is a directory but not a Minari dataset (no data/main_data.hdf5 + data/metadata.json)")
     with open(p, "rb") as f:
@@ -117,7 +120,7 @@ def read_demokit(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
 
 
 _READERS = {"demokit": read_demokit, "minari": read_minari, "d4rl": read_d4rl, "ding": read_ding,
-            "robomimic": read_robomimic}
+            "robomimic": read_robomimic, "imitation": read_imitation}
 
 
 def read_source(src: str | os.PathLike[str], *, env_id: str | None = None, kind: str | None = None) -> Source:
@@ -146,7 +149,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     compression_ = fmt.check_compression(cfg.compression)
     if same_path(src_path, dst_path) or src_path.resolve() == dst_path.resolve():
         raise UserError(f"SRC and DST are the same ({src_path}); write the conversion to another path")
-    prepare_target(dst_path, force=cfg.force, is_dir=target == "minari")  # early: before reading a large source
+    if target == "imitation":
+        prepare_dir_target(dst_path, force=cfg.force)
+    else:
+        prepare_target(dst_path, force=cfg.force, is_dir=target == "minari")  # early: before reading a large source
     source = read_source(src_path, env_id=cfg.env_id, kind=source_kind)
     if target == "minari":
         return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id)
@@ -154,6 +160,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         return write_d4rl(source, dst_path, force=cfg.force, compression=compression_)
     if target == "robomimic":
         return write_robomimic(source, dst_path, force=cfg.force, compression=compression_)
+    if target == "imitation":
+        return write_imitation(source, dst_path, force=cfg.force)
     return write_demokit(source, dst_path, force=cfg.force, compression=compression_)
 
 
