@@ -25,7 +25,7 @@ Reading (see docs/converters.md):
 * files written by demokit carry a ``demokit`` attribute (spaces, seeds, extras) that
   makes demokit -> robomimic -> demokit exact.
 
-Writing (``--to robomimic``): the layout above (``env_type`` 2, robomimic's gym type,
+Writing (``--to robomimic``): the layout above (scalar actions such as Discrete as (N, 1)) (``env_type`` 2, robomimic's gym type,
 unless the source came from robomimic, whose ``env_args`` are kept), ``states`` as a
 dummy (N, 0) array unless the data has a ``states`` extra, other extras under
 ``demo_<i>/demokit_extras/``, filter keys recorded from an earlier robomimic
@@ -355,7 +355,8 @@ def _write_demo(g: h5py.Group, ep: Episode, source: Source, keys: list[str], kwa
     for k in obs:
         g.create_dataset(f"obs/{k}", data=obs[k], **kwargs)
         g.create_dataset(f"next_obs/{k}", data=nxt[k], **kwargs)
-    g.create_dataset("actions", data=np.asarray(ep.actions), **kwargs)
+    actions = np.asarray(ep.actions)
+    g.create_dataset("actions", data=actions[:, None] if actions.ndim == 1 else actions, **kwargs)  # robomimic: (N, A)
     g.create_dataset("rewards", data=ep.rewards, **kwargs)
     dones = ep.extras.get(DONES_EXTRA)
     g.create_dataset("dones", data=(np.asarray(dones) if dones is not None else ep.terminated).astype(np.int64),
