@@ -1,0 +1,12 @@
+"""Policy heads: the interface, the registry and the built-in heads (registered here)."""
+
+from demokit.policies.heads.base import HEADS, Head, head_class, register_head
+from demokit.policies.heads.categorical import CategoricalHead
+from demokit.policies.heads.gaussian import GaussianHead
+from demokit.policies.heads.qvalue import QValueHead
+
+register_head("categorical", CategoricalHead)
+register_head("gaussian", GaussianHead)
+register_head("qvalue", QValueHead)
+
+__all__ = ["CategoricalHead", "GaussianHead", "HEADS", "Head", "QValueHead", "head_class", "register_head"]
