@@ -5,8 +5,9 @@ Layout (a plain dict; ``torch.load(weights_only=True)`` accepts it):
   algo: "ppo" | "dqn" | "bc" | "dagger" | "gail-ppo" | ...,
   env_id, env_spec (JSON or ""), observation_space / action_space (demokit space JSON),
   arch (JSON of PolicyArch), state_dict (policy weights, normalisation statistics
-  included; version 2 keys ``encoder.*`` / ``head.*`` / ``obs_norm.*``; version 1 files, written
-  before the encoder + head split with keys ``net.*`` / ``log_std``, load into the same tensors), training (JSON: figures such as mean_return, env_steps, wall_s, config),
+  included; version 2 keys ``encoder.*`` / ``head.*`` / ``obs_norm.*``; version 1 files,
+  written before the encoder + head split with keys ``net.*`` / ``log_std``, load into the
+  same tensors), training (JSON: figures such as mean_return, env_steps, wall_s, config),
   extra (dict of tensors: e.g. a critic's or a discriminator's weights).
 """
 

@@ -28,7 +28,7 @@ from demokit.policies.normalization import ObsNormalizer
 from demokit.spaces import describe
 
 #: the built-in heads' names (any name registered with ``register_head`` is accepted too)
-Head = Literal["categorical", "gaussian", "qvalue"]
+Head = Literal["categorical", "gaussian", "qvalue", "squashed_gaussian"]
 
 #: batches of at least this many rows give every row the same bits whatever the batch size (see ``pad_rows``)
 ROW_INVARIANT_BATCH = 16
@@ -53,7 +53,9 @@ class PolicyArch:
     """Everything needed to rebuild a ``NeuralPolicy`` (saved in checkpoints).
 
     head: a registered head: "categorical" (Discrete, logits), "gaussian" (Box, mean +
-      state-independent log std) or "qvalue" (Discrete, one Q value per action; acts greedily).
+      state-independent log std), "qvalue" (Discrete, one Q value per action; acts greedily)
+      or "squashed_gaussian" (Box with finite bounds, SAC's actor: mean and state-dependent
+      log std, the action is tanh of the Gaussian draw rescaled to the bounds).
     hidden_sizes: widths of the encoder's hidden layers.
     activation: "tanh", "relu", "elu" or "gelu".
     normalize_obs: whether observations pass through running mean/std statistics.
@@ -192,6 +194,11 @@ class NeuralPolicy(nn.Module, Policy):
     def value(self, x: torch.Tensor) -> torch.Tensor:
         """Action values Q(x, .) (B, n) of a Q head (DQN)."""
         return self.head.values(self(x))
+
+    def rsample(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised (differentiable) actions and log-probabilities at network input ``x``
+        for the standard ``noise`` (SAC's actor loss)."""
+        return self.head.sample(self(x), noise)
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, *, generator: torch.Generator | None = None,

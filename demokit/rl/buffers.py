@@ -75,23 +75,25 @@ class Rollout:
 class ReplayBuffer:
     """A ring buffer of transitions in preallocated numpy arrays.
 
-    Stores ``obs`` / ``next_obs`` (shape ``obs_shape``, dtype ``obs_dtype``: the stored layout
-    of ``demokit.rollout.storage_spec``; ``next_obs`` is the real next observation, the final
-    one at episode ends), ``action`` (int64 index for Discrete, float32 vectors for Box), ``reward``,
-    ``terminated`` and ``truncated``. ``add`` inserts a batch at once; ``sample`` returns
-    a dict of tensors drawn uniformly with the buffer's seeded generator.
+    Stores ``obs`` / ``next_obs`` (the real next observation, the final one at episode ends):
+    flat float32 (capacity, obs_dim) by default, or with ``obs_shape`` / ``obs_dtype`` in the
+    stored layout of ``demokit.rollout.storage_spec`` (a Box's own shape and dtype: uint8
+    images stay uint8; the policy's ``preprocess`` converts a sampled batch), ``action`` (int64
+    index for Discrete, float32 vectors for Box), ``reward``, ``terminated`` and ``truncated``.
+    ``add`` inserts a batch at once; ``sample`` returns a dict of tensors drawn uniformly with
+    the buffer's seeded generator.
     """
 
     FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated")
 
-    def __init__(self, capacity: int, obs_shape: int | tuple[int, ...], *, obs_dtype: Any = np.float32,
-                 action_shape: tuple[int, ...] = (), action_dtype: Any = np.int64, seed: int = 0,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(self, capacity: int, obs_dim: int, *, action_shape: tuple[int, ...] = (),
+                 action_dtype: Any = np.int64, obs_shape: tuple[int, ...] | None = None, obs_dtype: Any = np.float32,
+                 seed: int = 0, device: str | torch.device = "cpu") -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
         self.device = torch.device(device)
-        shape = (int(obs_shape),) if isinstance(obs_shape, (int, np.integer)) else tuple(obs_shape)
+        shape = (int(obs_dim),) if obs_shape is None else tuple(obs_shape)
         self.obs = np.zeros((capacity, *shape), dtype=obs_dtype)
         self.next_obs = np.zeros((capacity, *shape), dtype=obs_dtype)
         self.action = np.zeros((capacity, *action_shape), dtype=action_dtype)

@@ -105,8 +105,8 @@ class DQNTrainer(BaseTrainer):
         self._params = list(self._policy.parameters())
         self.optimizer = make_adam(self._params, cfg.learning_rate)
         obs_shape, obs_dtype = storage_spec(obs_space)
-        self.replay = ReplayBuffer(cfg.buffer_size, obs_shape, obs_dtype=obs_dtype, seed=derive_seed(cfg.seed, "replay"),
-                                   device=self.device)
+        self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, obs_shape=obs_shape, obs_dtype=obs_dtype,
+                                   seed=derive_seed(cfg.seed, "replay"), device=self.device)
         self.n_actions = int(act_space.n)
         self.action_start = int(act_space.start)
         self.gradient_steps_done = 0
