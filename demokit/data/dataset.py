@@ -10,6 +10,7 @@ row ranges without caching (for data larger than memory).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -60,6 +61,62 @@ class DemoDataset:
     def _fail(self, problem: str) -> DatasetError:
         return DatasetError(f"dataset {self.path}: {problem}")
 
+    def _check_attr_types(self, attrs: dict[str, Any]) -> None:
+        """Every known root attribute has its documented type (docs/dataset-format.md, "Root attributes")."""
+        def bad(key: str, what: str) -> DatasetError:
+            value = attrs[key]
+            return self._fail(f"root attribute {key!r} should be {what} but is {type(value).__name__} "
+                              f"{str(value)[:60]!r}; the file is damaged")
+
+        for key in ("env_id", "created", "modified", "demokit_version"):
+            if key in attrs and not isinstance(attrs[key], str):
+                raise bad(key, "a string")
+        for key in ("total_steps", "total_episodes"):
+            value = attrs[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise bad(key, "a non-negative integer")
+        for key, kind, what in (("observation_space", dict, "a JSON object"), ("action_space", dict, "a JSON object"),
+                                ("provenance", (dict, type(None)), "a JSON object"),
+                                ("appends", (list, type(None)), "a JSON list"),
+                                ("env_spec", (dict, type(None)), "a JSON object or null")):
+            if key not in attrs:
+                continue
+            if not isinstance(attrs[key], str):
+                raise bad(key, f"JSON text ({what})")
+            try:
+                decoded = json.loads(attrs[key]) if attrs[key] else None
+            except ValueError:
+                raise self._fail(f"root attribute {key!r} is not valid JSON; the file is damaged") from None
+            if not isinstance(decoded, kind):
+                raise bad(key, what)
+
+    def _check_dtype(self, name: str, stored: np.dtype, want: np.dtype | None) -> None:
+        """Stored dtypes match the spaces and the format (a Discrete action stored as 1.5 is refused)."""
+        if want is None:  # extras: any bool / int / float
+            ok = stored.kind in "biuf"
+            what = "bool, integer or float"
+        else:
+            ok = stored.kind == want.kind and stored.itemsize == want.itemsize
+            what = str(want)
+        if not ok:
+            raise self._fail(f"'{name}' is stored as {stored} but the format / the stored space says {what}; "
+                             f"the file is damaged or was not written by demokit")
+
+    def _check_flags(self, name: str, flags: np.ndarray, rows: np.ndarray | None) -> None:
+        """``terminated`` / ``truncated`` may be set only on an episode's last step (``rows``: the rows of
+        ``flags``, None for all). (A stale ``episodes/*`` copy of the flags is a finding of ``demokit doctor``.)"""
+        sel = np.arange(len(self), dtype=np.int64) if rows is None else rows
+        if not sel.size:
+            return
+        episode = np.searchsorted(self.episode_starts, sel, side="right") - 1
+        is_end = sel == self.episode_ends[episode]
+        inner = flags & ~is_end
+        if inner.any():
+            row = int(sel[np.flatnonzero(inner)[0]])
+            raise self._fail(f"'{name}' is set on step {row}, in the middle of episode "
+                             f"{int(episode[np.flatnonzero(inner)[0]])}; it may only be set on an episode's last "
+                             f"step: the file is damaged")
+
     def _validate(self) -> None:
         p = self.path
         with self._open() as f:
@@ -77,6 +134,7 @@ class DemoDataset:
             missing = [a for a in fmt.REQUIRED_ATTRS if a not in attrs]
             if missing:
                 raise self._fail(f"missing root attribute(s) {', '.join(missing)}; the file is damaged")
+            self._check_attr_types(attrs)
             self._attrs = attrs
             obs_leaves = fmt.leaf_specs(self.observation_space)
             act_leaves = fmt.leaf_specs(self.action_space)
@@ -98,6 +156,15 @@ class DemoDataset:
                 if parent == fmt.EXTRAS:
                     extras_spec[key] = (spec.shape, spec.dtype)
                     per_step.append((name, spec.shape))
+            want_dtype = {fmt.h5_name(root, pth): dt for root, leaves in ((fmt.OBSERVATIONS, obs_leaves),
+                                                                          (fmt.ACTIONS, act_leaves),
+                                                                          (fmt.FINAL_OBSERVATIONS, obs_leaves))
+                          for pth, dt, _ in leaves}
+            want_dtype.update({fmt.REWARDS: np.dtype(np.float64), fmt.TERMINATED: np.dtype(bool),
+                               fmt.TRUNCATED: np.dtype(bool)})
+            want_dtype.update({f"{fmt.EPISODES}/{k}": dt for k, dt in fmt.EPISODE_FIELDS.items()})
+            for name, spec in fields.items():
+                self._check_dtype(name, spec.dtype, want_dtype.get(name))
             for name, row_shape in per_step:
                 shp = shape_of(name)
                 if shp[:1] != (n,):
@@ -236,6 +303,8 @@ class DemoDataset:
             with self._open() as f:
                 for name in missing:
                     out = f.read(name)
+                    if name in (fmt.TERMINATED, fmt.TRUNCATED):
+                        self._check_flags(name, out, None)
                     out.flags.writeable = False  # shared by every caller: copy before changing
                     self._cache[name] = out
         return [self._cache[n] for n in names]
@@ -378,6 +447,8 @@ class DemoDataset:
                                                              for p, _, _ in fmt.leaf_specs(self.action_space)])
             else:
                 out[name] = leaf(name, rng if idx is None else idx)
+                if name in (fmt.TERMINATED, fmt.TRUNCATED) and name not in self._cache:
+                    self._check_flags(name, out[name], np.arange(*rng, dtype=np.int64) if idx is None else idx)
         if want_next:
             sel = np.arange(*rng, dtype=np.int64) if idx is None else idx
             episode = np.searchsorted(self.episode_starts, sel, side="right") - 1
