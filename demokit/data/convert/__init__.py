@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 
 from demokit.config import from_mapping
 from demokit.data import format as fmt
@@ -59,7 +59,7 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
         head = f.read(8)
     if head == HDF5_MAGIC:
         try:
-            with h5py.File(p, "r") as h5:
+            with h5io.open_file(p, "r") as h5:
                 if fmt.decode_attr(h5.attrs.get(fmt.ATTR_FORMAT)) == fmt.FORMAT_NAME:
                     return "demokit"
                 if is_d4rl_file(h5):

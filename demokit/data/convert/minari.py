@@ -30,7 +30,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 import numpy as np
 from gymnasium import spaces
 
@@ -162,11 +162,11 @@ def _decode_jpeg(data: Any, where: str) -> np.ndarray:
                      for b in data])
 
 
-def _flat_infos(group: h5py.Group, prefix: str = "") -> dict[str, h5py.Dataset]:
-    out: dict[str, h5py.Dataset] = {}
+def _flat_infos(group: h5io.Group, prefix: str = "") -> dict[str, h5io.Dataset]:
+    out: dict[str, h5io.Dataset] = {}
     for key, item in group.items():
         name = f"{prefix}{key}"
-        if isinstance(item, h5py.Group):
+        if isinstance(item, h5io.Group):
             out.update(_flat_infos(item, f"{name}."))
         else:
             out[name] = item
@@ -211,7 +211,7 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
     check_declared_spaces(source, env_id)
 
     try:
-        h5 = h5py.File(main_path, "r")
+        h5 = h5io.open_file(main_path, "r")
     except OSError as exc:
         raise UserError(f"{main_path}: cannot be opened as HDF5 ({exc})") from None
     with h5:
@@ -252,14 +252,14 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
     return source
 
 
-def _check_episode(h5: h5py.File, eid: int, obs_space: spaces.Space, act_space: spaces.Space, main_path: Path,
+def _check_episode(h5: h5io.File, eid: int, obs_space: spaces.Space, act_space: spaces.Space, main_path: Path,
                    skipped: dict[str, str]) -> tuple[int, dict[str, tuple[str, bool]]]:
     """Check one episode's shapes; returns (T, {extra name: (infos member, drop first row)})
     and records unusable infos in ``skipped``."""
     name = f"episode_{eid}"
     g = h5[name]
     where = f"{main_path}: {name}"
-    if not isinstance(g, h5py.Group):
+    if not isinstance(g, h5io.Group):
         raise UserError(f"{where} is not a group")
     for key in ("observations", "actions", "rewards", "terminations", "truncations"):
         if key not in g:
@@ -275,7 +275,7 @@ def _check_episode(h5: h5py.File, eid: int, obs_space: spaces.Space, act_space: 
     for root, space, rows in (("observations", obs_space, T + 1), ("actions", act_space, T)):
         for path, leaf_space in _leaf_paths(space):
             member = "/".join((root, *path))
-            if member not in g or not isinstance(g[member], h5py.Dataset):
+            if member not in g or not isinstance(g[member], h5io.Dataset):
                 raise UserError(f"{where}/{member} is missing: the data does not match the declared {root[:-1]} space")
             dset = g[member]
             n = dset.shape[0] if dset.ndim else 0
@@ -289,7 +289,7 @@ def _check_episode(h5: h5py.File, eid: int, obs_space: spaces.Space, act_space: 
                 raise UserError(f"{where}/{member} has per-step shape {tuple(dset.shape[1:])} but the declared space "
                                 f"has {want}")
     infos: dict[str, tuple[str, bool]] = {}
-    if "infos" in g and isinstance(g["infos"], h5py.Group):
+    if "infos" in g and isinstance(g["infos"], h5io.Group):
         for key, dset in _flat_infos(g["infos"]).items():
             n = dset.shape[0] if dset.ndim else 0
             if dset.dtype.kind not in "biuf" or n not in (T, T + 1):
@@ -302,7 +302,7 @@ def _check_episode(h5: h5py.File, eid: int, obs_space: spaces.Space, act_space: 
 
 def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act_space: spaces.Space,
                    infos: Mapping[str, tuple[str, bool]], jpeg: bool) -> Iterator[Episode]:
-    def read(g: h5py.Group, root: str, space: spaces.Space) -> Any:
+    def read(g: h5io.Group, root: str, space: spaces.Space) -> Any:
         leaves = []
         for path, leaf_space in _leaf_paths(space):
             dset = g["/".join((root, *path))]
@@ -312,7 +312,7 @@ def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act
                 leaves.append(dset[()])
         return fmt.assemble(space, leaves)
 
-    with h5py.File(main_path, "r") as h5:
+    with h5io.open_file(main_path, "r") as h5:
         for eid in ids:
             g = h5[f"episode_{eid}"]
             obs = read(g, "observations", obs_space)
@@ -380,7 +380,7 @@ def _minari_env_spec(source: Source) -> str | None:
     return None
 
 
-def _write_nested(group: h5py.Group, name: str, space: spaces.Space, batch: Any, kwargs: dict[str, Any]) -> None:
+def _write_nested(group: h5io.Group, name: str, space: spaces.Space, batch: Any, kwargs: dict[str, Any]) -> None:
     for path, leaf_space in _leaf_paths(space):
         arr = batch
         for part in path:
@@ -408,7 +408,7 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         data_dir = tmp / "data"
         data_dir.mkdir(parents=True)
         episodes = steps = 0
-        with h5py.File(data_dir / MAIN_FILE, "w", track_order=True) as h5:
+        with h5io.open_file(data_dir / MAIN_FILE, "w", track_order=True) as h5:
             for ep in source.episodes:
                 g = h5.create_group(f"episode_{episodes}")
                 g.attrs["id"] = episodes
