@@ -64,7 +64,8 @@ from demokit.il.distributed import Comm, communicator, rank_device, read_rows, s
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
 from demokit.policies.distributions import diag_gaussian_nll
 from demokit.policies.networks import make_adam
-from demokit.rl.common import check_output_path, resolve_stop_value, torch_threads
+from demokit.paths import check_output_path
+from demokit.rl.common import resolve_stop_value, torch_threads
 from demokit.seeding import derive_seed
 
 #: default training length (gradient steps) and evaluation period (gradient steps), see ``BCConfig``

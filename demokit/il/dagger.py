@@ -41,7 +41,7 @@ from demokit.envs import env_spec_json, make_env
 from demokit.errors import ConfigError, UserError
 from demokit.il.bc import BCConfig, train_bc
 from demokit.policies import NeuralPolicy, Policy, default_head, file_sha256, load_checkpoint, save_checkpoint
-from demokit.rl.common import check_output_path
+from demokit.paths import check_output_path
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces
 

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from demokit.envs import env_spec_json, make_vec_env, reward_threshold
 from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
+from demokit.paths import check_output_path
 from demokit.policies import NeuralPolicy, save_checkpoint
 from demokit.rl.vec import VecRunner
 from demokit.seeding import derive_seed, seed_everything
@@ -87,20 +87,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def resolve_stop_value(env_id: str, stop_value: float | None) -> float | None:
     """The config's ``stop_value`` or else the env's registered reward_threshold (None: none)."""
     return float(stop_value) if stop_value is not None else reward_threshold(env_id)
-
-
-def check_output_path(out: str | os.PathLike[str] | None) -> None:
-    """Refuse an output path that cannot be written *before* training starts."""
-    if out is None:
-        return
-    p = Path(out)
-    if p.is_dir():
-        raise UserError(f"--out {p}: is a directory; give a file path such as {p / 'expert.pt'}")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise UserError(f"--out {p}: directory {parent} is not writable; choose another --out")
 
 
 @dataclass(frozen=True)

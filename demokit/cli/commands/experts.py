@@ -22,15 +22,25 @@ def register(app: typer.Typer) -> None:
         out: Optional[str] = typer.Option(None, "--out", help=field_help(ExpertConfig, "out")),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(ExpertConfig, "device")),
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help=field_help(ExpertConfig, "tensorboard")),
+        force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Train a PPO or DQN expert with tuned settings and save its policy checkpoint."""
+        from demokit.cli.checks import check_num_envs, check_seed
         from demokit.cli.output import LazyProgress, emit_json, out_console
+        from demokit.devices import resolve_device
+        from demokit.paths import check_output_path
         from demokit.progress import training_progress_text
+        from demokit.rl.expert import default_out
         from demokit.rl.expert import train_expert
 
+        check_seed(seed)
+        check_num_envs(num_envs)
         cfg = from_mapping(ExpertConfig, {"env_id": env}, algo=algo, total_timesteps=timesteps, seed=seed,
                            num_envs=num_envs, out=out, device=device, tensorboard=tensorboard)
+        target = check_output_path(cfg.out or default_out(cfg.env_id, cfg.algo), kind="checkpoint", force=force)
+        cfg = from_mapping(ExpertConfig, cfg, out=str(target))
+        resolve_device(cfg.device)
 
         def report(info: dict[str, float]) -> None:
             progress.update(int(info["env_steps"]), total=int(info["total_timesteps"]),
@@ -60,9 +70,11 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Evaluate a policy checkpoint: mean and std of the episode return."""
+        from demokit.cli.checks import check_seed
         from demokit.cli.output import emit_json, out_console
         from demokit.rl.expert import evaluate_checkpoint
 
+        check_seed(seed)
         cfg = from_mapping(EvalConfig, {"policy": policy}, env_id=env, episodes=episodes, seed=seed,
                            deterministic=False if stochastic else None)
         figures = evaluate_checkpoint(cfg)

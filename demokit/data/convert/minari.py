@@ -39,6 +39,7 @@ from demokit.data.convert.common import ConvertResult, Source, check_declared_sp
 from demokit.data.episode import Episode, obs_index
 from demokit.data.locking import temp_path_for
 from demokit.errors import UserError
+from demokit.paths import make_parents, remove_dirs, write_file
 
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"
@@ -400,7 +401,7 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         raise UserError(f"Minari dataset id {dataset_id!r} must end in <name>-v<version>, e.g. cartpole-expert-v0; "
                         f"name DST like that or pass --dataset-id")
     prepare_target(dst, is_dir=True, force=force)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(dst)
     tmp = temp_path_for(dst)
     shutil.rmtree(tmp, ignore_errors=True)
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
@@ -408,7 +409,11 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         data_dir = tmp / "data"
         data_dir.mkdir(parents=True)
         episodes = steps = 0
-        with h5py.File(data_dir / MAIN_FILE, "w", track_order=True) as h5:
+        # The HDF5 file is built in memory and written out with plain file I/O: HDF5 that runs out
+        # of disk space mid-file cannot be closed cleanly (it crashed the process), a Python write
+        # raises one OSError and the temporary directory is removed.
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w", track_order=True) as h5:
             for ep in source.episodes:
                 g = h5.create_group(f"episode_{episodes}")
                 g.attrs["id"] = episodes
@@ -431,6 +436,8 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
                         infos.create_dataset(key, data=padded, chunks=True, maxshape=(None, *arr.shape[1:]), **kwargs)
                 episodes += 1
                 steps += T
+        write_file(data_dir / MAIN_FILE, buffer.getbuffer())
+        del buffer
         meta: dict[str, Any] = {
             "total_episodes": episodes,
             "total_steps": steps,
@@ -451,10 +458,11 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         meta["minari_version"] = minari_version()
         meta["demokit_provenance"] = prov
         meta["dataset_size"] = round(sum(p.stat().st_size for p in data_dir.iterdir()) / 1e6, 1)
-        (data_dir / METADATA_FILE).write_text(fmt.to_json(meta))
+        write_file(data_dir / METADATA_FILE, fmt.to_json(meta).encode())
         _replace_dir(tmp, dst)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_dirs(created)
         raise
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="minari",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
