@@ -77,8 +77,8 @@ from demokit.rl.common import torch_threads
 from demokit.spaces import check_same_spaces
 
 #: policy names understood besides checkpoint paths
-POLICY_NAMES = ("random", "ppo", "dqn")
-EXPERT_ALGOS = ("ppo", "dqn")
+POLICY_NAMES = ("random", "ppo", "dqn", "sac")
+EXPERT_ALGOS = ("ppo", "dqn", "sac")
 #: default folder of datasets written without an explicit path
 DATASETS_DIR = "datasets"
 #: episode buffers start with this many rows (or the env's time limit, if smaller) and double when full
@@ -98,7 +98,7 @@ ProgressFn = Callable[[dict[str, Any]], None]
 class CollectConfig:
     """One demonstration collection (shared by :func:`collect_demo_data` and ``demokit collect``)."""
 
-    policy: str = required("random, ppo, dqn (the expert experts/<env>-<algo>.pt, trained first when "
+    policy: str = required("random, ppo, dqn, sac (the expert experts/<env>-<algo>.pt, trained first when "
                            "missing) or the path of a demokit policy checkpoint (an expert, BC or GAIL policy)")
     env_id: str | None = option(None, "gymnasium env id (default: the checkpoint's env)")
     path: str | None = option(None, "output .h5 dataset (default: datasets/<env>-<policy>.h5)")
@@ -113,7 +113,7 @@ class CollectConfig:
         "create", "create (refuse an existing file), append (add episodes to it) or overwrite (replace it)")
     compression: str | None = option(None, "HDF5 compression: gzip, lzf or none")
     experts_dir: str = option("experts", "folder of the named experts <env>-<algo>.pt")
-    train_missing_expert: bool = option(True, "train a named expert (ppo, dqn) when its checkpoint is missing")
+    train_missing_expert: bool = option(True, "train a named expert (ppo, dqn, sac) when its checkpoint is missing")
     eval_episodes: int = option(5, "episodes of the quick evaluation that records the policy's return in the "
                                    "provenance when its checkpoint has no training figures (0: skip)")
     store_log_probs: bool = option(True, "store the log-probability of each sampled action (extras/log_prob) "
@@ -223,7 +223,7 @@ def _resolve_policy(policy: Any, cfg: CollectConfig, progress: ProgressFn | None
             _train_expert(cfg.env_id, spec, ckpt, progress)
         return _from_checkpoint(ckpt, label=spec, kind="expert")
     if not Path(spec).exists():
-        raise UserError(f"--policy {spec!r}: no such checkpoint file; use random, ppo, dqn or the path of a demokit "
+        raise UserError(f"--policy {spec!r}: no such checkpoint file; use random, ppo, dqn, sac or the path of a demokit "
                         f"policy checkpoint (.pt)")
     return _from_checkpoint(Path(spec), label=None, kind="checkpoint")
 

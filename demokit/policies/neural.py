@@ -10,15 +10,17 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
-from torch.distributions import Categorical, Distribution, Independent, Normal
+from torch.distributions import Categorical, Distribution, Independent, Normal, TransformedDistribution
+from torch.distributions.transforms import TanhTransform
 
 from demokit.errors import UserError
 from demokit.policies.base import Policy
+from demokit.policies.distributions import SQUASHED_LOG_STD_MAX, SQUASHED_LOG_STD_MIN, squashed_gaussian_sample
 from demokit.policies.networks import mlp
 from demokit.policies.normalization import ObsNormalizer
 from demokit.spaces import describe, flat_dim, flatten_batch
 
-Head = Literal["categorical", "gaussian", "qvalue"]
+Head = Literal["categorical", "gaussian", "qvalue", "squashed_gaussian"]
 
 #: batches of at least this many rows give every row the same bits whatever the batch size (see ``pad_rows``)
 ROW_INVARIANT_BATCH = 16
@@ -43,7 +45,10 @@ class PolicyArch:
     """Everything needed to rebuild a ``NeuralPolicy`` (saved in checkpoints).
 
     head: "categorical" (Discrete, logits), "gaussian" (Box, mean + state-independent
-      log std) or "qvalue" (Discrete, one Q value per action; acts greedily).
+      log std), "qvalue" (Discrete, one Q value per action; acts greedily) or
+      "squashed_gaussian" (Box with finite bounds, SAC's actor: the network outputs the mean
+      and a state-dependent log std, the action is tanh of the Gaussian draw rescaled to the
+      bounds; the deterministic action is tanh(mean)).
     hidden_sizes: widths of the hidden layers.
     activation: "tanh", "relu", "elu" or "gelu".
     normalize_obs: whether observations pass through running mean/std statistics.
@@ -57,8 +62,9 @@ class PolicyArch:
     log_std_init: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.head not in ("categorical", "gaussian", "qvalue"):
-            raise UserError(f"unknown policy head {self.head!r}; use categorical, gaussian or qvalue")
+        if self.head not in ("categorical", "gaussian", "qvalue", "squashed_gaussian"):
+            raise UserError(f"unknown policy head {self.head!r}; use categorical, gaussian, qvalue or "
+                            f"squashed_gaussian")
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,8 +102,12 @@ class NeuralPolicy(nn.Module, Policy):
         self.arch = arch
         if arch.head in ("categorical", "qvalue") and not isinstance(action_space, spaces.Discrete):
             raise UserError(f"a {arch.head} policy needs a Discrete action space, got {describe(action_space)}")
-        if arch.head == "gaussian" and not isinstance(action_space, spaces.Box):
-            raise UserError(f"a gaussian policy needs a Box action space, got {describe(action_space)}")
+        if arch.head in ("gaussian", "squashed_gaussian") and not isinstance(action_space, spaces.Box):
+            raise UserError(f"a {arch.head} policy needs a Box action space, got {describe(action_space)}")
+        self._squashed = arch.head == "squashed_gaussian"
+        if self._squashed and not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise UserError(f"a squashed_gaussian policy rescales tanh to the action bounds, which must be finite; "
+                            f"got {describe(action_space)}")
         self.obs_dim = flat_dim(observation_space)
         #: a 1-D Box: a (B, obs_dim) float32 batch is already flat (the common case when acting)
         self._vector_obs = isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1
@@ -107,10 +117,12 @@ class NeuralPolicy(nn.Module, Policy):
         else:
             self.out_dim = int(np.prod(action_space.shape))
             self.action_shape = tuple(action_space.shape)
-        out_gain = 0.01 if arch.head in ("categorical", "gaussian") else 1.0
-        self.net = mlp(self.obs_dim, arch.hidden_sizes, self.out_dim, activation=arch.activation, out_gain=out_gain)
+        out_gain = 0.01 if arch.head in ("categorical", "gaussian", "squashed_gaussian") else 1.0
+        net_out = 2 * self.out_dim if self._squashed else self.out_dim  # squashed: mean and log std
+        self.net = mlp(self.obs_dim, arch.hidden_sizes, net_out, activation=arch.activation, out_gain=out_gain)
         if arch.head == "gaussian":
             self.log_std = nn.Parameter(torch.full((self.out_dim,), float(arch.log_std_init)))
+        if arch.head in ("gaussian", "squashed_gaussian"):
             self._low = torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1)
             self._high = torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1)
         self.obs_norm = ObsNormalizer(self.obs_dim) if arch.normalize_obs else None
@@ -156,8 +168,16 @@ class NeuralPolicy(nn.Module, Policy):
         """Network output on a *normalised* flat tensor."""
         return self.net(x)
 
+    def mean_log_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Squashed-Gaussian head: the pre-tanh mean and the clamped log std, each (B, A)."""
+        mean, log_std = self.net(x).chunk(2, dim=-1)
+        return mean, log_std.clamp(SQUASHED_LOG_STD_MIN, SQUASHED_LOG_STD_MAX)
+
     def distribution(self, x: torch.Tensor) -> Distribution:
-        """Action distribution for normalised flat observations ``x``."""
+        """Action distribution for normalised flat observations ``x`` (squashed head: over [-1, 1])."""
+        if self._squashed:
+            mean, log_std = self.mean_log_std(x)
+            return Independent(TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform(cache_size=1)]), 1)
         out = self.net(x)
         if self.arch.head == "gaussian":
             return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
@@ -168,7 +188,11 @@ class NeuralPolicy(nn.Module, Policy):
         a = torch.as_tensor(np.asarray(actions), device=self.device)
         if isinstance(self.action_space, spaces.Discrete):
             return (a.reshape(-1).long() - int(self.action_space.start))
-        return a.reshape(a.shape[0], -1).float()
+        a = a.reshape(a.shape[0], -1).float()
+        if self._squashed:  # env bounds -> the head's [-1, 1]
+            low, high = self._low.to(a.device), self._high.to(a.device)
+            return 2.0 * (a - low) / (high - low) - 1.0
+        return a
 
     # ---- acting --------------------------------------------------------------
     def seed(self, seed: int) -> None:
@@ -177,7 +201,14 @@ class NeuralPolicy(nn.Module, Policy):
 
     @torch.no_grad()
     def act_tensor(self, x: torch.Tensor, *, deterministic: bool = True) -> torch.Tensor:
-        """Actions (index for Discrete, raw unclipped vector for Box) from normalised ``x``."""
+        """Actions (index for Discrete, raw unclipped vector for Box, [-1, 1] for the squashed
+        head) from normalised ``x``."""
+        if self._squashed:
+            mean, log_std = self.mean_log_std(x)
+            if deterministic:
+                return torch.tanh(mean)
+            noise = torch.randn(mean.shape, generator=self._generator).to(mean.device)
+            return torch.tanh(mean + noise * log_std.exp())
         out = self.net(x)
         if self.arch.head in ("categorical", "qvalue"):
             if deterministic or self.arch.head == "qvalue":
@@ -221,6 +252,11 @@ class NeuralPolicy(nn.Module, Policy):
         n = x.shape[0]
         if len(rngs) != n:
             raise ValueError(f"sample_rows needs one generator per row: {len(rngs)} for {n} rows")
+        if self._squashed:  # log-probability of the [-1, 1] action, before the rescaling to the bounds
+            z = torch.from_numpy(np.stack([g.standard_normal(self.out_dim, dtype=np.float32) for g in rngs]))
+            mean, log_std = self.mean_log_std(pad_rows(x, pad_to))
+            raw, lp_t = squashed_gaussian_sample(mean[:n], log_std[:n], z.to(x.device))
+            return self.to_env_action(raw.cpu()), (lp_t.float().cpu().numpy() if log_prob else None)
         dist = self.distribution(pad_rows(x, pad_to))
         if self.arch.head == "gaussian":
             z = torch.from_numpy(np.stack([g.standard_normal(self.out_dim, dtype=np.float32) for g in rngs]))
@@ -234,9 +270,12 @@ class NeuralPolicy(nn.Module, Policy):
         return self.to_env_action(raw.cpu()), lp
 
     def to_env_action(self, a: torch.Tensor) -> np.ndarray:
-        """Tensor actions -> numpy actions valid in the env (Discrete offset, Box clipped)."""
+        """Tensor actions -> numpy actions valid in the env (Discrete offset, Box clipped; the
+        squashed head's [-1, 1] rescaled to the bounds, clamped only against rounding)."""
         if isinstance(self.action_space, spaces.Discrete):
             return (a.numpy().astype(np.int64) + int(self.action_space.start))
+        if self._squashed:
+            a = self._low + (a.float() + 1.0) * (0.5 * (self._high - self._low))
         a = torch.maximum(torch.minimum(a.float(), self._high), self._low)
         return a.numpy().reshape((a.shape[0], *self.action_shape)).astype(self.action_space.dtype)
 

@@ -73,8 +73,10 @@ class Rollout:
 class ReplayBuffer:
     """A ring buffer of transitions in preallocated numpy arrays.
 
-    Stores flat ``obs`` / ``next_obs`` (float32, the real next observation, final one at
-    episode ends), ``action`` (int64 index for Discrete, float32 vectors for Box), ``reward``,
+    Stores ``obs`` / ``next_obs`` (the real next observation, final one at episode ends):
+    flat float32 (capacity, obs_dim) by default, or in the observation space's own shape and
+    dtype with ``obs_shape`` / ``obs_dtype`` (e.g. float64 MuJoCo observations; the network's
+    preprocessing converts a sampled batch), ``action`` (int64 index for Discrete, float32 vectors for Box), ``reward``,
     ``terminated`` and ``truncated``. ``add`` inserts a batch at once; ``sample`` returns
     a dict of tensors drawn uniformly with the buffer's seeded generator.
     """
@@ -82,13 +84,15 @@ class ReplayBuffer:
     FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated")
 
     def __init__(self, capacity: int, obs_dim: int, *, action_shape: tuple[int, ...] = (),
-                 action_dtype: Any = np.int64, seed: int = 0, device: str | torch.device = "cpu") -> None:
+                 action_dtype: Any = np.int64, obs_shape: tuple[int, ...] | None = None, obs_dtype: Any = np.float32,
+                 seed: int = 0, device: str | torch.device = "cpu") -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
         self.device = torch.device(device)
-        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        shape = (int(obs_dim),) if obs_shape is None else tuple(obs_shape)
+        self.obs = np.zeros((capacity, *shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *shape), dtype=obs_dtype)
         self.action = np.zeros((capacity, *action_shape), dtype=action_dtype)
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=bool)

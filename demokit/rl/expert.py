@@ -13,6 +13,7 @@ from demokit.rl.common import ProgressFn, TrainResult
 from demokit.rl.dqn import DQNConfig, DQNTrainer
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.ppo import PPOConfig, PPOTrainer
+from demokit.rl.sac import SACConfig, SACTrainer, check_sac_action_space
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class ExpertConfig:
     """Train an expert with the tuned hyperparameters of ``rl.hyperparams`` (None = tuned value)."""
 
     env_id: str = required("gymnasium env id, e.g. CartPole-v1")
-    algo: Literal["ppo", "dqn"] = option("ppo", "learner: ppo (Discrete or Box actions) or dqn (Discrete only)")
+    algo: Literal["ppo", "dqn", "sac"] = option("ppo", "learner: ppo (Discrete or Box actions), dqn (Discrete "
+                                                       "only) or sac (Box only)")
     total_timesteps: int | None = option(None, "env-step budget; unset: the tuned budget, stopping as soon as "
                                                "the deterministic evaluation reaches the env's reward threshold")
     seed: int = option(0, "seed of everything")
@@ -49,17 +51,19 @@ def tensorboard_writer(log_dir: str | None) -> Any:
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def train_expert(config: ExpertConfig | PPOConfig | DQNConfig | Mapping[str, Any], *,
-                 progress: ProgressFn | None = None) -> TrainResult:
-    """Train a PPO or DQN expert and save its checkpoint; returns the final evaluation figures.
+def train_expert(config: ExpertConfig | PPOConfig | DQNConfig | SACConfig | Mapping[str, Any], *,
+                 progress: ProgressFn | None = None, tb_writer: Any = None) -> TrainResult:
+    """Train a PPO, DQN or SAC expert and save its checkpoint; returns the final evaluation figures.
 
     ``config``: an ``ExpertConfig`` (or a mapping of its keys), whose unset values come
-    from the tuned table; or a full ``PPOConfig`` / ``DQNConfig`` used as is (saved to
-    experts/<env>-<algo>.pt, stopping at the goal).
+    from the tuned table; or a full ``PPOConfig`` / ``DQNConfig`` / ``SACConfig`` used as is (saved to
+    experts/<env>-<algo>.pt, stopping at the goal). ``tb_writer``: anything with
+    ``add_scalar(tag, value, step)`` (a :class:`demokit.runs.RunFolder`), used instead of
+    opening ``config.tensorboard``.
     """
-    if isinstance(config, (PPOConfig, DQNConfig)):
+    if isinstance(config, (PPOConfig, DQNConfig, SACConfig)):
         algo_cfg, out, tb_dir, stop = config, None, None, True
-        algo = "ppo" if isinstance(config, PPOConfig) else "dqn"
+        algo = {PPOConfig: "ppo", DQNConfig: "dqn", SACConfig: "sac"}[type(config)]
     else:
         cfg = config if isinstance(config, ExpertConfig) else from_mapping(ExpertConfig, config)
         algo = cfg.algo
@@ -69,20 +73,22 @@ def train_expert(config: ExpertConfig | PPOConfig | DQNConfig | Mapping[str, Any
         stop = cfg.stop_at_goal if cfg.stop_at_goal is not None else cfg.total_timesteps is None
     out = out or default_out(algo_cfg.env_id, algo)
     check_output_path(out)
-    if algo == "dqn":
-        _check_discrete(algo_cfg.env_id)
-    writer = tensorboard_writer(tb_dir)
-    trainer_cls = PPOTrainer if algo == "ppo" else DQNTrainer
+    _check_action_space(algo_cfg.env_id, algo)
+    writer = tb_writer if tb_writer is not None else tensorboard_writer(tb_dir)
+    trainer_cls = {"ppo": PPOTrainer, "dqn": DQNTrainer, "sac": SACTrainer}[algo]
     trainer = trainer_cls(algo_cfg, progress=progress, tb_writer=writer)
     try:
         return trainer.learn(out=out, stop_at_goal=stop)
     finally:
         trainer.close()
-        if writer is not None:
+        if writer is not None and tb_writer is None:
             writer.close()
 
 
-def _check_discrete(env_id: str) -> None:
+def _check_action_space(env_id: str, algo: str) -> None:
+    """Refuse a learner that cannot act in the env's action space, before anything is written."""
+    if algo == "ppo":
+        return
     from gymnasium import spaces
 
     from demokit.envs import make_env
@@ -90,8 +96,11 @@ def _check_discrete(env_id: str) -> None:
     env = make_env(env_id)
     act = env.action_space
     env.close()
-    if not isinstance(act, spaces.Discrete):
-        raise UserError(f"--algo dqn needs a Discrete action space; {env_id} has {describe(act)}: use --algo ppo")
+    if algo == "sac":
+        check_sac_action_space(env_id, act)
+    elif not isinstance(act, spaces.Discrete):
+        raise UserError(f"--algo dqn needs a Discrete action space; {env_id} has {describe(act)}: "
+                        f"use --algo ppo or --algo sac")
 
 
 
