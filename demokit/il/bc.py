@@ -66,7 +66,8 @@ from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
 from demokit.policies.networks import make_adam
-from demokit.rl.common import check_output_path, resolve_stop_value
+from demokit.paths import check_output_path
+from demokit.rl.common import resolve_stop_value
 from demokit.runtime import torch_threads
 from demokit.seeding import derive_seed
 from demokit.spaces import flatten_batch

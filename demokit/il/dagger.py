@@ -43,7 +43,7 @@ from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import ConfigError, UserError
 from demokit.il.bc import BCConfig, train_bc
 from demokit.policies import NeuralPolicy, Policy, default_head, file_sha256, load_checkpoint, save_checkpoint
-from demokit.rl.common import check_output_path
+from demokit.paths import check_output_path
 from demokit.rollout import EpisodeTable, VecStepper, run_episodes
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces

@@ -14,7 +14,6 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from demokit.envs import env_spec_json, make_vec_env, reward_threshold
 from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
+from demokit.paths import check_output_path
 from demokit.policies import NeuralPolicy, save_checkpoint
 from demokit.results import as_dict
 from demokit.rollout import VecStepper
@@ -70,20 +70,6 @@ def linear_schedule(initial: float, progress_done: float, kind: str) -> float:
 def resolve_stop_value(env_id: str, stop_value: float | None) -> float | None:
     """The config's ``stop_value`` or else the env's registered reward_threshold (None: none)."""
     return float(stop_value) if stop_value is not None else reward_threshold(env_id)
-
-
-def check_output_path(out: str | os.PathLike[str] | None) -> None:
-    """Refuse an output path that cannot be written *before* training starts."""
-    if out is None:
-        return
-    p = Path(out)
-    if p.is_dir():
-        raise UserError(f"--out {p}: is a directory; give a file path such as {p / 'expert.pt'}")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise UserError(f"--out {p}: directory {parent} is not writable; choose another --out")
 
 
 @dataclass(frozen=True)
