@@ -51,12 +51,14 @@ def tensorboard_writer(log_dir: str | None) -> Any:
 
 
 def train_expert(config: ExpertConfig | PPOConfig | DQNConfig | SACConfig | Mapping[str, Any], *,
-                 progress: ProgressFn | None = None) -> TrainResult:
+                 progress: ProgressFn | None = None, tb_writer: Any = None) -> TrainResult:
     """Train a PPO, DQN or SAC expert and save its checkpoint; returns the final evaluation figures.
 
     ``config``: an ``ExpertConfig`` (or a mapping of its keys), whose unset values come
     from the tuned table; or a full ``PPOConfig`` / ``DQNConfig`` / ``SACConfig`` used as is (saved to
-    experts/<env>-<algo>.pt, stopping at the goal).
+    experts/<env>-<algo>.pt, stopping at the goal). ``tb_writer``: anything with
+    ``add_scalar(tag, value, step)`` (a :class:`demokit.runs.RunFolder`), used instead of
+    opening ``config.tensorboard``.
     """
     if isinstance(config, (PPOConfig, DQNConfig, SACConfig)):
         algo_cfg, out, tb_dir, stop = config, None, None, True
@@ -71,14 +73,14 @@ def train_expert(config: ExpertConfig | PPOConfig | DQNConfig | SACConfig | Mapp
     out = out or default_out(algo_cfg.env_id, algo)
     check_output_path(out)
     _check_action_space(algo_cfg.env_id, algo)
-    writer = tensorboard_writer(tb_dir)
+    writer = tb_writer if tb_writer is not None else tensorboard_writer(tb_dir)
     trainer_cls = {"ppo": PPOTrainer, "dqn": DQNTrainer, "sac": SACTrainer}[algo]
     trainer = trainer_cls(algo_cfg, progress=progress, tb_writer=writer)
     try:
         return trainer.learn(out=out, stop_at_goal=stop)
     finally:
         trainer.close()
-        if writer is not None:
+        if writer is not None and tb_writer is None:
             writer.close()
 
 

@@ -20,6 +20,32 @@ from demokit.progress import bc_progress_text
 from demokit.config import field_help
 from demokit.il.bc import BCConfig, default_bc_out
 from demokit.il.dagger import DAggerConfig, default_dagger_paths
+from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP, RunFolder
+
+
+def bc_run_folder(dataset: Path, overrides: dict[str, Any], *, run_dir: Optional[str], run_name: Optional[str],
+                  overwrite: bool, tensorboard: Optional[str]) -> RunFolder:
+    """The run folder of a bc-train run (refused before training when it exists)."""
+    from demokit.data import load_dataset
+    from demokit.envs import reward_threshold
+
+    ds = load_dataset(dataset)
+    env_id = overrides.get("env_id") or ds.env_id or "unknown-env"
+    returns = ds.episode_returns
+    return RunFolder("bc-train", env_id, config={"dataset": str(dataset), **overrides}, run_dir=run_dir,
+                     name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
+                     info={"algo": "bc", "dataset": str(dataset),
+                           "expert_return": float(returns.mean()) if len(returns) else None,
+                           "reward_threshold": reward_threshold(env_id) if env_id != "unknown-env" else None})
+
+
+def epoch_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """A metrics row of one BC epoch (the x axis is the epoch)."""
+    row = {k: v for k, v in rec.items() if k not in ("eval_mean", "eval_std", "max_epochs", "time_s")}
+    row["step"] = rec["epoch"]
+    if "eval_mean" in rec:
+        row["eval_return"], row["eval_return_std"] = rec["eval_mean"], rec["eval_std"]
+    return row
 
 
 def _is_main_rank() -> bool:
@@ -63,6 +89,11 @@ def register(app: typer.Typer) -> None:
                                            "(default: policies/<dataset-stem>-bc.pt)", show_default=False),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(BCConfig, "device"), show_default=False),
         loss: Optional[str] = typer.Option(None, "--loss", help=field_help(BCConfig, "loss"), show_default=False),
+        run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
+        run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
+        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+        tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory of the "
+                                                  "metrics rows (needs `pip install tensorboard`)", show_default=False),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
     ) -> None:
         """Behavioral cloning: train a policy on a dataset's (observation, action) pairs.
@@ -81,16 +112,25 @@ def register(app: typer.Typer) -> None:
         if not main_rank:
             train_bc(dataset, None, **overrides)
             return
-        with LazyProgress("bc-train", epochs or 0) as progress:
+        run = bc_run_folder(dataset, overrides, run_dir=run_dir, run_name=run_name, overwrite=overwrite,
+                            tensorboard=tensorboard)
+        with run, LazyProgress("bc-train", epochs or 0) as progress:
 
             def on_epoch(rec: dict) -> None:
                 line = (f"epoch {rec['epoch']}: return {rec['eval_mean']:.1f} ± {rec['eval_std']:.1f}"
                         if "eval_mean" in rec else None)
                 progress.update(rec["epoch"], info=bc_progress_text(rec), line=line, total=rec["max_epochs"])
+                run.log_row(epoch_row(rec))
 
             result = train_bc(dataset, None, callback=on_epoch, **overrides)
+            summary = {**result.summary(), "run_dir": str(run.path)}
+            if result.checkpoint is not None:
+                from demokit.policies import load_checkpoint
+
+                run.update_config(resolved=load_checkpoint(result.checkpoint).training.get("config"))
+            run.finish(summary, checkpoint=result.checkpoint)
         if json_out:
-            emit_json(result.summary())
+            emit_json(summary)
         else:
             state = "converged" if result.converged else "did not reach the stop value"
             print(f"wrote {result.checkpoint}: return {_fmt(result.mean_return)} ± {_fmt(result.std_return)} "
