@@ -37,6 +37,9 @@ def register(app: typer.Typer) -> None:
         from demokit.cli.output import emit_json, out_console
         from demokit.data.filter import filter_dataset, parse_episode_ids
 
+        from demokit.paths import check_output_path
+
+        out = check_output_path(out, kind="dataset", inputs=[dataset], force=force)
         ids = parse_episode_ids(episodes) if episodes is not None else None
         res = filter_dataset(dataset, out, top_k=top_k, min_return=min_return, max_length=max_length, episodes=ids,
                              subset=subset, force=force)
@@ -61,6 +64,12 @@ def register(app: typer.Typer) -> None:
         from demokit.cli.output import emit_json, out_console
         from demokit.data.filter import split_dataset
 
+        from demokit.cli.checks import check_seed
+        from demokit.paths import check_output_path
+
+        check_seed(seed)
+        for name in ("train.h5", "val.h5"):
+            check_output_path(out / name, kind="dataset", inputs=[dataset], force=force)
         res = split_dataset(dataset, out, val_fraction=val_fraction, seed=seed, force=force)
         if json_out:
             emit_json(res.to_dict())

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 
 from demokit.config import from_mapping
 from demokit.data import format as fmt
@@ -36,6 +36,7 @@ from demokit.data.convert.minari import minari_data_dir, read_minari, write_mina
 from demokit.data.convert.robomimic import is_robomimic_file, read_robomimic, write_robomimic
 from demokit.data.convert.safe_pickle import UnsafePickleError, safe_load
 from demokit.errors import UserError
+from demokit.paths import check_input_path, check_output_path, resolve_output
 
 __all__ = [
     "ConvertConfig", "ConvertResult", "UnsafePickleError", "convert", "detect_source_kind", "detect_target_kind",
@@ -63,7 +64,7 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
         head = f.read(8)
     if head == HDF5_MAGIC:
         try:
-            with h5py.File(p, "r") as h5:
+            with h5io.open_file(p, "r") as h5:
                 if fmt.decode_attr(h5.attrs.get(fmt.ATTR_FORMAT)) == fmt.FORMAT_NAME:
                     return "demokit"
                 if is_d4rl_file(h5):
@@ -144,15 +145,21 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     """
     cfg = from_mapping(ConvertConfig, config, env_id=env_id, force=force, compression=compression, to=to,
                        dataset_id=dataset_id)
-    src_path, dst_path = Path(src), Path(dst)
+    src_path = check_input_path(src, what="SRC")
     target = detect_target_kind(dst, cfg.to)
+    dst_path = resolve_output(dst)  # a symlink is written through: its target gets the data
     compression_ = fmt.check_compression(cfg.compression)
+    if cfg.dataset_id is not None and target != "minari":
+        raise UserError(f"--dataset-id names a Minari dataset, but DST {dst} is written as {target}; "
+                        f"leave out --dataset-id or write a Minari dataset directory")
     if same_path(src_path, dst_path) or src_path.resolve() == dst_path.resolve():
         raise UserError(f"SRC and DST are the same ({src_path}); write the conversion to another path")
     if target == "imitation":
         prepare_dir_target(dst_path, force=cfg.force)
     else:
         prepare_target(dst_path, force=cfg.force, is_dir=target == "minari")  # early: before reading a large source
+    if target not in ("minari", "imitation"):  # the one output-path check (kinds, special files, read-only, names)
+        check_output_path(dst_path, kind="dataset", inputs=[src_path], force=cfg.force, what="DST")
     source = read_source(src_path, env_id=cfg.env_id, kind=source_kind)
     if target == "minari":
         return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id)
