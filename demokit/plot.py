@@ -153,6 +153,11 @@ def _runs_figure(plt: Any, paths: list[Path]) -> Any:
     from demokit.runs import read_run
 
     runs = [read_run(p) for p in paths]
+    kinds = {_x_kind(run["rows"]) for run in runs}
+    if len(kinds) > 1:
+        raise UserError(f"the runs count progress differently ({', '.join(sorted(kinds))}): plot runs with env steps "
+                        f"(train-expert, gail) apart from runs with epochs (bc-train) or rounds (dagger)")
+    x_label = kinds.pop()
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault(_group_key(run), []).append(run)
@@ -163,13 +168,10 @@ def _runs_figure(plt: Any, paths: list[Path]) -> Any:
     ax_step, ax_wall = axes[0], axes[1]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn = False
-    x_label = "env steps"
     for i, (label, members) in enumerate(groups.items()):
         color = colors[i % len(colors)]
         rows_of = [m["rows"] for m in members]
         x_key = "step"
-        if not any("env_steps" in r for rows in rows_of for r in rows):
-            x_label = "epoch" if any("epoch" in r for rows in rows_of for r in rows) else "round"
         # evaluations when every run has a curve of them, else the training episodes' returns (runs without
         # periodic evaluation, e.g. train-expert with --timesteps) with the final evaluation as a marker
         n_eval = min(len(_series(rows, "eval_return", x_key)[0]) for rows in rows_of)
@@ -212,6 +214,13 @@ def _runs_figure(plt: Any, paths: list[Path]) -> Any:
     fig.suptitle(", ".join(envs))
     fig.tight_layout()
     return fig
+
+
+def _x_kind(rows: list[dict[str, Any]]) -> str:
+    """What a run's ``step`` counts: env steps, epochs (BC) or rounds (DAgger)."""
+    if any("env_steps" in r for r in rows):
+        return "env steps"
+    return "epoch" if any("epoch" in r for r in rows) else "round"
 
 
 def _reference_lines(ax: Any, runs: list[dict[str, Any]]) -> None:
