@@ -1,6 +1,7 @@
-"""Tuned hyperparameters: ONE table, env id -> algo -> overrides of PPOConfig / DQNConfig.
+"""Tuned hyperparameters: ONE table, env id -> learner name -> overrides of its config class.
 
-Any env not listed trains with the configs' generic defaults. With the defaults,
+A learner registered in :mod:`demokit.rl.registry` adds its rows here. Any env not
+listed trains with the configs' generic defaults. With the defaults,
 training stops once the deterministic evaluation (5 quick episodes, confirmed on 20)
 reaches the goal: the env's reward_threshold (Pendulum-v1 has none: -200; Acrobot-v1
 stops at a stricter -80, confirmed on 50 episodes).
@@ -27,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from demokit.config import from_mapping
-from demokit.errors import UserError
+from demokit.rl.registry import get_learner
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {
@@ -82,27 +83,16 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-ALGOS = ("ppo", "dqn")
-
-
-def config_class(algo: str) -> type:
-    """PPOConfig for "ppo", DQNConfig for "dqn"."""
-    if algo == "ppo":
-        from demokit.rl.ppo import PPOConfig
-        return PPOConfig
-    if algo == "dqn":
-        from demokit.rl.dqn import DQNConfig
-        return DQNConfig
-    raise UserError(f"unknown algo {algo!r}; use one of {', '.join(ALGOS)}")
-
-
 def tuned_overrides(algo: str, env_id: str) -> dict[str, Any]:
-    """The table's overrides for (algo, env_id); {} for an env not in the table."""
-    config_class(algo)
+    """The table's overrides for (algo, env_id); {} for an env not in the table.
+
+    ``algo`` is any registered learner (:mod:`demokit.rl.registry`); an unknown name is a ConfigError.
+    """
+    get_learner(algo)
     return dict(TUNED.get(env_id, {}).get(algo, {}))
 
 
 def tuned_config(algo: str, env_id: str, **overrides: Any) -> Any:
-    """A PPOConfig / DQNConfig for ``env_id``: generic defaults < tuned table < ``overrides``
+    """The learner's config for ``env_id``: generic defaults < tuned table < ``overrides``
     (``None`` overrides are ignored, as for CLI options left unset)."""
-    return from_mapping(config_class(algo), {"env_id": env_id, **tuned_overrides(algo, env_id)}, **overrides)
+    return from_mapping(get_learner(algo).config, {"env_id": env_id, **tuned_overrides(algo, env_id)}, **overrides)

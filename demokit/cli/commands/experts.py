@@ -11,11 +11,12 @@ from demokit.config import field_help, from_mapping
 
 def register(app: typer.Typer) -> None:
     from demokit.rl.expert import EvalConfig, ExpertConfig
+    from demokit.rl.registry import learner_help
 
     @app.command("train-expert")
     def train_expert_cmd(
         env: str = typer.Option(..., "--env", help=field_help(ExpertConfig, "env_id")),
-        algo: Optional[str] = typer.Option(None, "--algo", help=field_help(ExpertConfig, "algo")),
+        algo: Optional[str] = typer.Option(None, "--algo", help=learner_help() + " (default: ppo)"),
         timesteps: Optional[int] = typer.Option(None, "--timesteps", help=field_help(ExpertConfig, "total_timesteps")),
         seed: Optional[int] = typer.Option(None, "--seed", help=field_help(ExpertConfig, "seed")),
         num_envs: Optional[int] = typer.Option(None, "--num-envs", help=field_help(ExpertConfig, "num_envs")),
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help=field_help(ExpertConfig, "tensorboard")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
-        """Train a PPO or DQN expert with tuned settings and save its policy checkpoint."""
+        """Train an expert with any registered learner (ppo, dqn, ...) and tuned settings; save its checkpoint."""
         from demokit.cli.output import LazyProgress, emit_json, out_console
         from demokit.progress import training_progress_text
         from demokit.rl.expert import train_expert
