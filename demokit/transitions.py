@@ -20,11 +20,13 @@ import torch
 class TransitionBatch:
     """B transitions as tensors on one device (B may be 0).
 
-    observations:      float32 (B, D) flat observations (``spaces.flatten_batch``), raw (not normalised).
+    observations:      (B, ...) raw (not normalised) observations as the learner stores them: flat float32
+                       (B, D) for vector spaces (``spaces.flatten_batch``), the space's dtype and shape for
+                       images (e.g. uint8 (B, H, W, C)).
     actions:           the actions the env received: int64 (B,) with the space's start (Discrete),
                        or float32 (B, A) clipped to the Box (Box / MultiDiscrete / MultiBinary: (B, A)).
     rewards:           float32 (B,) the env's rewards (what a reward model replaces).
-    next_observations: float32 (B, D) the true next observation (the final one at an episode's end);
+    next_observations: like ``observations``: the true next observation (the final one at an episode's end);
                        every learner fills it, None only for DI-engine data converted without ``next_obs``.
     terminated:        bool (B,) the episode ended in a terminal state (no bootstrap).
     truncated:         bool (B,) the episode was cut by a time limit (bootstrap).

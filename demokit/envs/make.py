@@ -25,10 +25,19 @@ def _check_id(env_id: str) -> None:
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        extra = ""
-        if "LunarLander" in env_id or "BipedalWalker" in env_id or "CarRacing" in env_id:
-            extra = "; Box2D envs need `pip install demokit[box2d]`"
+        extra = "; Box2D envs need `pip install demokit[box2d]`" if _extra_of(env_id) == "box2d" else ""
         raise UserError(f"unknown env id {env_id!r}{hint}{extra}")
+
+
+def _extra_of(env_id: str) -> str | None:
+    """The demokit extra that installs what ``env_id`` needs (box2d, mujoco), or None."""
+    spec = gym.registry.get(env_id)
+    entry = str(spec.entry_point) if spec is not None else ""
+    if "box2d" in entry or any(n in env_id for n in ("LunarLander", "BipedalWalker", "CarRacing")):
+        return "box2d"
+    if "mujoco" in entry:
+        return "mujoco"
+    return None
 
 
 def make_env(env_id: str, *, seed: int | None = None, **kwargs: Any) -> gym.Env:
@@ -37,6 +46,9 @@ def make_env(env_id: str, *, seed: int | None = None, **kwargs: Any) -> gym.Env:
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
+        extra = _extra_of(env_id)
+        if extra is not None:
+            raise UserError(f"env {env_id!r} needs the {extra} extra: run `pip install demokit[{extra}]`") from None
         raise UserError(f"env {env_id!r} needs an optional dependency: {exc}") from None
     if seed is not None:
         env.reset(seed=seed)

@@ -49,7 +49,8 @@ from demokit.errors import ConfigError, UserError
 from demokit.pipelines.ding_config import irl_keys_from_ding
 from demokit.policies import NeuralPolicy
 from demokit.reward_models import BaseRewardModel, create_reward_model, reward_model_class
-from demokit.rl.common import ProgressFn, check_output_path
+from demokit.paths import check_output_path
+from demokit.rl.common import ProgressFn
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.registry import LearnerSpec, check_action_space, get_learner, learner_names
 from demokit.seeding import derive_seed

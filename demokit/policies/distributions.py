@@ -36,3 +36,22 @@ def diag_gaussian_log_prob(actions: torch.Tensor, mean: torch.Tensor, log_std: t
 def diag_gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
     """Entropy of the diagonal Gaussian with ``log_std``, summed over the last axis."""
     return (0.5 + HALF_LOG_2PI + log_std).sum(-1)
+
+
+#: log std bounds of the squashed-Gaussian head (state-dependent log std, as SAC's actors use)
+SQUASHED_LOG_STD_MIN, SQUASHED_LOG_STD_MAX = -20.0, 2.0
+
+
+def tanh_log_det_jacobian(pre_tanh: torch.Tensor) -> torch.Tensor:
+    """``sum log(1 - tanh(u)^2)`` over the last axis, computed stably as
+    ``2 * (log 2 - u - softplus(-2u))`` (no ``1 - tanh^2`` that rounds to 0 for large ``|u|``)."""
+    return (2.0 * (math.log(2.0) - pre_tanh - torch.nn.functional.softplus(-2.0 * pre_tanh))).sum(-1)
+
+
+def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor,
+                             noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a = tanh(mean + exp(log_std) * noise)`` and ``log pi(a)`` (the Gaussian log-density of
+    the pre-tanh value minus the tanh Jacobian term): shapes (B, A) and (B,)."""
+    pre = mean + log_std.exp() * noise
+    log_prob = -diag_gaussian_nll_of_noise(noise, log_std) - tanh_log_det_jacobian(pre)
+    return torch.tanh(pre), log_prob

@@ -8,7 +8,8 @@ from typing import Any
 
 from demokit.config import from_mapping, option, required
 from demokit.errors import UserError
-from demokit.rl.common import ProgressFn, TrainResult, check_output_path
+from demokit.paths import check_output_path
+from demokit.rl.common import ProgressFn, TrainResult
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.registry import LearnerSpec, check_action_space, get_learner, learner_of_config
 
@@ -19,7 +20,7 @@ class ExpertConfig:
 
     env_id: str = required("gymnasium env id, e.g. CartPole-v1")
     algo: str = option("ppo", "learner: a registered name (demokit.rl.registry), e.g. ppo (Discrete or Box "
-                              "actions) or dqn (Discrete only)")
+                              "actions), dqn (Discrete only) or sac (Box only)")
     total_timesteps: int | None = option(None, "env-step budget; unset: the tuned budget, stopping as soon as "
                                                "the deterministic evaluation reaches the env's reward threshold")
     seed: int = option(0, "seed of everything")
@@ -51,13 +52,16 @@ def tensorboard_writer(log_dir: str | None) -> Any:
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: ProgressFn | None = None) -> TrainResult:
+def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: ProgressFn | None = None,
+                 tb_writer: Any = None) -> TrainResult:
     """Train an expert with any registered learner and save its checkpoint; returns the final evaluation figures.
 
     ``config``: an ``ExpertConfig`` (or a mapping of its keys), whose unset values come
-    from the tuned table; or a full learner config (a ``PPOConfig``, ``DQNConfig``, ...:
-    the config class of a registered learner) used as is (saved to
-    experts/<env>-<algo>.pt, stopping at the goal).
+    from the tuned table; or a full learner config (a ``PPOConfig``, ``DQNConfig``,
+    ``SACConfig``, ...: the config class of a registered learner) used as is (saved to
+    experts/<env>-<algo>.pt, stopping at the goal). ``tb_writer``: anything with
+    ``add_scalar(tag, value, step)`` (a :class:`demokit.runs.RunFolder`), used instead of
+    opening ``config.tensorboard``.
     """
     spec = learner_of_config(config)
     if spec is not None:
@@ -72,13 +76,13 @@ def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: Pr
     out = out or default_out(algo_cfg.env_id, spec.name)
     check_output_path(out)
     check_env_fits(spec, algo_cfg.env_id)
-    writer = tensorboard_writer(tb_dir)
+    writer = tb_writer if tb_writer is not None else tensorboard_writer(tb_dir)
     trainer = spec.trainer(algo_cfg, progress=progress, tb_writer=writer)
     try:
         return trainer.learn(out=out, stop_at_goal=stop)
     finally:
         trainer.close()
-        if writer is not None:
+        if writer is not None and tb_writer is None:
             writer.close()
 
 

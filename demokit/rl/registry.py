@@ -15,6 +15,7 @@ this module imports none of them (no import circle).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ class LearnerSpec:
     budget_fractions: config fields that are fractions of ``total_timesteps`` (e.g. DQN's
                       exploration_fraction): the IRL pipelines rescale them when they change the budget,
                       so the schedule spans the same number of env steps.
+    space_check:      optional ``check(env_id, action_space)`` raising a UserError for spaces of a supported
+                      class that the learner still cannot use (e.g. SAC: unbounded Box actions).
     summary:          one line for help texts.
     """
 
@@ -50,11 +53,19 @@ class LearnerSpec:
     action_spaces: tuple[type[spaces.Space], ...]
     provides: frozenset[str] = frozenset()
     budget_fractions: tuple[str, ...] = ()
+    space_check: Callable[[str, spaces.Space], None] | None = None
     summary: str = ""
 
     def supports(self, action_space: spaces.Space) -> bool:
         """Whether the learner can act in ``action_space``."""
-        return isinstance(action_space, self.action_spaces)
+        if not isinstance(action_space, self.action_spaces):
+            return False
+        if self.space_check is not None:
+            try:
+                self.space_check("", action_space)
+            except UserError:
+                return False
+        return True
 
     @property
     def kind(self) -> str:
@@ -74,7 +85,8 @@ PROVIDABLE = frozenset({"log_probs"})
 
 def register_learner(name: str, *, config: type, trainer: type, off_policy: bool,
                      action_spaces: tuple[type[spaces.Space], ...], provides: frozenset[str] | tuple[str, ...] = (),
-                     budget_fractions: tuple[str, ...] = (), summary: str = "") -> LearnerSpec:
+                     budget_fractions: tuple[str, ...] = (),
+                     space_check: Callable[[str, spaces.Space], None] | None = None, summary: str = "") -> LearnerSpec:
     """Register a learner under ``name`` (one call per learner); returns its :class:`LearnerSpec`.
 
     Registering the same name again with the same classes is a no-op (module reloads);
@@ -92,7 +104,7 @@ def register_learner(name: str, *, config: type, trainer: type, off_policy: bool
         raise ValueError(f"register_learner({name!r}): provides may hold {sorted(PROVIDABLE)}, not {sorted(extra)}")
     spec = LearnerSpec(name=name, config=config, trainer=trainer, off_policy=bool(off_policy),
                        action_spaces=tuple(action_spaces), provides=frozenset(provides),
-                       budget_fractions=tuple(budget_fractions), summary=summary)
+                       budget_fractions=tuple(budget_fractions), space_check=space_check, summary=summary)
     known = _LEARNERS.get(name)
     if known is not None and (known.config is not config or known.trainer is not trainer):
         raise ValueError(f"learner {name!r} is already registered to {known.trainer.__module__}."
@@ -125,6 +137,8 @@ def learner_of_config(config: Any) -> LearnerSpec | None:
 def check_action_space(name: str, action_space: spaces.Space, env_id: str = "") -> LearnerSpec:
     """The spec of ``name`` when it supports ``action_space``; else one UserError naming the learners that fit."""
     spec = get_learner(name)
+    if isinstance(action_space, spec.action_spaces) and spec.space_check is not None:
+        spec.space_check(env_id, action_space)  # its own message says why (e.g. unbounded actions)
     if spec.supports(action_space):
         return spec
     from demokit.spaces import describe

@@ -33,7 +33,8 @@ def test_bc_train_json_and_checkpoint(data, tmp_path, capsys):
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     res = _last_json(cap.out)
-    assert set(res) == {"checkpoint", "mean_return", "std_return", "epochs", "samples_per_s", "converged", "wall_s"}
+    assert set(res) == {"checkpoint", "mean_return", "std_return", "epochs", "samples_per_s", "converged", "wall_s",
+                        "run_dir"}
     assert res["checkpoint"] == str(out) and res["converged"] and res["mean_return"] >= 475
     assert res["epochs"] <= 30 and res["samples_per_s"] > 0
     ck = load_checkpoint(out)

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from demokit.config import field_help, from_mapping
+from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -23,25 +24,51 @@ def register(app: typer.Typer) -> None:
         out: Optional[str] = typer.Option(None, "--out", help=field_help(ExpertConfig, "out")),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(ExpertConfig, "device")),
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help=field_help(ExpertConfig, "tensorboard")),
+        run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP),
+        run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP),
+        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+        force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
-        """Train an expert with any registered learner (ppo, dqn, ...) and tuned settings; save its checkpoint."""
+        """Train an expert with any registered learner (ppo, dqn, sac, ...) and tuned settings; save its checkpoint."""
+        from demokit.cli.checks import check_num_envs, check_seed
         from demokit.cli.output import LazyProgress, emit_json, out_console
+        from demokit.devices import resolve_device
+        from demokit.paths import check_output_path
+        from demokit.config import to_dict
+        from demokit.envs import reward_threshold
+        from demokit.policies import load_checkpoint
         from demokit.progress import training_progress_text
-        from demokit.rl.expert import train_expert
+        from demokit.rl.expert import default_out, train_expert
+        from demokit.runs import RunFolder
 
+        check_seed(seed)
+        check_num_envs(num_envs)
         cfg = from_mapping(ExpertConfig, {"env_id": env}, algo=algo, total_timesteps=timesteps, seed=seed,
                            num_envs=num_envs, out=out, device=device, tensorboard=tensorboard)
+        target = check_output_path(cfg.out or default_out(cfg.env_id, cfg.algo), kind="checkpoint", force=force)
+        cfg = from_mapping(ExpertConfig, cfg, out=str(target))
+        resolve_device(cfg.device)
+        run = RunFolder("train-expert", cfg.env_id, config=to_dict(cfg), run_dir=run_dir, name=run_name,
+                        overwrite=overwrite, tensorboard=cfg.tensorboard or False,
+                        info={"algo": cfg.algo, "reward_threshold": reward_threshold(cfg.env_id)})
 
         def report(info: dict[str, float]) -> None:
+            run.progress(info)
             progress.update(int(info["env_steps"]), total=int(info["total_timesteps"]),
                             info=training_progress_text(info))
 
-        with LazyProgress(f"{cfg.algo} {cfg.env_id}") as progress:
-            result = train_expert(cfg, progress=report)
-        figures = {"checkpoint": result.checkpoint, "mean_return": result.mean_return,
-                   "std_return": result.std_return, "env_steps": result.env_steps, "wall_s": result.wall_s,
-                   "reached_threshold": result.reached_threshold, "env_id": result.env_id, "algo": result.algo}
+        with run, LazyProgress(f"{cfg.algo} {cfg.env_id}") as progress:
+            result = train_expert(cfg, progress=report, tb_writer=run)
+            figures = {"checkpoint": result.checkpoint, "mean_return": result.mean_return,
+                       "std_return": result.std_return, "env_steps": result.env_steps, "wall_s": result.wall_s,
+                       "reached_threshold": result.reached_threshold, "env_id": result.env_id, "algo": result.algo,
+                       "run_dir": str(run.path)}
+            run.update_config(resolved=load_checkpoint(result.checkpoint).training.get("config"))
+            run.finish(figures, checkpoint=result.checkpoint,
+                       final_row={"step": result.env_steps, "env_steps": result.env_steps,
+                                  "eval_return": result.mean_return, "eval_return_std": result.std_return,
+                                  "final": True})
         if json_out:
             emit_json(figures)
         else:
@@ -61,9 +88,11 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Evaluate a policy checkpoint: mean and std of the episode return."""
+        from demokit.cli.checks import check_seed
         from demokit.cli.output import emit_json, out_console
         from demokit.rl.expert import evaluate_checkpoint
 
+        check_seed(seed)
         cfg = from_mapping(EvalConfig, {"policy": policy}, env_id=env, episodes=episodes, seed=seed,
                            deterministic=False if stochastic else None)
         figures = evaluate_checkpoint(cfg)

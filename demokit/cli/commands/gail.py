@@ -31,12 +31,14 @@ def register(app: typer.Typer) -> None:
         algo: Optional[str] = typer.Option(None, "--algo", help=learner_help() + " (default: ppo; dqn on "
                                                                                  "MountainCar-v0)"),
         timesteps: Optional[int] = typer.Option(None, "--timesteps", help=field_help(IRLConfig, "total_timesteps")),
-        seed: int = typer.Option(0, "--seed", help="seed of everything (envs, policy, discriminator)"),
+        seed: int = typer.Option(0, "--seed", help="seed of everything (envs, policy, discriminator)",
+                                 min=0, max=2**63 - 1),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(IRLConfig, "device")),
         out: Optional[Path] = typer.Option(None, "--out", help="policy checkpoint to write "
                                                                "(default: policies/<dataset>-gail-<algo>.pt)"),
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory "
                                                                               "(needs `pip install tensorboard`)"),
+        force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """GAIL: learn a policy from expert demonstrations with a discriminator as the reward.
@@ -50,7 +52,7 @@ def register(app: typer.Typer) -> None:
         from demokit.progress import training_progress_text
         from demokit.config import from_mapping
         from demokit.pipelines.reward_model import expert_dataset_and_env, resolve_learner, run_irl
-        from demokit.rl.common import check_output_path
+        from demokit.paths import check_output_path
         from demokit.rl.expert import tensorboard_writer
 
         cfg = from_mapping(IRLConfig, {"expert_data_path": expert}, env_id=env, algo=algo,
@@ -59,7 +61,7 @@ def register(app: typer.Typer) -> None:
         dataset, env_id = expert_dataset_and_env(cfg)  # a bad dataset or mismatched spaces: error before training
         name = resolve_learner(cfg, dataset, env_id).name  # a learner that does not fit: error before training
         target = str(out if out is not None else default_gail_out(expert, name))
-        check_output_path(target)
+        target = str(check_output_path(target, kind="checkpoint", inputs=[expert], force=force))
         writer = tensorboard_writer(tensorboard)
 
         def report(info: dict[str, float]) -> None:  # the env's return: GAIL trains on the discriminator's reward

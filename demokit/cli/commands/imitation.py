@@ -15,11 +15,39 @@ from typing import Any, Optional
 
 import typer
 
+from demokit.cli.checks import check_hidden, check_seed
 from demokit.cli.output import LazyProgress
+from demokit.paths import check_input_path, check_output_path
 from demokit.progress import bc_progress_text
 from demokit.config import field_help
 from demokit.il.bc import BCConfig, default_bc_out
 from demokit.il.dagger import DAggerConfig, default_dagger_paths
+from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP, RunFolder
+
+
+def bc_run_folder(dataset: Path, overrides: dict[str, Any], *, run_dir: Optional[str], run_name: Optional[str],
+                  overwrite: bool, tensorboard: Optional[str]) -> RunFolder:
+    """The run folder of a bc-train run (refused before training when it exists)."""
+    from demokit.data import load_dataset
+    from demokit.envs import reward_threshold
+
+    ds = load_dataset(dataset)
+    env_id = overrides.get("env_id") or ds.env_id or "unknown-env"
+    returns = ds.episode_returns
+    return RunFolder("bc-train", env_id, config={"dataset": str(dataset), **overrides}, run_dir=run_dir,
+                     name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
+                     info={"algo": "bc", "dataset": str(dataset),
+                           "expert_return": float(returns.mean()) if len(returns) else None,
+                           "reward_threshold": reward_threshold(env_id) if env_id != "unknown-env" else None})
+
+
+def epoch_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """A metrics row of one BC epoch (the x axis is the epoch)."""
+    row = {k: v for k, v in rec.items() if k not in ("eval_mean", "eval_std", "max_epochs", "time_s")}
+    row["step"] = rec["epoch"]
+    if "eval_mean" in rec:
+        row["eval_return"], row["eval_return_std"] = rec["eval_mean"], rec["eval_std"]
+    return row
 
 
 def _is_main_rank() -> bool:
@@ -63,6 +91,12 @@ def register(app: typer.Typer) -> None:
                                            "(default: policies/<dataset-stem>-bc.pt)", show_default=False),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(BCConfig, "device"), show_default=False),
         loss: Optional[str] = typer.Option(None, "--loss", help=field_help(BCConfig, "loss"), show_default=False),
+        run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
+        run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
+        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+        tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory of the "
+                                                  "metrics rows (needs `pip install tensorboard`)", show_default=False),
+        force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
     ) -> None:
         """Behavioral cloning: train a policy on a dataset's (observation, action) pairs.
@@ -71,26 +105,41 @@ def register(app: typer.Typer) -> None:
         """
         from demokit.cli.output import emit_json
         from demokit.il.bc import train_bc
+        from demokit.il.distributed import launched_by_torchrun
 
+        distributed = launched_by_torchrun()  # the command joins torchrun's process group; train_bc never guesses
         main_rank = _is_main_rank()
-        target = str(out if out is not None else default_bc_out(dataset))
+        check_seed(seed)
+        check_hidden(hidden)
+        check_input_path(dataset, what="dataset")
+        target = str(check_output_path(out if out is not None else default_bc_out(dataset), kind="checkpoint",
+                                       inputs=[dataset], force=force))
         overrides: dict[str, Any] = {"env_id": env, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                                      "hidden_sizes": hidden, "val_fraction": val_fraction, "eval_every": eval_every,
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target}
         if not main_rank:
-            train_bc(dataset, None, **overrides)
+            train_bc(dataset, None, distributed=distributed, **overrides)
             return
-        with LazyProgress("bc-train", epochs or 0) as progress:
+        run = bc_run_folder(dataset, overrides, run_dir=run_dir, run_name=run_name, overwrite=overwrite,
+                            tensorboard=tensorboard)
+        with run, LazyProgress("bc-train", epochs or 0) as progress:
 
             def on_epoch(rec: dict) -> None:
                 line = (f"epoch {rec['epoch']}: return {rec['eval_mean']:.1f} ± {rec['eval_std']:.1f}"
                         if "eval_mean" in rec else None)
                 progress.update(rec["epoch"], info=bc_progress_text(rec), line=line, total=rec["max_epochs"])
+                run.log_row(epoch_row(rec))
 
-            result = train_bc(dataset, None, callback=on_epoch, **overrides)
+            result = train_bc(dataset, None, callback=on_epoch, distributed=distributed, **overrides)
+            summary = {**result.summary(), "run_dir": str(run.path)}
+            if result.checkpoint is not None:
+                from demokit.policies import load_checkpoint
+
+                run.update_config(resolved=load_checkpoint(result.checkpoint).training.get("config"))
+            run.finish(summary, checkpoint=result.checkpoint)
         if json_out:
-            emit_json(result.summary())
+            emit_json(summary)
         else:
             state = "converged" if result.converged else "did not reach the stop value"
             print(f"wrote {result.checkpoint}: return {_fmt(result.mean_return)} ± {_fmt(result.std_return)} "
@@ -126,19 +175,30 @@ def register(app: typer.Typer) -> None:
                                            "(default: policies/<env>-dagger.pt)", show_default=False),
         dataset_out: Optional[Path] = typer.Option(None, "--dataset-out", help="aggregated dataset "
                                                    "(default: datasets/<env>-dagger.h5)", show_default=False),
-        force: bool = typer.Option(False, "--force", help="replace an existing --dataset-out"),
+        force: bool = typer.Option(False, "--force", help="replace an existing --dataset-out (and an --out that "
+                                                          "is not a checkpoint)"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
     ) -> None:
         """DAgger: roll out expert/learner mixtures, label every state with the expert, retrain BC."""
         from demokit.cli.output import emit_json
+        from demokit.devices import resolve_device
+        from demokit.errors import UserError
         from demokit.il.dagger import train_dagger
         from demokit.policies import load_checkpoint
 
+        check_seed(seed)
+        check_hidden(hidden)
+        if device is not None:
+            resolve_device(device)  # before anything is written (no CUDA: refused here)
         env_id = env or load_checkpoint(expert).env_id
         if not env_id:
-            from demokit.errors import UserError
             raise UserError(f"checkpoint {expert} does not name its env; pass --env ENV")
         default_out, default_data = default_dagger_paths(env_id)
+        out = check_output_path(out or default_out, kind="checkpoint", inputs=[expert], force=force)
+        dataset_out = check_output_path(dataset_out or default_data, kind="dataset", inputs=[expert, out],
+                                        force=force, what="--dataset-out")
+        if out is not None and dataset_out is not None and out == dataset_out:
+            raise UserError(f"--out and --dataset-out are the same file ({out}); give them different paths")
         overrides: dict[str, Any] = {
             "expert": str(expert), "env_id": env_id, "rounds": rounds, "episodes_per_round": episodes_per_round,
             "beta_schedule": beta_schedule, "epochs": epochs, "batch_size": batch_size, "lr": lr,

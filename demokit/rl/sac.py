@@ -1,0 +1,380 @@
+"""Soft actor-critic: squashed-Gaussian actor, twin Q critics with Polyak targets, automatic entropy.
+
+The actor is a ``NeuralPolicy`` with head "squashed_gaussian" (its checkpoint is an ordinary
+demokit policy: ``demokit eval`` / ``collect`` act from it; the deterministic action is
+``tanh(mean)`` rescaled to the Box bounds). The critics, their targets and the entropy
+coefficient travel in the checkpoint's ``extra``. ``SACTrainer`` is the round-by-round API of
+an outer loop (as ``DQNTrainer``)::
+
+    trainer = SACTrainer(tuned_config("sac", "Pendulum-v1"))
+    new = trainer.collect(1)            # numpy arrays of the new transitions (also in ``replay``)
+    trainer.train_steps(1, reward_fn=None)
+
+Replay stores the actor's action in [-1, 1] (the rescaling to the bounds is a fixed affine map)
+and the observations in their space's dtype (float64 MuJoCo observations stay float64 until
+the network). Truncated transitions bootstrap, terminated ones do not; autoreset steps
+(gymnasium 1.x NEXT_STEP) are never stored.
+
+The loop is written for a small CPU net where Python overhead per env step dominates: one
+fused-Adam call per network, the two critics evaluated as one batched matmul chain, the
+actor's loss through the critics' detached weights (no gradient bookkeeping for them), the
+target update as two foreach calls, and loss figures read only when TensorBoard logs them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from demokit.config import from_mapping, option
+from demokit.errors import ConfigError, UserError
+from demokit.policies import make_policy
+from demokit.policies.networks import ACTIVATIONS, make_adam
+from demokit.rl.buffers import ReplayBuffer
+from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
+                               linear_schedule)
+from demokit.rollout import storage_spec, to_storage
+from demokit.seeding import derive_seed
+from demokit.spaces import describe
+
+RewardFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+#: env steps per ``_iteration`` (one progress report / goal-check opportunity); bounded by eval_every
+STEPS_PER_ITERATION = 250
+
+
+@dataclass(frozen=True)
+class SACConfig(LoopConfig):
+    """SAC hyperparameters (SB3 / rl-zoo defaults; per-env tuned values live in ``rl.hyperparams``)."""
+
+    total_timesteps: int = option(1_000_000, "env-step budget (also the horizon of the lr schedule)")
+    num_envs: int = option(1, "parallel envs in the SyncVectorEnv")
+    buffer_size: int = option(1_000_000, "replay buffer capacity (transitions)")
+    learning_starts: int = option(100, "env steps of uniformly random actions before the first gradient step")
+    batch_size: int = option(256, "replay minibatch size")
+    learning_rate: float = option(3e-4, "Adam learning rate of the actor, the critics and the entropy coefficient")
+    lr_schedule: Literal["constant", "linear"] = option("constant", "learning-rate schedule over total_timesteps")
+    tau: float = option(0.005, "Polyak rate of the target critics (1.0: hard copy)")
+    train_freq: int = option(1, "env steps (per env) collected between training rounds")
+    gradient_steps: int = option(1, "gradient steps per training round (-1: as many as env steps collected)")
+    target_update_interval: int = option(1, "gradient steps between target-critic updates")
+    ent_coef: float | None = option(None, "fixed entropy coefficient alpha; unset: tuned automatically "
+                                          "toward target_entropy, starting at ent_coef_init")
+    ent_coef_init: float = option(1.0, "initial alpha of the automatic tuning")
+    target_entropy: float | None = option(None, "entropy target of the automatic tuning (unset: -dim(actions))")
+    n_critics: int = option(2, "Q networks; the target is their minimum")
+    hidden_sizes: tuple[int, ...] = option((256, 256), "hidden layers of the actor and of each critic")
+    activation: str = option("relu", "activation: tanh, relu, elu or gelu")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_critics"))
+        check_unit_interval(self, ("tau",))
+        if self.tau == 0.0:
+            raise ConfigError("SACConfig.tau must be in (0, 1]: 0 never updates the target critics")
+        if self.gradient_steps == 0 or self.gradient_steps < -1:
+            raise ConfigError(f"SACConfig.gradient_steps must be >= 1 or -1, got {self.gradient_steps}")
+        if self.learning_starts < 0 or self.learning_rate <= 0:
+            raise ConfigError(f"SACConfig: learning_starts must be >= 0 and learning_rate > 0, got "
+                              f"{self.learning_starts} and {self.learning_rate}")
+        if self.ent_coef is not None and self.ent_coef < 0:
+            raise ConfigError(f"SACConfig.ent_coef must be >= 0 (or unset for automatic tuning), got {self.ent_coef}")
+        if self.ent_coef_init <= 0:
+            raise ConfigError(f"SACConfig.ent_coef_init must be > 0, got {self.ent_coef_init}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"SACConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
+            raise ConfigError(f"SACConfig.hidden_sizes must be positive integers, got {self.hidden_sizes}")
+
+
+# ---- the maths (known-answer tested) ------------------------------------------------
+def sac_critic_target(rewards: torch.Tensor, next_q: torch.Tensor, next_log_prob: torch.Tensor,
+                      terminated: torch.Tensor, gamma: float, alpha: torch.Tensor | float) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), a' ~ pi(s').
+
+    ``next_q``: (n_critics, B) target-critic values of (s', a'); ``next_log_prob``: (B,).
+    Truncated transitions bootstrap (only ``terminated`` cuts the sum)."""
+    soft_v = next_q.min(0).values - alpha * next_log_prob
+    return rewards + gamma * (1.0 - terminated.float()) * soft_v
+
+
+def sac_critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """0.5 * sum over critics of the mean squared error of ``q`` (n_critics, B) to ``target`` (B,)."""
+    return 0.5 * (q - target).pow(2).mean(-1).sum()
+
+
+def sac_actor_loss(log_prob: torch.Tensor, q: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    """mean(alpha * log pi(a|s) - min_i Q_i(s, a)), a ~ pi(s) reparameterised; ``q``: (n_critics, B)."""
+    return (alpha * log_prob - q.min(0).values).mean()
+
+
+def sac_alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """-mean(log_alpha * (log pi(a|s) + target_entropy)): alpha grows while the entropy is below target."""
+    return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+@torch.no_grad()
+def polyak_update_(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor], tau: float) -> None:
+    """target <- (1 - tau) * target + tau * source, for lists of tensors (two foreach calls)."""
+    torch._foreach_mul_(list(target), 1.0 - tau)
+    torch._foreach_add_(list(target), list(source), alpha=tau)
+
+
+class QEnsemble(nn.Module):
+    """``n`` MLP critics Q_i(obs, action) evaluated together as batched matrix products.
+
+    Member i has the layers of ``nn.Linear`` (same default initialisation); weights are stored
+    stacked as (n, in, out) so one ``baddbmm`` per layer evaluates all members.
+    ``forward(x, params=None)``: x (B, in) -> (n, B); ``params`` replaces the module's own
+    tensors (e.g. detached ones, so that a loss differentiates only through ``x``).
+    """
+
+    def __init__(self, in_dim: int, hidden_sizes: Sequence[int], *, n: int = 2, activation: str = "relu") -> None:
+        super().__init__()
+        self.n = int(n)
+        self.act = ACTIVATIONS[activation]()
+        sizes = [int(in_dim), *(int(h) for h in hidden_sizes), 1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers = [nn.Linear(a, b) for _ in range(self.n)]
+            self.weights.append(nn.Parameter(torch.stack([lin.weight.detach().t() for lin in layers]).contiguous()))
+            self.biases.append(nn.Parameter(torch.stack([lin.bias.detach() for lin in layers]).unsqueeze(1)))
+
+    def param_list(self) -> list[torch.Tensor]:
+        """[W0, b0, W1, b1, ...] in layer order (what ``params`` of :meth:`forward` takes)."""
+        out: list[torch.Tensor] = []
+        for w, b in zip(self.weights, self.biases):
+            out += [w, b]
+        return out
+
+    def forward(self, x: torch.Tensor, params: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        p = self.param_list() if params is None else params
+        h = x.unsqueeze(0).expand(self.n, *x.shape)
+        last = len(p) // 2 - 1
+        for i in range(last + 1):
+            h = torch.baddbmm(p[2 * i + 1], h, p[2 * i])
+            if i < last:
+                h = self.act(h)
+        return h.squeeze(-1)
+
+
+def _set_lr(opt: Any, lr: float) -> None:
+    if hasattr(opt, "param_groups"):
+        for group in opt.param_groups:
+            group["lr"] = lr
+    else:
+        opt.lr = lr
+
+
+def check_sac_action_space(env_id: str, act_space: spaces.Space) -> None:
+    """UserError unless SAC can act in ``act_space`` (a Box with finite bounds)."""
+    if not isinstance(act_space, spaces.Box):
+        raise UserError(f"--algo sac needs a Box (continuous) action space; {env_id} has {describe(act_space)}: "
+                        f"use --algo ppo or --algo dqn")
+    if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
+        raise UserError(f"--algo sac rescales its tanh actions to the action bounds; {env_id} has unbounded "
+                        f"actions {describe(act_space)}: use --algo ppo")
+
+
+class SACTrainer(BaseTrainer):
+    """SAC on ``config.num_envs`` envs; see the module docstring for the round-by-round API."""
+
+    algo = "sac"
+
+    def __init__(self, config: SACConfig | dict[str, Any], *, progress: ProgressFn | None = None,
+                 tb_writer: Any = None, reward_model: Any = None, cooptrain_reward: bool = True) -> None:
+        cfg = config if isinstance(config, SACConfig) else from_mapping(SACConfig, config)
+        super().__init__(cfg, progress=progress, tb_writer=tb_writer, reward_model=reward_model,
+                         cooptrain_reward=cooptrain_reward)
+        obs_space, act_space = self.runner.observation_space, self.runner.action_space
+        try:
+            check_sac_action_space(cfg.env_id, act_space)
+        except UserError:
+            self.close()
+            raise
+        dev = self.device
+        self._policy = make_policy(obs_space, act_space, head="squashed_gaussian", hidden_sizes=cfg.hidden_sizes,
+                                   activation=cfg.activation).to(dev)
+        self._policy.seed(derive_seed(cfg.seed, "policy"))
+        self.act_dim = int(np.prod(act_space.shape))
+        self.critic = QEnsemble(self._policy.obs_dim + self.act_dim, cfg.hidden_sizes, n=cfg.n_critics,
+                                activation=cfg.activation).to(dev)
+        self.critic_target = QEnsemble(self._policy.obs_dim + self.act_dim, cfg.hidden_sizes, n=cfg.n_critics,
+                                       activation=cfg.activation).to(dev)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self._critic_params = self.critic.param_list()
+        self._target_params = self.critic_target.param_list()
+        self._actor_params = list(self._policy.parameters())
+        self.actor_optimizer = make_adam(self._actor_params, cfg.learning_rate, direct=True)
+        self.critic_optimizer = make_adam(self._critic_params, cfg.learning_rate, direct=True)
+        self.auto_alpha = cfg.ent_coef is None
+        self.target_entropy = float(-self.act_dim if cfg.target_entropy is None else cfg.target_entropy)
+        init = cfg.ent_coef_init if self.auto_alpha else max(float(cfg.ent_coef), 1e-30)
+        self.log_alpha = torch.tensor([math.log(init)], device=dev, requires_grad=self.auto_alpha)
+        self.alpha_optimizer = make_adam([self.log_alpha], cfg.learning_rate, direct=True) if self.auto_alpha else None
+        self._fixed_alpha = None if self.auto_alpha else torch.tensor(float(cfg.ent_coef), device=dev)
+        # observations in their own dtype and shape for a Box space; other spaces flat float32
+        obs_shape, obs_dtype = storage_spec(obs_space)
+        self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, action_shape=(self.act_dim,),
+                                   action_dtype=np.float32, obs_shape=obs_shape, obs_dtype=obs_dtype,
+                                   seed=derive_seed(cfg.seed, "replay"), device=dev)
+        self._low = np.asarray(act_space.low, dtype=np.float64).reshape(-1)
+        self._half_range = 0.5 * (np.asarray(act_space.high, dtype=np.float64).reshape(-1) - self._low)
+        self._act_shape = tuple(act_space.shape)
+        self._act_dtype = act_space.dtype
+        self.gradient_steps_done = 0
+
+    # ---- acting ------------------------------------------------------------------
+    @property
+    def alpha(self) -> torch.Tensor:
+        """The current entropy coefficient (a detached 1-element tensor)."""
+        return self.log_alpha.detach().exp() if self.auto_alpha else self._fixed_alpha
+
+    def to_env_actions(self, squashed: np.ndarray) -> np.ndarray:
+        """Actions in [-1, 1] (B, A) -> env actions in the Box bounds (B, *shape)."""
+        env = self._low + (squashed.astype(np.float64) + 1.0) * self._half_range
+        env = np.minimum(np.maximum(env, self._low), self._low + 2.0 * self._half_range)  # rounding only
+        return env.astype(self._act_dtype).reshape((squashed.shape[0], *self._act_shape))
+
+    def _sample_actions(self, obs: Any) -> np.ndarray:
+        n = self.runner.num_envs
+        if self.env_steps < int(self.config.learning_starts):
+            return self.rng.uniform(-1.0, 1.0, size=(n, self.act_dim)).astype(np.float32)
+        with torch.no_grad():
+            actions, _ = self.policy.sample(self.policy.preprocess(obs), generator=self.generator)
+        return actions.numpy()
+
+    def collect(self, n_env_steps: int) -> dict[str, np.ndarray]:
+        """Step the envs (uniform random actions before ``learning_starts``, then the stochastic
+        actor) until ``n_env_steps`` real transitions were added (a vector step may add up to
+        num_envs - 1 more); pushes them into ``replay`` and returns them as numpy arrays (obs,
+        action in [-1, 1], reward, next_obs, terminated, truncated, env_action). Autoreset
+        steps are skipped."""
+        runner = self.runner
+        parts: list[tuple[np.ndarray, ...]] = []
+        added = 0
+        while added < n_env_steps:
+            obs = to_storage(runner.observation_space, runner.obs)
+            actions = self._sample_actions(runner.obs)
+            env_actions = self.to_env_actions(actions)
+            step = runner.step(env_actions)
+            nxt = to_storage(runner.observation_space, step.next_obs)
+            ok = step.valid
+            if ok.all():
+                part = (obs, actions, step.reward.astype(np.float32), nxt, step.terminated, step.truncated,
+                        env_actions)
+            else:
+                part = (obs[ok], actions[ok], step.reward[ok].astype(np.float32), nxt[ok], step.terminated[ok],
+                        step.truncated[ok], env_actions[ok])
+            k = int(part[2].shape[0])
+            if k:
+                self.replay.add(*part[:6])
+                parts.append(part)
+                added += k
+                self.env_steps += k
+            if step.episode_returns:
+                self._note_episodes(step.episode_returns)
+        cols = [np.concatenate(c) for c in zip(*parts)] if parts else []
+        return dict(zip((*ReplayBuffer.FIELDS, "env_action"), cols))
+
+    # ---- learning ----------------------------------------------------------------
+    def train_steps(self, n: int, reward_fn: RewardFn | None = None) -> dict[str, float]:
+        """``n`` gradient steps on replay minibatches; ``reward_fn(batch)`` (if given) supplies
+        the rewards of each sampled batch instead of the stored ones (the buffer is not changed).
+        Returns mean losses only when TensorBoard logs them (reading them costs a sync per call)."""
+        losses = self._train(int(n), reward_fn)
+        if losses is None or self.tb_writer is None:
+            return {}
+        critic, actor, alpha = losses
+        return {"train/critic_loss": float(critic), "train/actor_loss": float(actor),
+                "train/ent_coef": float(alpha), "train/gradient_steps": float(self.gradient_steps_done)}
+
+    def _train(self, n: int, reward_fn: RewardFn | None) -> tuple[torch.Tensor, ...] | None:
+        cfg = self.config
+        if len(self.replay) == 0 or n < 1:
+            return None
+        if cfg.lr_schedule != "constant":
+            lr = linear_schedule(cfg.learning_rate, self.progress_done, cfg.lr_schedule)
+            for opt in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
+                if opt is not None:
+                    _set_lr(opt, lr)
+        sums = torch.zeros(3)
+        for _ in range(n):
+            batch = self.replay.sample(cfg.batch_size)
+            if reward_fn is not None:
+                batch["reward"] = torch.as_tensor(reward_fn(batch)).reshape(-1).to(self.device, torch.float32)
+            sums += torch.stack(self._gradient_step(batch))
+        return tuple(sums / n)
+
+    def _gradient_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cfg, actor, gen = self.config, self.policy, self.generator
+        x = actor.preprocess(batch["obs"])
+        x_next = actor.preprocess(batch["next_obs"])
+        # the actor's reparameterised sample at s (used by the alpha and actor losses)
+        shape = (x.shape[0], self.act_dim)
+        a_pi, logp_pi = actor.rsample(x, torch.randn(shape, generator=gen).to(x.device))
+        alpha = self.alpha
+        if self.auto_alpha:
+            alpha_loss = sac_alpha_loss(self.log_alpha, logp_pi, self.target_entropy)
+            self.alpha_optimizer.zero_grad()
+            alpha_loss.backward()
+            self.alpha_optimizer.step()
+        with torch.no_grad():
+            a2, logp2 = actor.rsample(x_next, torch.randn(shape, generator=gen).to(x.device))
+            next_q = self.critic_target(torch.cat([x_next, a2], -1))
+            y = sac_critic_target(batch["reward"], next_q, logp2, batch["terminated"], cfg.gamma, alpha)
+        q = self.critic(torch.cat([x, batch["action"]], -1))
+        critic_loss = sac_critic_loss(q, y)
+        self.critic_optimizer.zero_grad()
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        frozen = [p.detach() for p in self._critic_params]
+        actor_loss = sac_actor_loss(logp_pi, self.critic(torch.cat([x, a_pi], -1), frozen), alpha)
+        self.actor_optimizer.zero_grad()
+        actor_loss.backward()
+        self.actor_optimizer.step()
+        self.gradient_steps_done += 1
+        if self.gradient_steps_done % int(cfg.target_update_interval) == 0:
+            polyak_update_(self._target_params, self._critic_params, float(cfg.tau))
+        return critic_loss.detach(), actor_loss.detach(), alpha.reshape(())
+
+    def _iteration(self) -> dict[str, float]:
+        cfg = self.config
+        start = self.env_steps
+        chunk = min(STEPS_PER_ITERATION, int(cfg.eval_every))
+        sums: list[torch.Tensor] = []
+        while self.env_steps - start < chunk and self.env_steps < int(cfg.total_timesteps):
+            before = self.env_steps
+            new_data = self.collect(int(cfg.train_freq) * self.runner.num_envs)
+            self.observe_transitions(lambda: self.replay_batch(new_data, new_data["env_action"]))  # IRL stage 1
+            if self.env_steps < int(cfg.learning_starts):
+                continue
+            self.fit_reward_model()                                                             # IRL stage 2
+            n = self.env_steps - before if cfg.gradient_steps == -1 else int(cfg.gradient_steps)
+            losses = self._train(n, None if self.reward_model is None else self._relabel)        # IRL stage 3
+            if losses is not None and self.tb_writer is not None:
+                sums.append(torch.stack(losses))
+        if not sums:
+            return {}
+        critic, actor, alpha = torch.stack(sums).mean(0).tolist()
+        return {"train/critic_loss": critic, "train/actor_loss": actor, "train/ent_coef": alpha,
+                "train/gradient_steps": float(self.gradient_steps_done)}
+
+    def _relabel(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The reward model's rewards of a sampled replay batch (it sees the env's actions)."""
+        env_actions = self.to_env_actions(batch["action"].cpu().numpy())
+        return self.training_rewards(lambda: self.replay_batch(batch, env_actions))
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"critic": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()},
+                "critic_target": {k: v.detach().cpu() for k, v in self.critic_target.state_dict().items()},
+                "log_alpha": self.log_alpha.detach().cpu()}
