@@ -46,7 +46,7 @@ IGNORED = frozenset({
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping) and value:
         for k, v in value.items():
             _flatten(f"{prefix}.{k}", v, out)
     else:
@@ -61,8 +61,9 @@ def irl_keys_from_ding(main_config: Mapping[str, Any],
     main = dict(main_config)
     reward_model = dict(main.pop("reward_model", None) or {})
     flat: dict[str, Any] = {}
-    _flatten("main", main, flat)
-    _flatten("create", dict(create_config or {}), flat)
+    for section, config in (("main", main), ("create", dict(create_config or {}))):
+        for key, value in config.items():
+            _flatten(f"{section}.{key}", value, flat)
     known = sorted(set(MAPPED) | IGNORED)
     unknown = [k for k in flat if k not in MAPPED and k not in IGNORED]
     if unknown:
