@@ -54,7 +54,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 
 from demokit.config import from_mapping, option, to_dict
@@ -66,9 +65,10 @@ from demokit.errors import ConfigError, DatasetError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
-from demokit.policies.distributions import diag_gaussian_nll
 from demokit.policies.networks import make_adam
-from demokit.rl.common import check_output_path, resolve_stop_value, torch_threads
+from demokit.paths import check_output_path
+from demokit.rl.common import resolve_stop_value
+from demokit.runtime import torch_threads
 from demokit.seeding import derive_seed
 from demokit.spaces import flatten_batch
 
@@ -138,21 +138,16 @@ def default_bc_out(dataset_path: str | os.PathLike[str]) -> Path:
 # losses
 
 
-def bc_loss(out: torch.Tensor, target: torch.Tensor, *, head: str, loss: str = "nll",
-            log_std: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample BC losses (shape (B,)).
+def bc_loss(policy: NeuralPolicy, out: torch.Tensor, target: torch.Tensor, *, loss: str = "nll") -> torch.Tensor:
+    """Per-sample BC losses (shape (B,)) of the policy's head output ``out`` for policy-space ``target``.
 
-    categorical: cross-entropy of logits ``out`` (B, n) for action indices ``target`` (B,).
-    gaussian, ``loss="nll"``: ``-log N(target; out, exp(log_std)^2)`` summed over action dims.
-    gaussian, ``loss="mse"``: squared error of the mean, averaged over action dims.
+    ``loss="nll"``: the head's negative log-likelihood (categorical: the cross-entropy of the
+    logits; gaussian: ``-log N(target; out, exp(log_std)^2)`` summed over action dims).
+    ``loss="mse"`` (continuous actions): squared error of the mean, averaged over action dims.
     """
-    if head == "categorical":
-        return F.cross_entropy(out, target, reduction="none")
-    if loss == "mse":
+    if loss == "mse" and not isinstance(policy.action_space, spaces.Discrete):
         return (out - target).pow(2).mean(-1)
-    if log_std is None:
-        raise ValueError("the Gaussian NLL needs log_std")
-    return diag_gaussian_nll(target, out, log_std)
+    return policy.nll(out, target)
 
 
 # ---------------------------------------------------------------------------------------
@@ -332,9 +327,9 @@ class _Trainer:
             self.y = _targets(a, ds.action_space).to(device)
             self.xv = policy.normalize(torch.from_numpy(xv).to(device)) if xv is not None else None
             self.yv = _targets(av, ds.action_space).to(device) if av is not None else None
-        self.head = policy.arch.head
-        if self.head == "gaussian" and cfg.loss == "mse":
-            policy.log_std.requires_grad_(False)  # MSE fits the mean only
+        self.discrete = isinstance(ds.action_space, spaces.Discrete)
+        if not self.discrete and cfg.loss == "mse":
+            policy.freeze_action_std()  # MSE fits the mean only
         self.model = comm.wrap(policy)
         self.opt = make_adam([p for p in policy.parameters() if p.requires_grad], cfg.lr, direct=True)
 
@@ -354,11 +349,10 @@ class _Trainer:
         return x, a, xv, av
 
     def _fit_normalizer(self, x: np.ndarray) -> None:
-        norm = self.policy.obs_norm
-        if norm is None:
+        if not self.policy.normalizes_obs:
             return
         if self.comm.world_size == 1:
-            norm.set_from_data(x)
+            self.policy.fit_obs_statistics(x)
             return
         # merge the shards' statistics: global mean first, then the global variance around it
         x64 = torch.from_numpy(x).double()
@@ -366,15 +360,12 @@ class _Trainer:
         n = sums[-1]
         mean = sums[:-1] / n
         var = self.comm.all_reduce_sum(((x64 - mean) ** 2).sum(0)) / n
-        norm.mean.copy_(mean)
-        norm.var.copy_(var)
-        norm.count.fill_(float(n))
+        self.policy.set_obs_statistics(mean, var, float(n))
 
     # -- the loop --------------------------------------------------------------------
 
     def _losses(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        log_std = self.policy.log_std if self.head == "gaussian" else None
-        return bc_loss(out, target, head=self.head, loss=self.cfg.loss, log_std=log_std)
+        return bc_loss(self.policy, out, target, loss=self.cfg.loss)
 
     def _epoch(self, gen: torch.Generator) -> tuple[float, float]:
         """One pass over the training split; returns (mean training loss, seconds).
@@ -413,7 +404,7 @@ class _Trainer:
             return {}
         out = self.policy(self.xv)
         rec = {"val_loss": float(self._losses(out, self.yv).mean())}
-        if self.head == "categorical":
+        if self.discrete:
             rec["val_accuracy"] = float((out.argmax(-1) == self.yv).float().mean())
         else:
             rec["val_error"] = float((out - self.yv).pow(2).mean().sqrt())

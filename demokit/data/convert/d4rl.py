@@ -29,6 +29,7 @@ Writing (``--to d4rl``): flat Box/Discrete/MultiDiscrete/MultiBinary spaces only
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from demokit.data.convert.common import (
 )
 from demokit.data.locking import commit_file, temp_path_for
 from demokit.errors import UserError
+from demokit.paths import make_parents, remove_dirs, write_file
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
 
@@ -200,11 +202,12 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
         episodes += block.num_episodes
     if not episodes:
         raise UserError(f"{source.path} holds no episodes; nothing to write")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(dst)
     tmp = temp_path_for(dst)
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
     try:
-        with h5io.open_file(tmp, "w") as h5:
+        buffer = io.BytesIO()  # built in memory: HDF5 cannot close a file cleanly on a full disk
+        with h5io.open_file(buffer, "w") as h5:
             for k, v in parts.items():
                 h5.create_dataset(k, data=np.concatenate(v), **kwargs)
             for k, v in extras.items():
@@ -215,9 +218,12 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
                 meta["env_id"] = source.env_id
             meta["provenance"] = fmt.to_json(source.output_provenance())
             steps = int(h5["rewards"].shape[0])
+        write_file(tmp, buffer.getbuffer())
+        del buffer
         commit_file(tmp, dst, no_clobber=False)  # fsync + atomic rename, like the demokit writer
     except BaseException:
         tmp.unlink(missing_ok=True)
+        remove_dirs(created)
         raise
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="d4rl",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
