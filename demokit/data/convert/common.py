@@ -432,6 +432,21 @@ def numeric_extras(source: Source, candidates: Mapping[str, Any], n: int, *, wha
 # targets
 
 
+#: the two files of a Minari dataset's data/ directory (Minari's HDF5 storage)
+MAIN_FILE = "main_data.hdf5"
+METADATA_FILE = "metadata.json"
+
+
+def minari_data_dir(path: str | os.PathLike[str]) -> Path | None:
+    """The ``data/`` directory of a Minari dataset given as the dataset dir, its data
+    dir or its ``main_data.hdf5``; None when ``path`` is none of those."""
+    p = Path(path)
+    for cand in (p / "data", p, p.parent if p.name == MAIN_FILE else None):
+        if cand is not None and (cand / MAIN_FILE).is_file() and (cand / METADATA_FILE).is_file():
+            return cand
+    return None
+
+
 def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
     """Refuse an existing DST unless ``force``; never replace something of another kind.
 
@@ -450,8 +465,6 @@ def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
     if is_dir and not dst.is_dir():
         raise UserError(f"{dst} is a file, not a Minari dataset directory; remove it or choose another DST")
     if is_dir:
-        from demokit.data.convert.minari import minari_data_dir
-
         if minari_data_dir(dst) is None:
             raise UserError(f"{dst} is a non-empty directory that is not a Minari dataset; it was left alone: "
                             f"choose another DST")

@@ -35,14 +35,21 @@ import numpy as np
 from gymnasium import spaces
 
 from demokit.data import format as fmt
-from demokit.data.convert.common import ConvertResult, Source, check_declared_spaces, env_info, prepare_target
+from demokit.data.convert.common import (
+    MAIN_FILE,
+    METADATA_FILE,
+    ConvertResult,
+    Source,
+    check_declared_spaces,
+    env_info,
+    minari_data_dir,
+    prepare_target,
+)
 from demokit.data.episode import Episode, obs_index
 from demokit.data.locking import temp_path_for
 from demokit.errors import UserError
 from demokit.paths import make_parents, remove_dirs, write_file
 
-MAIN_FILE = "main_data.hdf5"
-METADATA_FILE = "metadata.json"
 #: the Minari version written into metadata.json when minari is not installed
 DEFAULT_MINARI_VERSION = "0.5.4"
 DATASET_NAME_RE = re.compile(r"^[-_\w]+?-v\d+$")
@@ -115,16 +122,6 @@ def space_from_minari(d: Any, *, where: str) -> spaces.Space:
 
 # ---------------------------------------------------------------------------------------
 # reading
-
-
-def minari_data_dir(path: str | os.PathLike[str]) -> Path | None:
-    """The ``data/`` directory of a Minari dataset given as the dataset dir, its data
-    dir or its ``main_data.hdf5``; None when ``path`` is none of those."""
-    p = Path(path)
-    for cand in (p / "data", p, p.parent if p.name == MAIN_FILE else None):
-        if cand is not None and (cand / MAIN_FILE).is_file() and (cand / METADATA_FILE).is_file():
-            return cand
-    return None
 
 
 def _read_metadata(data_dir: Path) -> dict[str, Any]:
