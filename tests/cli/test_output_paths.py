@@ -321,3 +321,12 @@ def test_unsafe_checkpoint_refusal_is_whole(work, capsys):
     torch.save([Runs()], evil)
     line = _refused(capsys, ["eval", "--policy", str(evil), "--env", "CartPole-v1"], "posix.system")
     assert line.rstrip().endswith(("run", "."))
+
+
+def test_unreadable_sources_are_one_error_line(work, capsys):
+    fifo = work / "pipe.pkl"
+    os.mkfifo(fifo)
+    _refused(capsys, ["convert", str(fifo), str(work / "o.h5")], "FIFO")
+    _refused(capsys, ["bc-train", str(work), "--out", str(work / "x.pt")], "directory")
+    _refused(capsys, ["inspect", str(work / ("n" * 300 + ".h5"))], "")
+    assert not (work / "o.h5").exists() and not (work / "x.pt").exists()
