@@ -432,6 +432,30 @@ def numeric_extras(source: Source, candidates: Mapping[str, Any], n: int, *, wha
 # targets
 
 
+class MemoryHDF5:
+    """An HDF5 file built in memory (HDF5's core driver); ``image`` holds its bytes after the
+    ``with`` block. Writers then put the bytes on disk with plain file I/O: HDF5 that runs out
+    of disk space in the middle of a file cannot be closed cleanly (it crashed the process), a
+    Python write raises one OSError that names the path."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs, self.image = kwargs, b""
+
+    def __enter__(self) -> Any:
+        import h5py
+
+        self.h5 = h5py.File(f"demokit-memory-{id(self)}.h5", "w", driver="core", backing_store=False, **self.kwargs)
+        return self.h5
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                self.h5.flush()
+                self.image = self.h5.id.get_file_image()
+        finally:
+            self.h5.close()
+
+
 #: the two files of a Minari dataset's data/ directory (Minari's HDF5 storage)
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"

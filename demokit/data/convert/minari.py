@@ -39,6 +39,7 @@ from demokit.data.convert.common import (
     MAIN_FILE,
     METADATA_FILE,
     ConvertResult,
+    MemoryHDF5,
     Source,
     check_declared_spaces,
     env_info,
@@ -510,15 +511,13 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         data_dir = tmp / "data"
         data_dir.mkdir(parents=True)
         episodes = steps = 0
-        # The HDF5 file is built in memory and written out with plain file I/O: HDF5 that runs out
-        # of disk space mid-file cannot be closed cleanly (it crashed the process), a Python write
-        # raises one OSError and the temporary directory is removed.
-        buffer = io.BytesIO()
+        # built in memory, written with plain file I/O: a full disk is one OSError (see MemoryHDF5)
+        memory = MemoryHDF5(track_order=True)
         layout, origin_meta = _minari_origin(source)
         paths = {k: tuple(v) for k, v in (layout.get("infos") or {}).items()}
         reset_info = layout.get("reset_info") or {}
         episode_meta = layout.get("episode_metadata") or {}
-        with h5py.File(buffer, "w", track_order=True) as h5:
+        with memory as h5:
             for ep in source.episodes:
                 g = h5.create_group(f"episode_{episodes}")
                 g.attrs["id"] = episodes
@@ -530,9 +529,10 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
                     g.attrs["seed"] = np.uint64(big_seed[0])
                 T = len(ep)
                 g.attrs["total_steps"] = T
-                rewards = np.asarray(ep.rewards, dtype=np.float64)
-                for name in DERIVED_EPISODE_ATTRS:  # what Minari's default episode callback derives
-                    g.attrs[name] = _derived(name, rewards)
+                if origin_meta:  # back to Minari: what its default episode callback derived, again
+                    rewards = np.asarray(ep.rewards, dtype=np.float64)
+                    for name in DERIVED_EPISODE_ATTRS:
+                        g.attrs[name] = _derived(name, rewards)
                 for name, value in (episode_meta.get(str(episodes)) or {}).items():
                     g.attrs[name] = value
                 obs = fmt.assemble(source.observation_space, [
@@ -553,8 +553,8 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
                                              chunks=True, maxshape=(None, *arr.shape[1:]), **kwargs)
                 episodes += 1
                 steps += T
-        write_file(data_dir / MAIN_FILE, buffer.getbuffer())
-        del buffer
+        write_file(data_dir / MAIN_FILE, memory.image)
+        del memory
         meta: dict[str, Any] = {
             "total_episodes": episodes,
             "total_steps": steps,
