@@ -1,11 +1,13 @@
 """Policy checkpoints: one torch file, written atomically, read without running code.
 
 Layout (a plain dict; ``torch.load(weights_only=True)`` accepts it):
-  format: "demokit-policy", format_version: 1, demokit_version,
+  format: "demokit-policy", format_version: 2, demokit_version,
   algo: "ppo" | "dqn" | "bc" | "dagger" | "gail-ppo" | ...,
   env_id, env_spec (JSON or ""), observation_space / action_space (demokit space JSON),
   arch (JSON of PolicyArch), state_dict (policy weights, normalisation statistics
-  included), training (JSON: figures such as mean_return, env_steps, wall_s, config),
+  included; version 2 keys ``encoder.*`` / ``head.*`` / ``obs_norm.*``; version 1 files,
+  written before the encoder + head split with keys ``net.*`` / ``log_std``, load into the
+  same tensors), training (JSON: figures such as mean_return, env_steps, wall_s, config),
   extra (dict of tensors: e.g. a critic's or a discriminator's weights).
 """
 
@@ -30,7 +32,7 @@ from demokit.policies.neural import NeuralPolicy, PolicyArch
 from demokit.spaces import space_from_json, space_to_json
 
 FORMAT_NAME = "demokit-policy"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)

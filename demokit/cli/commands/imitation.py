@@ -105,7 +105,9 @@ def register(app: typer.Typer) -> None:
         """
         from demokit.cli.output import emit_json
         from demokit.il.bc import train_bc
+        from demokit.il.distributed import launched_by_torchrun
 
+        distributed = launched_by_torchrun()  # the command joins torchrun's process group; train_bc never guesses
         main_rank = _is_main_rank()
         check_seed(seed)
         check_hidden(hidden)
@@ -117,7 +119,7 @@ def register(app: typer.Typer) -> None:
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target}
         if not main_rank:
-            train_bc(dataset, None, **overrides)
+            train_bc(dataset, None, distributed=distributed, **overrides)
             return
         run = bc_run_folder(dataset, overrides, run_dir=run_dir, run_name=run_name, overwrite=overwrite,
                             tensorboard=tensorboard)
@@ -129,7 +131,7 @@ def register(app: typer.Typer) -> None:
                 progress.update(rec["epoch"], info=bc_progress_text(rec), line=line, total=rec["max_epochs"])
                 run.log_row(epoch_row(rec))
 
-            result = train_bc(dataset, None, callback=on_epoch, **overrides)
+            result = train_bc(dataset, None, callback=on_epoch, distributed=distributed, **overrides)
             summary = {**result.summary(), "run_dir": str(run.path)}
             if result.checkpoint is not None:
                 from demokit.policies import load_checkpoint

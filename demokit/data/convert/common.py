@@ -442,9 +442,10 @@ class MemoryHDF5:
         self.kwargs, self.image = kwargs, b""
 
     def __enter__(self) -> Any:
-        import h5py
+        from demokit.data.storage import hdf5 as h5io
 
-        self.h5 = h5py.File(f"demokit-memory-{id(self)}.h5", "w", driver="core", backing_store=False, **self.kwargs)
+        self.h5 = h5io.open_file(f"demokit-memory-{id(self)}.h5", "w", driver="core", backing_store=False,
+                                 **self.kwargs)
         return self.h5
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:

@@ -33,7 +33,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 import numpy as np
 from gymnasium import spaces
 
@@ -58,18 +58,18 @@ from demokit.paths import make_parents, remove_dirs, write_file
 REQUIRED = ("observations", "actions", "rewards", "terminals")
 
 
-def is_d4rl_file(h5: h5py.File) -> bool:
-    return all(isinstance(h5.get(k), h5py.Dataset) for k in ("observations", "actions", "rewards")) and (
+def is_d4rl_file(h5: h5io.File) -> bool:
+    return all(isinstance(h5.get(k), h5io.Dataset) for k in ("observations", "actions", "rewards")) and (
         "terminals" in h5 or "timeouts" in h5)
 
 
 def _metadata(group: Any, prefix: str = "") -> dict[str, Any]:
     """Small ``metadata/*`` values (scalars, strings, short arrays) as JSON-friendly values."""
     out: dict[str, Any] = {}
-    if not isinstance(group, h5py.Group):
+    if not isinstance(group, h5io.Group):
         return out
     for key, item in group.items():
-        if isinstance(item, h5py.Group):
+        if isinstance(item, h5io.Group):
             out.update(_metadata(item, f"{prefix}{key}."))
         elif item.size <= 64:
             out[f"{prefix}{key}"] = fmt.decode_attr(item[()])
@@ -79,7 +79,7 @@ def _metadata(group: Any, prefix: str = "") -> dict[str, Any]:
 def _flat_group(group: Any, prefix: str = "") -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for key, item in group.items():
-        if isinstance(item, h5py.Group):
+        if isinstance(item, h5io.Group):
             out.update(_flat_group(item, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = item[()]
@@ -90,19 +90,19 @@ def read_d4rl(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
     """Validate a D4RL-style file and return it as a :class:`Source`."""
     path = Path(path)
     try:
-        h5 = h5py.File(path, "r")
+        h5 = h5io.open_file(path, "r")
     except OSError as exc:
         raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None
     with h5:
         for key in REQUIRED:
             if key == "terminals" and "timeouts" in h5:
                 continue
-            if not isinstance(h5.get(key), h5py.Dataset):
+            if not isinstance(h5.get(key), h5io.Dataset):
                 raise UserError(f"{path}: no dataset {key!r}; a D4RL file needs {', '.join(REQUIRED)} "
                                 f"(and usually timeouts)")
         fields: dict[str, Any] = {k: h5[k][()] for k in ("observations", "actions", "rewards", "terminals", "timeouts",
-                                                          "next_observations") if isinstance(h5.get(k), h5py.Dataset)}
-        infos = _flat_group(h5["infos"]) if isinstance(h5.get("infos"), h5py.Group) else {}
+                                                          "next_observations") if isinstance(h5.get(k), h5io.Dataset)}
+        infos = _flat_group(h5["infos"]) if isinstance(h5.get("infos"), h5io.Group) else {}
         metadata = _metadata(h5.get("metadata"))
         attrs = {k: fmt.decode_attr(v) for k, v in h5.attrs.items() if np.size(v) <= 64}
     n = check_rows(path, {k: v for k, v in fields.items()}, reference="rewards")

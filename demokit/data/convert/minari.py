@@ -30,7 +30,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 import numpy as np
 from gymnasium import spaces
 
@@ -170,12 +170,12 @@ def _decode_jpeg(data: Any, where: str) -> np.ndarray:
                      for b in data])
 
 
-def _flat_infos(group: h5py.Group, prefix: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, ...], h5py.Dataset]]:
+def _flat_infos(group: h5io.Group, prefix: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, ...], h5io.Dataset]]:
     """``{extra name: (path parts, dataset)}`` of an ``infos`` group (nested keys joined with ``.``)."""
-    out: dict[str, tuple[tuple[str, ...], h5py.Dataset]] = {}
+    out: dict[str, tuple[tuple[str, ...], h5io.Dataset]] = {}
     for key, item in group.items():
         parts = (*prefix, key)
-        if isinstance(item, h5py.Group):
+        if isinstance(item, h5io.Group):
             out.update(_flat_infos(item, parts))
         else:
             out[".".join(parts)] = (parts, item)
@@ -194,7 +194,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _seed_of(g: h5py.Group, where: str) -> int | None:
+def _seed_of(g: h5io.Group, where: str) -> int | None:
     if "seed" not in g.attrs:
         return None
     raw = g.attrs["seed"]
@@ -244,7 +244,7 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
     check_declared_spaces(source, env_id)
 
     try:
-        h5 = h5py.File(main_path, "r")
+        h5 = h5io.open_file(main_path, "r")
     except OSError as exc:
         raise UserError(f"{main_path}: cannot be opened as HDF5 ({exc})") from None
     with h5:
@@ -324,7 +324,7 @@ class _Scan:
         return layout
 
 
-def _check_episode(h5: h5py.File, eid: int, index: int, obs_space: spaces.Space, act_space: spaces.Space,
+def _check_episode(h5: h5io.File, eid: int, index: int, obs_space: spaces.Space, act_space: spaces.Space,
                    main_path: Path, skipped: dict[str, str], scan: _Scan
                    ) -> tuple[int, dict[str, tuple[tuple[str, ...], bool]]]:
     """Check one episode's shapes; returns (T, {extra name: (infos path, has a reset row)}), records
@@ -332,7 +332,7 @@ def _check_episode(h5: h5py.File, eid: int, index: int, obs_space: spaces.Space,
     name = f"episode_{eid}"
     g = h5[name]
     where = f"{main_path}: {name}"
-    if not isinstance(g, h5py.Group):
+    if not isinstance(g, h5io.Group):
         raise UserError(f"{where} is not a group")
     for key in ("observations", "actions", "rewards", "terminations", "truncations"):
         if key not in g:
@@ -358,7 +358,7 @@ def _check_episode(h5: h5py.File, eid: int, index: int, obs_space: spaces.Space,
     for root, space, rows in (("observations", obs_space, T + 1), ("actions", act_space, T)):
         for path, leaf_space in _leaf_paths(space):
             member = "/".join((root, *path))
-            if member not in g or not isinstance(g[member], h5py.Dataset):
+            if member not in g or not isinstance(g[member], h5io.Dataset):
                 raise UserError(f"{where}/{member} is missing: the data does not match the declared {root[:-1]} space")
             dset = g[member]
             n = dset.shape[0] if dset.ndim else 0
@@ -372,7 +372,7 @@ def _check_episode(h5: h5py.File, eid: int, index: int, obs_space: spaces.Space,
                 raise UserError(f"{where}/{member} has per-step shape {tuple(dset.shape[1:])} but the declared space "
                                 f"has {want}")
     infos: dict[str, tuple[tuple[str, ...], bool]] = {}
-    if "infos" in g and isinstance(g["infos"], h5py.Group):
+    if "infos" in g and isinstance(g["infos"], h5io.Group):
         scan.infos_groups += 1
         for key, (parts, dset) in _flat_infos(g["infos"]).items():
             n = dset.shape[0] if dset.ndim else 0
@@ -391,7 +391,7 @@ def _derived(name: str, rewards: np.ndarray) -> float:
     return float(getattr(np.asarray(rewards), name[len("rewards_"):])())
 
 
-def _derived_matches(name: str, value: Any, rewards: h5py.Dataset) -> bool:
+def _derived_matches(name: str, value: Any, rewards: h5io.Dataset) -> bool:
     try:
         return float(value) == _derived(name, rewards[()].astype(np.float64))
     except (TypeError, ValueError):
@@ -402,7 +402,7 @@ def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act
                    infos: Mapping[str, tuple[tuple[str, ...], bool]], jpeg: bool,
                    seeds: list[int | None] | None) -> Iterator[Episode]:
     """The episodes; ``seeds`` (when some exceed int64) also become the uint64 extra :data:`SEED_EXTRA`."""
-    def read(g: h5py.Group, root: str, space: spaces.Space) -> Any:
+    def read(g: h5io.Group, root: str, space: spaces.Space) -> Any:
         leaves = []
         for path, leaf_space in _leaf_paths(space):
             dset = g["/".join((root, *path))]
@@ -412,7 +412,7 @@ def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act
                 leaves.append(dset[()])
         return fmt.assemble(space, leaves)
 
-    with h5py.File(main_path, "r") as h5:
+    with h5io.open_file(main_path, "r") as h5:
         for index, eid in enumerate(ids):
             g = h5[f"episode_{eid}"]
             obs = read(g, "observations", obs_space)
@@ -483,7 +483,7 @@ def _minari_env_spec(source: Source) -> str | None:
     return None
 
 
-def _write_nested(group: h5py.Group, name: str, space: spaces.Space, batch: Any, kwargs: dict[str, Any]) -> None:
+def _write_nested(group: h5io.Group, name: str, space: spaces.Space, batch: Any, kwargs: dict[str, Any]) -> None:
     for path, leaf_space in _leaf_paths(space):
         arr = batch
         for part in path:
