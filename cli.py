@@ -3,9 +3,7 @@
 The same Typer app as the ``demokit`` console script.
 """
 
-import sys
-
-from demokit.cli.app import main
+from demokit.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -58,9 +58,9 @@ def controller_policy():
     env = make_env(ENV)
     policy = make_policy(env.observation_space, env.action_space, hidden_sizes=())
     with torch.no_grad():
-        policy.net[0].weight.zero_()
-        policy.net[0].bias.zero_()
-        policy.net[0].weight[1] = torch.tensor([0.01, 0.1, 1.0, 0.5])
+        policy.head.linear.weight.zero_()
+        policy.head.linear.bias.zero_()
+        policy.head.linear.weight[1] = torch.tensor([0.01, 0.1, 1.0, 0.5])
     return policy
 
 

@@ -8,12 +8,17 @@ exits 1; Ctrl-C / SIGTERM exit 130 after the command saved what it could.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
+import re
+import shutil
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import typer
 
@@ -22,6 +27,7 @@ try:  # typer >= 0.20 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer depends on click
     import click  # type: ignore[no-redef]
 
+from demokit.cli.checks import threads_from_env
 from demokit.errors import UserError
 
 app = typer.Typer(
@@ -52,17 +58,91 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+#: OSError numbers that are the user's situation (a full disk, permissions, bad names), not a bug
+USER_ERRNOS = {errno.ENOSPC: "no space left on the device: free some space or write elsewhere",
+               errno.EDQUOT: "disk quota exceeded: free some space or write elsewhere",
+               errno.EROFS: "the file system is read-only: write elsewhere",
+               errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+               errno.ENAMETOOLONG: "the file name is too long", errno.ENOTDIR: "a part of the path is not a directory",
+               errno.EISDIR: "is a directory", errno.ENOENT: "no such file or directory",
+               errno.EMLINK: "too many links", errno.ELOOP: "too many levels of symbolic links"}
+
+
+def user_os_error(exc: BaseException) -> str | None:
+    """The one-line message for an OSError that is the user's situation (None: an internal error).
+
+    Recognises HDF5's wrapped write failures (``errno = 28``) and exceptions chained from one.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError):
+            code = exc.errno
+            text = str(exc)
+            if code is None:
+                for num in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                    if f"errno = {num}," in text or os.strerror(num) in text:
+                        code = num
+                        break
+            if code in USER_ERRNOS:
+                where = _target_of(exc.filename if getattr(exc, "filename", None) else _hdf5_filename(text))
+                fix = USER_ERRNOS[code]
+                if code in (errno.ENOSPC, errno.EDQUOT) and where:
+                    fix += _free_space(where)
+                return f"{where}: {fix}" if where else f"{fix} ({' '.join(text.split())[:200]})"
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None
+
+
+def _hdf5_filename(text: str) -> str | None:
+    """The file named in an HDF5 error text (``filename = '...'``)."""
+    m = re.search(r"filename = '([^']+)'", text)
+    return m.group(1) if m else None
+
+
+def _target_of(path: str | os.PathLike[str] | None) -> str | None:
+    """The file the user named for a writer's temporary file (``.<name>.tmp-<pid>`` and what lies in it)."""
+    if path is None:
+        return None
+    p = Path(os.fsdecode(path))
+    for part in (p, *p.parents):
+        m = re.fullmatch(r"\.(.+)\.tmp-\d+", part.name)
+        if m:
+            return str(part.with_name(m.group(1)))
+    return str(p)
+
+
+def _free_space(path: str) -> str:
+    probe = Path(path).parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return ""
+    return f" ({free / 2**20:.1f} MiB free in {probe})"
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``demokit`` console script and of ``python cli.py``."""
-    if threads := os.environ.get("DEMOKIT_THREADS"):
-        import torch
-        torch.set_num_threads(int(threads))
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not in the main thread (e.g. called from a test thread)
         pass
     try:
-        rv = app(args=list(argv) if argv is not None else None, prog_name="demokit", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # type: ignore[assignment]
+            if (threads := threads_from_env()) is not None:
+                import torch
+                torch.set_num_threads(threads)
+            rv = app(args=list(argv) if argv is not None else None, prog_name="demokit", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:  # bare `demokit`: the help was printed
+        return 0
     except click.exceptions.UsageError as exc:
         msg = exc.format_message().replace("\n", " ")
         print(f"error: {msg} (see demokit {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help)", file=sys.stderr)
@@ -83,15 +163,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # an internal failure: keep the traceback for the bug report
-        traceback.print_exc()
+    except Exception as exc:
+        if (msg := user_os_error(exc)) is not None:  # a full disk, a read-only folder, ...
+            print(f"error: {msg}", file=sys.stderr)
+            return 2
+        traceback.print_exc()  # an internal failure: keep the traceback for the bug report
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return int(rv) if isinstance(rv, int) else 0
 
 
 def run() -> None:
-    sys.exit(main())
+    from demokit.cli import run as launch
+
+    launch()
 
 
 if __name__ == "__main__":

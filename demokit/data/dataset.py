@@ -1,28 +1,34 @@
-"""DemoDataset: read a demokit ``.h5`` dataset (lazy metadata, bulk cached arrays).
+"""DemoDataset: read a demokit dataset (lazy metadata, bulk cached arrays, row-range reads).
 
-``load_dataset(path)`` validates the file cheaply (attributes, dataset shapes and the
-episode index only) and returns a :class:`DemoDataset`. Each per-step field is read
-with one h5py call the first time it is used and cached.
+``load_dataset(path)`` validates the dataset cheaply (attributes, field shapes and the
+episode index only) and returns a :class:`DemoDataset`. The storage behind it is chosen
+by the location (:mod:`demokit.data.storage`: an HDF5 file for plain paths). Each
+per-step field is read with one storage read the first time a whole-field property
+uses it and cached; :meth:`DemoDataset.read` and :meth:`DemoDataset.iter_batches` read
+row ranges without caching (for data larger than memory).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 from gymnasium import spaces
 
 from demokit.data import format as fmt
 from demokit.data.episode import Episode, obs_index, obs_map
+from demokit.data.storage import Storage, storage_for
+from demokit.data.storage.base import index_array, rows_range
 from demokit.errors import DatasetError, UserError
 from demokit.spaces import check_same_spaces, flatten_batch, space_from_json
 
 RngLike = np.random.Generator | int | None
+#: the derived field of :meth:`DemoDataset.read` (not stored: see docs/dataset-format.md)
+NEXT_OBSERVATIONS = "next_observations"
 
 
 def load_dataset(path: str | os.PathLike[str]) -> DemoDataset:
@@ -41,41 +47,80 @@ class DemoDataset:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self._backend, self.path = storage_for(path)  # a Path for local files, else the location string
         self._cache: dict[str, Any] = {}
         self._sample_source: dict[str, Any] | None = None
         self._validate()
 
     # -- opening and validation --------------------------------------------------------
 
-    def _open(self, *, bulk: bool = False) -> h5py.File:
-        # bulk reads of whole fields skip HDF5's chunk cache: whole chunks go straight into our arrays
-        kwargs = {"rdcc_nbytes": 0} if bulk else {}
-        try:
-            return h5py.File(self.path, "r", **kwargs)
-        except OSError as exc:
-            raise DatasetError(f"dataset {self.path} cannot be opened as HDF5 ({exc}); the file is damaged or "
-                               f"not a demokit dataset") from None
+    def _open(self) -> Storage:
+        """A read handle on the storage (opened per operation: no handle outlives it or crosses a fork)."""
+        return self._backend.open(self.path, "r")
 
     def _fail(self, problem: str) -> DatasetError:
         return DatasetError(f"dataset {self.path}: {problem}")
 
+    def _check_attr_types(self, attrs: dict[str, Any]) -> None:
+        """Every known root attribute has its documented type (docs/dataset-format.md, "Root attributes")."""
+        def bad(key: str, what: str) -> DatasetError:
+            value = attrs[key]
+            return self._fail(f"root attribute {key!r} should be {what} but is {type(value).__name__} "
+                              f"{str(value)[:60]!r}; the file is damaged")
+
+        for key in ("env_id", "created", "modified", "demokit_version"):
+            if key in attrs and not isinstance(attrs[key], str):
+                raise bad(key, "a string")
+        for key in ("total_steps", "total_episodes"):
+            value = attrs[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise bad(key, "a non-negative integer")
+        for key, kind, what in (("observation_space", dict, "a JSON object"), ("action_space", dict, "a JSON object"),
+                                ("provenance", (dict, type(None)), "a JSON object"),
+                                ("appends", (list, type(None)), "a JSON list"),
+                                ("env_spec", (dict, type(None)), "a JSON object or null")):
+            if key not in attrs:
+                continue
+            if not isinstance(attrs[key], str):
+                raise bad(key, f"JSON text ({what})")
+            try:
+                decoded = json.loads(attrs[key]) if attrs[key] else None
+            except ValueError:
+                raise self._fail(f"root attribute {key!r} is not valid JSON; the file is damaged") from None
+            if not isinstance(decoded, kind):
+                raise bad(key, what)
+
+    def _check_dtype(self, name: str, stored: np.dtype, want: np.dtype | None) -> None:
+        """Stored dtypes match the spaces and the format (a Discrete action stored as 1.5 is refused)."""
+        if want is None:  # extras: any bool / int / float
+            ok = stored.kind in "biuf"
+            what = "bool, integer or float"
+        else:
+            ok = stored.kind == want.kind and stored.itemsize == want.itemsize
+            what = str(want)
+        if not ok:
+            raise self._fail(f"'{name}' is stored as {stored} but the format / the stored space says {what}; "
+                             f"the file is damaged or was not written by demokit")
+
+    def _check_flags(self, name: str, flags: np.ndarray, rows: np.ndarray | None) -> None:
+        """``terminated`` / ``truncated`` may be set only on an episode's last step (``rows``: the rows of
+        ``flags``, None for all). (A stale ``episodes/*`` copy of the flags is a finding of ``demokit doctor``.)"""
+        sel = np.arange(len(self), dtype=np.int64) if rows is None else rows
+        if not sel.size:
+            return
+        episode = np.searchsorted(self.episode_starts, sel, side="right") - 1
+        is_end = sel == self.episode_ends[episode]
+        inner = flags & ~is_end
+        if inner.any():
+            row = int(sel[np.flatnonzero(inner)[0]])
+            raise self._fail(f"'{name}' is set on step {row}, in the middle of episode "
+                             f"{int(episode[np.flatnonzero(inner)[0]])}; it may only be set on an episode's last "
+                             f"step: the file is damaged")
+
     def _validate(self) -> None:
         p = self.path
-        if not p.exists():
-            raise DatasetError(f"dataset {p} does not exist; check the path (collect one with `demokit collect`)")
-        if p.is_dir():
-            raise DatasetError(f"dataset path {p} is a directory, not a .h5 file")
-        if not os.access(p, os.R_OK):
-            raise DatasetError(f"dataset {p} cannot be read (permission denied); check its permissions")
-        try:
-            is_h5 = h5py.is_hdf5(p)
-        except OSError as exc:
-            raise DatasetError(f"dataset {p} cannot be read: {exc}") from None
-        if not is_h5:
-            raise DatasetError(f"{p} is not an HDF5 file (expected a demokit .h5 dataset)")
         with self._open() as f:
-            attrs = {k: fmt.decode_attr(v) for k, v in f.attrs.items()}
+            attrs = f.attrs()
             name = attrs.get(fmt.ATTR_FORMAT)
             if name != fmt.FORMAT_NAME:
                 raise DatasetError(f"{p} is an HDF5 file but not a demokit dataset (its 'format' attribute is "
@@ -89,27 +134,37 @@ class DemoDataset:
             missing = [a for a in fmt.REQUIRED_ATTRS if a not in attrs]
             if missing:
                 raise self._fail(f"missing root attribute(s) {', '.join(missing)}; the file is damaged")
+            self._check_attr_types(attrs)
             self._attrs = attrs
             obs_leaves = fmt.leaf_specs(self.observation_space)
             act_leaves = fmt.leaf_specs(self.action_space)
 
+            fields = f.fields()
+
             def shape_of(name: str) -> tuple[int, ...]:
-                obj = f.get(name)
-                if not isinstance(obj, h5py.Dataset):
+                if name not in fields:
                     raise self._fail(f"missing dataset '{name}'; the file is damaged")
-                return tuple(obj.shape)
+                return (f.num_rows(name), *fields[name].shape)
 
             n = shape_of(fmt.REWARDS)[0] if shape_of(fmt.REWARDS) else 0
             per_step = [(fmt.h5_name(fmt.OBSERVATIONS, pth), shp) for pth, _, shp in obs_leaves]
             per_step += [(fmt.h5_name(fmt.ACTIONS, pth), shp) for pth, _, shp in act_leaves]
             per_step += [(fmt.REWARDS, ()), (fmt.TERMINATED, ()), (fmt.TRUNCATED, ())]
             extras_spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-            group = f.get(fmt.EXTRAS)
-            if group is not None:
-                for key, dset in group.items():
-                    if isinstance(dset, h5py.Dataset):
-                        extras_spec[key] = (tuple(dset.shape[1:]), dset.dtype)
-                        per_step.append((f"{fmt.EXTRAS}/{key}", tuple(dset.shape[1:])))
+            for name, spec in fields.items():
+                parent, _, key = name.rpartition("/")
+                if parent == fmt.EXTRAS:
+                    extras_spec[key] = (spec.shape, spec.dtype)
+                    per_step.append((name, spec.shape))
+            want_dtype = {fmt.h5_name(root, pth): dt for root, leaves in ((fmt.OBSERVATIONS, obs_leaves),
+                                                                          (fmt.ACTIONS, act_leaves),
+                                                                          (fmt.FINAL_OBSERVATIONS, obs_leaves))
+                          for pth, dt, _ in leaves}
+            want_dtype.update({fmt.REWARDS: np.dtype(np.float64), fmt.TERMINATED: np.dtype(bool),
+                               fmt.TRUNCATED: np.dtype(bool)})
+            want_dtype.update({f"{fmt.EPISODES}/{k}": dt for k, dt in fmt.EPISODE_FIELDS.items()})
+            for name, spec in fields.items():
+                self._check_dtype(name, spec.dtype, want_dtype.get(name))
             for name, row_shape in per_step:
                 shp = shape_of(name)
                 if shp[:1] != (n,):
@@ -120,7 +175,7 @@ class DemoDataset:
             index = {}
             for key in fmt.EPISODE_FIELDS:
                 shape_of(f"{fmt.EPISODES}/{key}")
-                index[key] = f[f"{fmt.EPISODES}/{key}"][()]
+                index[key] = f.read(f"{fmt.EPISODES}/{key}")
             e = len(index["length"])
             for key, arr in index.items():
                 if arr.shape != (e,):
@@ -245,15 +300,11 @@ class DemoDataset:
     def _read(self, names: list[str]) -> list[np.ndarray]:
         missing = [n for n in names if n not in self._cache]
         if missing:
-            with self._open(bulk=True) as f:
+            with self._open() as f:
                 for name in missing:
-                    dset = f[name]
-                    out = np.empty(dset.shape, dtype=dset.dtype)
-                    try:
-                        if out.size:
-                            dset.read_direct(out)
-                    except OSError as exc:
-                        raise self._fail(f"cannot read '{name}' ({exc}); the file is damaged") from None
+                    out = f.read(name)
+                    if name in (fmt.TERMINATED, fmt.TRUNCATED):
+                        self._check_flags(name, out, None)
                     out.flags.writeable = False  # shared by every caller: copy before changing
                     self._cache[name] = out
         return [self._cache[n] for n in names]
@@ -331,6 +382,161 @@ class DemoDataset:
         """Observations flattened for networks: float32 ``(N, flat_dim)``."""
         return flatten_batch(self.observation_space, self.observations)
 
+    # -- row reads (no caching: for data larger than memory) ----------------------------
+
+    def field_names(self) -> list[str]:
+        """Names :meth:`read` and :meth:`iter_batches` take: the per-step fields of this dataset."""
+        return [fmt.OBSERVATIONS, fmt.ACTIONS, fmt.REWARDS, fmt.TERMINATED, fmt.TRUNCATED, NEXT_OBSERVATIONS,
+                *(f"{fmt.EXTRAS}/{n}" for n in self._extras_spec)]
+
+    def _check_fields(self, fields: str | Sequence[str]) -> list[str]:
+        names = [fields] if isinstance(fields, str) else list(fields)
+        known = self.field_names()
+        for name in names:
+            if name not in known:
+                raise UserError(f"dataset {self.path} has no field {name!r}; fields: {', '.join(known)}")
+        if not names:
+            raise UserError("name at least one field to read")
+        return names
+
+    def read(self, fields: str | Sequence[str], rows: Any = None) -> dict[str, Any]:
+        """The rows ``rows`` of ``fields`` (see :meth:`field_names`) as ``{name: array}``.
+
+        ``rows``: None (all), a slice / range (contiguous, read as one range per field) or
+        transition indices (any order; read chunk by chunk). Arrays have the stored
+        dtypes, shape ``(len(rows), *row_shape)``; observations of Dict / Tuple spaces are
+        dicts / tuples of arrays; ``next_observations`` is derived (see the format doc).
+        Fields already cached by the whole-field properties are taken from the cache.
+        The arrays are fresh (writable) unless they are whole cached fields.
+        """
+        names = self._check_fields(fields)
+        with self._open() as st:
+            return self._read_rows(st, names, rows)
+
+    def _read_rows(self, st: Storage, names: list[str], rows: Any) -> dict[str, Any]:
+        n = len(self)
+        rng = rows_range(rows, n)
+        idx = None if rng is not None else index_array(rows, n)
+        want_next = NEXT_OBSERVATIONS in names
+        obs_leaves = [fmt.h5_name(fmt.OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space)]
+
+        def leaf(name: str, sel: Any) -> np.ndarray:
+            cached = self._cache.get(name)
+            if cached is not None:
+                return cached if sel is None or (isinstance(sel, tuple) and sel == (0, n)) else \
+                    np.asarray(cached[slice(*sel) if isinstance(sel, tuple) else sel])
+            return st.read(name, slice(*sel) if isinstance(sel, tuple) else sel)
+
+        out: dict[str, Any] = {}
+        extended: list[np.ndarray] | None = None  # observations of rows [lo, hi + 1) (range reads with next_obs)
+        if rng is not None and want_next:
+            lo, hi = rng
+            extended = [leaf(name, (lo, min(hi + 1, n))) for name in obs_leaves]
+        for name in names:
+            if name == NEXT_OBSERVATIONS:
+                continue
+            if name == fmt.OBSERVATIONS:
+                if extended is not None:
+                    k = rng[1] - rng[0]
+                    out[name] = fmt.assemble(self.observation_space, [e[:k] for e in extended])
+                else:
+                    out[name] = fmt.assemble(self.observation_space, [leaf(o, rng if idx is None else idx)
+                                                                      for o in obs_leaves])
+            elif name == fmt.ACTIONS:
+                out[name] = fmt.assemble(self.action_space, [leaf(fmt.h5_name(fmt.ACTIONS, p), rng if idx is None else idx)
+                                                             for p, _, _ in fmt.leaf_specs(self.action_space)])
+            else:
+                out[name] = leaf(name, rng if idx is None else idx)
+                if name in (fmt.TERMINATED, fmt.TRUNCATED) and name not in self._cache:
+                    self._check_flags(name, out[name], np.arange(*rng, dtype=np.int64) if idx is None else idx)
+        if want_next:
+            sel = np.arange(*rng, dtype=np.int64) if idx is None else idx
+            episode = np.searchsorted(self.episode_starts, sel, side="right") - 1
+            is_end = sel == self.episode_ends[episode] if sel.size else np.zeros(0, dtype=bool)
+            if extended is not None:
+                # the file's last row is an episode end: its next observation is a final one
+                nxt = [np.array(e[1:]) if e.shape[0] > sel.size else np.concatenate([e[1:], e[-1:]])
+                       for e in extended]
+            else:
+                nxt = [leaf(o, np.minimum(sel + 1, max(n - 1, 0))) for o in obs_leaves]
+                nxt = [a if a.flags.writeable else np.array(a) for a in nxt]
+            if is_end.any():
+                finals = [leaf(fmt.h5_name(fmt.FINAL_OBSERVATIONS, p), episode[is_end])
+                          for p, _, _ in fmt.leaf_specs(self.observation_space)]
+                for a, f in zip(nxt, finals):
+                    a[is_end] = f
+            out[NEXT_OBSERVATIONS] = fmt.assemble(self.observation_space, nxt)
+        return {name: out[name] for name in names}
+
+    def iter_batches(self, batch_size: int, *, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS),
+                     shuffle: bool = False, seed: int | None = None, rows: Any = None,
+                     buffer_rows: int | None = None, drop_last: bool = False) -> Iterator[dict[str, Any]]:
+        """Batches ``{name: array}`` of ``batch_size`` transitions of ``rows`` (default: all), streamed.
+
+        The selected rows are cut into blocks aligned with the storage's chunks (block
+        ``k`` covers file rows ``[k * B, (k + 1) * B)``, ``B`` = the largest chunk of the
+        fields read, at least 4096 rows) and each block is read with one read per chunk.
+        Without ``shuffle`` batches follow the row order. With ``shuffle`` the block order
+        is a seeded permutation and a shuffle buffer of ``buffer_rows`` rows (default
+        ``max(8 * B, 16 * batch_size)``) is filled with whole blocks, permuted and emitted;
+        the rows left over (fewer than ``batch_size``) are mixed into the next fill. Same
+        seed, same batches.
+
+        Memory bound: at most ``buffer_rows + B + batch_size`` rows of the requested fields
+        are held at once (one block being read, the buffer, one batch), plus one storage
+        chunk per field during a read, whatever the size of the dataset. The storage is
+        opened when iteration starts and closed when it ends (each DataLoader worker
+        that iterates opens its own handle; no handle crosses a fork).
+        """
+        names = self._check_fields(fields)
+        if batch_size < 1:
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
+        n = len(self)
+        sel = np.arange(n, dtype=np.int64) if rows is None else np.sort(index_array(rows, n))
+        return self._iter_batches(names, int(batch_size), sel, shuffle, seed, buffer_rows, drop_last)
+
+    def _block_rows(self, names: list[str], st: Storage) -> int:
+        specs = st.fields()
+        chunks = [spec.chunks or 0 for spec in specs.values()
+                  if not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS))]
+        return max([4096, *chunks])
+
+    def _iter_batches(self, names: list[str], batch_size: int, sel: np.ndarray, shuffle: bool, seed: int | None,
+                      buffer_rows: int | None, drop_last: bool) -> Iterator[dict[str, Any]]:
+        if sel.size == 0:
+            return
+        with self._open() as st:
+            block = self._block_rows(names, st)
+            cuts = np.flatnonzero(np.diff(sel // block)) + 1
+            blocks = list(zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [sel.size])).tolist()))
+            rng = np.random.default_rng(seed)
+            if shuffle:
+                blocks = [blocks[i] for i in rng.permutation(len(blocks))]
+            capacity = buffer_rows if buffer_rows is not None else max(8 * block, 16 * batch_size)
+            pending: list[dict[str, Any]] = []
+            held = 0
+            for k, (a, b) in enumerate(blocks):
+                part = sel[a:b]
+                pending.append(self._read_rows(st, names, slice(int(part[0]), int(part[-1]) + 1)
+                                               if int(part[-1]) - int(part[0]) + 1 == part.size else part))
+                held += part.size
+                if held < (capacity if shuffle else batch_size) and k + 1 < len(blocks):
+                    continue
+                pool = _concat_batches(pending)
+                if shuffle:
+                    pool = _take(pool, rng.permutation(held))
+                last = k + 1 == len(blocks)
+                full = held // batch_size * batch_size
+                for lo in range(0, full, batch_size):
+                    yield _take(pool, slice(lo, lo + batch_size))
+                rest = held - full
+                if last:
+                    if rest and not drop_last:
+                        yield _take(pool, slice(full, held))
+                    return
+                pending = [_take(pool, slice(full, held))] if rest else []
+                held = rest
+
     # -- episodes ----------------------------------------------------------------------
 
     def _episode_slice(self, i: int) -> slice:
@@ -345,22 +551,25 @@ class DemoDataset:
         sl = self._episode_slice(i)
         i %= self.num_episodes
         if all(name in self._cache for name in self._field_names()):
-            return self._episode_from(i, sl, self._cache)
+            return self._episode_from(i, sl, self._cached_rows)
         with self._open() as f:
-            return self._episode_from(i, sl, f)
+            return self._episode_from(i, sl, f.read)
 
-    def _episode_from(self, i: int, sl: slice, src: Any) -> Episode:
+    def _cached_rows(self, name: str, rows: slice) -> np.ndarray:
+        return np.asarray(self._cache[name][rows])
+
+    def _episode_from(self, i: int, sl: slice, read: Any) -> Episode:
         def nested(root: str, space: spaces.Space, idx: Any) -> Any:
-            return fmt.assemble(space, [np.asarray(src[fmt.h5_name(root, p)][idx]) for p, _, _ in fmt.leaf_specs(space)])
+            return fmt.assemble(space, [read(fmt.h5_name(root, p), idx) for p, _, _ in fmt.leaf_specs(space)])
 
         return Episode(
             observations=nested(fmt.OBSERVATIONS, self.observation_space, sl),
             actions=nested(fmt.ACTIONS, self.action_space, sl),
-            rewards=np.asarray(src[fmt.REWARDS][sl]),
-            terminated=np.asarray(src[fmt.TERMINATED][sl]),
-            truncated=np.asarray(src[fmt.TRUNCATED][sl]),
+            rewards=read(fmt.REWARDS, sl),
+            terminated=read(fmt.TERMINATED, sl),
+            truncated=read(fmt.TRUNCATED, sl),
             final_observation=nested(fmt.FINAL_OBSERVATIONS, self.observation_space, slice(i, i + 1)),
-            extras={n: np.asarray(src[f"{fmt.EXTRAS}/{n}"][sl]) for n in self._extras_spec},
+            extras={n: read(f"{fmt.EXTRAS}/{n}", sl) for n in self._extras_spec},
             seed=int(self._index["seed"][i]),
         )
 
@@ -368,7 +577,7 @@ class DemoDataset:
         """All episodes in order (arrays are read in bulk once)."""
         self.load()
         for i in range(self.num_episodes):
-            yield self._episode_from(i, self._episode_slice(i), self._cache)
+            yield self._episode_from(i, self._episode_slice(i), self._cached_rows)
 
     # -- sampling ----------------------------------------------------------------------
 
@@ -458,3 +667,15 @@ def _flat_columns(base: str, arr: np.ndarray) -> dict[str, np.ndarray]:
         return {base: arr}
     flat = arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:], dtype=np.int64)))  # not -1: N may be 0
     return {f"{base}_{j}": flat[:, j] for j in range(flat.shape[1])}
+
+
+def _take(batch: dict[str, Any], sel: Any) -> dict[str, Any]:
+    return {k: obs_index(v, sel) for k, v in batch.items()}
+
+
+def _concat_batches(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(parts) == 1:
+        return parts[0]
+    from demokit.data.episode import obs_concat
+
+    return {k: obs_concat([p[k] for p in parts]) for k in parts[0]}

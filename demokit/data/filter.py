@@ -39,6 +39,8 @@ class FilterConfig:
     min_return: float | None = option(None, "keep episodes whose return is >= R")
     max_length: int | None = option(None, "keep episodes of at most L steps")
     episodes: tuple[int, ...] | None = option(None, "keep these episode indices, e.g. 0,3,5-9")
+    subset: str | None = option(None, "keep a named subset recorded by a conversion (robomimic filter keys such "
+                                      "as train / valid)")
 
     def __post_init__(self) -> None:
         if self.top_k is not None and self.top_k < 1:
@@ -91,6 +93,13 @@ class SubsetResult:
 def select_episodes(ds: DemoDataset, config: FilterConfig) -> np.ndarray:
     """Sorted indices of the episodes ``config`` keeps."""
     keep = np.ones(ds.num_episodes, dtype=bool)
+    if config.subset is not None:
+        chosen = np.zeros(ds.num_episodes, dtype=bool)
+        chosen[np.asarray(named_subsets(ds).get(config.subset, ()), dtype=np.int64)] = True
+        if config.subset not in named_subsets(ds):
+            known = ", ".join(sorted(named_subsets(ds))) or "none"
+            raise UserError(f"--subset: {ds.path} has no subset {config.subset!r} (its subsets: {known})")
+        keep &= chosen
     if config.episodes is not None:
         ids = np.asarray(config.episodes, dtype=np.int64)
         if len(ids) and ids.max() >= ds.num_episodes:
@@ -108,6 +117,16 @@ def select_episodes(ds: DemoDataset, config: FilterConfig) -> np.ndarray:
         order = np.argsort(-ds.episode_returns[kept], kind="stable")  # stable: ties keep the earlier episode
         kept = np.sort(kept[order[:config.top_k]])
     return kept
+
+
+def named_subsets(ds: DemoDataset) -> dict[str, list[int]]:
+    """Named episode subsets recorded by a conversion (``provenance.converted_from.filter_keys``)."""
+    conv = ds.provenance.get("converted_from")
+    subsets = conv.get("filter_keys") if isinstance(conv, dict) else None
+    if not isinstance(subsets, dict):
+        return {}
+    return {str(k): [int(e) for e in v if 0 <= int(e) < ds.num_episodes] for k, v in subsets.items()
+            if isinstance(v, list)}
 
 
 def _runs(episodes: np.ndarray) -> list[list[int]]:
@@ -170,7 +189,7 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
     A selection that keeps no episode is a :class:`UserError` (nothing is written)."""
     cfg = from_mapping(FilterConfig, config, **criteria)
     if all(v is None for v in to_dict(cfg).values()):
-        raise UserError("give at least one of --top-k, --min-return, --max-length, --episodes")
+        raise UserError("give at least one of --top-k, --min-return, --max-length, --episodes, --subset")
     src_p, out_p = Path(src), Path(out)
     ds = load_dataset(src_p)
     _check_out(src_p, out_p, force)

@@ -22,22 +22,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
-from pathlib import Path
 from typing import Any, Literal
 
-import h5py
 import numpy as np
 from gymnasium import spaces
 
 from demokit import _version
 from demokit.data import format as fmt
 from demokit.data.episode import Episode
-from demokit.data.locking import WriterLock, commit_file, remove_stale_temps, signals_deferred, temp_path_for
+from demokit.data.locking import signals_deferred
+from demokit.data.storage import FieldSpec, Storage, open_storage, storage_for
 from demokit.errors import DatasetError, UserError
 from demokit.spaces import check_same_spaces, space_to_json
 
@@ -47,8 +44,6 @@ QuickCheck = Callable[[Any], "bool | None"]  # see _quick_check
 
 #: buffered transitions that trigger a write of one block
 DEFAULT_BLOCK_STEPS = 1 << 18
-
-_H5PY_FILL_TIME = h5py.version.version_tuple[:2] >= (3, 12)  # create_dataset(fill_time=...)
 
 
 def env_spec_json(env_spec: Any) -> str | None:
@@ -107,7 +102,7 @@ class DatasetWriter:
         self._closed = True  # until construction succeeds: a failed writer must not touch any file
         if mode not in ("create", "append", "overwrite"):
             raise UserError(f"unknown dataset write mode {mode!r}: use create, append or overwrite")
-        self.path = Path(path)
+        _, self.path = storage_for(path)  # a Path for local files, else the location string
         self.mode: Mode = mode
         self.observation_space = observation_space
         self.action_space = action_space
@@ -137,28 +132,15 @@ class DatasetWriter:
         self._num_steps = 0
         self._base_episodes = 0
         self._base_steps = 0
-        self._h5: h5py.File | None = None
-        self._dsets: dict[str, h5py.Dataset] | None = None  # every dataset of the open temp file, by name
-        self._tmp = temp_path_for(self.path)
-
-        if self.path.is_dir():
-            raise DatasetError(f"dataset path {self.path} is a directory; give a file name such as {self.path / 'demos.h5'}")
-        if mode == "create" and self.path.exists():
-            raise DatasetError(f"dataset {self.path} already exists; use --append to add episodes to it "
-                               f"or --force to replace it (mode='append' / 'overwrite')")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = WriterLock(self.path)
-        self._lock.acquire()
+        self._started = False  # the fields of a new dataset exist in the storage
+        self._store: Storage = open_storage(self.path, mode)  # takes the writer's exclusive lock
         try:
-            if mode == "create" and self.path.exists():
-                raise DatasetError(f"dataset {self.path} already exists; use --append to add episodes to it "
-                                   f"or --force to replace it (mode='append' / 'overwrite')")
-            remove_stale_temps(self.path)
-            self._appending = mode == "append" and self.path.exists()
+            self._appending = mode == "append" and self._store.existed
             if self._appending:
                 self._check_existing()
+                self._started = True
         except BaseException:
-            self._lock.release()
+            self._store.close()
             raise
         self._closed = False
 
@@ -301,16 +283,15 @@ class DatasetWriter:
     def _write_guarded(self, write: Any, *, rows_hint: int, episodes_hint: int) -> None:
         """Run ``write``; if it is interrupted half-way (e.g. Ctrl-C), undo its partial block so that
         a later commit cannot write some fields twice."""
-        if self._h5 is None:
-            self._open_temp(rows_hint=rows_hint, episodes_hint=episodes_hint)
-        if self._dsets is None:
-            self._dsets = _datasets(self._h5)
-        sizes = {name: d.shape[0] for name, d in self._dsets.items()}
+        if not self._started:
+            self._create_fields(rows_hint=rows_hint, episodes_hint=episodes_hint)
+        store = self._store
+        sizes = {name: store.num_rows(name) for name in store.fields()}
         try:
             write()
         except BaseException:
             for name, n in sizes.items():
-                self._dsets[name].resize(n, axis=0)
+                store.truncate(name, n)
             raise
 
     def close(self) -> None:
@@ -326,15 +307,10 @@ class DatasetWriter:
                     self._cleanup()  # nothing new: leave the original untouched
                     return
                 self.flush()
-                if self._h5 is None:  # no episodes at all: an empty, valid dataset
-                    self._open_temp(rows_hint=1, episodes_hint=1)
+                if not self._started:  # no episodes at all: an empty, valid dataset
+                    self._create_fields(rows_hint=1, episodes_hint=1)
                 self._finalize_attrs()
-                self._dsets = None  # h5py closes every still-referenced object at file close: drop them first
-                self._h5.close()
-                self._h5 = None
-                if self.mode != "create" and self.path.exists():  # keep the replaced file's permissions
-                    os.chmod(self._tmp, stat.S_IMODE(self.path.stat().st_mode))
-                commit_file(self._tmp, self.path, no_clobber=self.mode == "create")
+                self._store.commit()
             except BaseException:
                 self._cleanup()
                 raise
@@ -364,19 +340,7 @@ class DatasetWriter:
         self._num_steps += self._buffer_steps
         self._buffer = []
         self._buffer_steps = 0
-        if self._h5 is not None:
-            try:
-                self._h5.close()
-            except Exception:
-                pass
-            self._h5 = None
-        try:
-            self._tmp.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
-        self._lock.release()
+        self._store.close()
 
     def _check_existing(self) -> None:
         from demokit.data.dataset import load_dataset
@@ -438,31 +402,23 @@ class DatasetWriter:
             raise UserError(f"episode {label} has shape {tuple(got)}, expected ({', '.join(map(str, (rows, *shape)))}) "
                             f"for the dataset's space")
 
-    def _open_temp(self, *, rows_hint: int, episodes_hint: int) -> None:
-        self._dsets = None
-        try:
-            self._tmp.unlink()
-        except FileNotFoundError:
-            pass
-        if self._appending:
-            shutil.copyfile(self.path, self._tmp)
-            self._h5 = h5py.File(self._tmp, "r+", rdcc_nbytes=0)
-            return
-        # no chunk cache: whole chunks go straight to the file, nothing is left to flush at close
-        h5 = self._h5 = h5py.File(self._tmp, "w", rdcc_nbytes=0)
-        a = h5.attrs
-        a[fmt.ATTR_FORMAT] = fmt.FORMAT_NAME
-        a[fmt.ATTR_VERSION] = np.int64(fmt.FORMAT_VERSION)
-        a["env_id"] = self.env_id or ""
-        a["env_spec"] = self._spec_json or "null"
-        a["observation_space"] = space_to_json(self.observation_space)
-        a["action_space"] = space_to_json(self.action_space)
-        a["provenance"] = fmt.to_json(self.provenance)
-        a["appends"] = "[]"
-        a["created"] = fmt.utc_now()
-        a["demokit_version"] = _version.__version__
-        a["total_steps"] = np.int64(0)
-        a["total_episodes"] = np.int64(0)
+    def _create_fields(self, *, rows_hint: int, episodes_hint: int) -> None:
+        """Root attributes and empty fields of a new dataset (chunks sized from the first block)."""
+        store = self._store
+        store.set_attrs({
+            fmt.ATTR_FORMAT: fmt.FORMAT_NAME,
+            fmt.ATTR_VERSION: np.int64(fmt.FORMAT_VERSION),
+            "env_id": self.env_id or "",
+            "env_spec": self._spec_json or "null",
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "provenance": fmt.to_json(self.provenance),
+            "appends": "[]",
+            "created": fmt.utc_now(),
+            "demokit_version": _version.__version__,
+            "total_steps": np.int64(0),
+            "total_episodes": np.int64(0),
+        })
         for root, leaves, rows in ((fmt.OBSERVATIONS, self._obs_leaves, rows_hint),
                                    (fmt.ACTIONS, self._act_leaves, rows_hint),
                                    (fmt.FINAL_OBSERVATIONS, self._obs_leaves, episodes_hint)):
@@ -471,36 +427,18 @@ class DatasetWriter:
         self._create(fmt.REWARDS, np.dtype(np.float64), (), rows_hint)
         self._create(fmt.TERMINATED, np.dtype(bool), (), rows_hint)
         self._create(fmt.TRUNCATED, np.dtype(bool), (), rows_hint)
-        h5.create_group(fmt.EXTRAS)
+        store.create_group(fmt.EXTRAS)
         for name, (shape, dtype) in (self._extras or {}).items():
             self._create(f"{fmt.EXTRAS}/{name}", dtype, shape, rows_hint)
-        h5.create_group(fmt.EPISODES)
+        store.create_group(fmt.EPISODES)
         for name, dtype in fmt.EPISODE_FIELDS.items():
             self._create(f"{fmt.EPISODES}/{name}", dtype, (), episodes_hint)
+        self._started = True
 
     def _create(self, name: str, dtype: np.dtype, shape: tuple[int, ...], rows_hint: int) -> None:
         row_bytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-        # Every row within the extent is written, so HDF5 need not fill new chunks first: without a
-        # fill it writes whole and partial chunks straight from our buffer (no chunk-sized staging
-        # copy, no read-modify-write at block ends). Compressed chunks are always staged, so they
-        # keep HDF5's default. (h5py < 3.12 cannot set the fill time: the default, just slower.)
-        kwargs: dict[str, Any] = {"fill_time": "never"} if _H5PY_FILL_TIME else {}
-        if self.compression is not None:
-            kwargs = {"compression": self.compression, "shuffle": dtype.itemsize > 1}
-        self._h5.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                                chunks=(fmt.chunk_rows(row_bytes, rows_hint), *shape), **kwargs)
-
-    def _append(self, name: str, data: np.ndarray) -> None:
-        """Append rows to dataset ``name``: one resize and one HDF5 write (low-level, no h5py selection cost)."""
-        dset = self._dsets[name]
-        n, k = dset.shape[0], data.shape[0]
-        if k == 0:
-            return
-        dset.resize(n + k, axis=0)
-        data = np.ascontiguousarray(data, dtype=dset.dtype)
-        fspace = dset.id.get_space()
-        fspace.select_hyperslab((n,) + (0,) * (data.ndim - 1), data.shape)
-        dset.id.write(h5py.h5s.create_simple(data.shape), fspace, data)
+        self._store.create_field(FieldSpec(name, dtype, shape, chunks=fmt.chunk_rows(row_bytes, rows_hint),
+                                           compression=self.compression))
 
     def _gather(self, root: str, space: spaces.Space, specs: list[Any], batches: Sequence[Any], n: int
                 ) -> list[np.ndarray]:
@@ -568,9 +506,10 @@ class DatasetWriter:
 
     def _write_columns(self, cols: Mapping[str, np.ndarray], lengths: np.ndarray, seeds: np.ndarray) -> None:
         """Append whole episodes given as flat per-field arrays, plus their episode index rows."""
-        steps0 = int(self._dsets[fmt.REWARDS].shape[0])
+        store = self._store
+        steps0 = store.num_rows(fmt.REWARDS)
         for name, data in cols.items():
-            self._append(name, data)
+            store.append(name, data)
         ends = np.cumsum(lengths)
         first = ends - lengths
         index = {
@@ -582,20 +521,22 @@ class DatasetWriter:
             "seed": seeds,
         }
         for name, values in index.items():
-            self._append(f"{fmt.EPISODES}/{name}", values)
+            store.append(f"{fmt.EPISODES}/{name}", np.asarray(values, dtype=fmt.EPISODE_FIELDS[name]))
 
     def _finalize_attrs(self) -> None:
-        a = self._h5.attrs
-        steps = int(self._h5[fmt.REWARDS].shape[0])
-        episodes = int(self._h5[f"{fmt.EPISODES}/length"].shape[0])
+        store = self._store
+        steps = store.num_rows(fmt.REWARDS)
+        episodes = store.num_rows(f"{fmt.EPISODES}/length")
+        values: dict[str, Any] = {}
         if self._appending:
-            appends = json.loads(fmt.decode_attr(a.get("appends", "[]")) or "[]")
+            appends = json.loads(store.attrs().get("appends") or "[]")
             appends.append({"time": fmt.utc_now(), "episodes": [self._base_episodes, episodes],
                             "demokit_version": _version.__version__, "provenance": self.provenance})
-            a["appends"] = fmt.to_json(appends)
-            a["modified"] = fmt.utc_now()
-        a["total_steps"] = np.int64(steps)
-        a["total_episodes"] = np.int64(episodes)
+            values["appends"] = fmt.to_json(appends)
+            values["modified"] = fmt.utc_now()
+        values["total_steps"] = np.int64(steps)
+        values["total_episodes"] = np.int64(episodes)
+        store.set_attrs(values)
         assert steps == self.total_steps and episodes == self.total_episodes, (steps, episodes)
 
 
@@ -670,12 +611,6 @@ def _rows(name: str, data: Any, rows: int, shape: tuple[int, ...], dtype: np.dty
     if arr.ndim == 0 or arr.shape[0] != rows or arr.size != rows * int(np.prod(shape, dtype=np.int64)):
         raise UserError(f"{name} has shape {arr.shape}, expected ({', '.join(map(str, (rows, *shape)))})")
     return arr.reshape(rows, *shape).astype(dtype, copy=False)
-
-
-def _datasets(h5: h5py.File) -> dict[str, h5py.Dataset]:
-    out: dict[str, h5py.Dataset] = {}
-    h5.visititems(lambda name, obj: out.__setitem__(name, obj) if isinstance(obj, h5py.Dataset) else None)
-    return out
 
 
 def _fmt_extras(extras: Mapping[str, tuple[tuple[int, ...], np.dtype]] | None) -> str:

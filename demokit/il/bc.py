@@ -34,8 +34,11 @@ epochs (``epochs``, ``eval_every``). Training stops early once an evaluation
 (``eval_episodes`` deterministic episodes) reaches ``stop_value`` (default: the env's
 ``reward_threshold``); ``converged`` says whether it did. Same seed, same weights.
 
-Under ``torchrun`` the same function trains with DistributedDataParallel; see
-:mod:`demokit.il.distributed`.
+Data: each rank reads its shard of the training rows with ``DemoDataset.read`` (one
+rank: all of them), the same code for one and for many processes. With
+``distributed=True`` (``demokit bc-train`` sets it under ``torchrun``) the same
+function trains with DistributedDataParallel; see :mod:`demokit.il.distributed`.
+Nothing switches to distributed training by itself (``WORLD_SIZE`` is not read here).
 """
 
 from __future__ import annotations
@@ -51,21 +54,23 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 
 from demokit.config import from_mapping, option, to_dict
+from demokit.data.checks import bad_value_counts, bad_values_error
 from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.devices import resolve_device
 from demokit.envs import env_spec_json
 from demokit.errors import ConfigError, DatasetError, UserError
 from demokit.evaluation import evaluate_policy
-from demokit.il.distributed import Comm, communicator, rank_device, read_rows, shard_bounds
+from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
-from demokit.policies.distributions import diag_gaussian_nll
 from demokit.policies.networks import make_adam
-from demokit.rl.common import check_output_path, resolve_stop_value, torch_threads
+from demokit.paths import check_output_path
+from demokit.rl.common import resolve_stop_value
+from demokit.runtime import torch_threads
 from demokit.seeding import derive_seed
+from demokit.spaces import flatten_batch
 
 #: default training length (gradient steps) and evaluation period (gradient steps), see ``BCConfig``
 DEFAULT_STEPS = 10_000
@@ -133,21 +138,16 @@ def default_bc_out(dataset_path: str | os.PathLike[str]) -> Path:
 # losses
 
 
-def bc_loss(out: torch.Tensor, target: torch.Tensor, *, head: str, loss: str = "nll",
-            log_std: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample BC losses (shape (B,)).
+def bc_loss(policy: NeuralPolicy, out: torch.Tensor, target: torch.Tensor, *, loss: str = "nll") -> torch.Tensor:
+    """Per-sample BC losses (shape (B,)) of the policy's head output ``out`` for policy-space ``target``.
 
-    categorical: cross-entropy of logits ``out`` (B, n) for action indices ``target`` (B,).
-    gaussian, ``loss="nll"``: ``-log N(target; out, exp(log_std)^2)`` summed over action dims.
-    gaussian, ``loss="mse"``: squared error of the mean, averaged over action dims.
+    ``loss="nll"``: the head's negative log-likelihood (categorical: the cross-entropy of the
+    logits; gaussian: ``-log N(target; out, exp(log_std)^2)`` summed over action dims).
+    ``loss="mse"`` (continuous actions): squared error of the mean, averaged over action dims.
     """
-    if head == "categorical":
-        return F.cross_entropy(out, target, reduction="none")
-    if loss == "mse":
+    if loss == "mse" and not isinstance(policy.action_space, spaces.Discrete):
         return (out - target).pow(2).mean(-1)
-    if log_std is None:
-        raise ValueError("the Gaussian NLL needs log_std")
-    return diag_gaussian_nll(target, out, log_std)
+    return policy.nll(out, target)
 
 
 # ---------------------------------------------------------------------------------------
@@ -181,28 +181,6 @@ def _targets(actions: np.ndarray, action_space: spaces.Space) -> torch.Tensor:
     return torch.from_numpy(a.reshape(a.shape[0], -1))
 
 
-def _bad_counts(x: np.ndarray, actions: np.ndarray, action_space: spaces.Space) -> list[int]:
-    """[non-finite observation values, non-finite action values, out-of-range discrete actions]."""
-    bad_obs = int(x.size - np.count_nonzero(np.isfinite(x)))
-    a = np.asarray(actions)
-    if isinstance(action_space, spaces.Discrete):
-        lo = int(action_space.start)
-        return [bad_obs, 0, int(np.count_nonzero((a < lo) | (a >= lo + int(action_space.n))))]
-    return [bad_obs, int(a.size - np.count_nonzero(np.isfinite(a))), 0]
-
-
-def _data_error(path: Any, counts: list[int], action_space: spaces.Space) -> DatasetError:
-    parts = []
-    if counts[0]:
-        parts.append(f"{counts[0]} NaN/inf observation value(s)")
-    if counts[1]:
-        parts.append(f"{counts[1]} NaN/inf action value(s)")
-    if counts[2]:
-        parts.append(f"{counts[2]} action(s) outside the action space {action_space}")
-    return DatasetError(f"dataset {path} has {' and '.join(parts)}; BC cannot learn from them: drop the bad "
-                        f"episodes or re-collect the data")
-
-
 def _check_config(cfg: BCConfig) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
@@ -234,6 +212,17 @@ def resolve_schedule(cfg: BCConfig, n_train: int, world_size: int = 1) -> tuple[
     return int(epochs), int(every)
 
 
+def _read_xy(ds: DemoDataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float32 observations (B, D) and stored actions of the transition rows ``rows``."""
+    got = ds.read(["observations", "actions"], rows)
+    return flatten_batch(ds.observation_space, got["observations"]), np.asarray(got["actions"])
+
+
+def _dataset_sha256(ds: DemoDataset) -> str | None:
+    """sha256 of a dataset file (None for a dataset that is not a local file)."""
+    return file_sha256(ds.path) if isinstance(ds.path, Path) else None
+
+
 def _open(dataset: DemoDataset | str | os.PathLike[str]) -> DemoDataset:
     if isinstance(dataset, DemoDataset):
         return dataset
@@ -247,12 +236,16 @@ def _open(dataset: DemoDataset | str | os.PathLike[str]) -> DemoDataset:
 
 
 def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | Mapping[str, Any] | None = None, *,
-             callback: Callable[[dict[str, Any]], None] | None = None, **overrides: Any) -> BCResult:
+             callback: Callable[[dict[str, Any]], None] | None = None, distributed: bool = False,
+             **overrides: Any) -> BCResult:
     """Behavioral cloning on ``dataset`` (a path or a :class:`DemoDataset`).
 
     ``config`` is a :class:`BCConfig` or a mapping of its keys; ``overrides`` replace
     single keys (None values are ignored). ``callback(record)`` is called after every
     epoch with that epoch's history record (on rank 0 only under torchrun).
+    ``distributed``: join the process group (an initialised one, else torchrun's
+    environment) and train with DistributedDataParallel; False trains in this process
+    alone whatever the environment says.
 
     Raises :class:`~demokit.errors.UserError` subclasses, before anything is written,
     for an empty dataset, NaN/inf values, spaces that do not match ``env_id``, or a
@@ -272,7 +265,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     head = default_head(ds.action_space)
     check_output_path(cfg.out)
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
-    device = rank_device(resolve_device(cfg.device))
+    device = rank_device(resolve_device(cfg.device), distributed)
 
     train_eps, val_eps = split_episodes(ds.num_episodes, cfg.val_fraction, cfg.seed)
     if ds.num_episodes == 1 and cfg.val_fraction > 0:
@@ -285,7 +278,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     threads = cfg.num_threads
     if threads is None and device.type == "cpu" and sum(p.numel() for p in policy.parameters()) < SMALL_NET_PARAMS:
         threads = 1
-    with torch_threads(threads), communicator(device) as comm:
+    with torch_threads(threads), communicator(device, distributed) as comm:
         trainer = _Trainer(ds, cfg, policy, comm, device, env_id=env_id, stop_value=stop_value,
                            train_rows=train_rows, val_rows=val_rows)
         history, epochs_done, samples_per_s, eval_result = trainer.run(callback)
@@ -295,7 +288,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     wall_s = time.perf_counter() - start
     checkpoint = None
     if cfg.out is not None and comm.is_main:
-        training = {"dataset": str(ds.path), "dataset_sha256": file_sha256(ds.path), "config": to_dict(cfg),
+        training = {"dataset": str(ds.path), "dataset_sha256": _dataset_sha256(ds), "config": to_dict(cfg),
                     "env_id": env_id, "mean_return": mean_return, "std_return": std_return, "epochs": epochs_done,
                     "samples_per_s": samples_per_s, "converged": converged, "stop_value": stop_value,
                     "max_epochs": trainer.max_epochs, "eval_every": trainer.eval_every,
@@ -334,36 +327,32 @@ class _Trainer:
             self.y = _targets(a, ds.action_space).to(device)
             self.xv = policy.normalize(torch.from_numpy(xv).to(device)) if xv is not None else None
             self.yv = _targets(av, ds.action_space).to(device) if av is not None else None
-        self.head = policy.arch.head
-        if self.head == "gaussian" and cfg.loss == "mse":
-            policy.log_std.requires_grad_(False)  # MSE fits the mean only
+        self.discrete = isinstance(ds.action_space, spaces.Discrete)
+        if not self.discrete and cfg.loss == "mse":
+            policy.freeze_action_std()  # MSE fits the mean only
         self.model = comm.wrap(policy)
         self.opt = make_adam([p for p in policy.parameters() if p.requires_grad], cfg.lr, direct=True)
 
     def _load(self, train_rows: np.ndarray, val_rows: np.ndarray) -> tuple[np.ndarray, Any, Any, Any]:
-        """This rank's training shard (and, on rank 0, the validation rows); checked for bad values."""
+        """This rank's training shard (and, on rank 0, the validation rows); checked for bad values.
+
+        Only those rows are read (``DemoDataset.read``): one rank reads all training rows."""
         ds, comm = self.ds, self.comm
-        if comm.world_size == 1:
-            x_all, a_all = ds.flat_observations(), np.asarray(ds.actions)
-            x, a = x_all[train_rows], a_all[train_rows]
-            xv, av = (x_all[val_rows], a_all[val_rows]) if len(val_rows) else (None, None)
-        else:
-            x, a = read_rows(ds, train_rows[self.lo:self.hi])
-            xv, av = read_rows(ds, val_rows) if comm.is_main and len(val_rows) else (None, None)
-        counts = np.array(_bad_counts(x, a, ds.action_space))
+        x, a = _read_xy(ds, train_rows[self.lo:self.hi])
+        xv, av = _read_xy(ds, val_rows) if comm.is_main and len(val_rows) else (None, None)
+        counts = np.array(bad_value_counts(x, a, ds.action_space))
         if xv is not None:
-            counts += np.array(_bad_counts(xv, av, ds.action_space))
+            counts += np.array(bad_value_counts(xv, av, ds.action_space))
         total = comm.all_reduce_sum(torch.as_tensor(counts, dtype=torch.float64)).long().tolist()
         if any(total):
-            raise _data_error(ds.path, total, ds.action_space)
+            raise bad_values_error(ds.path, total, ds.action_space, "BC")
         return x, a, xv, av
 
     def _fit_normalizer(self, x: np.ndarray) -> None:
-        norm = self.policy.obs_norm
-        if norm is None:
+        if not self.policy.normalizes_obs:
             return
         if self.comm.world_size == 1:
-            norm.set_from_data(x)
+            self.policy.fit_obs_statistics(x)
             return
         # merge the shards' statistics: global mean first, then the global variance around it
         x64 = torch.from_numpy(x).double()
@@ -371,15 +360,12 @@ class _Trainer:
         n = sums[-1]
         mean = sums[:-1] / n
         var = self.comm.all_reduce_sum(((x64 - mean) ** 2).sum(0)) / n
-        norm.mean.copy_(mean)
-        norm.var.copy_(var)
-        norm.count.fill_(float(n))
+        self.policy.set_obs_statistics(mean, var, float(n))
 
     # -- the loop --------------------------------------------------------------------
 
     def _losses(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        log_std = self.policy.log_std if self.head == "gaussian" else None
-        return bc_loss(out, target, head=self.head, loss=self.cfg.loss, log_std=log_std)
+        return bc_loss(self.policy, out, target, loss=self.cfg.loss)
 
     def _epoch(self, gen: torch.Generator) -> tuple[float, float]:
         """One pass over the training split; returns (mean training loss, seconds).
@@ -418,7 +404,7 @@ class _Trainer:
             return {}
         out = self.policy(self.xv)
         rec = {"val_loss": float(self._losses(out, self.yv).mean())}
-        if self.head == "categorical":
+        if self.discrete:
             rec["val_accuracy"] = float((out.argmax(-1) == self.yv).float().mean())
         else:
             rec["val_error"] = float((out - self.yv).pow(2).mean().sqrt())

@@ -33,15 +33,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from gymnasium import spaces
 
 from demokit.config import from_mapping, option, to_dict
-from demokit.data.episode import Episode, obs_stack
+from demokit.data import format as fmt
+from demokit.data.episode import Episode
 from demokit.data.writer import DatasetWriter
-from demokit.envs import env_spec_json, make_env
+from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import ConfigError, UserError
 from demokit.il.bc import BCConfig, train_bc
 from demokit.policies import NeuralPolicy, Policy, default_head, file_sha256, load_checkpoint, save_checkpoint
-from demokit.rl.common import check_output_path
+from demokit.paths import check_output_path
+from demokit.rollout import EpisodeTable, VecStepper, run_episodes
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces
 
@@ -132,6 +135,33 @@ def beta_schedule(spec: str, rounds: int) -> list[float]:
     return betas
 
 
+class _MixtureActor:
+    """Labels every state with the expert's deterministic action and executes, per step and row,
+    the expert's action with probability ``beta`` (else the learner's); the dataset's actions
+    are the labels, extras record what was executed."""
+
+    def __init__(self, expert: Policy, learner: Policy | None, beta: float, rng: np.random.Generator,
+                 action_space: spaces.Space) -> None:
+        self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
+        self.expert_only = learner is None or beta >= 1.0
+        _, dtype, shape = fmt.leaf_specs(action_space)[0]  # Discrete or Box: one leaf
+        self.extras_spec = {"label": (tuple(shape), np.dtype(dtype)), "expert_executed": ((), np.dtype(bool))}
+
+    def start(self, slot: int, episode: int) -> None:
+        pass
+
+    def act(self, obs: Any, slots: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        labels = np.asarray(self.expert.act(obs, deterministic=True))
+        if self.expert_only:
+            executed, coin = labels, np.ones(len(slots), dtype=bool)
+        else:
+            assert self.learner is not None
+            mine = np.asarray(self.learner.act(obs, deterministic=True))
+            coin = self.rng.random(len(slots)) < self.beta
+            executed = np.where(coin.reshape((-1,) + (1,) * (labels.ndim - 1)), labels, mine)
+        return executed, {"label": labels, "expert_executed": coin}
+
+
 def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta: float, episodes: int, seed: int,
                     rng: np.random.Generator, max_parallel: int = 32) -> list[Episode]:
     """Roll out the per-step mixture of ``expert`` and ``learner``; label states with the expert's action.
@@ -140,61 +170,17 @@ def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta
     extras ``executed_action`` (what the env received) and ``expert_executed``.
     ``learner=None`` or ``beta >= 1`` runs the expert alone.
     """
-    expert_only = learner is None or beta >= 1.0
-    width = min(max_parallel, episodes)
-    envs = [make_env(env_id) for _ in range(width)]
-    done: dict[int, Episode] = {}
-    next_ep = 0
-    # slot: [env, episode index, current obs, obs list, labels, executed, from_expert, rewards]
-    slots: list[list[Any]] = []
-
-    def start(env: Any) -> list[Any]:
-        nonlocal next_ep
-        obs, _ = env.reset(seed=seed + next_ep)
-        next_ep += 1
-        return [env, next_ep - 1, obs, [], [], [], [], []]
-
+    stepper = VecStepper(make_vec_env(env_id, min(max_parallel, episodes)))
+    actor = _MixtureActor(expert, learner, beta, rng, stepper.action_space)
+    table = EpisodeTable(episodes)
     try:
-        slots = [start(env) for env in envs]
-        while slots:
-            batch = obs_stack([s[2] for s in slots])
-            labels = np.asarray(expert.act(batch, deterministic=True))
-            if expert_only:
-                executed, coin = labels, np.ones(len(slots), dtype=bool)
-            else:
-                mine = np.asarray(learner.act(batch, deterministic=True))
-                coin = rng.random(len(slots)) < beta
-                executed = np.where(coin.reshape((-1,) + (1,) * (labels.ndim - 1)), labels, mine)
-            still: list[list[Any]] = []
-            for s, label, act, flag in zip(slots, labels, executed, coin):
-                env = s[0]
-                obs, reward, terminated, truncated, _ = env.step(act)
-                s[3].append(s[2])
-                s[4].append(label)
-                s[5].append(act)
-                s[6].append(flag)
-                s[7].append(float(reward))
-                s[2] = obs
-                if terminated or truncated:
-                    T = len(s[7])
-                    term = np.zeros(T, dtype=bool)
-                    trunc = np.zeros(T, dtype=bool)
-                    term[-1], trunc[-1] = bool(terminated), bool(truncated)
-                    done[s[1]] = Episode(observations=obs_stack(s[3]), actions=np.stack(s[4]),
-                                         rewards=np.asarray(s[7]), terminated=term, truncated=trunc,
-                                         final_observation=obs_stack([obs]),
-                                         extras={"executed_action": np.stack(s[5]),
-                                                 "expert_executed": np.asarray(s[6], dtype=bool)},
-                                         seed=seed + s[1])
-                    if next_ep < episodes:
-                        still.append(start(env))
-                else:
-                    still.append(s)
-            slots = still
+        run_episodes(stepper, actor, table, seed=seed, n_episodes=episodes)
     finally:
-        for env in envs:
-            env.close()
-    return [done[i] for i in range(episodes)]
+        stepper.close()
+    return [Episode(observations=ep.observations, actions=ep.extras["label"], rewards=ep.rewards,
+                    terminated=ep.terminated, truncated=ep.truncated, final_observation=ep.final_observation,
+                    extras={"executed_action": ep.actions, "expert_executed": ep.extras["expert_executed"]},
+                    seed=ep.seed) for ep in table.in_order()]
 
 
 def _with_round(ep: Episode, r: int) -> Episode:

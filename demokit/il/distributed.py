@@ -2,17 +2,19 @@
 
 Run ``bc-train`` on N processes::
 
-    torchrun --nproc-per-node 2 -m demokit.il.distributed DATASET --epochs 20 --out bc.pt
+    torchrun --nproc-per-node 2 -m demokit bc-train DATASET --epochs 20 --out bc.pt
     torchrun --nproc-per-node 2 $(which demokit) bc-train DATASET ...     # the same
 
-The module entry takes exactly the options of ``demokit bc-train``. ``train_bc``
-notices torchrun's environment (``WORLD_SIZE`` > 1) and joins the process group
-itself: gloo on CPU, NCCL on CUDA (one GPU per rank: ``cuda:LOCAL_RANK``).
+``demokit bc-train`` sees torchrun's environment (``WORLD_SIZE`` > 1) and calls
+``train_bc(..., distributed=True)``, which joins the process group: gloo on CPU,
+NCCL on CUDA (one GPU per rank: ``cuda:LOCAL_RANK``). ``train_bc`` itself never
+reads the environment: in Python, say ``distributed=True``.
 
 How the work is split (so that N processes compute what one process would):
 
 * the training rows (whole episodes, after the train/validation split) are cut into
-  N contiguous shards; rank r reads only its shard from the file (``read_rows``);
+  N contiguous shards; rank r reads only its shard (``DemoDataset.read``, the same
+  call a one-process run makes for all rows);
 * every rank draws the *same* permutation of all training rows each epoch (one
   seed), cut into global batches of ``batch_size * world_size`` rows. Rank r
   computes the loss of the rows of each global batch that lie in its shard (about
@@ -32,18 +34,11 @@ import contextlib
 import datetime
 import inspect
 import os
-import sys
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-
-from demokit.data import format as fmt
-from demokit.data.dataset import DemoDataset
-from demokit.spaces import flatten_batch
 
 
 class Comm:
@@ -103,24 +98,27 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def rank_device(device: torch.device) -> torch.device:
-    """Under torchrun on CUDA, rank r uses ``cuda:LOCAL_RANK``; otherwise ``device`` unchanged."""
-    if device.type == "cuda" and launched_by_torchrun() and device.index is None:
+def rank_device(device: torch.device, distributed: bool) -> torch.device:
+    """In a distributed run on CUDA, rank r uses ``cuda:LOCAL_RANK``; otherwise ``device`` unchanged."""
+    if distributed and device.type == "cuda" and device.index is None:
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return device
 
 
 @contextlib.contextmanager
-def communicator(device: torch.device) -> Iterator[Comm]:
-    """The collectives for this run: an existing process group, torchrun's, or none.
-
-    A process group created here (from torchrun's environment) is destroyed on exit.
+def communicator(device: torch.device, distributed: bool) -> Iterator[Comm]:
+    """The collectives for this run: none unless ``distributed``; then an existing process
+    group, else torchrun's (created here from its environment and destroyed on exit).
     """
-    if dist.is_available() and dist.is_initialized():
-        yield DDPComm(device)
-        return
-    if not (launched_by_torchrun() and dist.is_available()):
+    if not distributed:
         yield Comm()
+        return
+    if not dist.is_available():
+        from demokit.errors import ConfigError
+
+        raise ConfigError("distributed training needs torch.distributed, which this torch build lacks")
+    if dist.is_initialized():
+        yield DDPComm(device)
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
@@ -135,49 +133,3 @@ def communicator(device: torch.device) -> Iterator[Comm]:
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
     """Rank ``rank``'s contiguous share ``[lo, hi)`` of ``n`` rows (sizes differ by at most 1)."""
     return n * rank // world_size, n * (rank + 1) // world_size
-
-
-def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Sorted row indices -> maximal contiguous ``[start, stop)`` runs."""
-    if rows.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    starts = np.concatenate(([0], breaks))
-    stops = np.concatenate((breaks, [rows.size]))
-    return [(int(rows[a]), int(rows[b - 1]) + 1) for a, b in zip(starts, stops)]
-
-
-def read_rows(ds: DemoDataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat float32 observations and raw actions of the sorted transition indices ``rows``.
-
-    Reads only those rows from the HDF5 file (one slice per contiguous run), so a
-    rank holds only its shard in memory.
-    """
-    import h5py
-
-    runs = _runs(np.asarray(rows, dtype=np.int64))
-
-    def leaves(f: Any, root: str, space: Any) -> Any:
-        out = []
-        for path, dtype, shape in fmt.leaf_specs(space):
-            dset = f[fmt.h5_name(root, path)]
-            parts = [dset[a:b] for a, b in runs] or [np.empty((0, *shape), dtype=dtype)]
-            out.append(np.concatenate(parts, axis=0))
-        return fmt.assemble(space, out)
-
-    with h5py.File(ds.path, "r") as f:
-        obs = leaves(f, fmt.OBSERVATIONS, ds.observation_space)
-        actions = leaves(f, fmt.ACTIONS, ds.action_space)
-    return flatten_batch(ds.observation_space, obs), np.asarray(actions)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m demokit.il.distributed DATASET [bc-train options]`` (meant for torchrun)."""
-    from demokit.cli.app import main as cli_main
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    return cli_main(["bc-train", *args])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

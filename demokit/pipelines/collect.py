@@ -43,37 +43,32 @@ checked before anything is created, so a failed collection leaves no file behind
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
 import sys
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
-from gymnasium import spaces
-from gymnasium.vector.utils import batch_space
 
 from demokit._version import __version__
 from demokit.config import from_mapping, option, required
 from demokit.data import format as fmt
 from demokit.data.dataset import load_dataset
-from demokit.data.episode import Episode, obs_index
 from demokit.data.writer import DEFAULT_BLOCK_STEPS, DatasetWriter
 from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import DatasetError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.policies import NeuralPolicy, Policy, RandomPolicy, load_checkpoint
-from demokit.policies.neural import ROW_INVARIANT_BATCH
+from demokit.policies.actors import make_actor
+from demokit.results import as_dict
+from demokit.rollout import OrderedSink, StopFlag, VecStepper, run_episodes
+from demokit.runtime import ProgressFn, torch_threads
 from demokit.seeding import derive_seed
-from demokit.rl.common import torch_threads
 from demokit.spaces import check_same_spaces
 
 #: policy names understood besides checkpoint paths
@@ -81,17 +76,11 @@ POLICY_NAMES = ("random", "ppo", "dqn", "sac")
 EXPERT_ALGOS = ("ppo", "dqn", "sac")
 #: default folder of datasets written without an explicit path
 DATASETS_DIR = "datasets"
-#: episode buffers start with this many rows (or the env's time limit, if smaller) and double when full
-INITIAL_CAPACITY = 1024
-#: seconds between progress reports
-PROGRESS_EVERY_S = 0.25
-
 #: ``progress(info)`` receives dicts with a ``stage`` key: ``"train"`` (a missing expert is
 #: being trained: ``event`` "start" with ``checkpoint``/``algo``/``env_id``, then the trainer's
 #: own figures) or ``"collect"`` (first ``event`` "start" with ``path``, ``env_id``, ``policy``,
 #: ``num_envs``, ``target_episodes``, ``target_steps``; then ``episodes``, ``steps`` (written
 #: so far), ``target_episodes``, ``target_steps``, ``steps_per_s``).
-ProgressFn = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -142,13 +131,8 @@ class CollectResult:
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON figures (``demokit collect --json``)."""
-        return {"path": self.path, "episodes": self.episodes, "steps": self.steps,
-                "mean_return": self.mean_return, "std_return": self.std_return,
-                "steps_per_s": self.steps_per_s, "wall_s": self.wall_s, "env_id": self.env_id,
-                "policy": self.policy, "policy_return": self.policy_return, "cut_episodes": self.cut_episodes,
-                "interrupted": self.interrupted, "total_episodes": self.total_episodes,
-                "total_steps": self.total_steps}
+        """The JSON figures (``demokit collect --json``): every field but the provenance."""
+        return as_dict(self, exclude=("provenance",))
 
 
 class CollectionInterrupted(KeyboardInterrupt):
@@ -245,331 +229,6 @@ def _policy_return(res: _Resolved, env_id: str, cfg: CollectConfig) -> tuple[flo
     ev = evaluate_policy(res.policy, env_id, episodes=int(cfg.eval_episodes),
                          seed=derive_seed(cfg.seed, "provenance-eval") % (2**31), deterministic=True)
     return ev.mean_return, f"evaluated ({ev.episodes} deterministic episodes)"
-
-
-# ------------------------------------------------------------------------------------------
-# acting: one batched call per vector step; per-episode generators where actions are sampled
-
-
-class _Actor:
-    """Batched acting. ``start(slot, k)`` tells it that env ``slot`` begins dataset episode ``k``."""
-
-    extras_spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-
-    def start(self, slot: int, episode: int) -> None:
-        pass
-
-    def act(self, obs: Any) -> tuple[Any, dict[str, np.ndarray] | None]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class _BatchActor(_Actor):
-    """Any policy, one ``policy.act`` per step (deterministic, or seeded once when sampling).
-
-    A greedy NeuralPolicy on the CPU acts on batches padded to ``ROW_INVARIANT_BATCH`` rows.
-    """
-
-    def __init__(self, policy: Policy, deterministic: bool, seed: int) -> None:
-        self.policy = policy
-        self.deterministic = deterministic
-        if not deterministic:
-            policy.seed(derive_seed(seed, "actions"))
-        greedy_cpu_net = deterministic and isinstance(policy, NeuralPolicy) and policy.device.type == "cpu"
-        self.pad_to = ROW_INVARIANT_BATCH if greedy_cpu_net else 0
-
-    def act(self, obs: Any) -> tuple[Any, None]:
-        with torch.inference_mode():
-            if self.pad_to:
-                return self.policy.act(obs, deterministic=True, pad_to=self.pad_to), None
-            return self.policy.act(obs, deterministic=self.deterministic), None
-
-
-class _RandomActor(_Actor):
-    """Uniform actions drawn per episode: episode k samples blocks of actions from its own batched
-    copy of the action space, seeded from (seed, k); a vector step gathers one row per env."""
-
-    BLOCK = 128
-
-    def __init__(self, action_space: spaces.Space, seed: int, num_envs: int) -> None:
-        self.seed = seed
-        self.space = action_space
-        self.batched = [batch_space(action_space, self.BLOCK) for _ in range(num_envs)]
-        self.blocks = [np.zeros((num_envs, self.BLOCK, *shape), dtype)
-                       for _, dtype, shape in fmt.leaf_specs(action_space)]
-        self.pos = np.zeros(num_envs, np.int64)
-        self.rows = np.arange(num_envs)
-
-    def _refill(self, slot: int) -> None:
-        for buf, leaf in zip(self.blocks, fmt.leaves_of(self.space, self.batched[slot].sample(), "actions")):
-            buf[slot] = leaf
-        self.pos[slot] = 0
-
-    def start(self, slot: int, episode: int) -> None:
-        self.batched[slot].seed(derive_seed(self.seed, "actions", episode))
-        self._refill(slot)
-
-    def act(self, obs: Any) -> tuple[Any, None]:
-        for i in np.flatnonzero(self.pos >= self.BLOCK):  # an episode used its block up: draw the next one
-            self._refill(int(i))
-        actions = fmt.assemble(self.space, [buf[self.rows, self.pos] for buf in self.blocks])
-        self.pos += 1
-        return actions, None
-
-
-class _SamplingActor(_Actor):
-    """A NeuralPolicy sampling from its action distribution with one generator per episode.
-
-    ``NeuralPolicy.sample_rows`` draws each row from its own generator on a padded batch,
-    so each row's action depends only on its own episode's generator (not on the batch).
-    ``log_prob`` of each sampled action is kept as a per-step extra when ``store_log_probs``.
-    """
-
-    def __init__(self, policy: NeuralPolicy, seed: int, num_envs: int, store_log_probs: bool) -> None:
-        self.policy = policy
-        self.seed = seed
-        self.gens = [np.random.default_rng(derive_seed(seed, "idle", i)) for i in range(num_envs)]
-        self.store = store_log_probs
-        self.extras_spec = {"log_prob": ((), np.dtype(np.float32))} if store_log_probs else {}
-
-    def start(self, slot: int, episode: int) -> None:
-        self.gens[slot] = np.random.default_rng(derive_seed(self.seed, "actions", episode))
-
-    def act(self, obs: Any) -> tuple[Any, dict[str, np.ndarray] | None]:
-        with torch.inference_mode():
-            actions, log_prob = self.policy.sample_rows(obs, self.gens, pad_to=ROW_INVARIANT_BATCH,
-                                                        log_prob=self.store)
-        return actions, ({"log_prob": log_prob} if self.store else None)
-
-
-def _make_actor(res: _Resolved, cfg: CollectConfig, num_envs: int, action_space: spaces.Space) -> _Actor:
-    if res.kind == "random":
-        return _RandomActor(action_space, cfg.seed, num_envs)
-    if not cfg.deterministic and isinstance(res.policy, NeuralPolicy) and res.policy.arch.head != "qvalue":
-        return _SamplingActor(res.policy, cfg.seed, num_envs, cfg.store_log_probs)
-    return _BatchActor(res.policy, cfg.deterministic, cfg.seed)
-
-
-# ------------------------------------------------------------------------------------------
-# per-env episode buffers and the ordered, budgeted hand-over to the writer
-
-
-class _SlotBuffers:
-    """Preallocated (num_envs, capacity, ...) arrays; row ``t`` of env ``i`` is step t of its episode."""
-
-    def __init__(self, obs_space: spaces.Space, act_space: spaces.Space, num_envs: int, capacity: int,
-                 extras_spec: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> None:
-        self.obs_space, self.act_space = obs_space, act_space
-        self.n, self.capacity = num_envs, capacity
-        self.obs = [np.zeros((num_envs, capacity, *shape), dtype) for _, dtype, shape in fmt.leaf_specs(obs_space)]
-        self.act = [np.zeros((num_envs, capacity, *shape), dtype) for _, dtype, shape in fmt.leaf_specs(act_space)]
-        self.rewards = np.zeros((num_envs, capacity), np.float64)
-        self.extras = {k: np.zeros((num_envs, capacity, *shape), dtype) for k, (shape, dtype) in extras_spec.items()}
-        self.rows = np.arange(num_envs)
-
-    def record(self, t: np.ndarray, obs: Any, actions: Any, extras: Mapping[str, np.ndarray] | None) -> None:
-        rows = self.rows
-        for buf, leaf in zip(self.obs, fmt.leaves_of(self.obs_space, obs)):
-            buf[rows, t] = leaf
-        for buf, leaf in zip(self.act, fmt.leaves_of(self.act_space, actions, "actions")):
-            buf[rows, t] = leaf
-        if extras:
-            for name, values in extras.items():
-                self.extras[name][rows, t] = values
-
-    def grow(self) -> None:
-        def double(a: np.ndarray) -> np.ndarray:
-            out = np.zeros((a.shape[0], 2 * a.shape[1], *a.shape[2:]), a.dtype)
-            out[:, : a.shape[1]] = a
-            return out
-        self.obs = [double(a) for a in self.obs]
-        self.act = [double(a) for a in self.act]
-        self.rewards = double(self.rewards)
-        self.extras = {k: double(a) for k, a in self.extras.items()}
-        self.capacity *= 2
-
-    def episode(self, i: int, length: int, final_obs: Any, *, terminated: bool, truncated: bool, seed: int) -> Episode:
-        flags = np.zeros((2, length), bool)
-        flags[0, -1], flags[1, -1] = terminated, truncated
-        return Episode(observations=fmt.assemble(self.obs_space, [a[i, :length].copy() for a in self.obs]),
-                       actions=fmt.assemble(self.act_space, [a[i, :length].copy() for a in self.act]),
-                       rewards=self.rewards[i, :length].copy(), terminated=flags[0], truncated=flags[1],
-                       final_observation=final_obs,
-                       extras={k: a[i, :length].copy() for k, a in self.extras.items()}, seed=seed)
-
-
-def _head(ep: Episode, n: int) -> Episode:
-    """The first ``n`` steps of ``ep`` as an episode cut by the budget (truncated on its last step)."""
-    truncated = np.zeros(n, bool)
-    truncated[-1] = True
-    return Episode(observations=obs_index(ep.observations, slice(0, n)), actions=obs_index(ep.actions, slice(0, n)),
-                   rewards=ep.rewards[:n], terminated=np.zeros(n, bool), truncated=truncated,
-                   final_observation=obs_index(ep.observations, slice(n, n + 1)),
-                   extras={k: v[:n] for k, v in ep.extras.items()}, seed=ep.seed)
-
-
-class _OrderedSink:
-    """Hands finished episodes to the writer in episode-index order, applying the step budget."""
-
-    def __init__(self, writer: DatasetWriter, n_steps: int | None) -> None:
-        self.writer = writer
-        self.n_steps = n_steps
-        self.pending: dict[int, tuple[Episode, bool]] = {}
-        self.next_index = 0
-        self.steps = 0
-        self.returns: list[float] = []
-        self.cut = 0
-        self.full = False
-
-    def add(self, k: int, ep: Episode, cut: bool) -> None:
-        self.pending[k] = (ep, cut)
-        while self.next_index in self.pending:
-            self._write(*self.pending.pop(self.next_index))
-            self.next_index += 1
-
-    def _write(self, ep: Episode, cut: bool) -> None:
-        if self.full:
-            return
-        if self.n_steps is not None:
-            room = self.n_steps - self.steps
-            if len(ep) > room:
-                ep, cut = _head(ep, room), True
-            self.full = self.steps + len(ep) >= self.n_steps
-        self.writer.add_episode(ep)
-        self.steps += len(ep)
-        self.returns.append(ep.episode_return)
-        self.cut += int(cut)
-
-    def steps_before(self, k: int) -> int:
-        """Transitions known to precede dataset episode ``k`` (written + finished earlier episodes)."""
-        return self.steps + sum(len(ep) for j, (ep, _) in self.pending.items() if j < k)
-
-    def flush_completed(self) -> None:
-        """On interrupt: write the finished episodes still waiting for an earlier one, in index order."""
-        for k in sorted(self.pending):
-            self._write(*self.pending.pop(k))
-
-
-# ------------------------------------------------------------------------------------------
-# signals: stop at the next vector step instead of raising in the middle of a write
-
-
-class _StopFlag:
-    """While active (main thread only), SIGINT and SIGTERM set ``self.set`` instead of raising.
-
-    A second signal raises ``KeyboardInterrupt`` at once (an env stuck in ``step`` can
-    still be left); the collector then keeps the finished episodes all the same.
-    """
-
-    def __init__(self) -> None:
-        self.set = False
-        self._old: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.set:
-            raise KeyboardInterrupt(f"signal {signum} received twice")
-        self.set = True
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[_StopFlag]:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handler)
-        try:
-            yield self
-        finally:
-            for sig, old in self._old.items():
-                signal.signal(sig, old)
-            self._old.clear()
-
-
-# ------------------------------------------------------------------------------------------
-# the loop
-
-
-def _run(venv: Any, actor: _Actor, sink: _OrderedSink, *, seed: int, n_episodes: int | None, n_steps: int | None,
-         stop: _StopFlag, progress: ProgressFn | None) -> int:
-    """Step ``venv`` until the budget is met (or ``stop`` is set); returns transitions stepped."""
-    n = int(venv.num_envs)
-    limit = venv.envs[0].spec.max_episode_steps if getattr(venv.envs[0], "spec", None) else None
-    capacity = min(INITIAL_CAPACITY, limit or INITIAL_CAPACITY, n_steps or INITIAL_CAPACITY)
-    bufs = _SlotBuffers(venv.single_observation_space, venv.single_action_space, n, capacity, actor.extras_spec)
-    slot_ep = np.full(n, -1, np.int64)   # dataset episode index running in each env (-1: idle)
-    t = np.zeros(n, np.int64)            # steps taken so far by each env's episode
-    next_k = 0
-    stepped = 0
-
-    def may_start() -> bool:
-        return next_k < n_episodes if n_episodes is not None else stepped < n_steps  # type: ignore[operator]
-
-    seeds: list[int | None] = [None] * n
-    for i in range(n):
-        if may_start():
-            slot_ep[i], seeds[i] = next_k, seed + next_k
-            actor.start(i, next_k)
-            next_k += 1
-    obs, _ = venv.reset(seed=seeds)
-    active = slot_ep >= 0                # kept up to date only when episodes end (cheap steps)
-    n_active = int(active.sum())
-    longest = 0                          # an upper bound of t.max()
-    last_report = t0 = time.perf_counter()
-    while n_active and not stop.set:
-        actions, extras = actor.act(obs)
-        bufs.record(t, obs, actions, extras)
-        obs, rewards, terminated, truncated, _ = venv.step(actions)
-        bufs.rewards[bufs.rows, t] = rewards
-        t += active
-        stepped += n_active
-        longest += 1
-        done = terminated | truncated
-        over_budget = n_steps is not None and stepped >= n_steps
-        if over_budget or done.any():
-            ended = done & active
-            cut = _budget_cuts(slot_ep, t, sink, n_steps) & ~ended if over_budget else np.zeros(n, bool)
-            finishing = np.flatnonzero(ended | cut)
-            if len(finishing):
-                reset_mask = np.zeros(n, bool)
-                seeds = [None] * n
-                for i in finishing:
-                    k = int(slot_ep[i])
-                    ep = bufs.episode(i, int(t[i]), obs_index(obs, slice(i, i + 1)), terminated=bool(terminated[i]),
-                                      truncated=bool(truncated[i] or cut[i]), seed=seed + k)
-                    sink.add(k, ep, bool(cut[i]))
-                    t[i] = 0
-                    if may_start():
-                        slot_ep[i], seeds[i], reset_mask[i] = next_k, seed + next_k, True
-                        actor.start(int(i), next_k)
-                        next_k += 1
-                    else:
-                        slot_ep[i] = -1
-                if reset_mask.any():
-                    obs, _ = venv.reset(seed=seeds, options={"reset_mask": reset_mask})
-                active = slot_ep >= 0
-                n_active = int(active.sum())
-                longest = int(t.max())
-        if longest >= bufs.capacity:
-            bufs.grow()
-        if progress is not None and (now := time.perf_counter()) - last_report >= PROGRESS_EVERY_S:
-            last_report = now
-            progress({"stage": "collect", "episodes": len(sink.returns), "steps": sink.steps,
-                      "target_episodes": n_episodes, "target_steps": n_steps,
-                      "steps_per_s": stepped / max(1e-9, now - t0)})
-    return stepped
-
-
-def _budget_cuts(slot_ep: np.ndarray, t: np.ndarray, sink: _OrderedSink, n_steps: int) -> np.ndarray:
-    """Envs whose episode can no longer be needed beyond its current length.
-
-    Episode k keeps at most ``n_steps - S`` steps, S = the transitions of episodes before
-    it. S is at least the known steps of earlier episodes (finished ones in full, running
-    ones so far), so once ``t_k >= n_steps - that bound`` the episode is done for the dataset.
-    """
-    cut = np.zeros(len(slot_ep), bool)
-    running = slot_ep >= 0
-    for i in np.flatnonzero(running):
-        k = slot_ep[i]
-        before = sink.steps_before(int(k)) + int(t[running & (slot_ep < k)].sum())
-        cut[i] = t[i] >= n_steps - before
-    return cut
 
 
 # ------------------------------------------------------------------------------------------
@@ -682,9 +341,10 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
             "n_steps": cfg.n_steps, "command": list(sys.argv), "demokit_version": __version__,
         }
         prov.update(dict(provenance or {}))
-        venv = make_vec_env(env_id, num_envs)
-        actor = _make_actor(res, cfg, num_envs, act_space)
-        stop = _StopFlag()
+        stepper = VecStepper(make_vec_env(env_id, num_envs))
+        actor = make_actor(res.policy, random=res.kind == "random", deterministic=cfg.deterministic, seed=cfg.seed,
+                           num_envs=num_envs, store_log_probs=cfg.store_log_probs)
+        stop = StopFlag()
         t0 = time.perf_counter()
         try:
             with stop.installed():
@@ -693,14 +353,14 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                                        compression=cfg.compression, extras=actor.extras_spec,
                                        block_steps=cfg.write_block_steps)
                 with writer:
-                    sink = _OrderedSink(writer, cfg.n_steps)
+                    sink = OrderedSink(writer.add_episode, cfg.n_steps)
                     if progress is not None:
                         progress({"stage": "collect", "event": "start", "path": str(out), "env_id": env_id,
                                   "policy": cfg.policy, "num_envs": num_envs, "target_episodes": cfg.n_episodes,
                                   "target_steps": cfg.n_steps})
                     try:
-                        _run(venv, actor, sink, seed=cfg.seed, n_episodes=cfg.n_episodes, n_steps=cfg.n_steps,
-                             stop=stop, progress=progress)
+                        run_episodes(stepper, actor, sink, seed=cfg.seed, n_episodes=cfg.n_episodes,
+                                     n_steps=cfg.n_steps, stop=stop, progress=_collect_progress(progress, cfg))
                     except KeyboardInterrupt:  # not in the main thread: no handler, a plain interrupt
                         stop.set = True
                     if stop.set:
@@ -708,7 +368,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                         if writer.num_episodes == 0:
                             writer.abort()
         finally:
-            venv.close()
+            stepper.close()
     wall = time.perf_counter() - t0
     returns = np.asarray(sink.returns, np.float64)
     totals = (writer.total_episodes, writer.total_steps) if writer.num_episodes else _existing_totals(out)
@@ -722,6 +382,14 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     if stop.set:
         raise CollectionInterrupted(result)
     return result
+
+
+def _collect_progress(progress: ProgressFn | None, cfg: CollectConfig) -> ProgressFn | None:
+    """The engine's figures as collection progress (``stage`` "collect" and the targets)."""
+    if progress is None:
+        return None
+    targets = {"stage": "collect", "target_episodes": cfg.n_episodes, "target_steps": cfg.n_steps}
+    return lambda info: progress({**targets, **info})
 
 
 def _existing_totals(path: Path) -> tuple[int, int]:

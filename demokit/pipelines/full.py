@@ -24,7 +24,7 @@ from demokit.envs import make_env
 from demokit.errors import CheckpointError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.policies import Checkpoint, RandomPolicy, load_checkpoint
-from demokit.policies.checkpoint import atomic_write_bytes
+from demokit.paths import atomic_write_bytes
 from demokit.spaces import same_space
 
 #: ``on_stage(name, message)`` announces a stage; ``progress(stage, completed, total, info)``

@@ -43,7 +43,8 @@ from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.errors import ConfigError, UserError
 from demokit.policies import NeuralPolicy
 from demokit.reward_models import BaseRewardModel, create_reward_model, gail_config
-from demokit.rl.common import BaseTrainer, ProgressFn, check_output_path
+from demokit.paths import check_output_path
+from demokit.rl.common import BaseTrainer, ProgressFn
 from demokit.rl.dqn import DQNTrainer
 from demokit.rl.hyperparams import config_class, tuned_config
 from demokit.rl.ppo import PPOTrainer

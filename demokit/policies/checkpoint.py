@@ -1,11 +1,13 @@
 """Policy checkpoints: one torch file, written atomically, read without running code.
 
 Layout (a plain dict; ``torch.load(weights_only=True)`` accepts it):
-  format: "demokit-policy", format_version: 1, demokit_version,
+  format: "demokit-policy", format_version: 2, demokit_version,
   algo: "ppo" | "dqn" | "bc" | "dagger" | "gail-ppo" | ...,
   env_id, env_spec (JSON or ""), observation_space / action_space (demokit space JSON),
   arch (JSON of PolicyArch), state_dict (policy weights, normalisation statistics
-  included), training (JSON: figures such as mean_return, env_steps, wall_s, config),
+  included; version 2 keys ``encoder.*`` / ``head.*`` / ``obs_norm.*``; version 1 files,
+  written before the encoder + head split with keys ``net.*`` / ``log_std``, load into the
+  same tensors), training (JSON: figures such as mean_return, env_steps, wall_s, config),
   extra (dict of tensors: e.g. a critic's or a discriminator's weights).
 """
 
@@ -16,7 +18,6 @@ import io
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,12 @@ import torch
 
 from demokit._version import __version__
 from demokit.errors import CheckpointError
+from demokit.paths import atomic_write_bytes
 from demokit.policies.neural import NeuralPolicy, PolicyArch
 from demokit.spaces import space_from_json, space_to_json
 
 FORMAT_NAME = "demokit-policy"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -54,23 +56,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file + fsync + os.replace (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(path: str | os.PathLike[str], policy: NeuralPolicy, *, algo: str, env_id: str | None,

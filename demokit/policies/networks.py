@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,46 @@ from demokit.errors import UserError
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
 
 
+@contextlib.contextmanager
+def init_threads() -> Iterator[None]:
+    """One torch thread while weights are initialised: ``orthogonal_`` (a QR) rounds differently
+    with more threads, and the same seed must give the same weights."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def linear(in_dim: int, out_dim: int, *, orthogonal_init: bool = True, gain: float = 1.0) -> nn.Linear:
+    """``nn.Linear`` with an orthogonal weight of ``gain`` and a zero bias (default init otherwise).
+    Call it inside :func:`init_threads` (as :func:`mlp_layers` and the policy heads do)."""
+    lin = nn.Linear(in_dim, out_dim)
+    if orthogonal_init:
+        nn.init.orthogonal_(lin.weight, gain=gain)
+        nn.init.zeros_(lin.bias)
+    return lin
+
+
+def mlp_layers(in_dim: int, hidden_sizes: Sequence[int], *, activation: str = "tanh",
+               orthogonal_init: bool = True) -> tuple[list[nn.Module], int]:
+    """The hidden part of an MLP: ``[Linear, activation] * len(hidden_sizes)`` (orthogonal gain
+    sqrt(2), zero biases) and its output width (``in_dim`` without hidden layers)."""
+    if activation not in ACTIVATIONS:
+        raise UserError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    if any(int(h) < 1 for h in hidden_sizes):
+        raise UserError(f"hidden sizes must be positive integers, got {list(hidden_sizes)}")
+    layers: list[nn.Module] = []
+    last = int(in_dim)
+    with init_threads():
+        for h in hidden_sizes:
+            layers += [linear(last, int(h), orthogonal_init=orthogonal_init, gain=float(np.sqrt(2.0))),
+                       ACTIVATIONS[activation]()]
+            last = int(h)
+    return layers, last
+
+
 def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int, *, activation: str = "tanh",
         orthogonal_init: bool = True, out_gain: float = 1.0) -> nn.Sequential:
     """An MLP ``in_dim -> hidden_sizes... -> out_dim`` (no activation on the output).
@@ -21,29 +62,9 @@ def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int, *, activation: s
     With ``orthogonal_init`` hidden layers get gain sqrt(2) and the output layer
     ``out_gain`` (0.01 for policy logits, 1.0 for values), biases zero.
     """
-    if activation not in ACTIVATIONS:
-        raise UserError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-    if any(int(h) < 1 for h in hidden_sizes):
-        raise UserError(f"hidden sizes must be positive integers, got {list(hidden_sizes)}")
-    layers: list[nn.Module] = []
-    last = in_dim
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # orthogonal_ (a QR) rounds differently with more threads: same seed, same weights
-    try:
-        for h in hidden_sizes:
-            lin = nn.Linear(last, int(h))
-            if orthogonal_init:
-                nn.init.orthogonal_(lin.weight, gain=float(np.sqrt(2.0)))
-                nn.init.zeros_(lin.bias)
-            layers += [lin, ACTIVATIONS[activation]()]
-            last = int(h)
-        out = nn.Linear(last, out_dim)
-        if orthogonal_init:
-            nn.init.orthogonal_(out.weight, gain=out_gain)
-            nn.init.zeros_(out.bias)
-    finally:
-        torch.set_num_threads(threads)
-    layers.append(out)
+    layers, last = mlp_layers(in_dim, hidden_sizes, activation=activation, orthogonal_init=orthogonal_init)
+    with init_threads():
+        layers.append(linear(last, out_dim, orthogonal_init=orthogonal_init, gain=out_gain))
     return nn.Sequential(*layers)
 
 

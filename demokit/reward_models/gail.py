@@ -49,6 +49,7 @@ from torch import nn
 
 from demokit.devices import resolve_device
 from demokit.config import from_mapping, option
+from demokit.data.checks import check_values
 from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.errors import ConfigError, DatasetError, UserError
 from demokit.policies.networks import make_adam, mlp
@@ -268,7 +269,8 @@ class GailRewardModel(BaseRewardModel):
         self.input_dim = (self.obs_dim * (2 if self.cfg.use_next_obs else 1) + action_features_dim(self.action_space)
                           + (1 if self.cfg.absorbing else 0))
         self._check_input_dims()
-        flat_obs = _as_tensor(data.flat_observations(), self.device)
+        self._expert_cols = self._expert_columns()
+        flat_obs = _as_tensor(self._expert_cols["observations"], self.device)
         if self.cfg.normalize_obs:
             self.obs_mean = flat_obs.mean(0)
             std = flat_obs.std(0, unbiased=False)
@@ -278,11 +280,22 @@ class GailRewardModel(BaseRewardModel):
             self.obs_std = torch.ones(self.obs_dim, device=self.device)
         self.expert_x = self._expert_features()
 
-    def _expert_features(self) -> torch.Tensor:
+    def _expert_columns(self) -> dict[str, Any]:
+        """The expert transitions (``DemoDataset.read``; observations flat), refused when they hold NaN / inf."""
         data = self.expert_dataset
-        next_obs = data.next_observations if self.cfg.use_next_obs else None
-        x = self.features(data.flat_observations(), data.actions, next_obs)
-        return self._with_absorbing(x, int(np.count_nonzero(data.terminated)))
+        cols = data.read(["observations", "actions", "terminated", *(["next_observations"] if self.cfg.use_next_obs
+                                                                      else [])])
+        cols["observations"] = flatten_batch(self.observation_space, cols["observations"])
+        check_values(data.path, cols["observations"], cols["actions"], self.action_space, "GAIL")
+        if "next_observations" in cols:  # final observations too
+            check_values(data.path, flatten_batch(self.observation_space, cols["next_observations"]),
+                         cols["actions"], self.action_space, "GAIL")
+        return cols
+
+    def _expert_features(self) -> torch.Tensor:
+        cols = self._expert_cols
+        x = self.features(cols["observations"], cols["actions"], cols.get("next_observations"))
+        return self._with_absorbing(x, int(np.count_nonzero(cols["terminated"])))
 
     def absorbing_features(self, n: int = 1) -> torch.Tensor:
         """``n`` discriminator inputs of the absorbing state (zeros, indicator 1)."""

@@ -14,9 +14,8 @@ from demokit.rl.gae import compute_gae
 from demokit.rl.hyperparams import TUNED, tuned_config
 from demokit.rl.ppo import PPOConfig, PPOTrainer, clipped_surrogate_loss, value_loss
 from demokit.rl.sac import SACConfig, SACTrainer
-from demokit.rl.vec import VecRunner, VecStep
 
-__all__ = ["DQNConfig", "DQNTrainer", "EvalConfig", "ExpertConfig", "evaluate_checkpoint", "PPOConfig", "PPOTrainer", "ReplayBuffer", "Rollout", "SACConfig",
-           "SACTrainer", "TUNED",
-           "TrainResult", "VecRunner", "VecStep", "clipped_surrogate_loss", "compute_gae", "default_out",
+__all__ = ["DQNConfig", "DQNTrainer", "EvalConfig", "ExpertConfig", "evaluate_checkpoint", "PPOConfig", "PPOTrainer",
+           "ReplayBuffer", "Rollout", "SACConfig", "SACTrainer", "TUNED",
+           "TrainResult", "clipped_surrogate_loss", "compute_gae", "default_out",
            "double_dqn_targets", "train_expert", "tuned_config", "value_loss"]

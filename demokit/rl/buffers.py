@@ -1,7 +1,8 @@
 """Storage of experience: PPO's on-policy ``Rollout`` and DQN's ``ReplayBuffer``.
 
-Both hold *flat* observations (``spaces.flatten_batch``: float32 (.., obs_dim)), so
-Dict/Tuple observation spaces work the same way as Box ones.
+Both keep observations in their space's dtype and shape (``demokit.rollout.storage_spec``:
+a Box as it is, e.g. uint8 images stay uint8; Dict / Tuple spaces flat float32) until the
+policy's encoder prepares them.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import torch
 class Rollout:
     """One PPO rollout: tensors of shape (n_steps, num_envs, ...) on the trainer's device.
 
-    obs:          float32 (T, N, D) observations as the policy/critic saw them (normalised
-                  with the statistics in force during collection when ``normalize_obs``,
-                  else equal to ``obs_raw``).
-    obs_raw:      float32 (T, N, D) raw flat observations (what a discriminator wants).
+    obs:          (T, N, ...) the network inputs the policy/critic saw (``policy.preprocess``:
+                  float32 (T, N, D) for the MLP encoder, normalised with the statistics in
+                  force during collection when ``normalize_obs``, else a view of ``obs_raw``).
+    obs_raw:      (T, N, *storage shape) the stored observations (``storage_spec``: a Box's
+                  dtype and shape, Dict / Tuple flat float32); what a discriminator wants.
     actions:      policy-space actions: int64 (T, N) index (Discrete, 0-based) or float32
                   (T, N, A) unclipped Gaussian sample; what ``log_probs`` refer to.
     env_actions:  the actions the env received: int64 (T, N) (with the space's start) or
@@ -30,7 +32,7 @@ class Rollout:
                   the bootstrap of a truncated episode.
     rewards:      float32 (T, N) env rewards (0 on invalid steps).
     terminated, truncated: bool (T, N).
-    next_obs_raw: float32 (T, N, D) the true next observation (the final one at episode ends).
+    next_obs_raw: like ``obs_raw``: the true next observation (the final one at episode ends).
     valid:        bool (T, N); False on autoreset steps, which are not transitions.
     last_values:  float32 (N,) V(observation after the rollout) for bootstrapping.
     episode_returns / episode_lengths: env returns/lengths of episodes completed in it.
@@ -73,12 +75,13 @@ class Rollout:
 class ReplayBuffer:
     """A ring buffer of transitions in preallocated numpy arrays.
 
-    Stores ``obs`` / ``next_obs`` (the real next observation, final one at episode ends):
-    flat float32 (capacity, obs_dim) by default, or in the observation space's own shape and
-    dtype with ``obs_shape`` / ``obs_dtype`` (e.g. float64 MuJoCo observations; the network's
-    preprocessing converts a sampled batch), ``action`` (int64 index for Discrete, float32 vectors for Box), ``reward``,
-    ``terminated`` and ``truncated``. ``add`` inserts a batch at once; ``sample`` returns
-    a dict of tensors drawn uniformly with the buffer's seeded generator.
+    Stores ``obs`` / ``next_obs`` (the real next observation, the final one at episode ends):
+    flat float32 (capacity, obs_dim) by default, or with ``obs_shape`` / ``obs_dtype`` in the
+    stored layout of ``demokit.rollout.storage_spec`` (a Box's own shape and dtype: uint8
+    images stay uint8; the policy's ``preprocess`` converts a sampled batch), ``action`` (int64
+    index for Discrete, float32 vectors for Box), ``reward``, ``terminated`` and ``truncated``.
+    ``add`` inserts a batch at once; ``sample`` returns a dict of tensors drawn uniformly with
+    the buffer's seeded generator.
     """
 
     FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated")

@@ -8,15 +8,12 @@ checkpoint saving and the final 20-episode evaluation. Subclasses implement
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,14 +24,16 @@ from demokit.envs import env_spec_json, make_vec_env, reward_threshold
 from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
+from demokit.paths import check_output_path
 from demokit.policies import NeuralPolicy, save_checkpoint
-from demokit.rl.vec import VecRunner
+from demokit.results import as_dict
+from demokit.rollout import VecStepper
+from demokit.runtime import ProgressFn, torch_threads
 from demokit.seeding import derive_seed, seed_everything
 
-#: ``progress(info)`` is called after every iteration with keys env_steps, total_timesteps,
-#: episode_return (latest completed training episode, NaN before the first), steps_per_s and
-#: eval_return (latest evaluation mean, NaN before the first).
-ProgressFn = Callable[[dict[str, float]], None]
+# ``progress(info)`` (demokit.runtime.ProgressFn) is called after every iteration with keys env_steps,
+# total_timesteps, episode_return (latest completed training episode, NaN before the first),
+# steps_per_s and eval_return (latest evaluation mean, NaN before the first).
 
 #: Seed offset of the evaluation episodes relative to the training seed (so the
 #: training envs (seed .. seed+num_envs-1) and the evaluation episodes differ).
@@ -56,9 +55,7 @@ class TrainResult:
     stop_value: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint, "mean_return": self.mean_return, "std_return": self.std_return,
-                "env_steps": self.env_steps, "wall_s": self.wall_s, "reached_threshold": self.reached_threshold,
-                "algo": self.algo, "env_id": self.env_id, "stop_value": self.stop_value}
+        return as_dict(self)
 
 
 def linear_schedule(initial: float, progress_done: float, kind: str) -> float:
@@ -70,37 +67,9 @@ def linear_schedule(initial: float, progress_done: float, kind: str) -> float:
     raise UserError(f"unknown schedule {kind!r}; use constant or linear")
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily ``torch.set_num_threads(n)`` (small MLPs run fastest on one thread); None: unchanged."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def resolve_stop_value(env_id: str, stop_value: float | None) -> float | None:
     """The config's ``stop_value`` or else the env's registered reward_threshold (None: none)."""
     return float(stop_value) if stop_value is not None else reward_threshold(env_id)
-
-
-def check_output_path(out: str | os.PathLike[str] | None) -> None:
-    """Refuse an output path that cannot be written *before* training starts."""
-    if out is None:
-        return
-    p = Path(out)
-    if p.is_dir():
-        raise UserError(f"--out {p}: is a directory; give a file path such as {p / 'expert.pt'}")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise UserError(f"--out {p}: directory {parent} is not writable; choose another --out")
 
 
 @dataclass(frozen=True)
@@ -167,7 +136,7 @@ class BaseTrainer:
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(derive_seed(seed, "sampling"))
         self.venv = make_vec_env(config.env_id, int(config.num_envs), seed=seed)
-        self.runner = VecRunner(self.venv)
+        self.runner = VecStepper(self.venv)
         self.runner.reset(seed=seed)
         self.env_steps = 0
         self.iterations = 0

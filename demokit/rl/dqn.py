@@ -29,8 +29,9 @@ from demokit.errors import ConfigError, UserError
 from demokit.policies import make_policy
 from demokit.policies.networks import make_adam, polyak_update
 from demokit.rl.buffers import ReplayBuffer
-from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
-                               linear_schedule)
+from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
+from demokit.rollout import storage_spec, to_storage
+from demokit.runtime import ProgressFn
 from demokit.seeding import derive_seed
 from demokit.spaces import describe
 
@@ -103,8 +104,9 @@ class DQNTrainer(BaseTrainer):
         self.target.requires_grad_(False)
         self._params = list(self._policy.parameters())
         self.optimizer = make_adam(self._params, cfg.learning_rate)
-        self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, seed=derive_seed(cfg.seed, "replay"),
-                                   device=self.device)
+        obs_shape, obs_dtype = storage_spec(obs_space)
+        self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, obs_shape=obs_shape, obs_dtype=obs_dtype,
+                                   seed=derive_seed(cfg.seed, "replay"), device=self.device)
         self.n_actions = int(act_space.n)
         self.action_start = int(act_space.start)
         self.gradient_steps_done = 0
@@ -121,22 +123,22 @@ class DQNTrainer(BaseTrainer):
         (a vector step may add up to num_envs - 1 more); returns them as numpy arrays
         (obs, action (0-based index), reward, next_obs, terminated, truncated) and pushes
         them into ``replay``. Autoreset steps are skipped."""
-        runner, net = self.runner, self.policy.net
+        runner, policy, space = self.runner, self.policy, self.runner.observation_space
         parts: list[tuple[np.ndarray, ...]] = []
         added = 0
         n = runner.num_envs
         while added < n_env_steps:
-            flat = runner.flat_obs
+            obs = to_storage(space, runner.obs)
             with torch.no_grad():
-                greedy = net(torch.from_numpy(flat).to(self.device)).argmax(-1).cpu().numpy()
+                greedy = policy.value(policy.preprocess(runner.obs)).argmax(-1).cpu().numpy()
             explore = self.rng.random(n) < self.epsilon
             actions = np.where(explore, self.rng.integers(0, self.n_actions, size=n), greedy)
             step = runner.step(actions + self.action_start)
             ok = step.valid
             k = int(ok.sum())
             if k:
-                part = (flat[ok], actions[ok], step.reward[ok].astype(np.float32), step.next_flat[ok],
-                        step.terminated[ok], step.truncated[ok])
+                part = (obs[ok], actions[ok], step.reward[ok].astype(np.float32),
+                        to_storage(space, step.next_obs)[ok], step.terminated[ok], step.truncated[ok])
                 self.replay.add(*part)
                 parts.append(part)
                 added += k
@@ -154,7 +156,7 @@ class DQNTrainer(BaseTrainer):
         lr = linear_schedule(cfg.learning_rate, self.progress_done, cfg.lr_schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        net, params, target_every = self.policy.net, self._params, int(cfg.target_update_interval)
+        policy, target, params, target_every = self.policy, self.target, self._params, int(cfg.target_update_interval)
         losses = torch.zeros(int(n))
         batches = self.replay.sample_many(int(n), cfg.batch_size)
         for i in range(int(n)):
@@ -163,12 +165,12 @@ class DQNTrainer(BaseTrainer):
             rewards = rewards.to(self.device, torch.float32)
             b = rewards.shape[0]
             if cfg.double_q:  # one forward pass for Q(s, .) and the online Q(s', .)
-                q_all = net(torch.cat([batch["obs"], batch["next_obs"]]))
+                q_all = policy.value(policy.preprocess(torch.cat([batch["obs"], batch["next_obs"]])))
                 q_all, next_online = q_all[:b], q_all[b:].detach()
             else:
-                q_all = net(batch["obs"])
+                q_all = policy.value(policy.preprocess(batch["obs"]))
             with torch.no_grad():
-                next_target = self.target.net(batch["next_obs"])
+                next_target = target.value(target.preprocess(batch["next_obs"]))
                 y = double_dqn_targets(rewards, next_online if cfg.double_q else next_target, next_target,
                                        batch["terminated"], cfg.gamma, double_q=cfg.double_q)
             q = q_all.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)

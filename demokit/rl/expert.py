@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from demokit.config import from_mapping, option, required
 from demokit.errors import UserError
-from demokit.rl.common import ProgressFn, TrainResult, check_output_path
+from demokit.paths import check_output_path
+from demokit.rl.common import ProgressFn, TrainResult
 from demokit.rl.dqn import DQNConfig, DQNTrainer
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.ppo import PPOConfig, PPOTrainer

@@ -18,17 +18,18 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
-from demokit.policies.distributions import diag_gaussian_entropy, diag_gaussian_log_prob, diag_gaussian_nll_of_noise
 from demokit.policies.networks import make_adam, mlp
 from demokit.rl.buffers import Rollout
-from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
-                               linear_schedule)
+from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
 from demokit.rl.gae import compute_gae
+from demokit.rollout import storage_spec, to_storage
+from demokit.runtime import ProgressFn
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces
 
@@ -68,21 +69,6 @@ class PPOConfig(LoopConfig):
 
 
 # ---- the maths (pure functions, tested on hand-computed cases) -----------------------
-def log_prob_entropy(policy: NeuralPolicy, x: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probability of ``actions`` and entropy of the policy's distribution at normalised ``x``.
-
-    Same values as ``policy.distribution(x)``, computed directly (no distribution objects).
-    """
-    out = policy.net(x)
-    if policy.arch.head == "gaussian":
-        logp = diag_gaussian_log_prob(actions, out, policy.log_std)
-        return logp, diag_gaussian_entropy(policy.log_std).expand(out.shape[0])
-    logp_all = torch.log_softmax(out, -1)
-    logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-    ent = -(logp_all.exp() * logp_all).sum(-1)
-    return logp, ent
-
-
 def clipped_surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
                            clip_range: float) -> tuple[torch.Tensor, float, float]:
     """PPO's policy loss -E[min(r A, clip(r, 1-c, 1+c) A)], plus clip fraction and approx KL."""
@@ -131,8 +117,8 @@ class PPOTrainer(BaseTrainer):
             check_same_spaces(what="the given policy", expected_obs=policy.observation_space,
                               expected_act=policy.action_space, actual_obs=obs_space, actual_act=act_space,
                               against=f"env {cfg.env_id}")
-            if policy.arch.head == "qvalue":
-                raise ConfigError("PPO needs a categorical or gaussian policy, not a qvalue one")
+            if not policy.stochastic:
+                raise ConfigError(f"PPO needs a policy with an action distribution, not a {policy.arch.head} one")
         self._policy = policy.to(self.device)
         self._policy.seed(derive_seed(cfg.seed, "policy"))
         self.critic: nn.Module = mlp(policy.obs_dim, cfg.hidden_sizes, 1, activation=cfg.activation,
@@ -141,24 +127,13 @@ class PPOTrainer(BaseTrainer):
         self.optimizer = make_adam(self.params, cfg.learning_rate, eps=1e-5)
         self._return_stats = ObsNormalizer(1)  # running variance of the discounted return
         self._return_acc = np.zeros(self.runner.num_envs)
-        self._gaussian = policy.arch.head == "gaussian"
-        self._n_actions = 0 if self._gaussian else int(policy.out_dim)
 
     # ---- collection ------------------------------------------------------------
     @torch.no_grad()
     def _act(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample actions for normalised ``x``: (actions, log_probs, values), on the CPU."""
-        out = self.policy.net(x).cpu()
-        values = self.critic(x).reshape(-1).cpu()
-        if self._gaussian:
-            log_std = self.policy.log_std.detach().cpu()
-            noise = torch.randn(out.shape, generator=self.generator)
-            actions = out + noise * log_std.exp()
-            return actions, -diag_gaussian_nll_of_noise(noise, log_std), values
-        logp_all = torch.log_softmax(out, -1)
-        u = torch.rand((out.shape[0], 1), generator=self.generator)
-        actions = (logp_all.exp().cumsum(-1) < u).sum(-1).clamp_(max=self._n_actions - 1)
-        return actions, logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values
+        """Sample actions for the network input ``x``: (actions, log_probs, values), on the CPU."""
+        actions, log_probs = self.policy.sample(x, generator=self.generator)
+        return actions, log_probs, self.critic(x).reshape(-1).cpu()
 
     def collect_rollout(self) -> Rollout:
         """Run ``n_steps`` vector steps with the current (stochastic) policy.
@@ -167,13 +142,13 @@ class PPOTrainer(BaseTrainer):
         observations *after* collection, so every stored ``obs`` used the same statistics.
         """
         cfg, policy, runner = self.config, self.policy, self.runner
-        steps, n, dim = int(cfg.n_steps), runner.num_envs, policy.obs_dim
-        obs_raw = np.empty((steps, n, dim), np.float32)
-        next_obs_raw = np.empty((steps, n, dim), np.float32)
-        obs_norm = np.empty((steps, n, dim), np.float32) if policy.obs_norm is not None else obs_raw
-        act_shape = (policy.out_dim,) if self._gaussian else ()
-        actions = np.empty((steps, n, *act_shape), np.float32 if self._gaussian else np.int64)
-        env_actions = np.empty_like(actions)
+        steps, n = int(cfg.n_steps), runner.num_envs
+        obs_shape, obs_dtype = storage_spec(runner.observation_space)
+        obs_raw = np.empty((steps, n, *obs_shape), obs_dtype)
+        next_obs_raw = np.empty((steps, n, *obs_shape), obs_dtype)
+        obs_in: np.ndarray | None = None      # the normalised network inputs (normalize_obs only)
+        actions: np.ndarray | None = None
+        env_actions: np.ndarray | None = None
         log_probs = np.empty((steps, n), np.float32)
         values = np.empty((steps, n), np.float32)
         rewards = np.empty((steps, n), np.float32)
@@ -183,16 +158,19 @@ class PPOTrainer(BaseTrainer):
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
         policy.eval()
-        on_cpu = self.device.type == "cpu"
+        space = runner.observation_space
         for t in range(steps):
-            flat = runner.flat_obs
-            obs_raw[t] = flat
-            x = torch.from_numpy(obs_raw[t]) if on_cpu else torch.from_numpy(flat).to(self.device)
-            if policy.obs_norm is not None:
-                with torch.no_grad():
-                    x = policy.obs_norm(x)
-                obs_norm[t] = x.cpu().numpy()
+            obs_raw[t] = to_storage(space, runner.obs)
+            with torch.no_grad():
+                x = policy.preprocess(obs_raw[t] if isinstance(space, spaces.Box) else runner.obs)
+            if policy.normalizes_obs:
+                if obs_in is None:
+                    obs_in = np.empty((steps, *x.shape), np.float32)
+                obs_in[t] = x.cpu().numpy()
             a, lp, v = self._act(x)
+            if actions is None:
+                actions = np.empty((steps, *a.shape), a.numpy().dtype)
+                env_actions = np.empty_like(actions)
             actions[t] = a.numpy()
             log_probs[t] = lp.numpy()
             values[t] = v.numpy()
@@ -203,15 +181,13 @@ class PPOTrainer(BaseTrainer):
             terminated[t] = step.terminated
             truncated[t] = step.truncated
             valid[t] = step.valid
-            next_obs_raw[t] = step.next_flat
+            next_obs_raw[t] = to_storage(space, step.next_obs)
             if step.episode_returns:
                 ep_returns += step.episode_returns
                 ep_lengths += step.episode_lengths
         with torch.no_grad():
-            x_last = policy.normalize(torch.from_numpy(runner.flat_obs).to(self.device))
-            last_values = self.critic(x_last).reshape(-1).cpu()
-        if policy.obs_norm is not None:
-            policy.obs_norm.update(obs_raw[valid])
+            last_values = self.critic(policy.preprocess(runner.obs)).reshape(-1).cpu()
+        policy.update_obs_statistics(obs_raw[valid])
         policy.train()
         self.env_steps += int(valid.sum())
         self._note_episodes(ep_returns)
@@ -220,7 +196,14 @@ class PPOTrainer(BaseTrainer):
         def tens(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(a).to(dev)
 
-        return Rollout(obs=tens(obs_norm), obs_raw=tens(obs_raw), actions=tens(actions), env_actions=tens(env_actions),
+        raw = tens(obs_raw)
+        if obs_in is not None:
+            inputs = tens(obs_in)
+        else:  # without normalisation the network input is the stored observation, prepared
+            prepared = policy.preprocess(raw.reshape(steps * n, *obs_shape))
+            inputs = prepared.reshape(steps, n, *prepared.shape[1:])
+        assert actions is not None and env_actions is not None
+        return Rollout(obs=inputs, obs_raw=raw, actions=tens(actions), env_actions=tens(env_actions),
                        log_probs=tens(log_probs), values=tens(values), rewards=tens(rewards),
                        terminated=tens(terminated), truncated=tens(truncated), next_obs_raw=tens(next_obs_raw),
                        valid=tens(valid), last_values=last_values.to(dev), episode_returns=ep_returns,
@@ -271,7 +254,7 @@ class PPOTrainer(BaseTrainer):
                                                                  old_values[idx], adv[idx], ret[idx])
                 if cfg.normalize_advantage and b_adv.shape[0] > 1:
                     b_adv = (b_adv - b_adv.mean()) / (b_adv.std() + 1e-8)
-                logp, ent = log_prob_entropy(self.policy, b_obs, b_act)
+                logp, ent = self.policy.evaluate_actions(b_obs, b_act)
                 values = self.critic(b_obs).reshape(-1)
                 pg_loss, clip_frac, kl = clipped_surrogate_loss(logp, b_logp, b_adv, clip)
                 v_loss = value_loss(values, b_val, b_ret, cfg.clip_range_vf)

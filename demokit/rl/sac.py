@@ -37,11 +37,11 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError, UserError
 from demokit.policies import make_policy
-from demokit.policies.distributions import squashed_gaussian_sample
 from demokit.policies.networks import ACTIVATIONS, make_adam
 from demokit.rl.buffers import ReplayBuffer
 from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
                                linear_schedule)
+from demokit.rollout import storage_spec, to_storage
 from demokit.seeding import derive_seed
 from demokit.spaces import describe
 
@@ -232,12 +232,9 @@ class SACTrainer(BaseTrainer):
         self.alpha_optimizer = make_adam([self.log_alpha], cfg.learning_rate, direct=True) if self.auto_alpha else None
         self._fixed_alpha = None if self.auto_alpha else torch.tensor(float(cfg.ent_coef), device=dev)
         # observations in their own dtype and shape for a Box space; other spaces flat float32
-        box_obs = isinstance(obs_space, spaces.Box)
-        self._raw_obs = box_obs
+        obs_shape, obs_dtype = storage_spec(obs_space)
         self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, action_shape=(self.act_dim,),
-                                   action_dtype=np.float32,
-                                   obs_shape=tuple(obs_space.shape) if box_obs else None,
-                                   obs_dtype=obs_space.dtype if box_obs else np.float32,
+                                   action_dtype=np.float32, obs_shape=obs_shape, obs_dtype=obs_dtype,
                                    seed=derive_seed(cfg.seed, "replay"), device=dev)
         self._low = np.asarray(act_space.low, dtype=np.float64).reshape(-1)
         self._half_range = 0.5 * (np.asarray(act_space.high, dtype=np.float64).reshape(-1) - self._low)
@@ -257,15 +254,13 @@ class SACTrainer(BaseTrainer):
         env = np.minimum(np.maximum(env, self._low), self._low + 2.0 * self._half_range)  # rounding only
         return env.astype(self._act_dtype).reshape((squashed.shape[0], *self._act_shape))
 
-    def _sample_actions(self, flat: np.ndarray) -> np.ndarray:
-        n = flat.shape[0]
+    def _sample_actions(self, obs: Any) -> np.ndarray:
+        n = self.runner.num_envs
         if self.env_steps < int(self.config.learning_starts):
             return self.rng.uniform(-1.0, 1.0, size=(n, self.act_dim)).astype(np.float32)
         with torch.no_grad():
-            x = self.policy.preprocess(flat)
-            mean, log_std = self.policy.mean_log_std(x)
-            noise = torch.randn(mean.shape, generator=self.generator).to(mean.device)
-            return torch.tanh(mean + noise * log_std.exp()).cpu().numpy()
+            actions, _ = self.policy.sample(self.policy.preprocess(obs), generator=self.generator)
+        return actions.numpy()
 
     def collect(self, n_env_steps: int) -> dict[str, np.ndarray]:
         """Step the envs (uniform random actions before ``learning_starts``, then the stochastic
@@ -277,11 +272,11 @@ class SACTrainer(BaseTrainer):
         parts: list[tuple[np.ndarray, ...]] = []
         added = 0
         while added < n_env_steps:
-            obs = runner.obs if self._raw_obs else runner.flat_obs
-            actions = self._sample_actions(runner.flat_obs)
+            obs = to_storage(runner.observation_space, runner.obs)
+            actions = self._sample_actions(runner.obs)
             env_actions = self.to_env_actions(actions)
             step = runner.step(env_actions)
-            nxt = step.next_obs if self._raw_obs else step.next_flat
+            nxt = to_storage(runner.observation_space, step.next_obs)
             ok = step.valid
             if ok.all():
                 part = (obs, actions, step.reward.astype(np.float32), nxt, step.terminated, step.truncated,
@@ -334,15 +329,14 @@ class SACTrainer(BaseTrainer):
         x = actor.preprocess(batch["obs"])
         x_next = actor.preprocess(batch["next_obs"])
         # the actor's reparameterised sample at s (used by the alpha and actor losses)
-        mean, log_std = actor.mean_log_std(x)
-        a_pi, logp_pi = squashed_gaussian_sample(mean, log_std, torch.randn(mean.shape, generator=gen).to(x.device))
+        shape = (x.shape[0], self.act_dim)
+        a_pi, logp_pi = actor.rsample(x, torch.randn(shape, generator=gen).to(x.device))
         alpha = self.alpha
         if self.auto_alpha:  # the gradient of sac_alpha_loss, set directly
             self.log_alpha.grad = sac_alpha_grad(logp_pi, self.target_entropy)
             self.alpha_optimizer.step()
         with torch.no_grad():
-            m2, ls2 = actor.mean_log_std(x_next)
-            a2, logp2 = squashed_gaussian_sample(m2, ls2, torch.randn(m2.shape, generator=gen).to(x.device))
+            a2, logp2 = actor.rsample(x_next, torch.randn(shape, generator=gen).to(x.device))
             next_q = self.critic_target(torch.cat([x_next, a2], -1))
             y = sac_critic_target(batch["reward"], next_q, logp2, batch["terminated"], cfg.gamma, alpha)
         q = self.critic(torch.cat([x, batch["action"]], -1))

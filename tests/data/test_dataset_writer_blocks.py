@@ -14,6 +14,7 @@ from tests.data.helpers import make_episodes
 
 from demokit.data import DatasetWriter, Episode, load_dataset
 from demokit.data import writer as writer_module
+from demokit.data.storage import hdf5 as storage_hdf5
 
 OBS = spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT = spaces.Discrete(4)
@@ -159,5 +160,5 @@ def test_fill_time(tmp_path: Path, compression: str | None) -> None:
     assert_file(got, expected(eps))
     with h5py.File(tmp_path / "d.h5", "r") as h5:
         fill = h5["observations"].id.get_create_plist().get_fill_time()
-    if writer_module._H5PY_FILL_TIME:
+    if storage_hdf5._FILL_TIME:
         assert fill == (h5py.h5d.FILL_TIME_NEVER if compression is None else h5py.h5d.FILL_TIME_IFSET)

@@ -208,16 +208,18 @@ def test_interrupt_half_way_through_a_block_write(tmp_path: Path, monkeypatch: p
     """Ctrl-C between two field writes of one block: the partial block is undone, then committed whole."""
     path = tmp_path / "d.h5"
     eps = make_episodes(n=4)
-    original = DatasetWriter._append
+    from demokit.data.storage.hdf5 import HDF5Storage
+
+    original = HDF5Storage.append
     calls = {"n": 0}
 
-    def flaky(self: DatasetWriter, name: str, data: np.ndarray) -> None:
+    def flaky(self: HDF5Storage, name: str, data: np.ndarray) -> None:
         calls["n"] += 1
         original(self, name, data)
         if calls["n"] == 3:  # observations, actions, final_observations written; rewards not yet
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(DatasetWriter, "_append", flaky)
+    monkeypatch.setattr(HDF5Storage, "append", flaky)
     with pytest.raises(KeyboardInterrupt):
         with writer(path) as w:
             w.add_episodes(eps[:2])
@@ -254,15 +256,15 @@ def test_refused_second_writer_does_not_touch_the_first_ones_files(dataset_path:
 def test_ctrl_c_during_the_commit_is_held_back_until_it_is_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    import demokit.data.writer as writer_module
+    import demokit.data.storage.hdf5 as storage_hdf5
 
-    real_commit = writer_module.commit_file
+    real_commit = storage_hdf5.commit_file
 
     def commit_then_interrupted(*args: object, **kwargs: object) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives in the middle of the commit
         real_commit(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(writer_module, "commit_file", commit_then_interrupted)
+    monkeypatch.setattr(storage_hdf5, "commit_file", commit_then_interrupted)
     path = tmp_path / "d.h5"
     with pytest.raises(KeyboardInterrupt):
         with writer(path) as w:

@@ -27,7 +27,7 @@ def controller_policy() -> NeuralPolicy:
     env = make_env(CARTPOLE)
     policy = make_policy(env.observation_space, env.action_space, hidden_sizes=())
     with torch.no_grad():
-        layer = policy.net[0]
+        layer = policy.head.linear  # no hidden layers: the head's linear layer is the whole net
         layer.weight.zero_()
         layer.bias.zero_()
         layer.weight[1] = torch.tensor(CONTROLLER_WEIGHTS)

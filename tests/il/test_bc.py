@@ -17,7 +17,7 @@ from demokit.errors import ConfigError, DatasetError, SpaceMismatchError
 from demokit.evaluation import evaluate_policy
 from demokit.il import BCConfig, bc_loss, train_bc
 from demokit.il.bc import episode_rows, resolve_schedule, split_episodes
-from demokit.policies import file_sha256, load_checkpoint
+from demokit.policies import file_sha256, load_checkpoint, make_policy
 from demokit.policies.distributions import HALF_LOG_2PI
 
 FAST = {"eval_episodes": 0, "epochs": 3}
@@ -29,7 +29,8 @@ FAST = {"eval_episodes": 0, "epochs": 3}
 def test_cross_entropy_known_answer():
     logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0], [0.0, math.log(3.0)]])
     target = torch.tensor([0, 0, 0])
-    got = bc_loss(logits, target, head="categorical")
+    policy = make_policy(spaces.Box(-1, 1, (2,)), spaces.Discrete(2))
+    got = bc_loss(policy, logits, target)
     np.testing.assert_allclose(got.numpy(), [math.log(2.0), -math.log(0.75), -math.log(0.25)], rtol=1e-6)
 
 
@@ -39,14 +40,18 @@ def test_gaussian_nll_known_answer():
     log_std = torch.tensor([0.0, math.log(2.0)])
     # dim 0: z = 1 -> 0.5 + 0 + c; dim 1: z = 2 / 2 = 1 -> 0.5 + ln 2 + c
     expected = 1.0 + math.log(2.0) + 2 * HALF_LOG_2PI
-    got = bc_loss(out, target, head="gaussian", loss="nll", log_std=log_std)
+    policy = make_policy(spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (2,)))
+    with torch.no_grad():
+        policy.head.log_std.copy_(log_std)
+    got = bc_loss(policy, out, target, loss="nll").detach()
     np.testing.assert_allclose(got.numpy(), [expected], rtol=1e-6)
     ref = -torch.distributions.Normal(out, log_std.exp()).log_prob(target).sum(-1)
     np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-6)
 
 
 def test_mse_known_answer():
-    got = bc_loss(torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.zeros(2, 2), head="gaussian", loss="mse")
+    policy = make_policy(spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (2,)))
+    got = bc_loss(policy, torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.zeros(2, 2), loss="mse")
     np.testing.assert_allclose(got.numpy(), [2.5, 0.0])
 
 
@@ -113,7 +118,7 @@ def test_same_seed_same_weights(cartpole3):
     b = train_bc(cartpole3, seed=3, **FAST).policy.state_dict()
     c = train_bc(cartpole3, seed=4, **FAST).policy.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith("net."))
+    assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith(("encoder.", "head.")))
 
 
 def test_loss_decreases_and_history_has_validation_accuracy(cartpole10):
@@ -126,7 +131,7 @@ def test_loss_decreases_and_history_has_validation_accuracy(cartpole10):
 
 def test_continuous_nll_learns_mean_and_noise_std(pendulum):
     res = train_bc(pendulum, epochs=40, batch_size=64, eval_episodes=0, lr=3e-3, seed=0)
-    std = float(res.policy.log_std.detach().exp())
+    std = float(res.policy.head.log_std.detach().exp())
     assert 0.07 < std < 0.2, std  # the data's action noise is 0.1
     assert res.history[-1]["val_error"] < 0.2
     assert res.history[-1]["val_loss"] < res.history[0]["val_loss"]
@@ -134,7 +139,7 @@ def test_continuous_nll_learns_mean_and_noise_std(pendulum):
 
 def test_continuous_mse_fits_the_mean_only(pendulum):
     res = train_bc(pendulum, epochs=40, batch_size=64, eval_episodes=0, lr=3e-3, loss="mse", seed=0)
-    assert float(res.policy.log_std.detach()) == 0.0  # not trained with MSE
+    assert float(res.policy.head.log_std.detach()) == 0.0  # not trained with MSE
     assert res.history[-1]["val_error"] < 0.2
     ds = load_dataset(pendulum)
     obs = ds.observations[:200]

@@ -82,34 +82,26 @@ def test_padded_acting_gives_each_row_the_same_bits_whatever_the_batch():
 
 
 @pytest.mark.parametrize("act_space", [spaces.Discrete(4, start=2), spaces.Box(-1, 1, (2,))])
-def test_sample_rows_uses_one_stream_per_row(act_space):
+def test_sampling_with_per_row_generators_uses_one_stream_per_row(act_space):
     pol = make_policy(spaces.Box(-5, 5, (3,)), act_space, hidden_sizes=(16,), log_std_init=-1.0)
     obs = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
 
     def rngs(n: int) -> list[np.random.Generator]:
         return [np.random.default_rng(100 + i) for i in range(n)]
 
-    a5, lp5 = pol.sample_rows(obs, rngs(5), pad_to=ROW_INVARIANT_BATCH, log_prob=True)
-    a2, lp2 = pol.sample_rows(obs[:2], rngs(2), pad_to=ROW_INVARIANT_BATCH, log_prob=True)
-    np.testing.assert_array_equal(a5[:2], a2)
-    np.testing.assert_array_equal(lp5[:2], lp2)
-    assert a5.shape == (5, *act_space.shape) and lp5.dtype == np.float32
-    assert pol.sample_rows(obs, rngs(5))[1] is None
+    a5, lp5 = pol.sample(pol.preprocess(obs), rngs=rngs(5), pad_to=ROW_INVARIANT_BATCH)
+    a2, lp2 = pol.sample(pol.preprocess(obs[:2]), rngs=rngs(2), pad_to=ROW_INVARIANT_BATCH)
+    torch.testing.assert_close(a5[:2], a2, rtol=0, atol=0)
+    torch.testing.assert_close(lp5[:2], lp2, rtol=0, atol=0)
+    assert pol.to_env_action(a5).shape == (5, *act_space.shape) and lp5.dtype == torch.float32
     with torch.no_grad():
-        ref = pol.distribution(pol.preprocess(obs)).log_prob(pol.actions_to_tensor(a5))
-    np.testing.assert_allclose(lp5, ref.numpy(), rtol=1e-5, atol=1e-5)  # Box actions: in bounds here (small std)
+        ref = pol.distribution(pol.preprocess(obs)).log_prob(a5)
+    torch.testing.assert_close(lp5, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="one generator per row"):
-        pol.sample_rows(obs, rngs(4))
+        pol.sample(pol.preprocess(obs), rngs=rngs(4))
 
 
-def test_qvalue_policy_cannot_sample_rows():
+def test_qvalue_policy_cannot_sample():
     pol = make_policy(spaces.Box(-1, 1, (2,)), spaces.Discrete(3), head="qvalue")
     with pytest.raises(ValueError, match="greedily"):
-        pol.sample_rows(np.zeros((1, 2), np.float32), [np.random.default_rng(0)])
-
-
-def test_device_follows_the_parameters():
-    pol = make_policy(spaces.Box(-1, 1, (2,)), spaces.Discrete(3))
-    assert pol.device.type == "cpu"
-    pol.to("meta")
-    assert pol.device.type == "meta"
+        pol.sample(pol.preprocess(np.zeros((1, 2), np.float32)), rngs=[np.random.default_rng(0)])

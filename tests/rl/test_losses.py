@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from demokit.policies import make_policy
 from demokit.rl.dqn import double_dqn_targets
-from demokit.rl.ppo import clipped_surrogate_loss, log_prob_entropy, value_loss
+from demokit.rl.ppo import clipped_surrogate_loss, value_loss
 
 
 def test_clipped_surrogate_hand_computed():
@@ -44,7 +44,7 @@ def test_log_prob_entropy_match_torch_distributions(act_space):
     x = torch.randn(6, 4)
     dist = policy.distribution(x)
     actions = dist.sample()
-    logp, ent = log_prob_entropy(policy, x, actions)
+    logp, ent = policy.evaluate_actions(x, actions)
     torch.testing.assert_close(logp, dist.log_prob(actions))
     torch.testing.assert_close(ent, dist.entropy())
 

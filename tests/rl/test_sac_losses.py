@@ -102,10 +102,10 @@ def test_squashed_policy_acts_with_tanh_mean_rescaled_to_the_bounds():
     act_space = spaces.Box(np.array([-2.0, 0.0], dtype=np.float32), np.array([2.0, 10.0], dtype=np.float32))
     policy = make_policy(obs_space, act_space, head="squashed_gaussian", hidden_sizes=(16,))
     with torch.no_grad():  # push the means far out so the squash saturates in one dimension
-        policy.net[-1].bias[:2] = torch.tensor([0.3, 30.0])
+        policy.head.linear.bias[:2] = torch.tensor([0.3, 30.0])
     obs = np.random.default_rng(0).uniform(-1, 1, size=(5, 3)).astype(np.float32)
     act = policy.act(obs, deterministic=True)
-    mean, _ = policy.mean_log_std(torch.from_numpy(obs))
+    mean, _ = policy.head.mean_log_std(policy(policy.preprocess(obs)))
     expected = act_space.low + (np.tanh(mean.detach().numpy()) + 1) * 0.5 * (act_space.high - act_space.low)
     np.testing.assert_allclose(act, expected, rtol=1e-5, atol=1e-5)
     assert act.dtype == np.float32 and np.all(act >= act_space.low) and np.all(act <= act_space.high)

@@ -42,14 +42,20 @@ def register(app: typer.Typer) -> None:
                                                   help=h("compression")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON line (last stdout line)"),
     ) -> None:
+        from demokit.cli.checks import check_num_envs, check_seed
         from demokit.cli.output import emit_json, err_console, make_progress
         from demokit.errors import UserError
+        from demokit.paths import check_output_path
         from demokit.pipelines.collect import CollectionInterrupted, collect_demo_data
 
         if append and force:
             raise UserError("--append and --force exclude each other: --append adds episodes to the dataset, "
                             "--force replaces it")
         mode = "append" if append else "overwrite" if force else None
+        check_seed(seed, count=episodes or steps or 1)
+        check_num_envs(num_envs)
+        if out is not None:  # a checkpoint given as --policy is an input; a symlink is written through
+            out = check_output_path(out, kind="dataset", inputs=[policy], force=force, modify=append)
         reporter = _Reporter(make_progress, err_console)
         try:
             with warnings.catch_warnings(), reporter:

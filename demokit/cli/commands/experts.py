@@ -26,10 +26,14 @@ def register(app: typer.Typer) -> None:
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+        force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Train a PPO, DQN or SAC expert with tuned settings and save its policy checkpoint."""
+        from demokit.cli.checks import check_num_envs, check_seed
         from demokit.cli.output import LazyProgress, emit_json, out_console
+        from demokit.devices import resolve_device
+        from demokit.paths import check_output_path
         from demokit.config import to_dict
         from demokit.envs import reward_threshold
         from demokit.policies import load_checkpoint
@@ -37,9 +41,13 @@ def register(app: typer.Typer) -> None:
         from demokit.rl.expert import default_out, train_expert
         from demokit.runs import RunFolder
 
+        check_seed(seed)
+        check_num_envs(num_envs)
         cfg = from_mapping(ExpertConfig, {"env_id": env}, algo=algo, total_timesteps=timesteps, seed=seed,
                            num_envs=num_envs, out=out, device=device, tensorboard=tensorboard)
-        cfg = from_mapping(ExpertConfig, cfg, out=cfg.out or default_out(cfg.env_id, cfg.algo))
+        target = check_output_path(cfg.out or default_out(cfg.env_id, cfg.algo), kind="checkpoint", force=force)
+        cfg = from_mapping(ExpertConfig, cfg, out=str(target))
+        resolve_device(cfg.device)
         run = RunFolder("train-expert", cfg.env_id, config=to_dict(cfg), run_dir=run_dir, name=run_name,
                         overwrite=overwrite, tensorboard=cfg.tensorboard or False,
                         info={"algo": cfg.algo, "reward_threshold": reward_threshold(cfg.env_id)})
@@ -79,9 +87,11 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Evaluate a policy checkpoint: mean and std of the episode return."""
+        from demokit.cli.checks import check_seed
         from demokit.cli.output import emit_json, out_console
         from demokit.rl.expert import evaluate_checkpoint
 
+        check_seed(seed)
         cfg = from_mapping(EvalConfig, {"policy": policy}, env_id=env, episodes=episodes, seed=seed,
                            deterministic=False if stochastic else None)
         figures = evaluate_checkpoint(cfg)

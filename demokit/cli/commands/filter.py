@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
                                                  show_default=False),
         episodes: Optional[str] = typer.Option(None, "--episodes", help=field_help(FilterConfig, "episodes"),
                                                show_default=False),
+        subset: Optional[str] = typer.Option(None, "--subset", help=field_help(FilterConfig, "subset"),
+                                             show_default=False),
         force: bool = typer.Option(False, "--force", help="replace --out if it exists"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
@@ -35,9 +37,12 @@ def register(app: typer.Typer) -> None:
         from demokit.cli.output import emit_json, out_console
         from demokit.data.filter import filter_dataset, parse_episode_ids
 
+        from demokit.paths import check_output_path
+
+        out = check_output_path(out, kind="dataset", inputs=[dataset], force=force)
         ids = parse_episode_ids(episodes) if episodes is not None else None
         res = filter_dataset(dataset, out, top_k=top_k, min_return=min_return, max_length=max_length, episodes=ids,
-                             force=force)
+                             subset=subset, force=force)
         if json_out:
             emit_json(res.to_dict())
         else:
@@ -59,6 +64,12 @@ def register(app: typer.Typer) -> None:
         from demokit.cli.output import emit_json, out_console
         from demokit.data.filter import split_dataset
 
+        from demokit.cli.checks import check_seed
+        from demokit.paths import check_output_path
+
+        check_seed(seed)
+        for name in ("train.h5", "val.h5"):
+            check_output_path(out / name, kind="dataset", inputs=[dataset], force=force)
         res = split_dataset(dataset, out, val_fraction=val_fraction, seed=seed, force=force)
         if json_out:
             emit_json(res.to_dict())

@@ -30,12 +30,14 @@ def register(app: typer.Typer) -> None:
         algo: Optional[str] = typer.Option(None, "--algo", help="learner: ppo (on-policy) or dqn (off-policy) "
                                                                 "(default: ppo; dqn on MountainCar-v0)"),
         timesteps: Optional[int] = typer.Option(None, "--timesteps", help=field_help(GAILConfig, "total_timesteps")),
-        seed: int = typer.Option(0, "--seed", help="seed of everything (envs, policy, discriminator)"),
+        seed: int = typer.Option(0, "--seed", help="seed of everything (envs, policy, discriminator)",
+                                 min=0, max=2**63 - 1),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(GAILConfig, "device")),
         out: Optional[Path] = typer.Option(None, "--out", help="policy checkpoint to write "
                                                                "(default: policies/<dataset>-gail-<algo>.pt)"),
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory "
                                                                               "(needs `pip install tensorboard`)"),
+        force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """GAIL: learn a policy from expert demonstrations with a discriminator as the reward.
@@ -50,7 +52,7 @@ def register(app: typer.Typer) -> None:
         from demokit.config import from_mapping
         from demokit.errors import ConfigError
         from demokit.pipelines.reward_model import default_gail_algo, expert_dataset_and_env, run_gail
-        from demokit.rl.common import check_output_path
+        from demokit.paths import check_output_path
         from demokit.rl.expert import tensorboard_writer
 
         if algo is not None and algo not in ("ppo", "dqn"):
@@ -61,7 +63,7 @@ def register(app: typer.Typer) -> None:
         _, env_id = expert_dataset_and_env(cfg)  # a bad dataset or mismatched spaces: error before training
         name = cfg.algo or default_gail_algo(env_id)
         target = str(out if out is not None else default_gail_out(expert, name))
-        check_output_path(target)
+        target = str(check_output_path(target, kind="checkpoint", inputs=[expert], force=force))
         writer = tensorboard_writer(tensorboard)
 
         def report(info: dict[str, float]) -> None:  # the env's return: GAIL trains on the discriminator's reward

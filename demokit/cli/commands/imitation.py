@@ -15,7 +15,9 @@ from typing import Any, Optional
 
 import typer
 
+from demokit.cli.checks import check_hidden, check_seed
 from demokit.cli.output import LazyProgress
+from demokit.paths import check_input_path, check_output_path
 from demokit.progress import bc_progress_text
 from demokit.config import field_help
 from demokit.il.bc import BCConfig, default_bc_out
@@ -94,6 +96,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory of the "
                                                   "metrics rows (needs `pip install tensorboard`)", show_default=False),
+        force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
     ) -> None:
         """Behavioral cloning: train a policy on a dataset's (observation, action) pairs.
@@ -102,15 +105,21 @@ def register(app: typer.Typer) -> None:
         """
         from demokit.cli.output import emit_json
         from demokit.il.bc import train_bc
+        from demokit.il.distributed import launched_by_torchrun
 
+        distributed = launched_by_torchrun()  # the command joins torchrun's process group; train_bc never guesses
         main_rank = _is_main_rank()
-        target = str(out if out is not None else default_bc_out(dataset))
+        check_seed(seed)
+        check_hidden(hidden)
+        check_input_path(dataset, what="dataset")
+        target = str(check_output_path(out if out is not None else default_bc_out(dataset), kind="checkpoint",
+                                       inputs=[dataset], force=force))
         overrides: dict[str, Any] = {"env_id": env, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                                      "hidden_sizes": hidden, "val_fraction": val_fraction, "eval_every": eval_every,
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target}
         if not main_rank:
-            train_bc(dataset, None, **overrides)
+            train_bc(dataset, None, distributed=distributed, **overrides)
             return
         run = bc_run_folder(dataset, overrides, run_dir=run_dir, run_name=run_name, overwrite=overwrite,
                             tensorboard=tensorboard)
@@ -122,7 +131,7 @@ def register(app: typer.Typer) -> None:
                 progress.update(rec["epoch"], info=bc_progress_text(rec), line=line, total=rec["max_epochs"])
                 run.log_row(epoch_row(rec))
 
-            result = train_bc(dataset, None, callback=on_epoch, **overrides)
+            result = train_bc(dataset, None, callback=on_epoch, distributed=distributed, **overrides)
             summary = {**result.summary(), "run_dir": str(run.path)}
             if result.checkpoint is not None:
                 from demokit.policies import load_checkpoint
@@ -166,19 +175,30 @@ def register(app: typer.Typer) -> None:
                                            "(default: policies/<env>-dagger.pt)", show_default=False),
         dataset_out: Optional[Path] = typer.Option(None, "--dataset-out", help="aggregated dataset "
                                                    "(default: datasets/<env>-dagger.h5)", show_default=False),
-        force: bool = typer.Option(False, "--force", help="replace an existing --dataset-out"),
+        force: bool = typer.Option(False, "--force", help="replace an existing --dataset-out (and an --out that "
+                                                          "is not a checkpoint)"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
     ) -> None:
         """DAgger: roll out expert/learner mixtures, label every state with the expert, retrain BC."""
         from demokit.cli.output import emit_json
+        from demokit.devices import resolve_device
+        from demokit.errors import UserError
         from demokit.il.dagger import train_dagger
         from demokit.policies import load_checkpoint
 
+        check_seed(seed)
+        check_hidden(hidden)
+        if device is not None:
+            resolve_device(device)  # before anything is written (no CUDA: refused here)
         env_id = env or load_checkpoint(expert).env_id
         if not env_id:
-            from demokit.errors import UserError
             raise UserError(f"checkpoint {expert} does not name its env; pass --env ENV")
         default_out, default_data = default_dagger_paths(env_id)
+        out = check_output_path(out or default_out, kind="checkpoint", inputs=[expert], force=force)
+        dataset_out = check_output_path(dataset_out or default_data, kind="dataset", inputs=[expert, out],
+                                        force=force, what="--dataset-out")
+        if out is not None and dataset_out is not None and out == dataset_out:
+            raise UserError(f"--out and --dataset-out are the same file ({out}); give them different paths")
         overrides: dict[str, Any] = {
             "expert": str(expert), "env_id": env_id, "rounds": rounds, "episodes_per_round": episodes_per_round,
             "beta_schedule": beta_schedule, "epochs": epochs, "batch_size": batch_size, "lr": lr,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 
 from demokit.config import from_mapping
 from demokit.data import format as fmt
@@ -31,17 +31,20 @@ from demokit.data.convert.common import (
 )
 from demokit.data.convert.d4rl import is_d4rl_file, read_d4rl, write_d4rl
 from demokit.data.convert.ding import read_ding
+from demokit.data.convert.imitation import is_imitation_dir, prepare_dir_target, read_imitation, write_imitation
 from demokit.data.convert.minari import minari_data_dir, read_minari, write_minari
+from demokit.data.convert.robomimic import is_robomimic_file, read_robomimic, write_robomimic
 from demokit.data.convert.safe_pickle import UnsafePickleError, safe_load
 from demokit.errors import UserError
+from demokit.paths import check_input_path, check_output_path, resolve_output
 
 __all__ = [
     "ConvertConfig", "ConvertResult", "UnsafePickleError", "convert", "detect_source_kind", "detect_target_kind",
     "from_d4rl", "from_ding_pickle", "from_minari", "read_source", "safe_load", "to_d4rl", "to_minari",
 ]
 
-SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding")
-TARGET_KINDS = ("demokit", "minari", "d4rl")
+SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic", "imitation")
+TARGET_KINDS = ("demokit", "minari", "d4rl", "robomimic", "imitation")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth")
 
@@ -53,22 +56,27 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
         raise UserError(f"{p}: no such file or directory")
     if minari_data_dir(p) is not None:
         return "minari"
+    if is_imitation_dir(p):
+        return "imitation"
     if p.is_dir():
         raise UserError(f"{p} is a directory but not a Minari dataset (no data/main_data.hdf5 + data/metadata.json)")
     with open(p, "rb") as f:
         head = f.read(8)
     if head == HDF5_MAGIC:
         try:
-            with h5py.File(p, "r") as h5:
+            with h5io.open_file(p, "r") as h5:
                 if fmt.decode_attr(h5.attrs.get(fmt.ATTR_FORMAT)) == fmt.FORMAT_NAME:
                     return "demokit"
                 if is_d4rl_file(h5):
                     return "d4rl"
+                if is_robomimic_file(h5):
+                    return "robomimic"
                 top = sorted(h5.keys())[:8]
         except OSError as exc:
             raise UserError(f"{p}: cannot be opened as HDF5 ({exc})") from None
         raise UserError(f"{p} is an HDF5 file but neither a demokit dataset nor a D4RL-style file "
-                        f"(observations, actions, rewards, terminals/timeouts); it holds {top}")
+                        f"(observations, actions, rewards, terminals/timeouts) nor a robomimic file (data/demo_<i>); "
+                        f"it holds {top}")
     if head[:2] == b"PK" or head[:1] == b"\x80" or p.suffix.lower() in PICKLE_SUFFIXES:
         return "ding"  # torch.save zip archive / pickle (protocol >= 2 starts with 0x80)
     raise UserError(f"{p}: unknown data kind; demokit converts demokit .h5, Minari dataset directories, "
@@ -112,7 +120,8 @@ def read_demokit(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
     return source
 
 
-_READERS = {"demokit": read_demokit, "minari": read_minari, "d4rl": read_d4rl, "ding": read_ding}
+_READERS = {"demokit": read_demokit, "minari": read_minari, "d4rl": read_d4rl, "ding": read_ding,
+            "robomimic": read_robomimic, "imitation": read_imitation}
 
 
 def read_source(src: str | os.PathLike[str], *, env_id: str | None = None, kind: str | None = None) -> Source:
@@ -136,17 +145,30 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     """
     cfg = from_mapping(ConvertConfig, config, env_id=env_id, force=force, compression=compression, to=to,
                        dataset_id=dataset_id)
-    src_path, dst_path = Path(src), Path(dst)
+    src_path = check_input_path(src, what="SRC")
     target = detect_target_kind(dst, cfg.to)
+    dst_path = resolve_output(dst)  # a symlink is written through: its target gets the data
     compression_ = fmt.check_compression(cfg.compression)
+    if cfg.dataset_id is not None and target != "minari":
+        raise UserError(f"--dataset-id names a Minari dataset, but DST {dst} is written as {target}; "
+                        f"leave out --dataset-id or write a Minari dataset directory")
     if same_path(src_path, dst_path) or src_path.resolve() == dst_path.resolve():
         raise UserError(f"SRC and DST are the same ({src_path}); write the conversion to another path")
-    prepare_target(dst_path, force=cfg.force, is_dir=target == "minari")  # early: before reading a large source
+    if target == "imitation":
+        prepare_dir_target(dst_path, force=cfg.force)
+    else:
+        prepare_target(dst_path, force=cfg.force, is_dir=target == "minari")  # early: before reading a large source
+    if target not in ("minari", "imitation"):  # the one output-path check (kinds, special files, read-only, names)
+        check_output_path(dst_path, kind="dataset", inputs=[src_path], force=cfg.force, what="DST")
     source = read_source(src_path, env_id=cfg.env_id, kind=source_kind)
     if target == "minari":
         return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id)
     if target == "d4rl":
         return write_d4rl(source, dst_path, force=cfg.force, compression=compression_)
+    if target == "robomimic":
+        return write_robomimic(source, dst_path, force=cfg.force, compression=compression_)
+    if target == "imitation":
+        return write_imitation(source, dst_path, force=cfg.force)
     return write_demokit(source, dst_path, force=cfg.force, compression=compression_)
 
 

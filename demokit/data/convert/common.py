@@ -438,6 +438,9 @@ def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
     ``is_dir``: DST is a Minari dataset directory (an empty directory counts as absent;
     a non-empty one is replaced only when it is a Minari dataset).
     """
+    if dst.exists() and not (dst.is_file() or dst.is_dir()):
+        raise UserError(f"{dst} is not a regular file or directory (a FIFO, device or socket); demokit never "
+                        f"replaces it, even with --force: choose another DST")
     if not dst.exists():
         return
     if is_dir and dst.is_dir() and not any(dst.iterdir()):

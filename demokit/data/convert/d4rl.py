@@ -29,11 +29,12 @@ Writing (``--to d4rl``): flat Box/Discrete/MultiDiscrete/MultiBinary spaces only
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 import numpy as np
 from gymnasium import spaces
 
@@ -52,22 +53,23 @@ from demokit.data.convert.common import (
 )
 from demokit.data.locking import commit_file, temp_path_for
 from demokit.errors import UserError
+from demokit.paths import make_parents, remove_dirs, write_file
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
 
 
-def is_d4rl_file(h5: h5py.File) -> bool:
-    return all(isinstance(h5.get(k), h5py.Dataset) for k in ("observations", "actions", "rewards")) and (
+def is_d4rl_file(h5: h5io.File) -> bool:
+    return all(isinstance(h5.get(k), h5io.Dataset) for k in ("observations", "actions", "rewards")) and (
         "terminals" in h5 or "timeouts" in h5)
 
 
 def _metadata(group: Any, prefix: str = "") -> dict[str, Any]:
     """Small ``metadata/*`` values (scalars, strings, short arrays) as JSON-friendly values."""
     out: dict[str, Any] = {}
-    if not isinstance(group, h5py.Group):
+    if not isinstance(group, h5io.Group):
         return out
     for key, item in group.items():
-        if isinstance(item, h5py.Group):
+        if isinstance(item, h5io.Group):
             out.update(_metadata(item, f"{prefix}{key}."))
         elif item.size <= 64:
             out[f"{prefix}{key}"] = fmt.decode_attr(item[()])
@@ -77,7 +79,7 @@ def _metadata(group: Any, prefix: str = "") -> dict[str, Any]:
 def _flat_group(group: Any, prefix: str = "") -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for key, item in group.items():
-        if isinstance(item, h5py.Group):
+        if isinstance(item, h5io.Group):
             out.update(_flat_group(item, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = item[()]
@@ -88,19 +90,19 @@ def read_d4rl(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
     """Validate a D4RL-style file and return it as a :class:`Source`."""
     path = Path(path)
     try:
-        h5 = h5py.File(path, "r")
+        h5 = h5io.open_file(path, "r")
     except OSError as exc:
         raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None
     with h5:
         for key in REQUIRED:
             if key == "terminals" and "timeouts" in h5:
                 continue
-            if not isinstance(h5.get(key), h5py.Dataset):
+            if not isinstance(h5.get(key), h5io.Dataset):
                 raise UserError(f"{path}: no dataset {key!r}; a D4RL file needs {', '.join(REQUIRED)} "
                                 f"(and usually timeouts)")
         fields: dict[str, Any] = {k: h5[k][()] for k in ("observations", "actions", "rewards", "terminals", "timeouts",
-                                                          "next_observations") if isinstance(h5.get(k), h5py.Dataset)}
-        infos = _flat_group(h5["infos"]) if isinstance(h5.get("infos"), h5py.Group) else {}
+                                                          "next_observations") if isinstance(h5.get(k), h5io.Dataset)}
+        infos = _flat_group(h5["infos"]) if isinstance(h5.get("infos"), h5io.Group) else {}
         metadata = _metadata(h5.get("metadata"))
         attrs = {k: fmt.decode_attr(v) for k, v in h5.attrs.items() if np.size(v) <= 64}
     n = check_rows(path, {k: v for k, v in fields.items()}, reference="rewards")
@@ -200,11 +202,12 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
         episodes += block.num_episodes
     if not episodes:
         raise UserError(f"{source.path} holds no episodes; nothing to write")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(dst)
     tmp = temp_path_for(dst)
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
     try:
-        with h5py.File(tmp, "w") as h5:
+        buffer = io.BytesIO()  # built in memory: HDF5 cannot close a file cleanly on a full disk
+        with h5io.open_file(buffer, "w") as h5:
             for k, v in parts.items():
                 h5.create_dataset(k, data=np.concatenate(v), **kwargs)
             for k, v in extras.items():
@@ -215,9 +218,12 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
                 meta["env_id"] = source.env_id
             meta["provenance"] = fmt.to_json(source.output_provenance())
             steps = int(h5["rewards"].shape[0])
+        write_file(tmp, buffer.getbuffer())
+        del buffer
         commit_file(tmp, dst, no_clobber=False)  # fsync + atomic rename, like the demokit writer
     except BaseException:
         tmp.unlink(missing_ok=True)
+        remove_dirs(created)
         raise
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="d4rl",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))

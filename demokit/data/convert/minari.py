@@ -30,7 +30,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 import numpy as np
 from gymnasium import spaces
 
@@ -39,12 +39,22 @@ from demokit.data.convert.common import ConvertResult, Source, check_declared_sp
 from demokit.data.episode import Episode, obs_index
 from demokit.data.locking import temp_path_for
 from demokit.errors import UserError
+from demokit.paths import make_parents, remove_dirs, write_file
 
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"
 #: the Minari version written into metadata.json when minari is not installed
 DEFAULT_MINARI_VERSION = "0.5.4"
 DATASET_NAME_RE = re.compile(r"^[-_\w]+?-v\d+$")
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+#: the uint64 extra holding episode seeds >= 2**63 (Minari's 64-bit auto-seeds; see docs/converters.md)
+SEED_EXTRA = "minari_seed"
+#: per-episode attributes Minari's default EpisodeMetadataCallback derives from the rewards
+DERIVED_EPISODE_ATTRS = ("rewards_sum", "rewards_mean", "rewards_std", "rewards_max", "rewards_min")
+#: metadata.json fields that describe the files written (recomputed on export), not where the data came from
+FILE_FIELDS = ("total_episodes", "total_steps", "data_format", "jpeg_encoding", "observation_space", "action_space",
+               "env_spec", "dataset_id", "minari_version", "dataset_size", "demokit_provenance")
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,15 +172,40 @@ def _decode_jpeg(data: Any, where: str) -> np.ndarray:
                      for b in data])
 
 
-def _flat_infos(group: h5py.Group, prefix: str = "") -> dict[str, h5py.Dataset]:
-    out: dict[str, h5py.Dataset] = {}
+def _flat_infos(group: h5io.Group, prefix: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, ...], h5io.Dataset]]:
+    """``{extra name: (path parts, dataset)}`` of an ``infos`` group (nested keys joined with ``.``)."""
+    out: dict[str, tuple[tuple[str, ...], h5io.Dataset]] = {}
     for key, item in group.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, h5py.Group):
-            out.update(_flat_infos(item, f"{name}."))
+        parts = (*prefix, key)
+        if isinstance(item, h5io.Group):
+            out.update(_flat_infos(item, parts))
         else:
-            out[name] = item
+            out[".".join(parts)] = (parts, item)
     return out
+
+
+def _json_value(value: Any) -> Any:
+    """An HDF5 attribute value as JSON (numpy scalars/arrays -> Python, bytes -> str)."""
+    value = fmt.decode_attr(value)
+    if isinstance(value, np.ndarray):
+        return [_json_value(v) for v in value.tolist()] if value.dtype.kind in "OSU" else value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _seed_of(g: h5io.Group, where: str) -> int | None:
+    if "seed" not in g.attrs:
+        return None
+    raw = g.attrs["seed"]
+    if isinstance(raw, (bool, np.bool_)) or not isinstance(raw, (int, np.integer)):
+        raise UserError(f"{where}: attribute seed is {raw!r}, not an integer")
+    seed = int(raw)
+    if not 0 <= seed <= UINT64_MAX:
+        raise UserError(f"{where}: attribute seed {seed} is outside the range of reset seeds [0, 2**64)")
+    return seed
 
 
 def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> Source:
@@ -201,7 +236,7 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
     jpeg = bool(meta.get("jpeg_encoding", True))
 
     info_fields = {k: v for k, v in meta.items()
-                   if k not in ("observation_space", "action_space", "env_spec", "eval_env_spec", "demokit_provenance")}
+                   if k not in ("observation_space", "action_space", "env_spec", "demokit_provenance")}
     own = meta.get("demokit_provenance")  # written by demokit's own Minari export
     source = Source(kind="minari", path=data_dir.parent if data_dir.name == "data" else data_dir,
                     observation_space=obs_space, action_space=act_space, episodes=(), num_episodes=0, num_steps=0,
@@ -211,7 +246,7 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
     check_declared_spaces(source, env_id)
 
     try:
-        h5 = h5py.File(main_path, "r")
+        h5 = h5io.open_file(main_path, "r")
     except OSError as exc:
         raise UserError(f"{main_path}: cannot be opened as HDF5 ({exc})") from None
     with h5:
@@ -223,11 +258,12 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
                 raise UserError(f"{main_path}: unexpected group {name!r} (episode groups are episode_<id>)")
             ids.append(int(suffix))
         ids.sort()
-        infos_plan: dict[str, tuple[str, bool]] | None = None
+        infos_plan: dict[str, tuple[tuple[str, ...], bool]] | None = None
         skipped: dict[str, str] = {}
+        scan = _Scan()
         total = 0
-        for eid in ids:
-            steps, infos = _check_episode(h5, eid, obs_space, act_space, main_path, skipped)
+        for index, eid in enumerate(ids):
+            steps, infos = _check_episode(h5, eid, index, obs_space, act_space, main_path, skipped, scan)
             if infos_plan is None:
                 infos_plan = infos
             elif infos != infos_plan:
@@ -247,19 +283,58 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
     if "total_steps" in meta and int(meta["total_steps"]) != total:
         raise UserError(f"{meta_path}: total_steps is {meta['total_steps']} but the episodes in {main_path} hold "
                         f"{total} steps; the dataset is incomplete or inconsistent")
+    big_seeds = sum(1 for seed in scan.seeds if seed is not None and seed > INT64_MAX)
+    if big_seeds:
+        source.note(f"{big_seeds} episode seed(s) are 2**63 or more (Minari draws 64-bit reset seeds) and do not fit "
+                    f"demokit's int64 seed column: those episodes have seed -1 there and their exact seed in the "
+                    f"uint64 extra {SEED_EXTRA!r} (on every step of the episode)")
+    source.info["minari_layout"] = scan.layout(infos_plan, source)
     source.num_episodes, source.num_steps = len(ids), total
-    source.episodes = _iter_episodes(main_path, ids, obs_space, act_space, infos_plan, jpeg)
+    source.episodes = _iter_episodes(main_path, ids, obs_space, act_space, infos_plan, jpeg,
+                                     scan.seeds if big_seeds else None)
     return source
 
 
-def _check_episode(h5: h5py.File, eid: int, obs_space: spaces.Space, act_space: spaces.Space, main_path: Path,
-                   skipped: dict[str, str]) -> tuple[int, dict[str, tuple[str, bool]]]:
-    """Check one episode's shapes; returns (T, {extra name: (infos member, drop first row)})
-    and records unusable infos in ``skipped``."""
+class _Scan:
+    """What the episode checks saw beyond the arrays: seeds, infos layout, reset infos, attributes."""
+
+    def __init__(self) -> None:
+        self.seeds: list[int | None] = []
+        self.infos_groups = 0
+        self.reset_rows: dict[str, list[Any]] = {}
+        self.episode_meta: dict[str, dict[str, Any]] = {}
+
+    def layout(self, infos_plan: Mapping[str, tuple[tuple[str, ...], bool]], source: Source) -> dict[str, Any]:
+        """The provenance record that lets a Minari export rebuild what demokit's arrays cannot hold."""
+        n = len(self.seeds)
+        layout: dict[str, Any] = {"infos_group": bool(n) and self.infos_groups == n,
+                                  "infos": {k: list(parts) for k, (parts, _) in infos_plan.items()}}
+        reset: dict[str, Any] = {}
+        for key, (_, has_reset_row) in infos_plan.items():
+            rows = self.reset_rows.get(key, [])
+            if not has_reset_row or not rows:
+                continue
+            if all(np.array_equal(rows[0], r) for r in rows[1:]):
+                reset[key] = np.asarray(rows[0]).tolist()
+            else:
+                source.note(f"info {key!r}: the reset info (row 0, before the first step) differs between episodes "
+                            f"and is not kept (demokit keeps one info row per step; a Minari export writes zeros "
+                            f"there)")
+        layout["reset_info"] = reset
+        if self.episode_meta:
+            layout["episode_metadata"] = self.episode_meta
+        return layout
+
+
+def _check_episode(h5: h5io.File, eid: int, index: int, obs_space: spaces.Space, act_space: spaces.Space,
+                   main_path: Path, skipped: dict[str, str], scan: _Scan
+                   ) -> tuple[int, dict[str, tuple[tuple[str, ...], bool]]]:
+    """Check one episode's shapes; returns (T, {extra name: (infos path, has a reset row)}), records
+    unusable infos in ``skipped`` and seeds, reset infos and attributes in ``scan``."""
     name = f"episode_{eid}"
     g = h5[name]
     where = f"{main_path}: {name}"
-    if not isinstance(g, h5py.Group):
+    if not isinstance(g, h5io.Group):
         raise UserError(f"{where} is not a group")
     for key in ("observations", "actions", "rewards", "terminations", "truncations"):
         if key not in g:
@@ -267,15 +342,25 @@ def _check_episode(h5: h5py.File, eid: int, obs_space: spaces.Space, act_space: 
     T = int(g["rewards"].shape[0]) if g["rewards"].ndim else 0
     if T < 1:
         raise UserError(f"{where}/rewards has no steps; empty episodes cannot be converted")
-    if "total_steps" in g.attrs and int(g.attrs["total_steps"]) != T:
-        raise UserError(f"{where}: attribute total_steps is {int(g.attrs['total_steps'])} but rewards has {T} rows")
+    if "total_steps" in g.attrs:
+        raw = g.attrs["total_steps"]
+        if isinstance(raw, (bool, np.bool_)) or not isinstance(raw, (int, np.integer)):
+            raise UserError(f"{where}: attribute total_steps is {raw!r}, not an integer")
+        if int(raw) != T:
+            raise UserError(f"{where}: attribute total_steps is {int(raw)} but rewards has {T} rows")
+    scan.seeds.append(_seed_of(g, where))
+    extra_attrs = {k: _json_value(v) for k, v in g.attrs.items()
+                   if k not in ("id", "total_steps", "seed") and not (k in DERIVED_EPISODE_ATTRS
+                                                                     and _derived_matches(k, v, g["rewards"]))}
+    if extra_attrs:
+        scan.episode_meta[str(index)] = extra_attrs
     for key in ("terminations", "truncations"):
         if g[key].shape[:1] != (T,):
             raise UserError(f"{where}/{key} has {g[key].shape[0] if g[key].ndim else 0} rows but rewards has {T}")
     for root, space, rows in (("observations", obs_space, T + 1), ("actions", act_space, T)):
         for path, leaf_space in _leaf_paths(space):
             member = "/".join((root, *path))
-            if member not in g or not isinstance(g[member], h5py.Dataset):
+            if member not in g or not isinstance(g[member], h5io.Dataset):
                 raise UserError(f"{where}/{member} is missing: the data does not match the declared {root[:-1]} space")
             dset = g[member]
             n = dset.shape[0] if dset.ndim else 0
@@ -288,21 +373,38 @@ def _check_episode(h5: h5py.File, eid: int, obs_space: spaces.Space, act_space: 
             if tuple(dset.shape[1:]) != want:
                 raise UserError(f"{where}/{member} has per-step shape {tuple(dset.shape[1:])} but the declared space "
                                 f"has {want}")
-    infos: dict[str, tuple[str, bool]] = {}
-    if "infos" in g and isinstance(g["infos"], h5py.Group):
-        for key, dset in _flat_infos(g["infos"]).items():
+    infos: dict[str, tuple[tuple[str, ...], bool]] = {}
+    if "infos" in g and isinstance(g["infos"], h5io.Group):
+        scan.infos_groups += 1
+        for key, (parts, dset) in _flat_infos(g["infos"]).items():
             n = dset.shape[0] if dset.ndim else 0
             if dset.dtype.kind not in "biuf" or n not in (T, T + 1):
                 skipped.setdefault(key, f"(dtype {dset.dtype}, {n} rows for {T} steps in {name}) is not a numeric "
                                         f"per-step array")
                 continue
-            infos[key] = (dset.name.split("/infos/", 1)[1], n == T + 1)
+            infos[key] = (parts, n == T + 1)
+            if n == T + 1:
+                scan.reset_rows.setdefault(key, []).append(dset[0])
     return T, infos
 
 
+def _derived(name: str, rewards: np.ndarray) -> float:
+    """The per-episode attribute ``name`` that Minari's default EpisodeMetadataCallback derives."""
+    return float(getattr(np.asarray(rewards), name[len("rewards_"):])())
+
+
+def _derived_matches(name: str, value: Any, rewards: h5io.Dataset) -> bool:
+    try:
+        return float(value) == _derived(name, rewards[()].astype(np.float64))
+    except (TypeError, ValueError):
+        return False
+
+
 def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act_space: spaces.Space,
-                   infos: Mapping[str, tuple[str, bool]], jpeg: bool) -> Iterator[Episode]:
-    def read(g: h5py.Group, root: str, space: spaces.Space) -> Any:
+                   infos: Mapping[str, tuple[tuple[str, ...], bool]], jpeg: bool,
+                   seeds: list[int | None] | None) -> Iterator[Episode]:
+    """The episodes; ``seeds`` (when some exceed int64) also become the uint64 extra :data:`SEED_EXTRA`."""
+    def read(g: h5io.Group, root: str, space: spaces.Space) -> Any:
         leaves = []
         for path, leaf_space in _leaf_paths(space):
             dset = g["/".join((root, *path))]
@@ -312,21 +414,24 @@ def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act
                 leaves.append(dset[()])
         return fmt.assemble(space, leaves)
 
-    with h5py.File(main_path, "r") as h5:
-        for eid in ids:
+    with h5io.open_file(main_path, "r") as h5:
+        for index, eid in enumerate(ids):
             g = h5[f"episode_{eid}"]
             obs = read(g, "observations", obs_space)
             T = int(g["rewards"].shape[0])
             head, final = obs_index(obs, slice(None, T)), obs_index(obs, slice(T, None))
             extras = {}
-            for key, (member, drop_first) in infos.items():
-                arr = g["infos"][member][()]
-                extras[key] = arr[1:] if drop_first else arr
-            seed = int(g.attrs["seed"]) if "seed" in g.attrs else -1
+            for key, (parts, has_reset_row) in infos.items():
+                arr = g["infos"]["/".join(parts)][()]
+                extras[key] = arr[1:] if has_reset_row else arr
+            seed = _seed_of(g, f"{main_path}: episode_{eid}")
+            if seeds is not None:  # the exact seed where it exceeds int64 (0: known from the seed column)
+                extras[SEED_EXTRA] = np.full(T, seed if seed is not None and seed > INT64_MAX else 0, np.uint64)
             try:
                 yield Episode(observations=head, actions=read(g, "actions", act_space), rewards=g["rewards"][()],
                               terminated=g["terminations"][()], truncated=g["truncations"][()],
-                              final_observation=final, extras=extras, seed=seed)
+                              final_observation=final, extras=extras,
+                              seed=seed if seed is not None and seed <= INT64_MAX else -1)
             except ValueError as exc:
                 raise UserError(f"{main_path}: episode_{eid}: {exc}") from None
 
@@ -380,7 +485,7 @@ def _minari_env_spec(source: Source) -> str | None:
     return None
 
 
-def _write_nested(group: h5py.Group, name: str, space: spaces.Space, batch: Any, kwargs: dict[str, Any]) -> None:
+def _write_nested(group: h5io.Group, name: str, space: spaces.Space, batch: Any, kwargs: dict[str, Any]) -> None:
     for path, leaf_space in _leaf_paths(space):
         arr = batch
         for part in path:
@@ -400,7 +505,7 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         raise UserError(f"Minari dataset id {dataset_id!r} must end in <name>-v<version>, e.g. cartpole-expert-v0; "
                         f"name DST like that or pass --dataset-id")
     prepare_target(dst, is_dir=True, force=force)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(dst)
     tmp = temp_path_for(dst)
     shutil.rmtree(tmp, ignore_errors=True)
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
@@ -408,14 +513,31 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         data_dir = tmp / "data"
         data_dir.mkdir(parents=True)
         episodes = steps = 0
-        with h5py.File(data_dir / MAIN_FILE, "w", track_order=True) as h5:
+        # The HDF5 file is built in memory and written out with plain file I/O: HDF5 that runs out
+        # of disk space mid-file cannot be closed cleanly (it crashed the process), a Python write
+        # raises one OSError and the temporary directory is removed.
+        buffer = io.BytesIO()
+        layout, origin_meta = _minari_origin(source)
+        paths = {k: tuple(v) for k, v in (layout.get("infos") or {}).items()}
+        reset_info = layout.get("reset_info") or {}
+        episode_meta = layout.get("episode_metadata") or {}
+        with h5io.open_file(buffer, "w", track_order=True) as h5:
             for ep in source.episodes:
                 g = h5.create_group(f"episode_{episodes}")
                 g.attrs["id"] = episodes
+                extras = dict(ep.extras)
+                big_seed = extras.pop(SEED_EXTRA, None)
                 if ep.seed >= 0:
                     g.attrs["seed"] = ep.seed
+                elif big_seed is not None and len(big_seed) and int(big_seed[0]) > INT64_MAX:
+                    g.attrs["seed"] = np.uint64(big_seed[0])
                 T = len(ep)
                 g.attrs["total_steps"] = T
+                rewards = np.asarray(ep.rewards, dtype=np.float64)
+                for name in DERIVED_EPISODE_ATTRS:  # what Minari's default episode callback derives
+                    g.attrs[name] = _derived(name, rewards)
+                for name, value in (episode_meta.get(str(episodes)) or {}).items():
+                    g.attrs[name] = value
                 obs = fmt.assemble(source.observation_space, [
                     np.concatenate([o, f]) for o, f in zip(fmt.leaves_of(source.observation_space, ep.observations),
                                                             fmt.leaves_of(source.observation_space, ep.final_observation))])
@@ -423,14 +545,19 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
                 _write_nested(g, "actions", source.action_space, ep.actions, kwargs)
                 for name, arr in (("rewards", ep.rewards), ("terminations", ep.terminated), ("truncations", ep.truncated)):
                     g.create_dataset(name, data=arr, chunks=True, maxshape=(None,), **kwargs)
-                if ep.extras:
+                if extras or layout.get("infos_group"):
                     infos = g.create_group("infos")
-                    for key, arr in ep.extras.items():
+                    for key, arr in extras.items():
                         arr = np.asarray(arr)
-                        padded = np.concatenate([np.zeros((1, *arr.shape[1:]), dtype=arr.dtype), arr])
-                        infos.create_dataset(key, data=padded, chunks=True, maxshape=(None, *arr.shape[1:]), **kwargs)
+                        first = np.zeros((1, *arr.shape[1:]), dtype=arr.dtype)
+                        if key in reset_info:
+                            first[0] = np.asarray(reset_info[key], dtype=arr.dtype)
+                        infos.create_dataset("/".join(paths.get(key, (key,))), data=np.concatenate([first, arr]),
+                                             chunks=True, maxshape=(None, *arr.shape[1:]), **kwargs)
                 episodes += 1
                 steps += T
+        write_file(data_dir / MAIN_FILE, buffer.getbuffer())
+        del buffer
         meta: dict[str, Any] = {
             "total_episodes": episodes,
             "total_steps": steps,
@@ -448,16 +575,30 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         if isinstance(algo, str):
             meta["algorithm_name"] = algo
         meta["description"] = f"Converted by demokit from the {source.kind} dataset {source.path.name}."
+        # a dataset that came from Minari gets its own descriptive fields back (author, description, ...)
+        meta.update({k: v for k, v in origin_meta.items() if k not in FILE_FIELDS and v is not None})
         meta["minari_version"] = minari_version()
         meta["demokit_provenance"] = prov
         meta["dataset_size"] = round(sum(p.stat().st_size for p in data_dir.iterdir()) / 1e6, 1)
-        (data_dir / METADATA_FILE).write_text(fmt.to_json(meta))
+        write_file(data_dir / METADATA_FILE, fmt.to_json(meta).encode())
         _replace_dir(tmp, dst)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_dirs(created)
         raise
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="minari",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
+
+
+def _minari_origin(source: Source) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(layout, metadata) of the Minari dataset ``source`` was converted from, if it was: the
+    record :func:`read_minari` keeps (directly, or in a demokit file's provenance)."""
+    record: Any = source.info if source.kind == "minari" else (source.provenance or {}).get("converted_from")
+    if not isinstance(record, Mapping) or (source.kind != "minari" and record.get("kind") != "minari"):
+        return {}, {}
+    layout, metadata = record.get("minari_layout"), record.get("metadata")
+    return (dict(layout) if isinstance(layout, Mapping) else {}), (dict(metadata) if isinstance(metadata, Mapping)
+                                                                   else {})
 
 
 def _replace_dir(tmp: Path, dst: Path) -> None:

@@ -1,0 +1,78 @@
+"""Small gymnasium envs with the spaces Minari users record: nested Dict/Tuple spaces with nested
+infos, and image observations. Registered as ``demokit-test/Nested-v0`` and ``demokit-test/Image-v0``
+so Minari can store their env spec and ``recover_environment()`` can rebuild them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class NestedEnv(gym.Env):
+    """Dict observation (a Box, a Discrete and a Tuple inside), Tuple action, nested infos."""
+
+    observation_space = spaces.Dict({
+        "pos": spaces.Box(-5.0, 5.0, shape=(2,), dtype=np.float32),
+        "mode": spaces.Discrete(3),
+        "pair": spaces.Tuple((spaces.Discrete(2), spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32))),
+    })
+    action_space = spaces.Tuple((spaces.Discrete(2), spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)))
+
+    def __init__(self, empty_infos: bool = False) -> None:
+        self.empty_infos = empty_infos
+        self._t = 0
+        self._pos = np.zeros(2, np.float32)
+
+    def _obs(self) -> dict[str, Any]:
+        return {"pos": self._pos.copy(), "mode": int(self._t % 3),
+                "pair": (int(self._t % 2), np.clip(self._pos[:1], -1, 1).astype(np.float32))}
+
+    def _info(self) -> dict[str, Any]:
+        if self.empty_infos:
+            return {}
+        return {"stats": {"dist": float(np.abs(self._pos).sum()), "t": self._t}, "flag": bool(self._t % 2)}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._pos = self.np_random.uniform(-1, 1, size=2).astype(np.float32)
+        return self._obs(), {"stats": {"dist": 0.0, "t": 0}, "flag": False} if not self.empty_infos else {}
+
+    def step(self, action):
+        self._t += 1
+        self._pos = np.clip(self._pos + float(action[1][0]) * (1 if action[0] else -1)
+                            + self.np_random.normal(0, 0.1, size=2), -5, 5).astype(np.float32)
+        terminated = bool(np.abs(self._pos).max() > 2.0)
+        return self._obs(), float(-np.abs(self._pos).sum()), terminated, False, self._info()
+
+
+class ImageEnv(gym.Env):
+    """uint8 image observations (Minari JPEG-encodes them by default), Discrete actions."""
+
+    observation_space = spaces.Box(0, 255, shape=(32, 32, 3), dtype=np.uint8)
+    action_space = spaces.Discrete(3)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        return self._frame(), {}
+
+    def _frame(self) -> np.ndarray:
+        img = np.zeros((32, 32, 3), np.uint8)
+        img[:, :, 0] = (self._t * 20) % 256
+        img[8:24, 8:24, 1] = self.np_random.integers(0, 256)
+        return img
+
+    def step(self, action):
+        self._t += 1
+        return self._frame(), float(action), self._t >= 3 + int(action), False, {}
+
+
+def register() -> None:
+    for name, cls, steps in (("Nested", NestedEnv, 12), ("Image", ImageEnv, 8)):
+        env_id = f"demokit-test/{name}-v0"
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=f"tests.data.convert.minari_envs:{cls.__name__}", max_episode_steps=steps)
