@@ -316,7 +316,7 @@ class SACTrainer(BaseTrainer):
             for opt in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
                 if opt is not None:
                     _set_lr(opt, lr)
-        sums = torch.zeros(3)
+        sums = torch.zeros(3, device=self.device)
         for _ in range(n):
             batch = self.replay.sample(cfg.batch_size)
             if reward_fn is not None:
