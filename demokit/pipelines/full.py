@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from demokit.config import from_mapping, option, required, to_dict
 from demokit.envs import make_env, reward_threshold
@@ -27,6 +27,7 @@ from demokit.errors import CheckpointError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.policies import Checkpoint, RandomPolicy, load_checkpoint
 from demokit.paths import atomic_write_bytes
+from demokit.rl.registry import get_learner
 from demokit.spaces import same_space
 
 #: ``on_stage(name, message)`` announces a stage; ``progress(stage, completed, total, info)``
@@ -45,14 +46,19 @@ class PipelineConfig:
     env_id: str = required("gymnasium env id, e.g. CartPole-v1")
     episodes: int = option(10, "expert episodes to collect and learn from")
     seed: int = option(0, "seed of every stage")
-    expert_algo: Literal["ppo", "dqn"] = option("ppo", "learner of the expert")
-    gail_algo: Literal["ppo", "dqn"] | None = option(None, "learner inside GAIL (default: GAIL's for the env: "
-                                                           "ppo, dqn on MountainCar-v0)")
+    expert_algo: str = option("ppo", "learner of the expert (a registered name: ppo, dqn, ...)")
+    gail_algo: str | None = option(None, "learner inside GAIL (default: GAIL's for the env: ppo, dqn on "
+                                         "MountainCar-v0)")
     experts_dir: str = option("experts", "where experts live (<env>-<algo>.pt is reused when present)")
     workdir: str = option("runs", "the pipeline writes <workdir>/<env>/ (replaced on every run)")
     eval_episodes: int = option(20, "deterministic evaluation episodes per row of the table")
     gail: bool = option(True, "run GAIL (false: expert, BC and random only)")
     device: str = option("auto", "auto, cpu or cuda (BC and GAIL)")
+
+    def __post_init__(self) -> None:
+        get_learner(self.expert_algo)  # unknown names: one error listing the registered learners
+        if self.gail_algo is not None:
+            get_learner(self.gail_algo)
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     from demokit.progress import bc_progress_text, training_progress_text
     from demokit.il.bc import train_bc
     from demokit.pipelines.collect import collect_demo_data
-    from demokit.pipelines.reward_model import default_gail_algo, run_gail
+    from demokit.pipelines.reward_model import default_learner, run_irl
     from demokit.rl.expert import train_expert
     from demokit.runs import RunFolder, epoch_row
 
@@ -183,11 +189,11 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     # 4. GAIL
     gail = None
     if cfg.gail:
-        gail_algo = cfg.gail_algo or default_gail_algo(cfg.env_id)
+        gail_algo = cfg.gail_algo or default_learner(cfg.env_id, act_space)
         stage("gail", f"GAIL ({gail_algo}) on the demonstrations")
         gail_cfg = {"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device}
         with stage_run("gail", gail_cfg, {"algo": f"gail-{gail_algo}", "expert_return": col.mean_return}) as gail_run:
-            gail = run_gail(gail_cfg, cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt", tb_logger=gail_run,
+            gail = run_irl(gail_cfg, cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt", tb_logger=gail_run,
                             progress=gail_run.tee(lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
                                                                  training_progress_text(i, return_label="env return"))))
             gail_run.finish(gail.as_dict(), checkpoint=gail.checkpoint, final_row={
