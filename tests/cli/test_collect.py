@@ -211,16 +211,16 @@ def test_kill_9_while_blocks_are_being_written(tmp_path: Path) -> None:
     script.write_text(APPENDER)
     proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=tmp_path, env=ENV)
     _PROCS.append(proc)
-    temp = tmp_path / f".a.h5.tmp-{proc.pid}"
-    wait_for(lambda: temp.exists() and temp.stat().st_size > 20_000 or proc.poll() is not None)
+    journal, size0 = tmp_path / ".a.h5.journal", out.stat().st_size  # appends go in place, behind a journal
+    wait_for(lambda: journal.exists() and out.stat().st_size > size0 + 20_000 or proc.poll() is not None)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    assert sha(out) == before
-    ds = load_dataset(out)
+    ds = load_dataset(out)  # the reader rolls the dead writer's uncommitted append back
+    assert sha(out) == before and not journal.exists()
     ds.load()
     assert ds.num_episodes == 5
     assert main([*RANDOM, "--episodes", "2", "--out", str(out), "--append", "--seed", "5"]) == 0
-    assert not temp.exists() and load_dataset(out).num_episodes == 7  # the dead writer's temp file is removed
+    assert load_dataset(out).num_episodes == 7
 
 
 def test_kill_9_of_a_new_dataset_leaves_nothing_or_a_valid_file(tmp_path: Path) -> None:
