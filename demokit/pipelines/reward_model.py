@@ -296,7 +296,7 @@ def run_gail(config: GAILConfig | Mapping[str, Any], seed: int = 0, *, algo: str
     if algo is not None and cfg.algo not in (None, algo):
         raise ConfigError(f"config algo {cfg.algo!r} does not match this pipeline's {algo!r}: use "
                           f"serial_pipeline_reward_model_{'onpolicy' if cfg.algo == 'ppo' else 'offpolicy'}")
-    check_output_path(out)
+    check_output_path(out, inputs=[cfg.expert_data_path])
     dataset, env_id = expert_dataset_and_env(cfg)
     algo = algo or cfg.algo or default_gail_algo(env_id)
     if algo not in TRAINERS:
