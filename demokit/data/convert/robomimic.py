@@ -40,7 +40,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 import numpy as np
 from gymnasium import spaces
 
@@ -68,9 +68,9 @@ DEMOKIT_ATTR = "demokit"
 EXTRAS_GROUP = "demokit_extras"
 
 
-def is_robomimic_file(h5: h5py.File) -> bool:
+def is_robomimic_file(h5: h5io.File) -> bool:
     data = h5.get("data")
-    return isinstance(data, h5py.Group) and any(DEMO_RE.match(k) for k in data.keys())
+    return isinstance(data, h5io.Group) and any(DEMO_RE.match(k) for k in data.keys())
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -82,14 +82,14 @@ def _attr(obj: Any, name: str) -> Any:
     return value
 
 
-def _demo_names(data: h5py.Group, path: Path) -> list[str]:
+def _demo_names(data: h5io.Group, path: Path) -> list[str]:
     names = sorted((k for k in data.keys() if DEMO_RE.match(k)), key=lambda k: int(DEMO_RE.match(k).group(1)))
     if not names:
         raise UserError(f"{path}: the 'data' group holds no demo_<i> groups; there is nothing to convert")
     return names
 
 
-def _env_args(data: h5py.Group, path: Path) -> dict[str, Any]:
+def _env_args(data: h5io.Group, path: Path) -> dict[str, Any]:
     text = _attr(data, "env_args")
     if text is None:
         return {}
@@ -101,7 +101,7 @@ def _env_args(data: h5py.Group, path: Path) -> dict[str, Any]:
     return args if isinstance(args, dict) else {}
 
 
-def _read_demo(g: h5py.Group, name: str, path: Path, keys: list[str] | None) -> dict[str, Any]:
+def _read_demo(g: h5io.Group, name: str, path: Path, keys: list[str] | None) -> dict[str, Any]:
     where = f"{path}: data/{name}"
     for req in ("actions", "obs"):
         if req not in g:
@@ -130,8 +130,8 @@ def _read_demo(g: h5py.Group, name: str, path: Path, keys: list[str] | None) -> 
         raise UserError(f"{where}: num_samples says {declared} but the demo holds {n} steps")
     if np.asarray(fields["rewards"]).size != n or np.asarray(fields["dones"]).size != n:
         raise UserError(f"{where}: rewards and dones need one value per step")
-    states = g["states"][()] if isinstance(g.get("states"), h5py.Dataset) else None
-    extras = {k: v[()] for k, v in g[EXTRAS_GROUP].items()} if isinstance(g.get(EXTRAS_GROUP), h5py.Group) else {}
+    states = g["states"][()] if isinstance(g.get("states"), h5io.Dataset) else None
+    extras = {k: v[()] for k, v in g[EXTRAS_GROUP].items()} if isinstance(g.get(EXTRAS_GROUP), h5io.Group) else {}
     return {"obs": obs, "next_obs": nxt, **fields, "states": states, "extras": extras, "seed": _attr(g, "demokit_seed")}
 
 
@@ -139,12 +139,12 @@ def read_robomimic(path: str | os.PathLike[str], *, env_id: str | None = None) -
     """Validate a robomimic HDF5 file and return it as a :class:`Source` (see the module docstring)."""
     path = Path(path)
     try:
-        h5 = h5py.File(path, "r")
+        h5 = h5io.open_file(path, "r")
     except OSError as exc:
         raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None
     with h5:
         data = h5.get("data")
-        if not isinstance(data, h5py.Group):
+        if not isinstance(data, h5io.Group):
             raise UserError(f"{path}: no 'data' group; not a robomimic dataset")
         names = _demo_names(data, path)
         env_args = _env_args(data, path)
@@ -155,7 +155,7 @@ def read_robomimic(path: str | os.PathLike[str], *, env_id: str | None = None) -
             keys = sorted(demo["obs"])
             demos.append(demo)
         masks = {}
-        if isinstance(h5.get("mask"), h5py.Group):
+        if isinstance(h5.get("mask"), h5io.Group):
             for key, dset in h5["mask"].items():
                 masks[key] = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(dset[()]).ravel()]
     assert keys is not None
@@ -351,7 +351,7 @@ def write_robomimic(source: Source, dst: Path, *, force: bool, compression: str 
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
 
 
-def _write_demo(g: h5py.Group, ep: Episode, source: Source, keys: list[str], kwargs: dict[str, Any]) -> None:
+def _write_demo(g: h5io.Group, ep: Episode, source: Source, keys: list[str], kwargs: dict[str, Any]) -> None:
     n = len(ep)
     g.attrs["num_samples"] = n
     if ep.seed >= 0:
