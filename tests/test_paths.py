@@ -51,3 +51,16 @@ def test_made_parents_are_removed_only_while_empty(tmp_path: Path) -> None:
     (tmp_path / "x" / "keep").write_text("")
     remove_dirs(made)
     assert sorted(os.listdir(tmp_path / "x")) == ["keep"]
+
+
+def test_empty_trees_are_removed_but_files_keep_their_folders(tmp_path: Path) -> None:
+    from demokit.paths import remove_empty_tree
+
+    (tmp_path / "run" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "run" / "c").mkdir()
+    (tmp_path / "run" / "c" / "log.txt").write_text("keep")
+    remove_empty_tree(tmp_path / "run")
+    assert not (tmp_path / "run" / "a").exists() and (tmp_path / "run" / "c" / "log.txt").exists()
+    (tmp_path / "run" / "c" / "log.txt").unlink()
+    remove_empty_tree(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
