@@ -15,8 +15,12 @@ action int64, reward float64, terminated/truncated bool, one final observation p
 * sampling: random batches of 256 (obs, action, reward, next_obs, terminated, truncated)
   vs the same fancy indexing on plain numpy arrays.
 * to_pandas: 1M rows, one per transition.
+* append: the last 10% of the episodes (``add_columns``) appended to a copy of the
+  whole demokit file (or of a file holding ``--append-copies`` times the data), in
+  place and journaled (docs/dataset-format.md), vs writing the same episodes to a new
+  file: an append costs what it adds, not the size of the file.
 
-Run: .venv/bin/python benchmarks/bench_format.py [--repeats 5] [--steps 1000000] [--dir /tmp]
+Run: .venv/bin/python benchmarks/bench_format.py [--repeats 5] [--steps 1000000] [--dir /tmp] [--append-copies 1]
 """
 
 from __future__ import annotations
@@ -80,6 +84,13 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
+def fresh_copy(src: Path, dst: Path) -> None:
+    """A copy of ``src`` already on disk (fsynced), like a dataset written long ago: the timed
+    append that follows must not pay for flushing the copy."""
+    shutil.copyfile(src, dst)
+    fsync(dst)
+
+
 def bare_write(path: Path, d: dict[str, np.ndarray], *, sync: bool) -> None:
     with h5py.File(path, "w") as f:
         for k, v in d.items():
@@ -124,6 +135,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", default=None, help="where to write the files (default: a temp dir)")
+    parser.add_argument("--append-copies", type=int, default=1,
+                        help="the append row's base file holds the data this many times")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_format_", dir=args.dir))
@@ -157,6 +170,18 @@ def main() -> None:
         def dk_read() -> None:
             load_dataset(dk_path).load()
 
+        k = max(1, e // 10)  # the appended episodes: the last 10%
+        t0 = int(d["starts"][e - k])
+        tail = {"observations": d["obs"][t0:], "actions": d["actions"][t0:], "rewards": d["rewards"][t0:],
+                "terminated": d["terminated"][t0:], "truncated": d["truncated"][t0:],
+                "final_observations": d["final_obs"][e - k:], "episode_lengths": d["lengths"][e - k:]}
+        app_path, new_path = workdir / "append.h5", workdir / "new.h5"
+
+        def dk_tail(path: Path, mode: str) -> None:
+            with DatasetWriter(path, observation_space=obs_space, action_space=act_space, env_id="CartPole-v1",
+                               mode=mode) as w:
+                w.add_columns(**tail)
+
         def rm(p: Path) -> Callable[[], None]:
             return lambda: p.unlink(missing_ok=True)
 
@@ -169,6 +194,22 @@ def main() -> None:
                                   ("write bare+fsync", lambda: bare_write(bare_path, d, sync=True), bare_path),
                                   ("write d4rl+fsync", lambda: bare_write(d4rl_path, d4rl, sync=True), d4rl_path)):
                 res.setdefault(key, []).extend(timed(fn, 1, rm(path), key=key))
+        base_path = dk_path
+        if args.append_copies > 1:
+            base_path = workdir / "base.h5"
+            with DatasetWriter(base_path, observation_space=obs_space, action_space=act_space,
+                               env_id="CartPole-v1") as w:
+                for _ in range(args.append_copies):
+                    w.add_columns(observations=d["obs"], actions=d["actions"], rewards=d["rewards"],
+                                  terminated=d["terminated"], truncated=d["truncated"],
+                                  final_observations=d["final_obs"], episode_lengths=d["lengths"])
+        base_steps, base_mib = n * args.append_copies, base_path.stat().st_size / 2**20
+        for _ in range(r):
+            res.setdefault("append demokit", []).extend(timed(lambda: dk_tail(app_path, "append"), 1,
+                                                              lambda: fresh_copy(base_path, app_path),
+                                                              key="append demokit"))
+            res.setdefault("write new", []).extend(timed(lambda: dk_tail(new_path, "overwrite"), 1, rm(new_path),
+                                                         key="write new"))
         for _ in range(r):
             res.setdefault("read demokit", []).extend(timed(dk_read, 1, key="read demokit"))
             res.setdefault("read bare", []).extend(timed(lambda: bare_read(bare_path), 1, key="read bare"))
@@ -224,6 +265,11 @@ def main() -> None:
     row("full read (every array; demokit also validates and derives next_obs)", "read demokit", "read bare", 1.5)
     row("write, vs bare storing next_obs too (D4RL style)", "write demokit", "write d4rl+fsync")
     row("full read, vs bare storing next_obs too (D4RL style)", "read demokit", "read d4rl")
+    print(f"| append {k:,} episodes ({n - t0:,} steps) to a {base_steps:,}-step file ({base_mib:.0f} MiB), vs the "
+          f"same episodes to a new file "
+          f"| {ms('append demokit')} | new file: {ms('write new')} | {med['append demokit'] / med['write new']:.2f}x "
+          f"| <= 1.5x {'ok' if med['append demokit'] <= 1.5 * med['write new'] else 'MISSED'} "
+          f"| {cpu['append demokit'] * 1e3:.0f} / {cpu['write new'] * 1e3:.0f} ms |")
     print(f"| sample batches of 256 | {dk_rate / 1e6:.2f} M samples/s | numpy fancy indexing: {np_rate / 1e6:.2f} M "
           f"samples/s | {np_rate / dk_rate:.2f}x slower | | |")
     print(f"| to_pandas, {n:,} rows | {ms('to_pandas')} | | | < 2 s {'ok' if med['to_pandas'] < 2 else 'MISSED'} | |")

@@ -105,17 +105,16 @@ class DemoDataset:
     def _check_flags(self, name: str, flags: np.ndarray, rows: np.ndarray | None) -> None:
         """``terminated`` / ``truncated`` may be set only on an episode's last step (``rows``: the rows of
         ``flags``, None for all). (A stale ``episodes/*`` copy of the flags is a finding of ``demokit doctor``.)"""
-        sel = np.arange(len(self), dtype=np.int64) if rows is None else rows
-        if not sel.size:
+        hits = np.flatnonzero(flags) if rows is None else rows[np.asarray(flags, dtype=bool)]
+        if not hits.size:  # only the set flags are looked at: about one per episode
             return
-        episode = np.searchsorted(self.episode_starts, sel, side="right") - 1
-        is_end = sel == self.episode_ends[episode]
-        inner = flags & ~is_end
+        episode = np.searchsorted(self.episode_starts, hits, side="right") - 1
+        inner = hits != self.episode_ends[episode]
         if inner.any():
-            row = int(sel[np.flatnonzero(inner)[0]])
-            raise self._fail(f"'{name}' is set on step {row}, in the middle of episode "
-                             f"{int(episode[np.flatnonzero(inner)[0]])}; it may only be set on an episode's last "
-                             f"step: the file is damaged")
+            first = int(np.flatnonzero(inner)[0])
+            raise self._fail(f"'{name}' is set on step {int(hits[first])}, in the middle of episode "
+                             f"{int(episode[first])}; it may only be set on an episode's last step: the file is "
+                             f"damaged")
 
     def _validate(self) -> None:
         p = self.path
@@ -373,7 +372,8 @@ class DemoDataset:
         return self._cache[key]
 
     def load(self) -> DemoDataset:
-        """Read every array now (one h5py read per field); returns ``self``."""
+        """Read every array now (one storage read per field); returns ``self``."""
+        self._read(self._field_names())  # one open for all fields
         _ = self.observations, self.actions, self.rewards, self.terminated, self.truncated, self.extras
         _ = self.next_observations
         return self

@@ -1,10 +1,11 @@
-"""DatasetWriter: buffered, atomic, locked writing of whole episodes into one ``.h5`` file.
+"""DatasetWriter: buffered, atomic, locked writing of whole episodes into one dataset.
 
-Crash safety: all writes go to a temporary file ``.<name>.tmp-<pid>`` in the
-target's directory (for ``mode="append"`` a copy of the original), which is moved
-onto the target with one atomic ``os.replace`` at commit (after fsync). A writer
-killed at any moment therefore leaves either the untouched original / no file, or
-the complete new file - never a half-written one.
+Crash safety: the writer's work is committed atomically every ``commit_interval``
+seconds (default 10) and at close, through the storage layer
+(:mod:`demokit.data.storage`): a new HDF5 file is written as a temporary file moved
+into place at the first commit; appends (and later commits) write in place behind a
+rollback journal, so a commit costs what it adds. A writer killed at any moment
+leaves the file as of its last commit (docs/dataset-format.md, "Writing").
 
 Usage::
 
@@ -21,7 +22,9 @@ the episodes added so far and propagate.
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
@@ -44,6 +47,8 @@ QuickCheck = Callable[[Any], "bool | None"]  # see _quick_check
 
 #: buffered transitions that trigger a write of one block
 DEFAULT_BLOCK_STEPS = 1 << 18
+#: seconds between periodic commits of the episodes added so far (kill -9 loses at most this much)
+DEFAULT_COMMIT_INTERVAL = 10.0
 
 
 def env_spec_json(env_spec: Any) -> str | None:
@@ -89,6 +94,10 @@ class DatasetWriter:
         extras: optional ``{name: (per_step_shape, dtype)}`` of extra per-step arrays;
             inferred from the first episode when omitted.
         block_steps: buffered transitions written per block.
+        commit_interval: seconds between periodic commits (default 10): the first
+            ``add_episode`` / ``add_columns`` after the interval commits every episode
+            added so far, so a writer killed (``kill -9``, power loss) loses at most the
+            episodes of the last interval. None: commit only at close.
 
     ``num_episodes`` / ``num_steps`` count what this writer added; ``total_episodes`` /
     ``total_steps`` include the episodes already in the file when appending.
@@ -98,7 +107,8 @@ class DatasetWriter:
                  action_space: spaces.Space, env_id: str | None = None, env_spec: Any = None,
                  provenance: Mapping[str, Any] | None = None, mode: Mode = "create",
                  compression: str | None = None, extras: ExtrasSpec | None = None,
-                 block_steps: int = DEFAULT_BLOCK_STEPS) -> None:
+                 block_steps: int = DEFAULT_BLOCK_STEPS,
+                 commit_interval: float | None = DEFAULT_COMMIT_INTERVAL) -> None:
         self._closed = True  # until construction succeeds: a failed writer must not touch any file
         if mode not in ("create", "append", "overwrite"):
             raise UserError(f"unknown dataset write mode {mode!r}: use create, append or overwrite")
@@ -123,6 +133,12 @@ class DatasetWriter:
         if block_steps < 1:
             raise UserError(f"block_steps must be >= 1, got {block_steps}")
         self.block_steps = int(block_steps)
+        if commit_interval is not None and not commit_interval > 0:
+            raise UserError(f"commit_interval must be > 0 seconds (or None: only at close), got {commit_interval}")
+        self.commit_interval = commit_interval
+        self._next_commit = math.inf if commit_interval is None else time.monotonic() + commit_interval
+        self._committed_episodes = 0  # episodes of this writer that are committed
+        self._record_added = False  # this writer's record in 'appends' exists (periodic commits update it)
 
         self._pool: dict[str, np.ndarray] = {}  # reused block buffers (no fresh pages per block)
         self._buffer: list[Episode] = []
@@ -204,6 +220,8 @@ class DatasetWriter:
         self._buffer_steps += episode.rewards.shape[0]
         if self._buffer_steps >= self.block_steps:
             self.flush()
+        if time.monotonic() >= self._next_commit:
+            self.commit()
 
     def add_episodes(self, episodes: Iterable[Episode]) -> None:
         """Buffer whole episodes in order (as :meth:`add_episode` each); written in blocks."""
@@ -266,6 +284,8 @@ class DatasetWriter:
         self._write_guarded(lambda: self._write_columns(cols, lengths, seed_arr), rows_hint=n, episodes_hint=e)
         self._num_steps += n
         self._num_episodes += e
+        if time.monotonic() >= self._next_commit:
+            self.commit()
 
     def flush(self) -> None:
         """Write the buffered episodes into the temporary file (the target changes only at commit)."""
@@ -290,30 +310,49 @@ class DatasetWriter:
         try:
             write()
         except BaseException:
-            for name, n in sizes.items():
-                store.truncate(name, n)
+            try:
+                for name, n in sizes.items():
+                    store.truncate(name, n)
+            except Exception:  # the storage itself failed (e.g. a full disk): give up this writer
+                self._cleanup()
             raise
 
-    def close(self) -> None:
-        """Commit: write what is buffered and move the file atomically onto the target.
+    def commit(self) -> None:
+        """Make every episode added so far durable and visible to readers, atomically.
 
+        Called by itself every ``commit_interval`` seconds and by :meth:`close`. A commit
+        costs what was added since the last one (docs/dataset-format.md, "Writing").
         Ctrl-C / SIGTERM arriving during the commit are held back until it is complete.
         """
-        if self._closed:
-            return
+        self._check_open()
         with signals_deferred():
             try:
-                if self._appending and self.num_episodes == 0:
-                    self._cleanup()  # nothing new: leave the original untouched
-                    return
-                self.flush()
-                if not self._started:  # no episodes at all: an empty, valid dataset
-                    self._create_fields(rows_hint=1, episodes_hint=1)
-                self._finalize_attrs()
-                self._store.commit()
+                if self.num_episodes == self._committed_episodes and (self._started or self._appending):
+                    pass  # nothing new since the last commit (a new file still gets written when empty)
+                else:
+                    self.flush()
+                    if not self._started:  # no episodes at all: an empty, valid dataset
+                        self._create_fields(rows_hint=1, episodes_hint=1)
+                    self._finalize_attrs()
+                    self._store.commit()
+                    self._committed_episodes = self.num_episodes
             except BaseException:
                 self._cleanup()
                 raise
+        if self.commit_interval is not None:
+            self._next_commit = time.monotonic() + self.commit_interval
+
+    def close(self) -> None:
+        """Commit what was added (see :meth:`commit`) and release the file."""
+        if self._closed:
+            return
+        if self._appending and self.num_episodes == 0:
+            self._cleanup()  # nothing new: leave the original untouched
+            return
+        try:
+            if self.num_episodes != self._committed_episodes or not self._store.existed:
+                self.commit()
+        finally:  # also when an interrupt held back during the commit is delivered
             self._cleanup()
 
     def abort(self) -> None:
@@ -530,8 +569,11 @@ class DatasetWriter:
         values: dict[str, Any] = {}
         if self._appending:
             appends = json.loads(store.attrs().get("appends") or "[]")
+            if self._record_added:  # a periodic commit of this writer made the record: extend it
+                appends.pop()
             appends.append({"time": fmt.utc_now(), "episodes": [self._base_episodes, episodes],
                             "demokit_version": _version.__version__, "provenance": self.provenance})
+            self._record_added = True
             values["appends"] = fmt.to_json(appends)
             values["modified"] = fmt.utc_now()
         values["total_steps"] = np.int64(steps)

@@ -13,6 +13,7 @@ Autoreset steps (``rollout.valid`` False) are excluded from GAE and from the los
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +25,8 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
-from demokit.policies.networks import make_adam, mlp
+from demokit.policies.networks import make_adam
+from demokit.policies.value import ValueNet
 from demokit.rl.buffers import Rollout
 from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
 from demokit.rl.gae import compute_gae
@@ -141,8 +143,8 @@ class PPOTrainer(BaseTrainer):
                 raise ConfigError(f"PPO needs a policy with an action distribution, not a {policy.arch.head} one")
         self._policy = policy.to(self.device)
         self._policy.seed(derive_seed(cfg.seed, "policy"))
-        self.critic: nn.Module = mlp(policy.obs_dim, cfg.hidden_sizes, 1, activation=cfg.activation,
-                                     out_gain=1.0).to(self.device)
+        critic_arch = dataclasses.replace(policy.arch, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation)
+        self.critic: nn.Module = ValueNet(obs_space, critic_arch).to(self.device)
         self.params = [*self._policy.parameters(), *self.critic.parameters()]
         self.optimizer = make_adam(self.params, cfg.learning_rate, eps=1e-5)
         self._return_stats = ObsNormalizer(1)  # running variance of the discounted return

@@ -15,6 +15,7 @@ import pytest
 
 from demokit.data import load_dataset
 from demokit.data.locking import lock_path_for
+from demokit.data.storage.journal import journal_path_for
 from tests.data.helpers import make_episodes, write
 
 PER_ROUND = 3
@@ -55,14 +56,19 @@ def test_kill_9_mid_append_leaves_dataset_readable(tmp_path: Path) -> None:
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-        if delay is None:  # killed mid-append for sure: its temp file and lock file are left behind
-            assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == [f".demos.h5.tmp-{proc.pid}"]
-            assert lock_path_for(path).exists()
+        if delay is None:  # killed mid-append for sure: its journal and lock file are left behind
+            journal = journal_path_for(path)
+            assert journal.exists() and lock_path_for(path).exists()
+            base = int.from_bytes(journal.read_bytes()[8:16], "little")  # the committed length
+            committed = path.read_bytes()[:base]
         ds = load_dataset(path)  # readable, all earlier episodes intact
+        if delay is None:  # the reader rolled the dead writer's transaction back: the committed bytes exactly
+            assert path.read_bytes() == committed
+            assert not journal.exists() and not lock_path_for(path).exists()
         ds.load()
         assert ds.num_episodes >= 4 + PER_ROUND and (ds.num_episodes - 4) % PER_ROUND == 0
         assert len(ds) == int(ds.episode_lengths.sum())
-    # the lock died with the process: the next writer gets in and clears the stale temp file
+    # the lock died with the process: the next writer gets in
     n = load_dataset(path).num_episodes
     write(path, make_episodes(n=1), mode="append")
     assert load_dataset(path).num_episodes == n + 1

@@ -242,13 +242,16 @@ def test_bad_extras_refused(tmp_path: Path) -> None:
 
 def test_refused_second_writer_does_not_touch_the_first_ones_files(dataset_path: Path) -> None:
     with writer(dataset_path, mode="append", block_steps=1) as w:
-        w.add_episode(make_episodes(n=1)[0])  # the temp file exists now
+        w.add_episode(make_episodes(n=1)[0])  # the transaction's journal exists now
         for mode in ("append", "overwrite", "create"):
             with pytest.raises((DatasetLockedError, DatasetError)):
                 writer(dataset_path, mode=mode)
         import gc
         gc.collect()  # the refused writers are gone
-        assert temp_path_for(dataset_path).exists()
+        from demokit.data.storage.journal import journal_path_for
+
+        assert journal_path_for(dataset_path).exists()
+        assert load_dataset(dataset_path).num_episodes == 4  # a reader meanwhile: the committed episodes
         w.add_episode(make_episodes(n=1)[0])
     assert load_dataset(dataset_path).num_episodes == 6
 

@@ -40,12 +40,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import h5py
+from demokit.data.storage import hdf5 as h5io
 import numpy as np
 from gymnasium import spaces
 
 from demokit.data.convert.common import (
     ConvertResult,
+    MemoryHDF5,
     Source,
     env_info,
     fit_to_space,
@@ -54,6 +55,7 @@ from demokit.data.convert.common import (
 )
 from demokit.data.episode import Episode
 from demokit.data.locking import commit_file, temp_path_for
+from demokit.paths import make_parents, remove_dirs, write_file
 from demokit.errors import UserError
 from demokit.spaces import space_from_json, space_to_json
 
@@ -66,9 +68,9 @@ DEMOKIT_ATTR = "demokit"
 EXTRAS_GROUP = "demokit_extras"
 
 
-def is_robomimic_file(h5: h5py.File) -> bool:
+def is_robomimic_file(h5: h5io.File) -> bool:
     data = h5.get("data")
-    return isinstance(data, h5py.Group) and any(DEMO_RE.match(k) for k in data.keys())
+    return isinstance(data, h5io.Group) and any(DEMO_RE.match(k) for k in data.keys())
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -80,14 +82,14 @@ def _attr(obj: Any, name: str) -> Any:
     return value
 
 
-def _demo_names(data: h5py.Group, path: Path) -> list[str]:
+def _demo_names(data: h5io.Group, path: Path) -> list[str]:
     names = sorted((k for k in data.keys() if DEMO_RE.match(k)), key=lambda k: int(DEMO_RE.match(k).group(1)))
     if not names:
         raise UserError(f"{path}: the 'data' group holds no demo_<i> groups; there is nothing to convert")
     return names
 
 
-def _env_args(data: h5py.Group, path: Path) -> dict[str, Any]:
+def _env_args(data: h5io.Group, path: Path) -> dict[str, Any]:
     text = _attr(data, "env_args")
     if text is None:
         return {}
@@ -99,7 +101,7 @@ def _env_args(data: h5py.Group, path: Path) -> dict[str, Any]:
     return args if isinstance(args, dict) else {}
 
 
-def _read_demo(g: h5py.Group, name: str, path: Path, keys: list[str] | None) -> dict[str, Any]:
+def _read_demo(g: h5io.Group, name: str, path: Path, keys: list[str] | None) -> dict[str, Any]:
     where = f"{path}: data/{name}"
     for req in ("actions", "obs"):
         if req not in g:
@@ -128,8 +130,8 @@ def _read_demo(g: h5py.Group, name: str, path: Path, keys: list[str] | None) -> 
         raise UserError(f"{where}: num_samples says {declared} but the demo holds {n} steps")
     if np.asarray(fields["rewards"]).size != n or np.asarray(fields["dones"]).size != n:
         raise UserError(f"{where}: rewards and dones need one value per step")
-    states = g["states"][()] if isinstance(g.get("states"), h5py.Dataset) else None
-    extras = {k: v[()] for k, v in g[EXTRAS_GROUP].items()} if isinstance(g.get(EXTRAS_GROUP), h5py.Group) else {}
+    states = g["states"][()] if isinstance(g.get("states"), h5io.Dataset) else None
+    extras = {k: v[()] for k, v in g[EXTRAS_GROUP].items()} if isinstance(g.get(EXTRAS_GROUP), h5io.Group) else {}
     return {"obs": obs, "next_obs": nxt, **fields, "states": states, "extras": extras, "seed": _attr(g, "demokit_seed")}
 
 
@@ -137,12 +139,12 @@ def read_robomimic(path: str | os.PathLike[str], *, env_id: str | None = None) -
     """Validate a robomimic HDF5 file and return it as a :class:`Source` (see the module docstring)."""
     path = Path(path)
     try:
-        h5 = h5py.File(path, "r")
+        h5 = h5io.open_file(path, "r")
     except OSError as exc:
         raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None
     with h5:
         data = h5.get("data")
-        if not isinstance(data, h5py.Group):
+        if not isinstance(data, h5io.Group):
             raise UserError(f"{path}: no 'data' group; not a robomimic dataset")
         names = _demo_names(data, path)
         env_args = _env_args(data, path)
@@ -153,7 +155,7 @@ def read_robomimic(path: str | os.PathLike[str], *, env_id: str | None = None) -
             keys = sorted(demo["obs"])
             demos.append(demo)
         masks = {}
-        if isinstance(h5.get("mask"), h5py.Group):
+        if isinstance(h5.get("mask"), h5io.Group):
             for key, dset in h5["mask"].items():
                 masks[key] = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(dset[()]).ravel()]
     assert keys is not None
@@ -311,12 +313,13 @@ def write_robomimic(source: Source, dst: Path, *, force: bool, compression: str 
     keys = list(info.get("obs_keys") or [])
     env_args = info.get("env_args") or {"env_name": source.env_id or "", "env_type": GYM_ENV_TYPE, "env_kwargs": {}}
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(dst)
     tmp = temp_path_for(dst)
     episodes = steps = 0
     extra_names: list[str] = []
     try:
-        with h5py.File(tmp, "w") as h5:
+        memory = MemoryHDF5()  # built in memory, written with plain file I/O (a full disk: one OSError)
+        with memory as h5:
             data = h5.create_group("data")
             for block in source.iter_blocks():
                 for ep in block.episodes():
@@ -337,15 +340,18 @@ def write_robomimic(source: Source, dst: Path, *, force: bool, compression: str 
             for key, members in filter_keys.items():
                 names = [f"demo_{i}" for i in members if 0 <= int(i) < episodes]
                 h5.create_dataset(f"mask/{key}", data=np.array(names, dtype="S"))
+        write_file(tmp, memory.image)
+        del memory
         commit_file(tmp, dst, no_clobber=False)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        remove_dirs(created)
         raise
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="robomimic",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
 
 
-def _write_demo(g: h5py.Group, ep: Episode, source: Source, keys: list[str], kwargs: dict[str, Any]) -> None:
+def _write_demo(g: h5io.Group, ep: Episode, source: Source, keys: list[str], kwargs: dict[str, Any]) -> None:
     n = len(ep)
     g.attrs["num_samples"] = n
     if ep.seed >= 0:

@@ -5,5 +5,6 @@
 
 from demokit.data.storage.base import FieldSpec, Mode, Storage
 from demokit.data.storage.registry import open_storage, register_storage, storage_for, storage_names
+from demokit.data.storage import hdf5  # noqa: E402,F401  (the built-in backend registers itself)
 
 __all__ = ["FieldSpec", "Mode", "Storage", "open_storage", "register_storage", "storage_for", "storage_names"]

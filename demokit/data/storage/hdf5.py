@@ -5,27 +5,35 @@ offers the converters plain HDF5 access to foreign files (:func:`open_file`,
 :data:`Dataset`, :data:`Group`, :func:`is_hdf5`).
 
 Writing (see docs/dataset-format.md, "Writing"): ``create`` / ``overwrite`` write a
-temporary file ``.<name>.tmp-<pid>`` next to the target and move it into place at
-commit; ``append`` writes into a copy of the file that replaces it at commit. Every
-writer holds the exclusive lock ``<path>.lock`` (:mod:`demokit.data.locking`).
+temporary file ``.<name>.tmp-<pid>`` next to the target and move it into place at the
+first commit; ``append`` (and every later commit of the same writer) writes into the
+file in place through a :class:`~demokit.data.storage.journal.JournaledFile`: the
+committed bytes change only at commit, behind a rollback journal, so a commit costs
+what it adds, not the size of the file. Every writer holds the exclusive lock
+``<path>.lock`` (:mod:`demokit.data.locking`); readers hold a shared ``flock`` on the
+file while they have it open and roll back what a dead writer left half-committed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from demokit.data.locking import WriterLock, commit_file, remove_stale_temps, temp_path_for
+from demokit.data.locking import WriterLock, commit_file, lock_path_for, remove_stale_temps, temp_path_for
 from demokit.data.storage.base import FieldSpec, Mode, Storage, index_array, rows_range
+from demokit.data.storage.journal import JournaledFile, journal_path_for, recover
 from demokit.data.storage.registry import register_storage
-from demokit.errors import DatasetError
+from demokit.errors import DatasetError, DatasetLockedError
 
 #: h5py's own classes, for code that reads foreign HDF5 files (the converters)
 Dataset = h5py.Dataset
@@ -67,6 +75,8 @@ class HDF5Storage(Storage):
         self.location = Path(path)
         self.mode = mode
         self._h5: h5py.File | None = None
+        self._fo: JournaledFile | None = None  # the file object a writer's h5py writes through
+        self._rfd: int | None = None  # a reader's descriptor holding the shared flock
         self._dsets: dict[str, h5py.Dataset] = {}
         self._lock: WriterLock | None = None
         self._tmp = temp_path_for(self.location)
@@ -103,13 +113,26 @@ class HDF5Storage(Storage):
             raise DatasetError(f"dataset {p} cannot be read: {exc}") from None
         if not ok:
             raise DatasetError(f"{p} is not an HDF5 file (expected a demokit .h5 dataset)")
+        _clean_after_dead_writer(p)
+        try:
+            self._rfd = os.open(p, os.O_RDONLY)
+            fcntl.flock(self._rfd, fcntl.LOCK_SH)  # a writer applies its commit under LOCK_EX: wait for it
+        except OSError as exc:
+            self._close_rfd()
+            raise DatasetError(f"dataset {p} cannot be read: {exc.strerror}") from None
         try:
             # no chunk cache: reads are whole rows ranges, chunks go straight into our arrays
             self._h5 = h5py.File(p, "r", rdcc_nbytes=0)
         except OSError as exc:
+            self._close_rfd()
             raise DatasetError(f"dataset {p} cannot be opened as HDF5 ({exc}); the file is damaged or "
                                f"not a demokit dataset") from None
         self._dsets = _datasets(self._h5)
+
+    def _close_rfd(self) -> None:
+        fd, self._rfd = self._rfd, None
+        if fd is not None:
+            os.close(fd)
 
     def _open_write(self) -> None:
         p = self.location
@@ -126,6 +149,8 @@ class HDF5Storage(Storage):
                 raise DatasetError(f"dataset {p} already exists; use --append to add episodes to it "
                                    f"or --force to replace it (mode='append' / 'overwrite')")
             remove_stale_temps(p)
+            if journal_path_for(p).exists():
+                recover(p)  # a writer died mid-transaction: back to its last commit
             self.existed = p.exists()
         except BaseException:
             self._lock.release()
@@ -139,14 +164,34 @@ class HDF5Storage(Storage):
                 self._tmp.unlink()
             except FileNotFoundError:
                 pass
-            if self.mode == "append" and self.existed:
-                shutil.copyfile(self.location, self._tmp)
-                self._h5 = h5py.File(self._tmp, "r+", rdcc_nbytes=0)
-            else:
-                # no chunk cache: whole chunks go straight to the file, nothing is left to flush at close
-                self._h5 = h5py.File(self._tmp, "w", rdcc_nbytes=0)
+            # no chunk cache: whole chunks go straight to the file, nothing is left to flush at close
+            with self._disk_errors():
+                if self.mode == "append" and self.existed:
+                    self._fo = JournaledFile(self.location)
+                    self._h5 = h5py.File(self._fo, "r+", rdcc_nbytes=0)
+                else:  # a new file: nothing to protect, HDF5's own driver
+                    self._h5 = h5py.File(self._tmp, "w", rdcc_nbytes=0)
             self._dsets = _datasets(self._h5)
         return self._h5
+
+    @contextlib.contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        """A full disk (however h5py reports it) becomes one DatasetError naming the path and the space."""
+        try:
+            yield
+        except Exception as exc:
+            failure = self._fo.failure if self._fo is not None else None
+            if failure is None and isinstance(exc, OSError):
+                failure = exc
+            if failure is not None and (failure.errno in (errno.ENOSPC, errno.EDQUOT)
+                                        or "No space left on device" in str(failure)):
+                try:
+                    free = f"{shutil.disk_usage(self.location.parent).free / 2**20:,.1f} MiB free"
+                except OSError:
+                    free = "free space unknown"
+                raise DatasetError(f"no space left on the device of {self.location} ({free}): the dataset keeps "
+                                   f"its last committed state; free some space or write to another disk") from None
+            raise
 
     # -- reading -----------------------------------------------------------------------
 
@@ -224,8 +269,10 @@ class HDF5Storage(Storage):
         if spec.compression is not None:
             kwargs = {"compression": spec.compression, "shuffle": spec.dtype.itemsize > 1}
         chunks = (spec.chunks, *spec.shape) if spec.chunks else True
-        self._dsets[spec.name] = h5.create_dataset(spec.name, shape=(0, *spec.shape), maxshape=(None, *spec.shape),
-                                                   dtype=spec.dtype, chunks=chunks, **kwargs)
+        with self._disk_errors():
+            self._dsets[spec.name] = h5.create_dataset(spec.name, shape=(0, *spec.shape),
+                                                       maxshape=(None, *spec.shape), dtype=spec.dtype, chunks=chunks,
+                                                       **kwargs)
 
     def append(self, name: str, data: np.ndarray) -> None:
         """One resize and one HDF5 write (low-level: no h5py selection cost)."""
@@ -234,11 +281,12 @@ class HDF5Storage(Storage):
         n, k = dset.shape[0], data.shape[0]
         if k == 0:
             return
-        dset.resize(n + k, axis=0)
         data = np.ascontiguousarray(data, dtype=dset.dtype)
-        fspace = dset.id.get_space()
-        fspace.select_hyperslab((n,) + (0,) * (data.ndim - 1), data.shape)
-        dset.id.write(h5py.h5s.create_simple(data.shape), fspace, data)
+        with self._disk_errors():
+            dset.resize(n + k, axis=0)
+            fspace = dset.id.get_space()
+            fspace.select_hyperslab((n,) + (0,) * (data.ndim - 1), data.shape)
+            _write_rows(dset, fspace, data)
 
     def truncate(self, name: str, rows: int) -> None:
         self._begin()
@@ -246,31 +294,51 @@ class HDF5Storage(Storage):
 
     def set_attrs(self, values: Mapping[str, Any]) -> None:
         a = self._begin().attrs
-        for key, value in values.items():
-            a[key] = value
+        with self._disk_errors():
+            for key, value in values.items():
+                a[key] = value
 
     def commit(self) -> None:
-        """Close the file and move it onto the target (atomic; an existing file keeps its permissions)."""
+        """Make this transaction the file's committed state.
+
+        In place (appending): close HDF5, then the journaled overlay commit. A new file:
+        close it and move it onto the target atomically (an existing file keeps its
+        permissions). Either way a later transaction appends in place.
+        """
         if self.mode == "r" or self._lock is None:
             raise DatasetError(f"dataset {self.location} is not open for writing")
         self._begin()
-        self._close_h5(check=True)
-        if self.mode != "create" and self.location.exists():  # keep the replaced file's permissions
-            os.chmod(self._tmp, stat.S_IMODE(self.location.stat().st_mode))
-        commit_file(self._tmp, self.location, no_clobber=self.mode == "create" and not self.existed)
+        fo = self._fo
+        with self._disk_errors():
+            self._close_h5(check=True)
+            if fo is not None:
+                fo.commit()
+        if fo is not None:
+            fo.close()
+            self._fo = None
+        else:
+            if self.mode != "create" and self.location.exists():  # keep the replaced file's permissions
+                os.chmod(self._tmp, stat.S_IMODE(self.location.stat().st_mode))
+            commit_file(self._tmp, self.location, no_clobber=self.mode == "create" and not self.existed)
         self.existed = True
         self.mode = "append"  # a later transaction extends what was committed
 
     def abort(self) -> None:
         self._close_h5()
-        try:
-            self._tmp.unlink()
-        except OSError:
-            pass
+        fo, self._fo = self._fo, None
+        if fo is not None:
+            fo.abort()
+            fo.close()
+        else:
+            try:
+                self._tmp.unlink()
+            except OSError:
+                pass
 
     def close(self) -> None:
         if self.mode == "r":
             self._close_h5()
+            self._close_rfd()
             return
         self.abort()
         if self._lock is not None:
@@ -287,6 +355,32 @@ class HDF5Storage(Storage):
             except Exception:
                 if check:
                     raise
+
+
+def _write_rows(dset: h5py.Dataset, fspace: Any, data: np.ndarray) -> None:
+    """One HDF5 write of ``data`` into the selection ``fspace`` (one place, so that tests can fill the disk)."""
+    dset.id.write(h5py.h5s.create_simple(data.shape), fspace, data)
+
+
+def _clean_after_dead_writer(path: Path) -> None:
+    """A reader's share of the cleaning: roll back what a writer killed mid-commit left (a journal)
+    and remove a stale lock sidecar, when no writer holds the lock now."""
+    if not (journal_path_for(path).exists() or lock_path_for(path).exists()):
+        return
+    lock = WriterLock(path)
+    try:
+        lock.acquire()
+    except (DatasetLockedError, DatasetError):
+        return  # a live writer (its transaction has not touched the committed bytes), or no right to clean
+    try:
+        if journal_path_for(path).exists():
+            try:
+                recover(path)
+            except OSError as exc:
+                raise DatasetError(f"dataset {path} was left mid-commit by a writer that died and cannot be rolled "
+                                   f"back ({exc.strerror}); open it once with write permission") from None
+    finally:
+        lock.release()
 
 
 register_storage("hdf5", HDF5Storage, suffixes=(".h5", ".hdf5"))

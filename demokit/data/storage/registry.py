@@ -38,7 +38,6 @@ def register_storage(name: str, cls: type[Storage], *, schemes: tuple[str, ...] 
 
 
 def storage_names() -> list[str]:
-    _load_builtin()
     return sorted(_BACKENDS)
 
 
@@ -53,7 +52,6 @@ def scheme_of(location: Any) -> str | None:
 def storage_for(location: Any) -> tuple[type[Storage], Any]:
     """The backend class of ``location`` and the location in the form the backend takes
     (a :class:`~pathlib.Path` for plain paths, the string for ``scheme://`` locations)."""
-    _load_builtin()
     if not isinstance(location, (str, os.PathLike)):
         raise UserError(f"a dataset location must be a path or a 'scheme://' string, got {type(location).__name__}")
     scheme = scheme_of(location)
@@ -74,7 +72,3 @@ def open_storage(location: Any, mode: str = "r") -> Storage:
     cls, loc = storage_for(location)
     return cls.open(loc, mode)  # type: ignore[arg-type]
 
-
-def _load_builtin() -> None:
-    if DEFAULT_BACKEND not in _BACKENDS:
-        import demokit.data.storage.hdf5  # noqa: F401  (registers itself)
