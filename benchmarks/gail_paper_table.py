@@ -5,7 +5,7 @@ For each env, 1, 4, 7 and 10 expert trajectories and seeds 0-2, on exactly the d
 (``collect_demo_data`` from ``experts/<env>-<algo>.pt``, deterministic, env seeds
 ``1000 * seed + k``), the first k of them. Each cell trains
 
-* GAIL: ``run_gail`` at demokit's defaults (logit reward with the absorbing state; the
+* GAIL: ``run_irl`` at demokit's defaults (logit reward with the absorbing state; the
   env's default learner: PPO, DQN on MountainCar-v0; ``--algo`` picks one), stopping once
   its deterministic evaluation reaches ``STOP`` below (DI-engine's ``stop_value``, a margin above the goal) or the budget is spent;
 * BC: ``train_bc`` at its defaults (as in bc_paper_table.py);
@@ -46,7 +46,9 @@ from bench_bc import first_episodes, write_episodes  # noqa: E402
 from demokit.data import load_dataset  # noqa: E402
 from demokit.evaluation import evaluate_policy  # noqa: E402
 from demokit.pipelines.collect import collect_demo_data  # noqa: E402
-from demokit.pipelines.reward_model import default_gail_algo, gail_defaults, run_gail  # noqa: E402
+from demokit.envs import make_env  # noqa: E402
+from demokit.pipelines.reward_model import default_learner, irl_defaults, run_irl  # noqa: E402
+from demokit.reward_models import GailRewardModel  # noqa: E402
 from demokit.policies import file_sha256, load_policy  # noqa: E402
 
 CACHE = REPO / "benchmarks" / "results" / "gail_paper"
@@ -105,8 +107,8 @@ def train_cell(env_id: str, seed: int, k: int, ckpt: Path, *, algo: str, bc: boo
     policies = CACHE / "policies"
     policies.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    res = run_gail({"expert_data_path": str(data), "device": "cpu", "algo": algo, "stop_value": STOP[env_id],
-                    "total_timesteps": BUDGET[env_id]}, seed, out=policies / f"{name}-gail.pt")
+    res = run_irl({"expert_data_path": str(data), "device": "cpu", "algo": algo, "stop_value": STOP[env_id],
+                   "total_timesteps": BUDGET[env_id]}, seed, out=policies / f"{name}-gail.pt")
     cell = {"env_id": env_id, "seed": seed, "k": k, "algo": res.algo, "expert": str(ckpt),
             "expert_data_return": float(load_dataset(data).episode_returns.mean()),
             "gail_policy": str(res.checkpoint), "gail_env_steps": res.env_steps, "gail_converged": res.converged,
@@ -131,7 +133,7 @@ def train_settings(env_id: str, algo: str) -> dict:
     """The training settings a cached cell was computed with (other settings: retrained),
     GAIL's per-env defaults included (a changed default retrains the env's cells)."""
     return {"budget": BUDGET[env_id], "stop_value": STOP[env_id],
-            "gail_defaults": {part: gail_defaults(env_id, algo, part) for part in ("rl", "reward_model")}}
+            "gail_defaults": {part: irl_defaults(GailRewardModel, env_id, algo, part) for part in ("rl", "reward_model")}}
 
 
 def cached_cell(path: Path, env_id: str, algo: str, *, fresh: bool) -> dict | None:
@@ -179,7 +181,7 @@ def main() -> None:
             continue
         for seed in seeds:
             for k in counts:
-                algo = args.algo or default_gail_algo(env_id)
+                algo = args.algo or default_learner(env_id, make_env(env_id).action_space)
                 name = f"{env_id}-{expert_tag(ckpt)}-{algo}-s{seed}-k{k}"
                 path = CACHE / "cells" / f"{name}.json"
                 cell = cached_cell(path, env_id, algo, fresh=args.fresh)

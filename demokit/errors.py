@@ -10,6 +10,8 @@ Two families, because the CLI treats them differently:
 
 from __future__ import annotations
 
+import re
+
 
 class DemokitError(Exception):
     """Base class of every error demokit raises on purpose."""
@@ -37,3 +39,28 @@ class SpaceMismatchError(UserError):
 
 class DatasetLockedError(UserError):
     """Another process is writing the same dataset."""
+
+
+def whole_sentences(text: str, limit: int = 300) -> str:
+    """``text`` on one line, cut to at most ``limit`` characters at a sentence end (never
+    mid-sentence; a first sentence longer than the limit ends in "...")."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(". ", 0, limit), text.rfind("; ", 0, limit))
+    if cut > 0:
+        return text[:cut + 1]
+    space = text.rfind(" ", 0, limit - 3)
+    return text[:space if space > 0 else limit - 3] + "..."
+
+
+def torch_load_refusal(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, short and whole: the global it
+    names ("it refers to posix.system"), else torch's first sentences."""
+    text = " ".join(str(exc).split())
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    if named:
+        return f"it refers to {named.group(1)}, which a weights-only load does not run"
+    body = text.split(" Check the documentation")[0]
+    body = body.split(" WeightsUnpickler error: ", 1)[-1]
+    return whole_sentences(body) if body else type(exc).__name__

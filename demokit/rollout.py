@@ -88,6 +88,10 @@ class VecStep:
     episode_lengths: list[int]
 
 
+_NONE = np.zeros(0, np.int64)
+_NONE.flags.writeable = False
+
+
 class VecStepper:
     """Wraps a NEXT_STEP vector env: current observations, the autoreset mask, episode figures.
 
@@ -112,31 +116,38 @@ class VecStepper:
         seed_arg = list(seed) if isinstance(seed, Sequence) else seed
         if mask is None:
             self.obs, _ = self.venv.reset(seed=seed_arg)
-            self.next_valid[:] = True
+            self.next_valid = np.ones(self.num_envs, dtype=bool)  # a new array: past VecSteps keep theirs
             self._ep_return[:] = 0.0
             self._ep_length[:] = 0
         else:
             self.obs, _ = self.venv.reset(seed=seed_arg, options={"reset_mask": mask})
-            self.next_valid[mask] = True
+            self.next_valid = self.next_valid | np.asarray(mask, dtype=bool)
             self._ep_return[mask] = 0.0
             self._ep_length[mask] = 0
         return self.obs
 
     def step(self, actions: Any) -> VecStep:
         """Step all sub-envs with ``actions`` (ignored by the env on autoreset steps)."""
-        valid = self.next_valid.copy()
+        valid = self.next_valid
         obs, reward, terminated, truncated, _ = self.venv.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
-        terminated = np.asarray(terminated, dtype=bool) & valid
-        truncated = np.asarray(truncated, dtype=bool) & valid
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        if valid.all():  # the common case: no autoreset step in this vector step
+            self._ep_return += reward
+            self._ep_length += 1
+        else:
+            terminated, truncated = terminated & valid, truncated & valid
+            self._ep_return += np.where(valid, reward, 0.0)
+            self._ep_length += valid
         done = terminated | truncated
-        self._ep_return += np.where(valid, reward, 0.0)
-        self._ep_length += valid
-        ended = np.flatnonzero(done)
-        returns = [float(self._ep_return[i]) for i in ended]
-        lengths = [int(self._ep_length[i]) for i in ended]
-        self._ep_return[ended] = 0.0
-        self._ep_length[ended] = 0
+        if done.any():
+            ended = np.flatnonzero(done)
+            returns, lengths = self._ep_return[ended].tolist(), self._ep_length[ended].tolist()
+            self._ep_return[ended] = 0.0
+            self._ep_length[ended] = 0
+        else:
+            ended, returns, lengths = _NONE, [], []
         self.next_valid = ~done
         self.obs = obs
         return VecStep(next_obs=obs, reward=reward, terminated=terminated, truncated=truncated, valid=valid,

@@ -42,13 +42,16 @@ def _tensor_sha(t: Any) -> str:
     return _sha(t.detach().cpu().numpy())
 
 
-def _current_key(key: str, hidden_layers: int) -> str:
-    """A policy state-dict key in the encoder + head layout (format-1 keys renamed)."""
+def _current_key(key: str, hidden_layers: int, output: str = "head.linear") -> str:
+    """A policy (or critic: ``output="out"``) state-dict key in the encoder + head layout
+    (keys of one ``nn.Sequential`` MLP renamed)."""
+    if key[:1].isdigit():  # a critic written as one nn.Sequential: <i>.weight
+        key = f"net.{key}"
     if key == "log_std":
         return "head.log_std"
     if key.startswith("net."):
         _, index, rest = key.split(".", 2)
-        return f"head.linear.{rest}" if int(index) == 2 * hidden_layers else f"encoder.net.{index}.{rest}"
+        return f"{output}.{rest}" if int(index) == 2 * hidden_layers else f"encoder.net.{index}.{rest}"
     return key
 
 
@@ -63,7 +66,11 @@ def _checkpoint(path: Path, out: dict[str, str], name: str) -> None:
     def walk(prefix: str, obj: Any) -> None:
         if isinstance(obj, dict):
             for k in sorted(obj):
-                key = _current_key(k, hidden) if prefix.endswith("/target") else k
+                key = k
+                if prefix.endswith("/target"):
+                    key = _current_key(k, hidden)
+                elif prefix.endswith("/critic"):
+                    key = _current_key(k, hidden, output="out")
                 walk(f"{prefix}/{key}", obj[k])
         else:
             out[prefix] = _tensor_sha(obj)

@@ -69,11 +69,9 @@ from demokit.results import as_dict
 from demokit.rollout import OrderedSink, StopFlag, VecStepper, run_episodes
 from demokit.runtime import ProgressFn, torch_threads
 from demokit.seeding import derive_seed
+from demokit.rl.registry import learner_names
 from demokit.spaces import check_same_spaces
 
-#: policy names understood besides checkpoint paths
-POLICY_NAMES = ("random", "ppo", "dqn", "sac")
-EXPERT_ALGOS = ("ppo", "dqn", "sac")
 #: default folder of datasets written without an explicit path
 DATASETS_DIR = "datasets"
 #: ``progress(info)`` receives dicts with a ``stage`` key: ``"train"`` (a missing expert is
@@ -87,8 +85,9 @@ DATASETS_DIR = "datasets"
 class CollectConfig:
     """One demonstration collection (shared by :func:`collect_demo_data` and ``demokit collect``)."""
 
-    policy: str = required("random, ppo, dqn, sac (the expert experts/<env>-<algo>.pt, trained first when "
-                           "missing) or the path of a demokit policy checkpoint (an expert, BC or GAIL policy)")
+    policy: str = required("random, a registered learner's name such as ppo, dqn or sac (the expert "
+                           "experts/<env>-<algo>.pt, trained first when missing) or the path of a demokit policy "
+                           "checkpoint (an expert, BC or GAIL policy)")
     env_id: str | None = option(None, "gymnasium env id (default: the checkpoint's env)")
     path: str | None = option(None, "output .h5 dataset (default: datasets/<env>-<policy>.h5)")
     n_episodes: int | None = option(None, "number of episodes to collect (or give a number of steps)")
@@ -196,7 +195,7 @@ def _resolve_policy(policy: Any, cfg: CollectConfig, progress: ProgressFn | None
         probe.close()
         return _Resolved(policy=RandomPolicy(probe.observation_space, probe.action_space), label="random",
                          kind="random")
-    if spec in EXPERT_ALGOS:
+    if spec in learner_names():  # a registered learner's expert
         if cfg.env_id is None:
             raise UserError(f"--policy {spec} needs --env to name the expert's env (e.g. --env CartPole-v1)")
         ckpt = expert_checkpoint_path(cfg.env_id, spec, cfg.experts_dir)
@@ -207,8 +206,8 @@ def _resolve_policy(policy: Any, cfg: CollectConfig, progress: ProgressFn | None
             _train_expert(cfg.env_id, spec, ckpt, progress)
         return _from_checkpoint(ckpt, label=spec, kind="expert")
     if not Path(spec).exists():
-        raise UserError(f"--policy {spec!r}: no such checkpoint file; use random, ppo, dqn, sac or the path of a demokit "
-                        f"policy checkpoint (.pt)")
+        raise UserError(f"--policy {spec!r}: no such checkpoint file; use random, a learner's expert "
+                        f"({', '.join(learner_names())}) or the path of a demokit policy checkpoint (.pt)")
     return _from_checkpoint(Path(spec), label=None, kind="checkpoint")
 
 
@@ -243,8 +242,8 @@ def _config(policy: Any, overrides: Mapping[str, Any]) -> tuple[Any, CollectConf
         return policy, from_mapping(CollectConfig, {"policy": type(policy).__name__}, **overrides)
     if isinstance(policy, (str, os.PathLike)):
         return os.fspath(policy), from_mapping(CollectConfig, {"policy": os.fspath(policy)}, **overrides)
-    raise UserError(f"policy must be a demokit Policy, a checkpoint path, 'random', 'ppo' or 'dqn', "
-                    f"got {type(policy).__name__}")
+    raise UserError(f"policy must be a demokit Policy, a checkpoint path, 'random' or a learner's name "
+                    f"({', '.join(learner_names())}), got {type(policy).__name__}")
 
 
 def _check_budget(cfg: CollectConfig) -> None:
@@ -311,7 +310,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     seeds = range(cfg.seed, cfg.seed + (cfg.n_episodes or 1))
     if cfg.env_id is not None:
         make_env(cfg.env_id).close()  # an unknown env fails before anything else
-        if policy in EXPERT_ALGOS:  # refuse a bad output before training a missing expert
+        if policy in learner_names():  # refuse a bad output before training a missing expert
             _check_target(Path(cfg.path) if cfg.path else default_dataset_path(cfg.env_id, policy), cfg.mode, None)
     res = _resolve_policy(policy, cfg, progress)
     env_id = cfg.env_id or res.env_id

@@ -1,4 +1,5 @@
-"""``serial_pipeline_il``: behavioral cloning from a dataset file, in the seeds' calling style.
+"""``serial_pipeline_il`` (and DI-engine's newer name ``serial_pipeline_bc``): behavioral cloning from a
+dataset file, in the seeds' calling style.
 
     policy, converged = serial_pipeline_il({"env_id": "CartPole-v1"}, seed=314,
                                            data_path="datasets/cartpole-v1-expert.h5")
@@ -33,3 +34,9 @@ def serial_pipeline_il(config: Mapping[str, Any] | BCConfig | None = None, seed:
                           "`demokit collect` or collect_demo_data)")
     result = train_bc(data_path, config, seed=seed)
     return result.policy, result.converged
+
+
+def serial_pipeline_bc(config: Mapping[str, Any] | BCConfig | None = None, seed: int | None = None, *,
+                       data_path: str | os.PathLike[str] | DemoDataset | None = None) -> tuple[NeuralPolicy, bool]:
+    """DI-engine's current name of :func:`serial_pipeline_il` (renamed in 2022): the same call, the same result."""
+    return serial_pipeline_il(config, seed, data_path=data_path)

@@ -8,6 +8,7 @@ that episode alone (the dataset then does not depend on how many envs ran side b
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,8 @@ from demokit.policies.neural import ROW_INVARIANT_BATCH, NeuralPolicy
 from demokit.seeding import derive_seed
 
 ExtrasSpec = Mapping[str, tuple[tuple[int, ...], np.dtype]]
+#: the (read-only) extras spec of actors that record no extras
+NO_EXTRAS: ExtrasSpec = MappingProxyType({})
 
 
 class BatchActor:
@@ -30,7 +33,7 @@ class BatchActor:
     rows (each row's action independent of the batch size).
     """
 
-    extras_spec: ExtrasSpec = {}
+    extras_spec: ExtrasSpec = NO_EXTRAS
 
     def __init__(self, policy: Policy, *, deterministic: bool, seed: int | None = None, pad: bool = False) -> None:
         self.policy = policy
@@ -55,7 +58,7 @@ class RandomActor:
     copy of the action space, seeded from (seed, k); a vector step gathers one row per env."""
 
     BLOCK = 128
-    extras_spec: ExtrasSpec = {}
+    extras_spec: ExtrasSpec = NO_EXTRAS
 
     def __init__(self, action_space: spaces.Space, seed: int, num_envs: int) -> None:
         self.seed = seed
@@ -96,7 +99,7 @@ class SamplingActor:
         self.seed = seed
         self.gens = [np.random.default_rng(derive_seed(seed, "idle", i)) for i in range(num_envs)]
         self.store = store_log_probs
-        self.extras_spec: ExtrasSpec = {"log_prob": ((), np.dtype(np.float32))} if store_log_probs else {}
+        self.extras_spec: ExtrasSpec = {"log_prob": ((), np.dtype(np.float32))} if store_log_probs else NO_EXTRAS
 
     def start(self, slot: int, episode: int) -> None:
         self.gens[slot] = np.random.default_rng(derive_seed(self.seed, "actions", episode))

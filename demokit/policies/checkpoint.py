@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from demokit._version import __version__
-from demokit.errors import CheckpointError
+from demokit.errors import CheckpointError, torch_load_refusal
 from demokit.paths import atomic_write_bytes
 from demokit.policies.neural import NeuralPolicy, PolicyArch
 from demokit.spaces import space_from_json, space_to_json
@@ -111,8 +111,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         payload = torch.load(p, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError,
             AttributeError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{p}: not a readable demokit checkpoint (truncated, foreign or unsafe file): {first[:200]}") from None
+        raise CheckpointError(f"{p}: not a readable demokit checkpoint (truncated, foreign or unsafe file): "
+                              f"{torch_load_refusal(exc)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{p}: not a demokit policy checkpoint (no '{FORMAT_NAME}' format tag)")
     version = int(payload.get("format_version", 0))

@@ -281,7 +281,7 @@ class NeuralPolicy(nn.Module, Policy):
         with torch.no_grad():
             x = self.preprocess(obs)
             if deterministic or not self.head.stochastic:
-                a = self.head.mode(self(pad_rows(x, pad_to)))
+                a = self.head.mode(self.forward(pad_rows(x, pad_to)))  # no module-call hooks on the hot path
                 if a.shape[0] != x.shape[0]:
                     a = a[: x.shape[0]]
             else:

@@ -8,47 +8,84 @@ with its own estimate. The serial IRL round (docs/reward-models.md) calls, in or
     reward_model.clear_data(iter)            #    ... and release its training set
     batch = reward_model.estimate(batch)     # 3. the RL learner trains on these rewards
 
-Transition data (:data:`Transitions`) comes in the two shapes the pipelines produce:
+Transition data (:data:`Transitions`) comes in three shapes:
 
+* a :class:`~demokit.transitions.TransitionBatch` (what demokit's trainers hand over);
 * a **list of transition dicts** (DI-engine's shape): one dict per step with at least
-  ``obs``, ``action``, ``reward``, ``next_obs`` and ``done`` (or ``terminated`` /
-  ``truncated``); values are torch tensors, numpy arrays or Python numbers;
+  ``obs`` and ``action`` (usually also ``reward``, ``next_obs`` and ``done`` or
+  ``terminated`` / ``truncated``); values are torch tensors, numpy arrays or numbers;
 * a **batch dict**: the same keys, each holding a whole batch (leading axis), e.g. a
   replay-buffer sample.
 
-``estimate`` never mutates what it is given: it returns a new list of new dicts, or a
-new dict, whose ``reward`` entries are new objects (:func:`with_rewards`).
+:func:`as_transition_batch` turns the DI-engine shapes into a ``TransitionBatch`` (the
+adapter at this API's edge). ``estimate`` never mutates what it is given: it returns
+data of the same shape whose ``reward`` entries are new objects (:func:`with_rewards`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
+from demokit.config import from_mapping
 from demokit.data.episode import obs_stack
+from demokit.errors import ConfigError, UserError
+from demokit.spaces import flatten_batch
+from demokit.transitions import TransitionBatch
 
-Transitions = Union[Sequence[Mapping[str, Any]], Mapping[str, Any]]
+Transitions = Union[TransitionBatch, Sequence[Mapping[str, Any]], Mapping[str, Any]]
+
+#: what a reward model may need from the learner (``BaseRewardModel.needs``)
+LEARNER_FACTS = frozenset({"gamma", "log_probs", "next_observations"})
+
+#: DI-engine's config key -> demokit's (accepted when the model's config class has demokit's key)
+DI_ENGINE_KEYS = {"input_size": "input_dims", "hidden_size": "hidden_dims", "data_path": "expert_data_path"}
 
 
 class BaseRewardModel(ABC):
-    """A learned reward: ``estimate`` / ``train`` / ``collect_data`` / ``clear_data``.
+    """A learned reward: ``estimate`` / ``train`` / ``collect_data`` / ``clear_data`` (seed 002's abstract methods).
 
     Subclasses are constructed as ``Model(config, device, tb_logger)`` (see
     :func:`demokit.reward_models.create_reward_model`) and registered with
-    ``@register_reward_model("name")``. ``state_dict()`` returns tensors only, so it
-    can travel in a checkpoint's ``extra`` and be read with ``weights_only=True``.
+    ``@register_reward_model("name")``. ``load_expert_data``, ``state_dict`` and
+    ``load_state_dict`` have working defaults (nothing to load; the weights of every
+    ``torch.nn.Module`` attribute), so a model written to the seed's contract runs.
+
+    Class attributes a model may declare (the pipelines read them; they never branch on a
+    model's type):
+
+    * ``config_class``: its frozen config dataclass (keys are checked before anything
+      trains; DI-engine's key names :data:`DI_ENGINE_KEYS` are accepted); None: the
+      config mapping is passed through unchecked;
+    * ``needs``: what it needs from the learner, a subset of :data:`LEARNER_FACTS`:
+      ``"gamma"`` (its config's ``gamma`` is set to the learner's discount unless given),
+      ``"log_probs"`` (only learners whose batches carry the acting policy's
+      log-probabilities fit), ``"next_observations"`` (every learner provides them).
+    * ``pipeline_defaults``: ``{env_id: {learner: {"rl" | "reward_model": {key: value}}}}``, the
+      model's measured settings under the user's (the IRL pipelines apply them);
+    * ``default_learners``: ``{env_id: learner}`` when the model imitates best with a
+      learner other than the pipeline's first fitting one;
+    * ``name``: set by the registry to the registered name.
     """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type | None] = None
+    needs: ClassVar[frozenset[str]] = frozenset()
+    pipeline_defaults: ClassVar[Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]]] = {}
+    default_learners: ClassVar[Mapping[str, str]] = {}
 
     @abstractmethod
     def estimate(self, data: Transitions) -> Transitions:
         """Return NEW data of the same shape with ``reward`` replaced by the model's reward."""
 
     @abstractmethod
-    def train(self) -> dict[str, float]:
+    def train(self) -> dict[str, float] | None:
         """Fit the model on the collected data (and expert data); returns training figures."""
 
     @abstractmethod
@@ -56,19 +93,61 @@ class BaseRewardModel(ABC):
         """Add newly collected transitions to the model's training set."""
 
     @abstractmethod
-    def clear_data(self, iter: int) -> None:
-        """Release the training set when ``iter`` is a multiple of the configured period."""
+    def clear_data(self, iter: int | None = None) -> None:
+        """Release the training set (models with a period: when ``iter`` is a multiple of it; no ``iter``: now)."""
 
-    def load_expert_data(self) -> None:
+    def load_expert_data(self, data: Any = None) -> None:  # noqa: B027 - a default, not abstract
         """Load expert demonstrations (only models that learn from experts need this)."""
 
-    @abstractmethod
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Everything needed to reproduce ``estimate`` (tensors only)."""
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.nn.Module)}
 
-    @abstractmethod
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything needed to reproduce ``estimate`` (tensors only). Default: the weights of
+        every ``torch.nn.Module`` attribute, keyed ``<attribute>.<parameter>``."""
+        return {f"{attr}.{k}": v.detach().cpu().clone() for attr, module in self._modules().items()
+                for k, v in module.state_dict().items()}
+
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Inverse of :meth:`state_dict`."""
+        """Inverse of :meth:`state_dict` (default: loads every ``torch.nn.Module`` attribute)."""
+        modules = self._modules()
+        unknown = sorted({k.split(".", 1)[0] for k in state} - set(modules))
+        if unknown:
+            raise UserError(f"{type(self).__name__} has no module {unknown[0]!r} to load state into; "
+                            f"it has: {', '.join(sorted(modules)) or 'none'}")
+        for attr, module in modules.items():
+            prefix = f"{attr}."
+            module.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+
+    @classmethod
+    def parse_config(cls, config: Any) -> Any:
+        """The typed config of ``config`` (a mapping with DI-engine or demokit keys, or the config itself).
+
+        Without a ``config_class`` the mapping is returned as a dict. Unknown keys: one
+        ConfigError naming the closest known key.
+        """
+        target = cls.config_class
+        if target is None or isinstance(config, target):
+            return config if target is not None else dict(config or {})
+        if config is not None and not isinstance(config, Mapping):
+            raise ConfigError(f"a {cls.__name__} config must be a mapping or {target.__name__}, "
+                              f"got {type(config).__name__}")
+        return from_mapping(target, rename_di_engine_keys(dict(config or {}), target))
+
+
+def rename_di_engine_keys(config: dict[str, Any], target: type) -> dict[str, Any]:
+    """``config`` with DI-engine's key names (:data:`DI_ENGINE_KEYS`) renamed to ``target``'s fields.
+
+    Giving both names of one setting is a ConfigError.
+    """
+    fields = {f.name for f in dataclasses.fields(target)}
+    out = dict(config)
+    for theirs, ours in DI_ENGINE_KEYS.items():
+        if theirs in out and ours in fields and theirs not in fields:
+            if ours in out:
+                raise ConfigError(f"{target.__name__}: give {ours!r} or DI-engine's {theirs!r}, not both")
+            out[ours] = out.pop(theirs)
+    return out
 
 
 # -- transition data -------------------------------------------------------------------
@@ -96,7 +175,9 @@ def as_batch(data: Transitions, keys: Sequence[str]) -> dict[str, Any]:
 
 
 def num_transitions(data: Transitions) -> int:
-    """Number of transitions in a list of dicts or a batch dict (0 for an empty list)."""
+    """Number of transitions in a TransitionBatch, a list of dicts or a batch dict (0 for an empty list)."""
+    if isinstance(data, TransitionBatch):
+        return len(data)
     if isinstance(data, Mapping):
         value = data["obs"]
         while isinstance(value, (Mapping, tuple)):
@@ -124,8 +205,13 @@ def with_rewards(data: Transitions, rewards: torch.Tensor) -> Transitions:
     The new rewards take the type (tensor / array / float), dtype, device and shape of
     the rewards they replace, so learners see what they would have seen from the env.
     The caller's list and dicts are not touched; other values are shared (read-only).
+    A TransitionBatch gets float32 rewards on its device.
     """
     rewards = rewards.detach().reshape(-1)
+    if isinstance(data, TransitionBatch):
+        if rewards.shape[0] != len(data):
+            raise ValueError(f"batch has {len(data)} transitions but {rewards.shape[0]} rewards were estimated")
+        return data.with_rewards(rewards)
     if isinstance(data, Mapping):
         out = dict(data)
         template = data.get("reward")
@@ -156,3 +242,79 @@ def with_rewards(data: Transitions, rewards: torch.Tensor) -> Transitions:
                                             else np.float32).reshape(it["reward"].shape)}
                 for it, r in zip(items, host)]
     return [{**it, "reward": float(r)} for it, r in zip(items, host)]
+
+
+def device_tensor(value: Any, device: torch.device) -> torch.Tensor:
+    """``value`` (tensor, array, nested numbers) as a tensor on ``device`` (read-only arrays are copied)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    array = np.asarray(value)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.as_tensor(array, device=device)
+
+
+def flat_observation_tensor(value: Any, space: spaces.Space | None, device: torch.device) -> torch.Tensor:
+    """(B, D) float32: tensors are reshaped; arrays / nested dicts are flattened with ``space``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device=device, dtype=torch.float32).reshape(value.shape[0], -1)
+    host = _to_numpy(value)
+    flat = flatten_batch(space, host) if space is not None else np.asarray(host, np.float32).reshape(len(host), -1)
+    return device_tensor(flat, device).to(torch.float32)
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_to_numpy(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def as_transition_batch(data: Transitions, *, observation_space: spaces.Space | None = None,
+                        device: torch.device | str = "cpu") -> TransitionBatch:
+    """The adapter at the API edge: any :data:`Transitions` shape as a TransitionBatch on ``device``.
+
+    DI-engine dicts: ``obs`` and ``action`` are required; ``reward`` (default 0),
+    ``next_obs`` (default None), ``log_prob``, and the end flags are optional. Only
+    ``terminated`` marks a termination; data with ``done`` but neither ``terminated`` nor
+    ``truncated`` (DI-engine's shape) uses ``done`` as termination. Caveat: DI-engine's
+    ``done`` also marks time-limit ends, which then count as terminations; convert such
+    data with ``demokit convert --env ENV`` to tell them apart. Observations are
+    flattened with ``observation_space`` (nested Dict / Tuple observations need it).
+    """
+    device = torch.device(device)
+    if isinstance(data, TransitionBatch):
+        return data
+    batch = as_batch(data, ("obs", "action", "reward", "next_obs", "terminated", "truncated", "done", "log_prob"))
+    for key in ("obs", "action"):
+        if key not in batch:
+            raise UserError(f"transition data needs an {key!r} entry; got keys {sorted(batch)}")
+    obs = flat_observation_tensor(batch["obs"], observation_space, device)
+    n = int(obs.shape[0])
+    actions = device_tensor(_to_numpy(batch["action"]) if not isinstance(batch["action"], torch.Tensor)
+                            else batch["action"], device)
+    rewards = (device_tensor(batch["reward"], device).to(torch.float32).reshape(-1) if "reward" in batch
+               else torch.zeros(n, device=device))
+    next_obs = (flat_observation_tensor(batch["next_obs"], observation_space, device) if "next_obs" in batch else None)
+
+    def flag(key: str) -> torch.Tensor:
+        return device_tensor(batch[key], device).reshape(-1).bool()
+
+    zeros = torch.zeros(n, dtype=torch.bool, device=device)
+    if "terminated" in batch or "truncated" in batch:
+        terminated = flag("terminated") if "terminated" in batch else zeros
+        truncated = flag("truncated") if "truncated" in batch else zeros
+    else:
+        terminated = flag("done") if "done" in batch else zeros
+        truncated = zeros
+    log_probs = device_tensor(batch["log_prob"], device).to(torch.float32).reshape(-1) if "log_prob" in batch else None
+    if int(actions.shape[0]) != n:
+        raise UserError(f"{n} observations but {int(actions.shape[0])} actions in the batch")
+    try:
+        return TransitionBatch(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
+                               terminated=terminated, truncated=truncated, log_probs=log_probs)
+    except ValueError as exc:
+        raise UserError(f"transition data: {exc}") from None

@@ -51,12 +51,16 @@ from demokit.devices import resolve_device
 from demokit.config import from_mapping, option
 from demokit.data.checks import check_values
 from demokit.data.dataset import DemoDataset, load_dataset
+from demokit.data.episode import obs_index
 from demokit.errors import ConfigError, DatasetError, UserError
 from demokit.policies.networks import make_adam, mlp
-from demokit.reward_models.base import BaseRewardModel, Transitions, as_batch, num_transitions, with_rewards
+from demokit.reward_models.base import (BaseRewardModel, Transitions, as_transition_batch, device_tensor,
+                                        flat_observation_tensor, num_transitions, rename_di_engine_keys,
+                                        with_rewards)
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 from demokit.spaces import describe, flat_dim, flatten_batch
+from demokit.transitions import TransitionBatch
 
 #: D(s, a) -> 1 on expert data.
 EXPERT_LABEL = 1.0
@@ -92,6 +96,8 @@ class GailConfig:
     normalize_obs: bool = option(True, "normalise discriminator observations with the expert data's mean/std")
     grad_penalty: float = option(0.0, "weight of a zero-centred gradient penalty on expert/policy interpolates")
     normalize_reward: bool = option(False, "divide rewards by their std on the latest policy data (sign kept)")
+    collect_count: int | None = option(None, "use the first N expert transitions (DI-engine's collect_count); "
+                                             "unset: all")
     absorbing: bool = option(True, "learn a reward for the absorbing state after termination (DAC) and add its "
                                    "discounted value gamma/(1-gamma)*r_absorbing to terminating transitions")
     gamma: float = option(0.99, "the learner's discount, for the absorbing state's value (pipelines set it)")
@@ -114,12 +120,17 @@ class GailConfig:
             raise ConfigError(f"GailConfig.gamma must be in [0, 1), got {self.gamma}")
         if self.input_dims is not None and self.input_dims < 1:
             raise ConfigError(f"GailConfig.input_dims must be >= 1, got {self.input_dims}")
+        if self.collect_count is not None and self.collect_count < 1:
+            raise ConfigError(f"GailConfig.collect_count must be >= 1, got {self.collect_count}")
 
 
 def gail_config(config: Mapping[str, Any] | GailConfig | None = None, /, **overrides: Any) -> GailConfig:
-    """A :class:`GailConfig` from a mapping (DI-engine style ``hidden_dims: 64`` allowed) or a config."""
-    if isinstance(config, Mapping) and isinstance(config.get("hidden_dims"), int):
-        config = {**config, "hidden_dims": (config["hidden_dims"],)}
+    """A :class:`GailConfig` from a mapping or a config. DI-engine's spellings are accepted:
+    ``hidden_dims: 64`` (one layer) and the key names ``input_size``, ``hidden_size``, ``data_path``."""
+    if isinstance(config, Mapping):
+        config = rename_di_engine_keys(dict(config), GailConfig)
+        if isinstance(config.get("hidden_dims"), int):
+            config["hidden_dims"] = (config["hidden_dims"],)
     if isinstance(overrides.get("hidden_dims"), int):
         overrides["hidden_dims"] = (overrides["hidden_dims"],)
     return from_mapping(GailConfig, config, **overrides)
@@ -185,33 +196,55 @@ def encode_actions(space: spaces.Space, actions: torch.Tensor) -> torch.Tensor:
     """Actions (B, ...) -> float features: one-hot for (Multi)Discrete, flattened otherwise."""
     b = actions.shape[0]
     if isinstance(space, spaces.Discrete):
-        idx = actions.reshape(b, -1)[:, 0].long() - int(space.start)
-        return F.one_hot(idx.clamp(0, int(space.n) - 1), int(space.n)).float()
+        values = actions.reshape(b, -1)[:, 0]
+        idx = _indices(values, int(space.start), int(space.n), space)
+        return F.one_hot(idx, int(space.n)).float()
     if isinstance(space, spaces.MultiDiscrete):
         nvec = np.asarray(space.nvec).reshape(-1)
         start = np.broadcast_to(np.asarray(space.start if space.start is not None else 0), nvec.shape)
-        idx = actions.reshape(b, -1).long()
-        return torch.cat([F.one_hot((idx[:, j] - int(start[j])).clamp(0, int(n) - 1), int(n)).float()
+        values = actions.reshape(b, -1)
+        return torch.cat([F.one_hot(_indices(values[:, j], int(start[j]), int(n), space), int(n)).float()
                           for j, n in enumerate(nvec)], dim=1)
     return actions.reshape(b, -1).float()
 
 
-def _to_numpy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _to_numpy(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(_to_numpy(v) for v in value)
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+def _indices(values: torch.Tensor, start: int, n: int, space: spaces.Space) -> torch.Tensor:
+    """0-based indices of discrete action ``values``; a UserError names the first value outside
+    ``start .. start + n - 1`` (or not a whole number) instead of changing it."""
+    idx = values.long()
+    bad = (idx < start) | (idx >= start + n)
+    if values.is_floating_point():
+        bad = bad | (values != idx.to(values.dtype))
+    if bool(bad.any()):
+        first = values[bad][0].item()
+        raise UserError(f"action {first:g} at row {int(bad.nonzero()[0, 0])} is not a valid index of the action "
+                        f"space {describe(space)} (valid: {start} .. {start + n - 1}); demokit does not change "
+                        f"actions: check the data's action encoding")
+    return idx - start
 
 
-def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A tensor of ``array`` on ``device`` (copied when the array is read-only, e.g. a dataset's)."""
-    array = np.asarray(array)
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.as_tensor(array, device=device)
+#: GAIL's own defaults per env and learner for the IRL pipelines, under the user's settings: "rl" over
+#: the tuned RL table, "reward_model" over GailConfig's defaults (measured: docs/benchmarks.md, GAIL).
+GAIL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "CartPole-v1": {
+        "ppo": {"rl": {"n_epochs": 10, "eval_every": 5_000}},
+        "dqn": {"rl": {"eval_every": 5_000}},
+    },
+    "Acrobot-v1": {
+        # two passing checks in a row: a 3-round policy once passed a 50-episode check by luck (-77.6)
+        # and scored -87.5 on fresh episodes
+        "ppo": {"reward_model": {"update_per_collect": 20}, "rl": {"stop_after_passes": 2}},
+        "dqn": {"rl": {"train_freq": 256, "gradient_steps": 128, "eval_every": 5_000}},
+    },
+    "MountainCar-v0": {
+        "dqn": {"rl": {"train_freq": 64, "gradient_steps": 32, "eval_every": 5_000}},
+    },
+}
+
+#: GAIL's learner per env when none is given (else the pipeline's first fitting learner, PPO): DQN where it
+#: was measured to imitate better (MountainCar-v0: GAIL-PPO ended at -130 after 360k steps on -101
+#: demonstrations, GAIL-DQN at -100)
+GAIL_DEFAULT_LEARNERS: dict[str, str] = {"MountainCar-v0": "dqn"}
 
 
 @register_reward_model("gail")
@@ -226,7 +259,19 @@ class GailRewardModel(BaseRewardModel):
         seed: seeds the discriminator's initial weights and its batch sampling.
         expert_data: an already loaded :class:`DemoDataset` instead of
             ``config["expert_data_path"]``.
+
+    It needs the learner's discount (``gamma``, for the absorbing state's value): the
+    pipelines set it unless the config gives one.
     """
+
+    config_class = GailConfig
+    needs = frozenset({"gamma"})
+    pipeline_defaults = GAIL_PIPELINE_DEFAULTS
+    default_learners = GAIL_DEFAULT_LEARNERS
+
+    @classmethod
+    def parse_config(cls, config: Any) -> GailConfig:
+        return gail_config(config)
 
     def __init__(self, config: Mapping[str, Any] | GailConfig, device: Any = "auto", tb_logger: Any = None, *,
                  seed: int = 0, expert_data: DemoDataset | None = None) -> None:
@@ -263,6 +308,8 @@ class GailRewardModel(BaseRewardModel):
         if len(data) == 0:
             raise DatasetError(f"expert dataset {data.path} holds no transitions")
         self.expert_dataset = data
+        #: expert transitions used: all, or the first ``collect_count``
+        self.expert_rows = len(data) if self.cfg.collect_count is None else min(len(data), self.cfg.collect_count)
         self.observation_space = data.observation_space
         self.action_space = data.action_space
         self.obs_dim = flat_dim(self.observation_space)
@@ -270,7 +317,7 @@ class GailRewardModel(BaseRewardModel):
                           + (1 if self.cfg.absorbing else 0))
         self._check_input_dims()
         self._expert_cols = self._expert_columns()
-        flat_obs = _as_tensor(self._expert_cols["observations"], self.device)
+        flat_obs = device_tensor(self._expert_cols["observations"], self.device)
         if self.cfg.normalize_obs:
             self.obs_mean = flat_obs.mean(0)
             std = flat_obs.std(0, unbiased=False)
@@ -285,6 +332,8 @@ class GailRewardModel(BaseRewardModel):
         data = self.expert_dataset
         cols = data.read(["observations", "actions", "terminated", *(["next_observations"] if self.cfg.use_next_obs
                                                                       else [])])
+        if self.expert_rows < len(data):  # collect_count: the first N transitions
+            cols = {k: obs_index(v, slice(0, self.expert_rows)) for k, v in cols.items()}
         cols["observations"] = flatten_batch(self.observation_space, cols["observations"])
         check_values(data.path, cols["observations"], cols["actions"], self.action_space, "GAIL")
         if "next_observations" in cols:  # final observations too
@@ -313,12 +362,18 @@ class GailRewardModel(BaseRewardModel):
         given = self.cfg.input_dims
         if given is None or given == self.input_dim:
             return
-        raw_index_width = (self.input_dim - action_features_dim(self.action_space) + flat_dim(self.action_space)
+        # DI-engine's width: observation(s) + the action as stored (a raw index for Discrete), no absorbing indicator
+        di_engine_width = (self.input_dim - action_features_dim(self.action_space) + flat_dim(self.action_space)
                            - (1 if self.cfg.absorbing else 0))
-        if given == raw_index_width:  # DI-engine's width (raw action index): legal, but we one-hot
-            warnings.warn(f"input_dims={given} counts the action as a raw index (DI-engine); demokit one-hot encodes "
-                          f"{describe(self.action_space)} actions, so the discriminator input is {self.input_dim} wide",
-                          stacklevel=3)
+        if given == di_engine_width:  # legal: demokit's input differs by design
+            differences = []
+            if isinstance(self.action_space, (spaces.Discrete, spaces.MultiDiscrete)):
+                differences.append(f"{describe(self.action_space)} actions are one-hot encoded "
+                                   f"({action_features_dim(self.action_space)} inputs, not {flat_dim(self.action_space)})")
+            if self.cfg.absorbing:
+                differences.append("one input is the absorbing-state indicator")
+            warnings.warn(f"input_dims={given} is DI-engine's width (observation + action as stored); demokit's "
+                          f"discriminator input is {self.input_dim} wide: {'; '.join(differences)}", stacklevel=3)
             return
         raise ConfigError(f"input_dims={given} does not match the expert data: observations {describe(self.observation_space)} "
                           f"({self.obs_dim}) + action {describe(self.action_space)} "
@@ -328,10 +383,7 @@ class GailRewardModel(BaseRewardModel):
                           f"omit input_dims to infer it")
 
     def _flat_obs(self, obs: Any) -> torch.Tensor:
-        if isinstance(obs, torch.Tensor):
-            x = obs.to(device=self.device, dtype=torch.float32).reshape(obs.shape[0], -1)
-        else:
-            x = _as_tensor(flatten_batch(self.observation_space, _to_numpy(obs)), self.device)
+        x = flat_observation_tensor(obs, self.observation_space, self.device)
         if x.shape[1] != self.obs_dim:
             raise UserError(f"observations are {x.shape[1]} wide but the expert data's observation space "
                             f"{describe(self.observation_space)} flattens to {self.obs_dim}")
@@ -340,8 +392,7 @@ class GailRewardModel(BaseRewardModel):
     def features(self, obs: Any, actions: Any, next_obs: Any = None) -> torch.Tensor:
         """Discriminator input (B, input_dim) on the device from a batch of transitions."""
         parts = [self._flat_obs(obs)]
-        a = actions if isinstance(actions, torch.Tensor) else _as_tensor(_to_numpy(actions), self.device)
-        parts.append(encode_actions(self.action_space, a.to(self.device)))
+        parts.append(encode_actions(self.action_space, device_tensor(actions, self.device)))
         if self.cfg.use_next_obs:
             if next_obs is None:
                 raise UserError("this GAIL reward model uses next observations (use_next_obs) but the data has no "
@@ -353,45 +404,41 @@ class GailRewardModel(BaseRewardModel):
             parts.append(torch.zeros(parts[0].shape[0], 1, device=self.device))
         return torch.cat(parts, dim=1)
 
-    def _data_features(self, data: Transitions) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Features of the transitions and their ``terminated`` flags (None when the data has none).
+    def _data_features(self, data: Transitions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of the transitions and their ``terminated`` flags (B,) on the device.
 
-        Only ``terminated`` marks a termination: DI-engine's ``done`` also covers time
-        limits, which must not lead to the absorbing state.
+        Only terminations lead to the absorbing state; DI-engine data with ``done`` and no
+        ``terminated`` / ``truncated`` counts ``done`` as termination (see
+        :func:`~demokit.reward_models.as_transition_batch` for the time-limit caveat).
         """
-        batch = as_batch(data, ("obs", "action", "next_obs", "terminated"))
-        for key in ("obs", "action"):
-            if key not in batch:
-                raise UserError(f"transition data needs an {key!r} entry; got keys {sorted(batch)}")
-        x = self.features(batch["obs"], batch["action"], batch.get("next_obs"))
-        terminated = batch.get("terminated")
-        if terminated is not None:
-            t = terminated if isinstance(terminated, torch.Tensor) else _as_tensor(terminated, self.device)
-            terminated = t.to(self.device).reshape(-1).bool()
-        return x, terminated
+        batch = as_transition_batch(data, observation_space=self.observation_space, device=self.device)
+        x = self.features(batch.observations, batch.actions, batch.next_observations)
+        return x, batch.terminated.to(self.device)
 
     # -- the BaseRewardModel contract ---------------------------------------------------
 
     def collect_data(self, data: Transitions) -> None:
-        """Add policy transitions (list of dicts or batch dict) to this round's training set."""
+        """Add policy transitions (TransitionBatch, list of dicts or batch dict) to this round's training set."""
         if num_transitions(data) == 0:
             return
         x, terminated = self._data_features(data)
-        n_term = int(terminated.sum()) if terminated is not None else 0
+        n_term = int(terminated.sum())
         self._policy_chunks.append(self._with_absorbing(x.detach(), n_term))
 
     @property
     def num_policy_transitions(self) -> int:
         return sum(int(c.shape[0]) for c in self._policy_chunks)
 
-    def clear_data(self, iter: int) -> None:
-        """Drop the collected policy data when ``iter % clear_buffer_per_iters == 0``."""
-        if int(iter) % self.cfg.clear_buffer_per_iters == 0:
+    def clear_data(self, iter: int | None = None) -> None:
+        """Drop the collected policy data: now (no ``iter``, as seed 001 calls it) or when
+        ``iter % clear_buffer_per_iters == 0`` (seed 002's ``clear_data(iter=...)``)."""
+        if iter is None or int(iter) % self.cfg.clear_buffer_per_iters == 0:
             self._policy_chunks.clear()
 
     def _policy_features(self) -> torch.Tensor:
         if not self._policy_chunks:
-            raise RuntimeError("GailRewardModel.train() needs policy data: call collect_data(new_data) first")
+            raise UserError("GAIL's train() needs policy data: call collect_data(new_data) first (GAIL cannot be "
+                            "pretrained from expert data alone: pretrain_reward=False)")
         if len(self._policy_chunks) > 1:  # one concatenation per round
             self._policy_chunks[:] = [torch.cat(self._policy_chunks)]
         return self._policy_chunks[0]
@@ -454,7 +501,7 @@ class GailRewardModel(BaseRewardModel):
         """
         x, terminated = self._data_features(data)
         z = self.discriminator(x)
-        if self.cfg.absorbing and terminated is not None:
+        if self.cfg.absorbing:
             z_abs = self.discriminator(self.absorbing_features(1))
             r = reward_from_logits(torch.cat([z, z_abs]), self.cfg.reward_form)
             r, r_abs = r[:-1], r[-1]
@@ -466,6 +513,8 @@ class GailRewardModel(BaseRewardModel):
     def estimate(self, data: Transitions) -> Transitions:
         """New data (same shape as ``data``) with ``reward`` replaced by GAIL rewards; ``data`` is untouched."""
         if num_transitions(data) == 0:
+            if isinstance(data, TransitionBatch):
+                return data
             return [] if not isinstance(data, Mapping) else dict(data)
         return with_rewards(data, self.rewards(data))
 

@@ -7,6 +7,9 @@ New models plug in with a decorator::
         def __init__(self, config, device, tb_logger): ...
 
     reward_model = create_reward_model({"type": "my_model", ...}, "cpu", None)
+
+The built-in models register themselves when ``demokit.reward_models`` is imported (its
+``__init__`` imports them); this module imports none of them (no import circle).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def register_reward_model(name: str) -> Callable[[M], M]:
         if known is not None and known is not cls:
             raise ValueError(f"reward model type {name!r} is already registered to {known.__module__}.{known.__qualname__}")
         _REGISTRY[name] = cls
+        cls.name = name  # the registered name (checkpoints say "<name>-<learner>")
         return cls
 
     return decorator
@@ -42,12 +46,18 @@ def register_reward_model(name: str) -> Callable[[M], M]:
 
 def registered_reward_models() -> tuple[str, ...]:
     """Names ``create_reward_model`` accepts, sorted."""
-    _load_builtin_models()
     return tuple(sorted(_REGISTRY))
 
 
-def _load_builtin_models() -> None:
-    import demokit.reward_models.gail  # noqa: F401  (registers "gail")
+def reward_model_class(name: Any) -> type[BaseRewardModel]:
+    """The class registered as ``name``; a ConfigError listing the known types otherwise."""
+    known = ", ".join(registered_reward_models())
+    if name is None:
+        raise ConfigError(f"reward model config has no 'type' key; set it to one of: {known}")
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown reward model type {name!r}; known types: {known}")
+    return cls
 
 
 def _config_type(cfg: Any) -> Any:
@@ -64,11 +74,4 @@ def create_reward_model(cfg: Any, device: Any = "auto", tb_logger: Any = None, *
     ``cfg`` is a mapping or a config dataclass with a ``type`` field; an unknown or
     missing type raises :class:`ConfigError` listing the known types.
     """
-    kind = _config_type(cfg)
-    known = ", ".join(registered_reward_models())
-    if kind is None:
-        raise ConfigError(f"reward model config has no 'type' key; set it to one of: {known}")
-    cls = _REGISTRY.get(kind)
-    if cls is None:
-        raise ConfigError(f"unknown reward model type {kind!r}; known types: {known}")
-    return cls(cfg, device, tb_logger, **kwargs)
+    return reward_model_class(_config_type(cfg))(cfg, device, tb_logger, **kwargs)

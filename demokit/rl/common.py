@@ -1,9 +1,11 @@
-"""Pieces shared by the PPO and DQN trainers: schedules, threads, results, the learn loop.
+"""Pieces shared by every trainer: schedules, threads, results, the learn loop, the reward hook.
 
-``BaseTrainer`` owns what both learners do the same way: seeding, the vector env,
+``BaseTrainer`` owns what all learners do the same way: seeding, the vector env,
 evaluation, the periodic "has it reached the goal yet?" check, progress reports,
-checkpoint saving and the final 20-episode evaluation. Subclasses implement
-``_iteration()`` (one unit of collect + learn) and ``_extra_state()``.
+checkpoint saving, the final 20-episode evaluation, and inverse RL as a hook: an
+optional reward model that sees every collected batch and relabels every training
+batch. Subclasses implement ``_iteration()`` (one unit of collect + learn) and
+``_extra_state()``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from demokit.results import as_dict
 from demokit.rollout import VecStepper
 from demokit.runtime import ProgressFn, torch_threads
 from demokit.seeding import derive_seed, seed_everything
+from demokit.transitions import TransitionBatch
 
 # ``progress(info)`` (demokit.runtime.ProgressFn) is called after every iteration with keys env_steps,
 # total_timesteps, episode_return (latest completed training episode, NaN before the first),
@@ -115,17 +118,37 @@ def check_unit_interval(cfg: Any, names: tuple[str, ...]) -> None:
 class BaseTrainer:
     """Shared machinery; see the module docstring. Not used directly.
 
-    Extension points for outer loops that subclass a trainer (the GAIL pipelines):
-    ``_iteration() -> dict`` (one collect + learn unit of ``learn()``; returns scalars for
-    TensorBoard) and ``_extra_state() -> dict`` (tensors saved in the checkpoint's ``extra``).
+    A subclass implements ``_iteration() -> dict`` (one collect + learn unit of
+    ``learn()``; returns scalars for TensorBoard) and ``_extra_state() -> dict`` (tensors
+    saved in the checkpoint's ``extra``).
+
+    Inverse RL is a hook, the seeds' three-stage round, that every ``_iteration`` calls
+    the same way (each is a no-op without a reward model):
+
+    1. :meth:`observe_transitions` with each collected batch (``reward_model.collect_data``);
+    2. :meth:`fit_reward_model` once per round before learning (``train()`` then
+       ``clear_data(round)``);
+    3. :meth:`training_rewards` with each batch the learner trains on (on-policy: the
+       rollout; off-policy: every sampled replay minibatch): ``reward_model.estimate``.
+
+    The reward model is anything with the ``BaseRewardModel`` methods that accepts a
+    :class:`~demokit.transitions.TransitionBatch`. ``cooptrain_reward=False`` freezes it
+    (stages 1 and 2 are skipped; its rewards are still used).
     """
 
     algo = ""
 
-    def __init__(self, config: Any, *, progress: ProgressFn | None = None, tb_writer: Any = None) -> None:
+    def __init__(self, config: Any, *, progress: ProgressFn | None = None, tb_writer: Any = None,
+                 reward_model: Any = None, cooptrain_reward: bool = True) -> None:
         self.config = config
         self.progress = progress
         self.tb_writer = tb_writer
+        self.reward_model = reward_model
+        self.cooptrain_reward = bool(cooptrain_reward)
+        self.reward_rounds = 0
+        self.reward_stats: dict[str, float] = {}
+        #: figures added to the checkpoint's ``training`` dict (e.g. the IRL pipeline's settings)
+        self.checkpoint_notes: dict[str, Any] = {}
         self.device = resolve_device(config.device)
         self.env_id = config.env_id
         self.stop_value = resolve_stop_value(config.env_id, config.stop_value)
@@ -146,6 +169,54 @@ class BaseTrainer:
         self._policy: NeuralPolicy | None = None
         self._best: tuple[float, dict[str, Any]] | None = None  # (quick-check mean, policy state)
 
+    @property
+    def run_name(self) -> str:
+        """``algo``, or ``<reward model>-<algo>`` (e.g. ``gail-ppo``) with a reward model."""
+        if self.reward_model is None:
+            return self.algo
+        name = getattr(self.reward_model, "name", "") or type(self.reward_model).__name__.lower()
+        return f"{name}-{self.algo}"
+
+    # ---- the inverse-RL hook (see the class docstring) ---------------------------------
+    def replay_batch(self, batch: Any, env_actions: Any) -> TransitionBatch:
+        """Transitions of the replay-buffer layout (obs, reward, next_obs, terminated, truncated: a
+        collected chunk of numpy arrays or a sampled dict of tensors) as a TransitionBatch whose actions
+        are ``env_actions`` (what the env received)."""
+        def t(x: Any) -> torch.Tensor:
+            return torch.as_tensor(x, device=self.device)
+
+        return TransitionBatch(observations=t(batch["obs"]), actions=t(env_actions), rewards=t(batch["reward"]),
+                               next_observations=t(batch["next_obs"]), terminated=t(batch["terminated"]),
+                               truncated=t(batch["truncated"]))
+
+    def observe_transitions(self, batch: Callable[[], TransitionBatch]) -> None:
+        """Stage 1: hand the freshly collected transitions to the reward model.
+
+        ``batch`` is a zero-argument function building the batch, so learners without a
+        reward model never build one.
+        """
+        if self.reward_model is not None and self.cooptrain_reward:
+            self.reward_model.collect_data(batch())
+
+    def fit_reward_model(self) -> None:
+        """Stage 2 (once per round, before learning): ``train()``, then ``clear_data(round)``."""
+        if self.reward_model is None:
+            return
+        self.reward_rounds += 1
+        if self.cooptrain_reward:
+            self.reward_stats = dict(self.reward_model.train() or {})
+            self.reward_model.clear_data(self.reward_rounds)
+
+    def training_rewards(self, batch: Callable[[], TransitionBatch]) -> torch.Tensor | None:
+        """Stage 3: the reward model's rewards (B,) for a training batch; None without a reward model
+        (the learner then uses the env's rewards)."""
+        if self.reward_model is None:
+            return None
+        estimated = self.reward_model.estimate(batch())
+        if isinstance(estimated, TransitionBatch):
+            return estimated.rewards
+        return torch.as_tensor(estimated["reward"]).reshape(-1)  # a model that returns a batch dict
+
     # ---- to be provided by subclasses ------------------------------------------
     @property
     def policy(self) -> NeuralPolicy:
@@ -158,6 +229,12 @@ class BaseTrainer:
 
     def _extra_state(self) -> dict[str, Any]:
         return {}
+
+    def _checkpoint_extra(self) -> dict[str, Any]:
+        extra = self._extra_state()
+        if self.reward_model is not None:
+            extra["reward_model"] = self.reward_model.state_dict()
+        return extra
 
     # ---- shared ----------------------------------------------------------------
     @property
@@ -255,7 +332,7 @@ class BaseTrainer:
         reached = self.stop_value is not None and final.mean_return >= self.stop_value
         result = TrainResult(checkpoint=None, mean_return=final.mean_return, std_return=final.std_return,
                              env_steps=int(self.env_steps), wall_s=wall_s, reached_threshold=bool(reached),
-                             algo=self.algo, env_id=self.env_id, stop_value=self.stop_value)
+                             algo=self.run_name, env_id=self.env_id, stop_value=self.stop_value)
         if out is not None:
             figures = result.as_dict()
             figures.pop("checkpoint")
@@ -282,11 +359,13 @@ class BaseTrainer:
 
     def save(self, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None) -> str:
         """Write the policy as a demokit checkpoint (algo, env spec, config, extra state); returns sha256."""
-        figures = dict(training or {})
+        figures = {**(training or {}), **self.checkpoint_notes}
         figures.setdefault("env_steps", int(self.env_steps))
         figures["config"] = to_dict(self.config)
-        return save_checkpoint(path, self.policy, algo=self.algo, env_id=self.env_id,
-                               env_spec=env_spec_json(self.env_id), training=figures, extra=self._extra_state())
+        if self.reward_model is not None:
+            figures["rounds"] = self.reward_rounds
+        return save_checkpoint(path, self.policy, algo=self.run_name, env_id=self.env_id,
+                               env_spec=env_spec_json(self.env_id), training=figures, extra=self._checkpoint_extra())
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the policy's state (weights and normalisation statistics)."""

@@ -34,6 +34,7 @@ from demokit.rollout import storage_spec, to_storage
 from demokit.runtime import ProgressFn
 from demokit.seeding import derive_seed
 from demokit.spaces import describe
+from demokit.transitions import TransitionBatch
 
 RewardFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
@@ -89,9 +90,10 @@ class DQNTrainer(BaseTrainer):
     algo = "dqn"
 
     def __init__(self, config: DQNConfig | dict[str, Any], *, progress: ProgressFn | None = None,
-                 tb_writer: Any = None) -> None:
+                 tb_writer: Any = None, reward_model: Any = None, cooptrain_reward: bool = True) -> None:
         cfg = config if isinstance(config, DQNConfig) else from_mapping(DQNConfig, config)
-        super().__init__(cfg, progress=progress, tb_writer=tb_writer)
+        super().__init__(cfg, progress=progress, tb_writer=tb_writer, reward_model=reward_model,
+                         cooptrain_reward=cooptrain_reward)
         obs_space, act_space = self.runner.observation_space, self.runner.action_space
         if not isinstance(act_space, spaces.Discrete):
             self.close()
@@ -186,14 +188,22 @@ class DQNTrainer(BaseTrainer):
         return {"train/loss": float(losses.mean()), "train/learning_rate": lr, "train/epsilon": self.epsilon,
                 "train/gradient_steps": float(self.gradient_steps_done)}
 
+    def _replay_batch(self, batch: dict[str, Any]) -> TransitionBatch:
+        """Collected or sampled transitions as a TransitionBatch (env actions: index + the space's start)."""
+        return self.replay_batch(batch, torch.as_tensor(batch["action"], device=self.device) + self.action_start)
+
     def _iteration(self) -> dict[str, float]:
         cfg = self.config
         before = self.env_steps
-        self.collect(int(cfg.train_freq))
+        new_data = self.collect(int(cfg.train_freq))
+        self.observe_transitions(lambda: self._replay_batch(new_data))                # IRL stage 1
         if self.env_steps < cfg.learning_starts:
             return {}
+        self.fit_reward_model()                                                       # IRL stage 2
         n = self.env_steps - before if cfg.gradient_steps == -1 else int(cfg.gradient_steps)
-        return self.train_steps(n)
+        relabel = None if self.reward_model is None else (                            # IRL stage 3
+            lambda b: self.training_rewards(lambda: self._replay_batch(b)))
+        return self.train_steps(n, reward_fn=relabel)
 
     def _extra_state(self) -> dict[str, Any]:
         return {"target": {k: v.detach().cpu() for k, v in self.target.state_dict().items()}}

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from demokit.config import from_mapping, option, required
 from demokit.errors import UserError
 from demokit.paths import check_output_path
 from demokit.rl.common import ProgressFn, TrainResult
-from demokit.rl.dqn import DQNConfig, DQNTrainer
 from demokit.rl.hyperparams import tuned_config
-from demokit.rl.ppo import PPOConfig, PPOTrainer
-from demokit.rl.sac import SACConfig, SACTrainer, check_sac_action_space
+from demokit.rl.registry import LearnerSpec, check_action_space, get_learner, learner_of_config
 
 
 @dataclass(frozen=True)
@@ -21,8 +19,8 @@ class ExpertConfig:
     """Train an expert with the tuned hyperparameters of ``rl.hyperparams`` (None = tuned value)."""
 
     env_id: str = required("gymnasium env id, e.g. CartPole-v1")
-    algo: Literal["ppo", "dqn", "sac"] = option("ppo", "learner: ppo (Discrete or Box actions), dqn (Discrete "
-                                                       "only) or sac (Box only)")
+    algo: str = option("ppo", "learner: a registered name (demokit.rl.registry), e.g. ppo (Discrete or Box "
+                              "actions), dqn (Discrete only) or sac (Box only)")
     total_timesteps: int | None = option(None, "env-step budget; unset: the tuned budget, stopping as soon as "
                                                "the deterministic evaluation reaches the env's reward threshold")
     seed: int = option(0, "seed of everything")
@@ -31,6 +29,9 @@ class ExpertConfig:
     device: str = option("auto", "auto, cpu or cuda")
     tensorboard: str | None = option(None, "TensorBoard log directory (needs `pip install tensorboard`)")
     stop_at_goal: bool | None = option(None, "stop once the goal is reached (unset: yes unless total_timesteps is set)")
+
+    def __post_init__(self) -> None:
+        get_learner(self.algo)  # unknown names: one error listing the registered learners
 
 
 def default_out(env_id: str, algo: str) -> str:
@@ -51,32 +52,32 @@ def tensorboard_writer(log_dir: str | None) -> Any:
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def train_expert(config: ExpertConfig | PPOConfig | DQNConfig | SACConfig | Mapping[str, Any], *,
-                 progress: ProgressFn | None = None, tb_writer: Any = None) -> TrainResult:
-    """Train a PPO, DQN or SAC expert and save its checkpoint; returns the final evaluation figures.
+def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: ProgressFn | None = None,
+                 tb_writer: Any = None) -> TrainResult:
+    """Train an expert with any registered learner and save its checkpoint; returns the final evaluation figures.
 
     ``config``: an ``ExpertConfig`` (or a mapping of its keys), whose unset values come
-    from the tuned table; or a full ``PPOConfig`` / ``DQNConfig`` / ``SACConfig`` used as is (saved to
+    from the tuned table; or a full learner config (a ``PPOConfig``, ``DQNConfig``,
+    ``SACConfig``, ...: the config class of a registered learner) used as is (saved to
     experts/<env>-<algo>.pt, stopping at the goal). ``tb_writer``: anything with
     ``add_scalar(tag, value, step)`` (a :class:`demokit.runs.RunFolder`), used instead of
     opening ``config.tensorboard``.
     """
-    if isinstance(config, (PPOConfig, DQNConfig, SACConfig)):
+    spec = learner_of_config(config)
+    if spec is not None:
         algo_cfg, out, tb_dir, stop = config, None, None, True
-        algo = {PPOConfig: "ppo", DQNConfig: "dqn", SACConfig: "sac"}[type(config)]
     else:
         cfg = config if isinstance(config, ExpertConfig) else from_mapping(ExpertConfig, config)
-        algo = cfg.algo
-        algo_cfg = tuned_config(algo, cfg.env_id, total_timesteps=cfg.total_timesteps, seed=cfg.seed,
+        spec = get_learner(cfg.algo)
+        algo_cfg = tuned_config(spec.name, cfg.env_id, total_timesteps=cfg.total_timesteps, seed=cfg.seed,
                                 num_envs=cfg.num_envs, device=cfg.device)
         out, tb_dir = cfg.out, cfg.tensorboard
         stop = cfg.stop_at_goal if cfg.stop_at_goal is not None else cfg.total_timesteps is None
-    out = out or default_out(algo_cfg.env_id, algo)
+    out = out or default_out(algo_cfg.env_id, spec.name)
     check_output_path(out)
-    _check_action_space(algo_cfg.env_id, algo)
+    check_env_fits(spec, algo_cfg.env_id)
     writer = tb_writer if tb_writer is not None else tensorboard_writer(tb_dir)
-    trainer_cls = {"ppo": PPOTrainer, "dqn": DQNTrainer, "sac": SACTrainer}[algo]
-    trainer = trainer_cls(algo_cfg, progress=progress, tb_writer=writer)
+    trainer = spec.trainer(algo_cfg, progress=progress, tb_writer=writer)
     try:
         return trainer.learn(out=out, stop_at_goal=stop)
     finally:
@@ -85,23 +86,14 @@ def train_expert(config: ExpertConfig | PPOConfig | DQNConfig | SACConfig | Mapp
             writer.close()
 
 
-def _check_action_space(env_id: str, algo: str) -> None:
-    """Refuse a learner that cannot act in the env's action space, before anything is written."""
-    if algo == "ppo":
-        return
-    from gymnasium import spaces
-
+def check_env_fits(spec: LearnerSpec, env_id: str) -> None:
+    """One UserError naming the learners that fit when ``spec`` cannot act in ``env_id``'s action space."""
     from demokit.envs import make_env
-    from demokit.spaces import describe
+
     env = make_env(env_id)
     act = env.action_space
     env.close()
-    if algo == "sac":
-        check_sac_action_space(env_id, act)
-    elif not isinstance(act, spaces.Discrete):
-        raise UserError(f"--algo dqn needs a Discrete action space; {env_id} has {describe(act)}: "
-                        f"use --algo ppo or --algo sac")
-
+    check_action_space(spec.name, act, env_id)
 
 
 @dataclass(frozen=True)

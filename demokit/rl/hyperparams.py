@@ -1,6 +1,7 @@
-"""Tuned hyperparameters: ONE table, env id -> algo -> overrides of PPOConfig / DQNConfig.
+"""Tuned hyperparameters: ONE table, env id -> learner name -> overrides of its config class.
 
-Any env not listed trains with the configs' generic defaults. With the defaults,
+A learner registered in :mod:`demokit.rl.registry` adds its rows here. Any env not
+listed trains with the configs' generic defaults. With the defaults,
 training stops once the deterministic evaluation (5 quick episodes, confirmed on 20)
 reaches the goal: the env's reward_threshold (Pendulum-v1 has none: -200; Acrobot-v1
 stops at a stricter -80, confirmed on 50 episodes).
@@ -16,7 +17,10 @@ inflated; seed 0 unless more are given; "steps" = env steps until the goal was c
 | Acrobot-v1 | dqn | -82 after 30k steps | |
 | MountainCar-v0 | dqn | -109 after 100k steps (-103.3 over 100 fresh eps; rl-zoo settings) | dqn |
 | MountainCar-v0 | ppo | -112 after the full 1M steps: goal (-110) not reached | |
-| Pendulum-v1 | ppo | -195 / -164 / -162 (seeds 0-2) after 92k-300k steps | ppo (dqn: Box actions) |
+| Pendulum-v1 | ppo | -195 / -164 / -162 (seeds 0-2) after 92k-300k steps | |
+| Pendulum-v1 | sac | -150 / -150 (seeds 0-1) after 5k steps, 15-18 s (64x64 nets) | sac (fastest) |
+| InvertedPendulum-v5 | sac | 1000 / 1000 (seeds 0-1) after 12k / 16k steps (mujoco extra) | sac |
+| Hopper-v5 | sac | rl-zoo-like settings, 1M-step budget: long run in progress (see docs/benchmarks.md) | sac |
 | MountainCarContinuous-v0 | ppo | 98/98/99/94/99 (seeds 0-4) after 10k-20k steps (1-2 s) | ppo (dqn: Box actions) |
 | LunarLander-v3 | ppo | 214 / 208 (seeds 0-1) after 473k / 702k steps, 63 / 93 s (needs the box2d extra) | ppo |
 | LunarLander-v3 | dqn | 228 (std 116: some crashes) after 60k steps, 155 s | |
@@ -27,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from demokit.config import from_mapping
-from demokit.errors import UserError
+from demokit.rl.registry import get_learner
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {
@@ -96,30 +100,16 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-ALGOS = ("ppo", "dqn", "sac")
-
-
-def config_class(algo: str) -> type:
-    """PPOConfig for "ppo", DQNConfig for "dqn", SACConfig for "sac"."""
-    if algo == "ppo":
-        from demokit.rl.ppo import PPOConfig
-        return PPOConfig
-    if algo == "dqn":
-        from demokit.rl.dqn import DQNConfig
-        return DQNConfig
-    if algo == "sac":
-        from demokit.rl.sac import SACConfig
-        return SACConfig
-    raise UserError(f"unknown algo {algo!r}; use one of {', '.join(ALGOS)}")
-
-
 def tuned_overrides(algo: str, env_id: str) -> dict[str, Any]:
-    """The table's overrides for (algo, env_id); {} for an env not in the table."""
-    config_class(algo)
+    """The table's overrides for (algo, env_id); {} for an env not in the table.
+
+    ``algo`` is any registered learner (:mod:`demokit.rl.registry`); an unknown name is a ConfigError.
+    """
+    get_learner(algo)
     return dict(TUNED.get(env_id, {}).get(algo, {}))
 
 
 def tuned_config(algo: str, env_id: str, **overrides: Any) -> Any:
-    """A PPOConfig / DQNConfig for ``env_id``: generic defaults < tuned table < ``overrides``
+    """The learner's config for ``env_id``: generic defaults < tuned table < ``overrides``
     (``None`` overrides are ignored, as for CLI options left unset)."""
-    return from_mapping(config_class(algo), {"env_id": env_id, **tuned_overrides(algo, env_id)}, **overrides)
+    return from_mapping(get_learner(algo).config, {"env_id": env_id, **tuned_overrides(algo, env_id)}, **overrides)

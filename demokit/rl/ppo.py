@@ -13,6 +13,7 @@ Autoreset steps (``rollout.valid`` False) are excluded from GAE and from the los
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +25,8 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
-from demokit.policies.networks import make_adam, mlp
+from demokit.policies.networks import make_adam
+from demokit.policies.value import ValueNet
 from demokit.rl.buffers import Rollout
 from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
 from demokit.rl.gae import compute_gae
@@ -32,6 +34,7 @@ from demokit.rollout import storage_spec, to_storage
 from demokit.runtime import ProgressFn
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces
+from demokit.transitions import TransitionBatch
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,23 @@ def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torc
     return torch.maximum(err, (clipped - returns).pow(2)).mean()
 
 
+def rollout_batch(rollout: Rollout, *, valid_only: bool) -> TransitionBatch:
+    """The rollout as a TransitionBatch (env actions, raw observations, the acting policy's log-probs).
+
+    ``valid_only`` drops the autoreset steps (a reward model's training data); without it
+    every (step, env) cell is kept in order, so rewards reshape to (n_steps, num_envs).
+    """
+    def field(name: str) -> torch.Tensor:
+        if valid_only:
+            return rollout.valid_flat(name)
+        x = getattr(rollout, name)
+        return x.reshape(-1, *x.shape[2:])
+
+    return TransitionBatch(observations=field("obs_raw"), actions=field("env_actions"), rewards=field("rewards"),
+                           next_observations=field("next_obs_raw"), terminated=field("terminated"),
+                           truncated=field("truncated"), log_probs=field("log_probs"))
+
+
 # ---- the trainer ---------------------------------------------------------------------
 class PPOTrainer(BaseTrainer):
     """PPO on ``config.num_envs`` envs; see the module docstring for the round-by-round API.
@@ -106,9 +126,11 @@ class PPOTrainer(BaseTrainer):
     algo = "ppo"
 
     def __init__(self, config: PPOConfig | dict[str, Any], *, progress: ProgressFn | None = None,
-                 tb_writer: Any = None, policy: NeuralPolicy | None = None) -> None:
+                 tb_writer: Any = None, policy: NeuralPolicy | None = None, reward_model: Any = None,
+                 cooptrain_reward: bool = True) -> None:
         cfg = config if isinstance(config, PPOConfig) else from_mapping(PPOConfig, config)
-        super().__init__(cfg, progress=progress, tb_writer=tb_writer)
+        super().__init__(cfg, progress=progress, tb_writer=tb_writer, reward_model=reward_model,
+                         cooptrain_reward=cooptrain_reward)
         obs_space, act_space = self.runner.observation_space, self.runner.action_space
         if policy is None:
             policy = make_policy(obs_space, act_space, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
@@ -121,8 +143,8 @@ class PPOTrainer(BaseTrainer):
                 raise ConfigError(f"PPO needs a policy with an action distribution, not a {policy.arch.head} one")
         self._policy = policy.to(self.device)
         self._policy.seed(derive_seed(cfg.seed, "policy"))
-        self.critic: nn.Module = mlp(policy.obs_dim, cfg.hidden_sizes, 1, activation=cfg.activation,
-                                     out_gain=1.0).to(self.device)
+        critic_arch = dataclasses.replace(policy.arch, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation)
+        self.critic: nn.Module = ValueNet(obs_space, critic_arch).to(self.device)
         self.params = [*self._policy.parameters(), *self.critic.parameters()]
         self.optimizer = make_adam(self.params, cfg.learning_rate, eps=1e-5)
         self._return_stats = ObsNormalizer(1)  # running variance of the discounted return
@@ -292,7 +314,11 @@ class PPOTrainer(BaseTrainer):
         return torch.from_numpy(np.clip(r / std, -10.0, 10.0).astype(np.float32)).to(rewards.device)
 
     def _iteration(self) -> dict[str, float]:
-        return self.update(self.collect_rollout())
+        rollout = self.collect_rollout()
+        self.observe_transitions(lambda: rollout_batch(rollout, valid_only=True))    # IRL stage 1
+        self.fit_reward_model()                                                       # IRL stage 2
+        rewards = self.training_rewards(lambda: rollout_batch(rollout, valid_only=False))  # IRL stage 3
+        return self.update(rollout, rewards=None if rewards is None else rewards.reshape(rollout.rewards.shape))
 
     def _extra_state(self) -> dict[str, Any]:
         return {"critic": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()}}

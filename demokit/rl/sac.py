@@ -24,6 +24,7 @@ target update as two foreach calls, and loss figures read only when TensorBoard 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -92,6 +93,9 @@ class SACConfig(LoopConfig):
             raise ConfigError(f"SACConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
             raise ConfigError(f"SACConfig.hidden_sizes must be positive integers, got {self.hidden_sizes}")
+        if self.learning_starts >= self.total_timesteps:
+            warnings.warn(f"SACConfig: learning_starts {self.learning_starts} >= total_timesteps {self.total_timesteps}: "
+                          f"every action is uniformly random and no gradient step runs", stacklevel=3)
 
 
 # ---- the maths (known-answer tested) ------------------------------------------------
@@ -118,6 +122,12 @@ def sac_actor_loss(log_prob: torch.Tensor, q: torch.Tensor, alpha: torch.Tensor 
 def sac_alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
     """-mean(log_alpha * (log pi(a|s) + target_entropy)): alpha grows while the entropy is below target."""
     return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+def sac_alpha_grad(log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """d sac_alpha_loss / d log_alpha = -mean(log pi(a|s) + target_entropy), shape (1,) (the trainer
+    sets it as the gradient directly: no autograd pass for a one-parameter loss)."""
+    return -(log_prob.detach() + target_entropy).mean().reshape(1)
 
 
 @torch.no_grad()
@@ -190,9 +200,10 @@ class SACTrainer(BaseTrainer):
     algo = "sac"
 
     def __init__(self, config: SACConfig | dict[str, Any], *, progress: ProgressFn | None = None,
-                 tb_writer: Any = None) -> None:
+                 tb_writer: Any = None, reward_model: Any = None, cooptrain_reward: bool = True) -> None:
         cfg = config if isinstance(config, SACConfig) else from_mapping(SACConfig, config)
-        super().__init__(cfg, progress=progress, tb_writer=tb_writer)
+        super().__init__(cfg, progress=progress, tb_writer=tb_writer, reward_model=reward_model,
+                         cooptrain_reward=cooptrain_reward)
         obs_space, act_space = self.runner.observation_space, self.runner.action_space
         try:
             check_sac_action_space(cfg.env_id, act_space)
@@ -306,7 +317,7 @@ class SACTrainer(BaseTrainer):
             for opt in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
                 if opt is not None:
                     _set_lr(opt, lr)
-        sums = torch.zeros(3)
+        sums = torch.zeros(3, device=self.device)
         for _ in range(n):
             batch = self.replay.sample(cfg.batch_size)
             if reward_fn is not None:
@@ -322,10 +333,8 @@ class SACTrainer(BaseTrainer):
         shape = (x.shape[0], self.act_dim)
         a_pi, logp_pi = actor.rsample(x, torch.randn(shape, generator=gen).to(x.device))
         alpha = self.alpha
-        if self.auto_alpha:
-            alpha_loss = sac_alpha_loss(self.log_alpha, logp_pi, self.target_entropy)
-            self.alpha_optimizer.zero_grad()
-            alpha_loss.backward()
+        if self.auto_alpha:  # the gradient of sac_alpha_loss, set directly
+            self.log_alpha.grad = sac_alpha_grad(logp_pi, self.target_entropy)
             self.alpha_optimizer.step()
         with torch.no_grad():
             a2, logp2 = actor.rsample(x_next, torch.randn(shape, generator=gen).to(x.device))
@@ -353,11 +362,13 @@ class SACTrainer(BaseTrainer):
         sums: list[torch.Tensor] = []
         while self.env_steps - start < chunk and self.env_steps < int(cfg.total_timesteps):
             before = self.env_steps
-            self.collect(int(cfg.train_freq) * self.runner.num_envs)
+            new_data = self.collect(int(cfg.train_freq) * self.runner.num_envs)
+            self.observe_transitions(lambda: self.replay_batch(new_data, new_data["env_action"]))  # IRL stage 1
             if self.env_steps < int(cfg.learning_starts):
                 continue
+            self.fit_reward_model()                                                             # IRL stage 2
             n = self.env_steps - before if cfg.gradient_steps == -1 else int(cfg.gradient_steps)
-            losses = self._train(n, None)
+            losses = self._train(n, None if self.reward_model is None else self._relabel)        # IRL stage 3
             if losses is not None and self.tb_writer is not None:
                 sums.append(torch.stack(losses))
         if not sums:
@@ -365,6 +376,11 @@ class SACTrainer(BaseTrainer):
         critic, actor, alpha = torch.stack(sums).mean(0).tolist()
         return {"train/critic_loss": critic, "train/actor_loss": actor, "train/ent_coef": alpha,
                 "train/gradient_steps": float(self.gradient_steps_done)}
+
+    def _relabel(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The reward model's rewards of a sampled replay batch (it sees the env's actions)."""
+        env_actions = self.to_env_actions(batch["action"].cpu().numpy())
+        return self.training_rewards(lambda: self.replay_batch(batch, env_actions))
 
     def _extra_state(self) -> dict[str, Any]:
         return {"critic": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()},

@@ -204,21 +204,23 @@ APPENDER = textwrap.dedent("""
 
 
 def test_kill_9_while_blocks_are_being_written(tmp_path: Path) -> None:
+    """Appends write in place behind a rollback journal (docs/dataset-format.md): kill -9 while
+    blocks are going into the file leaves a journal and a tail that the next reader rolls back."""
     out = tmp_path / "a.h5"
     assert main([*RANDOM, "--episodes", "5", "--out", str(out)]) == 0
-    before = sha(out)
+    before, size = sha(out), out.stat().st_size
     script = tmp_path / "appender.py"
     script.write_text(APPENDER)
     proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=tmp_path, env=ENV)
     _PROCS.append(proc)
-    journal, size0 = tmp_path / ".a.h5.journal", out.stat().st_size  # appends go in place, behind a journal
-    wait_for(lambda: journal.exists() and out.stat().st_size > size0 + 20_000 or proc.poll() is not None)
+    journal = tmp_path / ".a.h5.journal"
+    wait_for(lambda: journal.exists() and out.stat().st_size > size + 20_000 or proc.poll() is not None)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    ds = load_dataset(out)  # the reader rolls the dead writer's uncommitted append back
-    assert sha(out) == before and not journal.exists()
+    ds = load_dataset(out)  # the reader recovers: the file is its last committed state again
     ds.load()
     assert ds.num_episodes == 5
+    assert sha(out) == before and not journal.exists()
     assert main([*RANDOM, "--episodes", "2", "--out", str(out), "--append", "--seed", "5"]) == 0
     assert load_dataset(out).num_episodes == 7
 

@@ -90,7 +90,7 @@ def test_dqn_on_box_actions_is_refused_and_writes_nothing(capsys):
     rc, out, err = run(capsys, "train-expert", "--env", "Pendulum-v1", "--algo", "dqn")
     assert rc == 2
     assert_one_error_line(err)
-    assert "--algo ppo" in err and not Path("experts").exists()
+    assert "learners that fit: ppo" in err and not Path("experts").exists()
 
 
 def test_bad_options_are_user_errors(capsys):

@@ -1,6 +1,7 @@
-"""A full disk from the command line: one `error:` line naming the path, exit 2, nothing left behind.
+"""A full disk and a read-only file system from the command line: one `error:` line naming the
+path, exit 2, nothing left behind.
 
-The disk is a real one: a small tmpfs mounted for the test (root only; skipped elsewhere).
+The disks are real: small tmpfs mounts made for the test (root only; skipped elsewhere).
 """
 
 from __future__ import annotations
@@ -16,13 +17,27 @@ import il_data
 from demokit.cli.app import main
 
 
-@pytest.fixture
-def full_disk(tmp_path: Path):
+def _mount(tmp_path: Path, options: str):
     mnt = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
     mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mnt)],
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
                                            capture_output=True).returncode != 0:
         pytest.skip("mounting a small tmpfs needs root")
+    return mnt
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    mnt = _mount(tmp_path, "size=48k")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path):
+    mnt = _mount(tmp_path, "size=48k,ro")
     try:
         yield mnt
     finally:
@@ -54,3 +69,33 @@ def test_checkpoint_to_a_full_disk(full_disk, big, capsys):
     out = full_disk / "bc.pt"
     _one_error(capsys, ["bc-train", str(big), "--epochs", "1", "--eval-episodes", "0", "--out", str(out)], str(out))
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_collect_to_a_full_disk(full_disk, capsys):
+    out = full_disk / "c.h5"
+    rc = main(["collect", "--policy", "random", "--env", "CartPole-v1", "--steps", "20000", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and str(out) in lines[0] and "no space left" in lines[0], err
+    assert list(full_disk.iterdir()) == []  # no dataset, temp file or lock file
+
+
+@pytest.mark.parametrize("argv", [
+    ["collect", "--policy", "random", "--env", "CartPole-v1", "--episodes", "1", "--out", "{d}/c.h5"],
+    ["bc-train", "{big}", "--epochs", "1", "--out", "{d}/bc.pt"],
+    ["convert", "{big}", "{d}/m-v0"],
+])
+def test_read_only_file_system(read_only_disk, big, capsys, argv):
+    argv = [a.format(d=read_only_disk, big=big) for a in argv]
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and err.strip().splitlines()[-1].startswith("error:"), err
+    assert list(read_only_disk.iterdir()) == []
+
+
+def test_default_output_folder_in_a_read_only_working_directory(read_only_disk, monkeypatch, capsys):
+    monkeypatch.chdir(read_only_disk)  # collect's default output is datasets/<env>-<policy>.h5
+    rc = main(["collect", "--policy", "random", "--env", "CartPole-v1", "--episodes", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and err.strip().splitlines()[-1].startswith("error:"), err

@@ -63,7 +63,7 @@ def test_mismatched_spaces_exit_2_and_write_nothing(expert: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (["--algo", "sac"], "--algo must be ppo or dqn"),
+    (["--algo", "nope"], "unknown learner 'nope'; registered learners: ppo, dqn"),
     (["--device", "tpu"], "--device"),
     (["--timesteps", "0"], "total_timesteps"),
     (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),

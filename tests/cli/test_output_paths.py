@@ -290,3 +290,52 @@ def test_ctrl_c_while_the_commands_load_ends_without_a_traceback(repo_root):
             "from demokit.cli import run; run()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=repo_root)
     assert out.returncode == 130 and "Traceback" not in out.stderr and "error: interrupted" in out.stderr
+
+
+def test_pipeline_that_fails_on_an_option_leaves_no_folder(work, capsys):
+    before = _listing(work)
+    rc = main(["pipeline", "--env", "Pendulum-v1", "--expert-algo", "dqn", "--workdir", str(work / "runs"),
+               "--episodes", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().splitlines()[-1].startswith("error:") and "dqn" in err and "Traceback" not in err
+    assert _listing(work) == before  # no empty runs/Pendulum-v1/
+
+
+def test_filter_and_split_refuse_their_input_as_output(work, capsys):
+    ds = work / "cp.h5"
+    before = _digest(ds)
+    _refused(capsys, ["filter", str(ds), "--out", str(ds), "--top-k", "1", "--force"], "is the input")
+    os.link(ds, work / "train.h5")
+    _refused(capsys, ["split", str(ds), "--val-fraction", "0.5", "--out", str(work), "--force"], "is the input")
+    assert _digest(ds) == before
+
+
+def test_unsafe_checkpoint_refusal_is_whole(work, capsys):
+    import torch
+
+    class Runs:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    evil = work / "evil.pt"
+    torch.save([Runs()], evil)
+    line = _refused(capsys, ["eval", "--policy", str(evil), "--env", "CartPole-v1"], "posix.system")
+    assert line.rstrip().endswith(("run", "."))
+
+
+def test_unreadable_sources_are_one_error_line(work, capsys):
+    fifo = work / "pipe.pkl"
+    os.mkfifo(fifo)
+    _refused(capsys, ["convert", str(fifo), str(work / "o.h5")], "FIFO")
+    _refused(capsys, ["bc-train", str(work), "--out", str(work / "x.pt")], "directory")
+    _refused(capsys, ["inspect", str(work / ("n" * 300 + ".h5"))], "")
+    assert not (work / "o.h5").exists() and not (work / "x.pt").exists()
+
+
+def test_ctrl_c_while_the_interpreter_shuts_down_is_quiet(repo_root):
+    code = ("import atexit, os, signal, sys, time\n"
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.2)))\n"
+            "sys.argv = ['demokit', '--help']\n"
+            "from demokit.cli import run; run()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=repo_root)
+    assert out.returncode == 0 and "Traceback" not in out.stderr and "KeyboardInterrupt" not in out.stderr

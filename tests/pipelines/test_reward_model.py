@@ -12,8 +12,8 @@ import torch
 
 from demokit.errors import ConfigError, SpaceMismatchError
 from demokit.pipelines.reward_model import (
-    GAILConfig,
-    GAILResult,
+    IRLConfig,
+    IRLResult,
     serial_pipeline_reward_model_offpolicy,
     serial_pipeline_reward_model_onpolicy,
 )
@@ -87,7 +87,7 @@ def test_onpolicy_round_follows_the_three_stages(expert: str) -> None:
     # the rollout (8 envs x 32 steps) is estimated whole; only real transitions are collected
     assert all(n == 256 for name, n in RecordingRewardModel.calls if name == "estimate")
     assert all(n <= 256 for name, n in RecordingRewardModel.calls if name == "collect_data")
-    assert isinstance(result, GAILResult) and result.algo == "gail-ppo"
+    assert isinstance(result, IRLResult) and result.algo == "recording_test-ppo"
     policy, converged = result
     assert policy is result.policy and converged is False
 
@@ -98,7 +98,7 @@ def test_offpolicy_round_estimates_every_minibatch(expert: str) -> None:
                                                               "gradient_steps": 3})
     result = serial_pipeline_reward_model_offpolicy(cfg, seed=0)
     names = [n for n, _ in RecordingRewardModel.calls]
-    assert result.algo == "gail-dqn" and result.rounds == 5  # rounds start once learning_starts is reached
+    assert result.algo == "recording_test-dqn" and result.rounds == 5  # rounds start once learning_starts is reached
     assert names[:3] == ["collect_data", "collect_data", "train"]
     for r in _rounds(RecordingRewardModel.calls)[1:]:
         assert r == ["collect_data", "train", "clear_data", "estimate", "estimate", "estimate"]
@@ -116,11 +116,11 @@ def test_config_checks(expert: str) -> None:
     with pytest.raises(ConfigError, match="did you mean 'env_id'"):
         serial_pipeline_reward_model_onpolicy({"expert_data_path": expert, "env": "CartPole-v1"})
     with pytest.raises(ConfigError, match="hidden_dim"):
-        GAILConfig(expert_data_path=expert, reward_model={"hidden_dim": 3})
+        IRLConfig(expert_data_path=expert, reward_model={"hidden_dim": 3})
     with pytest.raises(ConfigError, match="must not set seed"):
-        GAILConfig(expert_data_path=expert, rl={"seed": 3})
+        IRLConfig(expert_data_path=expert, rl={"seed": 3})
     with pytest.raises(ConfigError, match="n_epoch"):
-        GAILConfig(expert_data_path=expert, algo="ppo", rl={"n_epoch": 3})
+        IRLConfig(expert_data_path=expert, algo="ppo", rl={"n_epoch": 3})
     with pytest.raises(ConfigError, match="serial_pipeline_reward_model_onpolicy"):
         serial_pipeline_reward_model_offpolicy({"expert_data_path": expert, "algo": "ppo"})
     with pytest.raises(ConfigError, match="expert_data_path"):
@@ -138,7 +138,7 @@ def test_seeds_style_config_with_expert_path_inside_reward_model(expert: str, tm
     ckpt = load_checkpoint(tmp_path / "g.pt")
     assert ckpt.algo == "gail-ppo" and ckpt.env_id == "CartPole-v1"
     assert "discriminator.net.0.weight" in ckpt.extra["reward_model"] and "critic" in ckpt.extra
-    assert ckpt.training["gail"]["reward_model"]["update_per_collect"] == 3
+    assert ckpt.training["irl"]["reward_model"]["update_per_collect"] == 3
 
 
 def test_mismatched_spaces_fail_before_training(expert: str, tmp_path: Path) -> None:

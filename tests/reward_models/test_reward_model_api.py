@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from demokit.data import load_dataset
-from demokit.errors import ConfigError, DatasetError
+from demokit.errors import ConfigError, DatasetError, UserError
 from demokit.reward_models import (
     BaseRewardModel,
     GailConfig,
@@ -133,7 +133,7 @@ def test_clear_data_honours_clear_buffer_per_iters(cartpole_expert: Path) -> Non
         assert model.num_policy_transitions == 50
     model.clear_data(6)
     assert model.num_policy_transitions == 0
-    with pytest.raises(RuntimeError, match="collect_data"):
+    with pytest.raises(UserError, match="collect_data"):
         model.train()
 
 
@@ -141,6 +141,16 @@ def test_clear_every_round_by_default(cartpole_expert: Path) -> None:
     model = _model(cartpole_expert)
     model.collect_data(random_cartpole_batch(30, seed=1))
     model.clear_data(7)
+    assert model.num_policy_transitions == 0
+
+
+def test_clear_data_without_argument_clears_now(cartpole_expert: Path) -> None:
+    """Seed 001 calls ``reward_model.clear_data()``; seed 002 passes ``iter=``."""
+    model = _model(cartpole_expert, clear_buffer_per_iters=3)
+    model.collect_data(random_cartpole_batch(30, seed=1))
+    model.clear_data(iter=2)
+    assert model.num_policy_transitions > 0
+    model.clear_data()
     assert model.num_policy_transitions == 0
 
 

@@ -12,11 +12,12 @@ from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 def register(app: typer.Typer) -> None:
     from demokit.rl.expert import EvalConfig, ExpertConfig
+    from demokit.rl.registry import learner_help
 
     @app.command("train-expert")
     def train_expert_cmd(
         env: str = typer.Option(..., "--env", help=field_help(ExpertConfig, "env_id")),
-        algo: Optional[str] = typer.Option(None, "--algo", help=field_help(ExpertConfig, "algo")),
+        algo: Optional[str] = typer.Option(None, "--algo", help=learner_help() + " (default: ppo)"),
         timesteps: Optional[int] = typer.Option(None, "--timesteps", help=field_help(ExpertConfig, "total_timesteps")),
         seed: Optional[int] = typer.Option(None, "--seed", help=field_help(ExpertConfig, "seed")),
         num_envs: Optional[int] = typer.Option(None, "--num-envs", help=field_help(ExpertConfig, "num_envs")),
@@ -29,7 +30,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
-        """Train a PPO, DQN or SAC expert with tuned settings and save its policy checkpoint."""
+        """Train an expert with any registered learner (ppo, dqn, sac, ...) and tuned settings; save its checkpoint."""
         from demokit.cli.checks import check_num_envs, check_seed
         from demokit.cli.output import LazyProgress, emit_json, out_console
         from demokit.devices import resolve_device

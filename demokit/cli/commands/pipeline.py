@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -32,16 +33,22 @@ def register(app: typer.Typer) -> None:
         behavioral cloning and GAIL, and print one table of expert, BC, GAIL and random returns."""
         from rich.table import Table
 
+        from demokit.cli.checks import check_seed
         from demokit.cli.output import LazyProgress, emit_json, err_console, out_console
+        from demokit.paths import check_output_path, remove_empty_tree
         from demokit.devices import resolve_device
         from demokit.config import from_mapping
         from demokit.pipelines.full import run_pipeline
 
+        check_seed(seed, count=max(episodes or 1, 1))
         if device is not None:
             resolve_device(device)
         cfg = from_mapping(PipelineConfig, {"env_id": env}, episodes=episodes, seed=seed, expert_algo=expert_algo,
                            gail_algo=gail_algo, workdir=workdir, eval_episodes=eval_episodes,
                            gail=False if no_gail else None, device=device)
+        run_dir = Path(cfg.workdir) / cfg.env_id.replace("/", "_")
+        check_output_path(run_dir / "summary.json", what="--workdir")
+        made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # removed again if the run fails
         bars: dict[str, LazyProgress] = {}
 
         def on_stage(name: str, message: str) -> None:
@@ -55,6 +62,10 @@ def register(app: typer.Typer) -> None:
 
         try:
             result = run_pipeline(cfg, on_stage=on_stage, progress=progress)
+        except BaseException:
+            if made:  # folders this run made, as far as they are empty: nothing a stage wrote is removed
+                remove_empty_tree(made[-1])
+            raise
         finally:
             for bar in bars.values():
                 bar.close()

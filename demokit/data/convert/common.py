@@ -35,8 +35,8 @@ class ConvertConfig:
                                       "spaces are checked against it)")
     force: bool = option(False, "replace DST if it exists")
     compression: str | None = option(None, "HDF5 compression of the output: gzip, lzf or none")
-    to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory) or d4rl "
-                                  "(flat .hdf5); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
+    to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory), d4rl "
+                                  "(flat .hdf5), robomimic (.hdf5) or imitation (datasets folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
     dataset_id: str | None = option(None, "Minari dataset id written into metadata.json "
                                           "(default: from the DST directory name, e.g. cartpole-expert-v0)")
 
@@ -432,6 +432,46 @@ def numeric_extras(source: Source, candidates: Mapping[str, Any], n: int, *, wha
 # targets
 
 
+class MemoryHDF5:
+    """An HDF5 file built in memory (HDF5's core driver); ``image`` holds its bytes after the
+    ``with`` block. Writers then put the bytes on disk with plain file I/O: HDF5 that runs out
+    of disk space in the middle of a file cannot be closed cleanly (it crashed the process), a
+    Python write raises one OSError that names the path."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs, self.image = kwargs, b""
+
+    def __enter__(self) -> Any:
+        from demokit.data.storage import hdf5 as h5io
+
+        self.h5 = h5io.open_file(f"demokit-memory-{id(self)}.h5", "w", driver="core", backing_store=False,
+                                 **self.kwargs)
+        return self.h5
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                self.h5.flush()
+                self.image = self.h5.id.get_file_image()
+        finally:
+            self.h5.close()
+
+
+#: the two files of a Minari dataset's data/ directory (Minari's HDF5 storage)
+MAIN_FILE = "main_data.hdf5"
+METADATA_FILE = "metadata.json"
+
+
+def minari_data_dir(path: str | os.PathLike[str]) -> Path | None:
+    """The ``data/`` directory of a Minari dataset given as the dataset dir, its data
+    dir or its ``main_data.hdf5``; None when ``path`` is none of those."""
+    p = Path(path)
+    for cand in (p / "data", p, p.parent if p.name == MAIN_FILE else None):
+        if cand is not None and (cand / MAIN_FILE).is_file() and (cand / METADATA_FILE).is_file():
+            return cand
+    return None
+
+
 def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
     """Refuse an existing DST unless ``force``; never replace something of another kind.
 
@@ -450,8 +490,6 @@ def prepare_target(dst: Path, *, force: bool, is_dir: bool) -> None:
     if is_dir and not dst.is_dir():
         raise UserError(f"{dst} is a file, not a Minari dataset directory; remove it or choose another DST")
     if is_dir:
-        from demokit.data.convert.minari import minari_data_dir
-
         if minari_data_dir(dst) is None:
             raise UserError(f"{dst} is a non-empty directory that is not a Minari dataset; it was left alone: "
                             f"choose another DST")

@@ -29,7 +29,6 @@ Writing (``--to d4rl``): flat Box/Discrete/MultiDiscrete/MultiBinary spaces only
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from gymnasium import spaces
 from demokit.data import format as fmt
 from demokit.data.convert.common import (
     ConvertResult,
+    MemoryHDF5,
     Segments,
     Source,
     block_from_segments,
@@ -206,8 +206,8 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
     tmp = temp_path_for(dst)
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
     try:
-        buffer = io.BytesIO()  # built in memory: HDF5 cannot close a file cleanly on a full disk
-        with h5io.open_file(buffer, "w") as h5:
+        memory = MemoryHDF5()  # built in memory, written with plain file I/O (see MemoryHDF5)
+        with memory as h5:
             for k, v in parts.items():
                 h5.create_dataset(k, data=np.concatenate(v), **kwargs)
             for k, v in extras.items():
@@ -218,8 +218,8 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
                 meta["env_id"] = source.env_id
             meta["provenance"] = fmt.to_json(source.output_provenance())
             steps = int(h5["rewards"].shape[0])
-        write_file(tmp, buffer.getbuffer())
-        del buffer
+        write_file(tmp, memory.image)
+        del memory
         commit_file(tmp, dst, no_clobber=False)  # fsync + atomic rename, like the demokit writer
     except BaseException:
         tmp.unlink(missing_ok=True)

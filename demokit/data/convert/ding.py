@@ -17,10 +17,19 @@ truncation, so ``done`` counts as *terminated* except:
   terminated on exactly its last allowed step is indistinguishable and is marked
   truncated too).
 
-Without ``--env`` every done is a termination and a note says so. As in the D4RL
-reader, a jump ``next_obs[i] != obs[i+1]`` without done splits the data (truncated)
-and a trailing piece without done is kept as a truncated episode. Every other numeric
-per-step key becomes an extra array.
+Without ``--env`` every done is a termination and a note says so.
+
+**Interleaved pieces.** DI-engine's serial collector steps ``env_num`` envs together and
+flushes each env's steps in chunks (``n_sample // env_num`` steps, or fewer at a done), so a
+real file is short pieces of several envs' episodes, interleaved. The data is cut into
+pieces at every done and every jump (``next_obs[i] != obs[i+1]``); an unfinished piece is
+joined to the first later piece whose first ``obs`` equals, bit for bit, its last
+``next_obs`` (DI-engine's next piece of that env starts exactly there). Episodes are the
+joined chains, in the order of their first piece. A chain that never reaches a done (still
+running when the collection stopped) is kept as a truncated episode. Where states repeat
+exactly (identical observations), a join could go more than one way: the earliest candidate
+is taken and the conversion notes say so; every transition keeps its true next observation
+either way. Every other numeric per-step key becomes an extra array.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from demokit.data.convert.common import (
     fit_to_space,
     flat_spaces,
     numeric_extras,
-    split_segments,
+    rows_equal,
 )
 from demokit.data.convert.safe_pickle import safe_load
 from demokit.errors import UserError
@@ -139,8 +148,33 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
         source.note(f"key {key!r} is present in only {len(columns.pop(key, []))} of {n} transitions; skipped")
     extras = numeric_extras(source, {k: _stack_or_keep(v) for k, v in columns.items()}, n, what="key")
 
-    segments = split_segments(source, terminals=done & ~truncation, timeouts=truncation, observations=obs,
-                              next_observations=next_obs, end_field="done")
+    ends = done | truncation
+    pieces = _pieces(obs, next_obs, ends)
+    chains, ambiguous = _relink(pieces, obs, next_obs, ends)
+    order = np.concatenate([np.arange(s, e + 1) for chain in chains for s, e in (pieces[i] for i in chain)])
+    lengths = np.array([sum(pieces[i][1] - pieces[i][0] + 1 for i in chain) for chain in chains], dtype=np.int64)
+    last = np.array([pieces[chain[-1]][1] for chain in chains], dtype=np.int64)
+    stop = np.cumsum(lengths)
+    open_end = ~ends[last]  # still running when the collection stopped
+    segments = Segments(start=stop - lengths, stop=stop, terminated=done[last] & ~truncation[last],
+                        truncated=truncation[last] | open_end)
+    linked = sum(len(c) - 1 for c in chains)
+    if linked:
+        source.note(f"the transitions are pieces of several envs' episodes, interleaved (DI-engine's collector flushes "
+                    f"each env's steps in chunks): {len(pieces)} pieces were re-linked into {len(chains)} episodes "
+                    f"({linked} joins, each where a piece's last next_obs equals, bit for bit, the first obs of a "
+                    f"later piece)")
+    interleaved = linked > 0 or len(pieces) > int(ends.sum()) + 1
+    repeated = _repeated_rows(obs) if interleaved else 0
+    if ambiguous or repeated:
+        source.note(f"the joins are ambiguous: {repeated} observation row(s) repeat an earlier one exactly (identical "
+                    f"states), so a piece could continue more than one unfinished piece ({ambiguous} join(s) had "
+                    f"several candidates; the earliest was taken) and rows that follow each other in the file "
+                    f"were taken as one env's consecutive steps; every transition keeps its true next observation, "
+                    f"but those episodes' boundaries and returns may be wrong")
+    if open_end.any():
+        source.note(f"{int(open_end.sum())} episode(s) have no done at their end (still running when the collection "
+                    f"stopped); they are kept as truncated episodes")
     limit = env.max_episode_steps if env is not None else None
     if limit:
         at_limit = segments.terminated & (segments.lengths == limit)
@@ -148,10 +182,65 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
             segments = Segments(start=segments.start, stop=segments.stop, terminated=segments.terminated & ~at_limit,
                                 truncated=segments.truncated | at_limit)
             source.note(f"{int(at_limit.sum())} episode(s) of exactly {limit} steps (the time limit of {env.env_id}) "
-                        f"are marked truncated, not terminated")
-    source.set_blocks([block_from_segments(segments, observations=obs, actions=actions, rewards=rewards.reshape(n),
-                                           finals=next_obs[segments.stop - 1], extras=extras)])
+                        f"ended by the time limit: marked truncated, not terminated (an episode that truly terminated "
+                        f"on its last allowed step cannot be told apart)")
+        over = segments.lengths > limit
+        if over.any():
+            source.note(f"{int(over.sum())} episode(s) are longer than the time limit of {env.env_id} ({limit} "
+                        f"steps): the data was not collected with that limit, or pieces were joined wrongly")
+    identity = len(order) == n and bool(np.all(order[1:] > order[:-1]))
+    take = (lambda a: a) if identity else (lambda a: a[order])
+    source.set_blocks([block_from_segments(segments, observations=take(obs), actions=take(actions),
+                                           rewards=take(rewards.reshape(n)), finals=next_obs[last],
+                                           extras={k: take(v) for k, v in extras.items()})])
     return source
+
+
+def _pieces(obs: np.ndarray, next_obs: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of rows [first, last] that are consecutive steps of one env: a run ends at a
+    done (or truncation flag) or where ``next_obs[i] != obs[i+1]``."""
+    n = len(ends)
+    cut = ends.copy()
+    if n > 1:
+        cut[:-1] |= ~rows_equal(next_obs[:-1], obs[1:])
+    cut[-1] = True
+    last = np.flatnonzero(cut)
+    first = np.concatenate([[0], last[:-1] + 1])
+    return list(zip(first.tolist(), last.tolist()))
+
+
+def _repeated_rows(obs: np.ndarray) -> int:
+    """How many observation rows repeat an earlier row exactly."""
+    flat = np.ascontiguousarray(obs.reshape(len(obs), -1))
+    rows = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel() if flat.shape[1] else flat
+    return int(len(obs) - len(np.unique(rows)))
+
+
+def _relink(pieces: list[tuple[int, int]], obs: np.ndarray, next_obs: np.ndarray, ends: np.ndarray
+            ) -> tuple[list[list[int]], int]:
+    """Join each unfinished piece to the later piece that continues it (its first obs equals, bit for
+    bit, the unfinished piece's last next_obs), in file order. Returns the chains of piece indices
+    (ordered by their first piece) and the number of ambiguous joins (several candidates: the
+    earliest unfinished piece wins)."""
+    waiting: dict[bytes, list[int]] = {}  # last next_obs -> chains waiting for their continuation (oldest first)
+    chains: list[list[int]] = []
+    ambiguous = 0
+    for index, (first, last) in enumerate(pieces):
+        key = np.ascontiguousarray(obs[first]).tobytes()
+        queue = waiting.get(key)
+        if queue:
+            if len(queue) > 1:
+                ambiguous += 1
+            chain = queue.pop(0)
+            if not queue:
+                del waiting[key]
+            chains[chain].append(index)
+        else:
+            chain = len(chains)
+            chains.append([index])
+        if not ends[last]:
+            waiting.setdefault(np.ascontiguousarray(next_obs[last]).tobytes(), []).append(chain)
+    return chains, ambiguous
 
 
 def _stack_or_keep(values: list[Any]) -> Any:

@@ -35,14 +35,22 @@ import numpy as np
 from gymnasium import spaces
 
 from demokit.data import format as fmt
-from demokit.data.convert.common import ConvertResult, Source, check_declared_spaces, env_info, prepare_target
+from demokit.data.convert.common import (
+    MAIN_FILE,
+    METADATA_FILE,
+    ConvertResult,
+    MemoryHDF5,
+    Source,
+    check_declared_spaces,
+    env_info,
+    minari_data_dir,
+    prepare_target,
+)
 from demokit.data.episode import Episode, obs_index
 from demokit.data.locking import temp_path_for
 from demokit.errors import UserError
 from demokit.paths import make_parents, remove_dirs, write_file
 
-MAIN_FILE = "main_data.hdf5"
-METADATA_FILE = "metadata.json"
 #: the Minari version written into metadata.json when minari is not installed
 DEFAULT_MINARI_VERSION = "0.5.4"
 DATASET_NAME_RE = re.compile(r"^[-_\w]+?-v\d+$")
@@ -115,16 +123,6 @@ def space_from_minari(d: Any, *, where: str) -> spaces.Space:
 
 # ---------------------------------------------------------------------------------------
 # reading
-
-
-def minari_data_dir(path: str | os.PathLike[str]) -> Path | None:
-    """The ``data/`` directory of a Minari dataset given as the dataset dir, its data
-    dir or its ``main_data.hdf5``; None when ``path`` is none of those."""
-    p = Path(path)
-    for cand in (p / "data", p, p.parent if p.name == MAIN_FILE else None):
-        if cand is not None and (cand / MAIN_FILE).is_file() and (cand / METADATA_FILE).is_file():
-            return cand
-    return None
 
 
 def _read_metadata(data_dir: Path) -> dict[str, Any]:
@@ -513,15 +511,13 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         data_dir = tmp / "data"
         data_dir.mkdir(parents=True)
         episodes = steps = 0
-        # The HDF5 file is built in memory and written out with plain file I/O: HDF5 that runs out
-        # of disk space mid-file cannot be closed cleanly (it crashed the process), a Python write
-        # raises one OSError and the temporary directory is removed.
-        buffer = io.BytesIO()
+        # built in memory, written with plain file I/O: a full disk is one OSError (see MemoryHDF5)
+        memory = MemoryHDF5(track_order=True)
         layout, origin_meta = _minari_origin(source)
         paths = {k: tuple(v) for k, v in (layout.get("infos") or {}).items()}
         reset_info = layout.get("reset_info") or {}
         episode_meta = layout.get("episode_metadata") or {}
-        with h5io.open_file(buffer, "w", track_order=True) as h5:
+        with memory as h5:
             for ep in source.episodes:
                 g = h5.create_group(f"episode_{episodes}")
                 g.attrs["id"] = episodes
@@ -533,9 +529,10 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
                     g.attrs["seed"] = np.uint64(big_seed[0])
                 T = len(ep)
                 g.attrs["total_steps"] = T
-                rewards = np.asarray(ep.rewards, dtype=np.float64)
-                for name in DERIVED_EPISODE_ATTRS:  # what Minari's default episode callback derives
-                    g.attrs[name] = _derived(name, rewards)
+                if origin_meta:  # back to Minari: what its default episode callback derived, again
+                    rewards = np.asarray(ep.rewards, dtype=np.float64)
+                    for name in DERIVED_EPISODE_ATTRS:
+                        g.attrs[name] = _derived(name, rewards)
                 for name, value in (episode_meta.get(str(episodes)) or {}).items():
                     g.attrs[name] = value
                 obs = fmt.assemble(source.observation_space, [
@@ -556,8 +553,8 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
                                              chunks=True, maxshape=(None, *arr.shape[1:]), **kwargs)
                 episodes += 1
                 steps += T
-        write_file(data_dir / MAIN_FILE, buffer.getbuffer())
-        del buffer
+        write_file(data_dir / MAIN_FILE, memory.image)
+        del memory
         meta: dict[str, Any] = {
             "total_episodes": episodes,
             "total_steps": steps,

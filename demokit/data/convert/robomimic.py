@@ -46,6 +46,7 @@ from gymnasium import spaces
 
 from demokit.data.convert.common import (
     ConvertResult,
+    MemoryHDF5,
     Source,
     env_info,
     fit_to_space,
@@ -54,6 +55,7 @@ from demokit.data.convert.common import (
 )
 from demokit.data.episode import Episode
 from demokit.data.locking import commit_file, temp_path_for
+from demokit.paths import make_parents, remove_dirs, write_file
 from demokit.errors import UserError
 from demokit.spaces import space_from_json, space_to_json
 
@@ -311,12 +313,13 @@ def write_robomimic(source: Source, dst: Path, *, force: bool, compression: str 
     keys = list(info.get("obs_keys") or [])
     env_args = info.get("env_args") or {"env_name": source.env_id or "", "env_type": GYM_ENV_TYPE, "env_kwargs": {}}
     kwargs: dict[str, Any] = {"compression": compression} if compression else {}
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(dst)
     tmp = temp_path_for(dst)
     episodes = steps = 0
     extra_names: list[str] = []
     try:
-        with h5io.open_file(tmp, "w") as h5:
+        memory = MemoryHDF5()  # built in memory, written with plain file I/O (a full disk: one OSError)
+        with memory as h5:
             data = h5.create_group("data")
             for block in source.iter_blocks():
                 for ep in block.episodes():
@@ -337,9 +340,12 @@ def write_robomimic(source: Source, dst: Path, *, force: bool, compression: str 
             for key, members in filter_keys.items():
                 names = [f"demo_{i}" for i in members if 0 <= int(i) < episodes]
                 h5.create_dataset(f"mask/{key}", data=np.array(names, dtype="S"))
+        write_file(tmp, memory.image)
+        del memory
         commit_file(tmp, dst, no_clobber=False)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        remove_dirs(created)
         raise
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="robomimic",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))

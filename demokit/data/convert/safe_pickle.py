@@ -38,7 +38,6 @@ import collections
 import gc
 import io
 import pickle
-import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -46,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from demokit.errors import UserError
+from demokit.errors import UserError, torch_load_refusal
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _np_multiarray
@@ -200,7 +199,31 @@ def _load_storage_bytes(data: Any) -> Any:
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not np.ndarray:
         raise UnsafePickleError(f"a numpy array in the pickle has type {subtype!r}; only numpy.ndarray is admitted")
+    if not (isinstance(shape, tuple) and all(isinstance(x, int) and x >= 0 for x in shape)) or (
+            shape and int(np.prod(shape)) != 0):
+        # numpy pickles an array as an empty one (shape (0,)) whose data follows; a shape that
+        # would make numpy allocate memory the file does not hold is refused
+        raise UnsafePickleError(f"a numpy array in the pickle is rebuilt with shape {str(shape)[:60]}; numpy's own "
+                                f"pickles start from an empty array, so the file was refused")
     return _np_multiarray._reconstruct(subtype, shape, dtype)
+
+
+def _byte_string(kind: type) -> Any:
+    """``bytes`` / ``bytearray`` as a pickle may call them: from the bytes or the text it holds
+    (``bytearray(b"...")``, ``bytearray("...", "latin-1")``), never from a size, which would
+    allocate memory the file does not hold (``bytearray(1500000000)``)."""
+    def build(*args: Any) -> Any:
+        if not args:
+            return kind()
+        data = args[0]
+        if isinstance(data, (bytes, bytearray, memoryview)) and len(args) == 1:
+            return kind(data)
+        if isinstance(data, str) and len(args) >= 2 and args[1] in ("latin1", "latin-1", "utf-8", "utf8"):
+            return kind(data, args[1])
+        raise UnsafePickleError(f"the pickle calls {kind.__name__}({type(data).__name__}, ...): only bytes or text "
+                                f"it holds itself are admitted (a size would allocate memory the file does not "
+                                f"hold), so the file was refused")
+    return build
 
 
 def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any, axis_order: Any = None) -> np.ndarray:
@@ -239,6 +262,8 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     **{(mod, "_frombuffer"): _frombuffer for mod in ("numpy.core.numeric", "numpy._core.numeric")},
     **{(mod, "scalar"): _np_multiarray.scalar for mod in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(mod, name): getattr(builtins, name) for mod in ("builtins", "__builtin__") for name in _BUILTINS},
+    **{(mod, name): _byte_string(getattr(builtins, name)) for mod in ("builtins", "__builtin__")
+       for name in ("bytes", "bytearray")},
 }
 
 
@@ -269,8 +294,10 @@ def safe_loads(data: bytes, *, source: str = "<pickle>") -> Any:
     gc.disable()  # unpickling allocates many objects and no cycles: the cyclic GC only slows it down
     try:
         return RestrictedUnpickler(io.BytesIO(data), source=source).load()
-    except UserError:
-        raise
+    except UserError as exc:
+        if str(exc).startswith(f"{source}:"):
+            raise
+        raise type(exc)(f"{source}: {exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, RuntimeError, OverflowError, MemoryError) as exc:
         raise UserError(f"{source}: not a readable pickle ({type(exc).__name__}: {exc})") from None
@@ -298,9 +325,7 @@ def _torch_load_zip(path: Path) -> Any:
         try:
             return torch.load(path, weights_only=True, map_location="cpu")
         except pickle.UnpicklingError as exc:
-            text = " ".join(str(exc).split())
-            named = re.search(r"GLOBAL ([\w.]+)", text)
-            why = f"it refers to {named.group(1)}" if named else text.split(" Check the documentation")[0][-300:]
+            why = torch_load_refusal(exc)
             raise UnsafePickleError(f"{path}: torch's weights-only loader refused the file ({why}); "
                                     f"nothing in it was run") from None
         except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:

@@ -86,7 +86,7 @@ def test_explicit_truncation_key_and_trailing_piece(tmp_path: Path) -> None:
         t.setdefault("timeout", False)
     trs[-1]["done"] = False  # the last episode was cut by the collector
     src = write_pickle(tmp_path / "e.pkl", trs)
-    with pytest.warns(UserWarning, match="no done flag"):
+    with pytest.warns(UserWarning, match="no done at their end"):
         convert(src, tmp_path / "e.h5")
     ds = load_dataset(tmp_path / "e.h5")
     np.testing.assert_array_equal(ds.episode_terminated, [True, False, False])

@@ -156,3 +156,38 @@ def test_garbage_and_missing_files_are_user_errors(tmp_path: Path) -> None:
         safe_load(bad)
     with pytest.raises(UserError, match="no such file"):
         safe_load(tmp_path / "missing.pkl")
+
+
+def test_a_pickle_cannot_make_the_unpickler_allocate_what_the_file_does_not_hold(tmp_path: Path) -> None:
+    import resource
+
+    class Allocates:
+        def __reduce__(self):
+            return (bytearray, (1_500_000_000,))
+
+    src = tmp_path / "alloc.pkl"
+    src.write_bytes(pickle.dumps([Allocates()]))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UnsafePickleError, match=r"alloc.pkl: .*bytearray\(int"):
+        safe_load(src)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing near 1.5 GB
+
+
+def test_byte_strings_and_arrays_of_every_protocol_still_load() -> None:
+    obj = [bytearray(b"abc"), b"xy", b"", bytearray(), np.arange(5.0), torch.arange(3)]
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        got = safe_loads(pickle.dumps(obj, protocol=protocol))
+        assert got[:4] == obj[:4] and np.array_equal(got[4], obj[4]) and torch.equal(got[5], obj[5])
+
+
+def test_torch_refusals_are_quoted_in_whole_sentences() -> None:
+    from demokit.errors import torch_load_refusal, whole_sentences
+
+    text = ("Weights only load failed. In PyTorch 2.6, we changed the default value of the `weights_only` argument "
+            "in `torch.load` from `False` to `True`. Re-running `torch.load` with `weights_only` set to `False` will "
+            "likely succeed, but it can result in arbitrary code execution. Do it only if you got the file from a "
+            "trusted source. WeightsUnpickler error: Unsupported operand 149")
+    assert torch_load_refusal(RuntimeError(text)) == "Unsupported operand 149"
+    cut = whole_sentences(text[:-60], limit=200)
+    assert cut.endswith(".") and len(cut) <= 200 and text.startswith(cut)
+    assert "posix.system" in torch_load_refusal(RuntimeError("... Unsupported global: GLOBAL posix.system was not"))
