@@ -11,7 +11,12 @@ stopping rule (a callback: every 1000 steps 5 deterministic episodes, confirmed 
 the same episode seeds). Both with one torch thread. Runs alternate (demokit, SB3, ...)
 so load changes hit both. ``--sb3-full`` adds SB3's whole 20k-step run (no early stop).
 
+``--hopper N``: training throughput on Hopper-v5 instead (mujoco extra), both at the rl-zoo
+Hopper settings (256x256, batch 256, lr 3e-4, one gradient step per env step): after 1000
+random steps, N env steps with training, timed inside each process (wall and CPU).
+
     .venv/bin/python benchmarks/bench_sac.py [--seeds 0 1 2] [--sb3-full]
+    .venv/bin/python benchmarks/bench_sac.py --hopper 1000 [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -73,6 +78,62 @@ print(json.dumps({"mean_return": float(np.mean(final)), "env_steps": int(model.n
 """
 
 
+HOPPER_SB3 = r"""
+import json, sys, time, torch
+torch.set_num_threads(1)
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+seed, n = int(sys.argv[1]), int(sys.argv[2])
+marks = {}
+class Clock(BaseCallback):
+    def _on_step(self):
+        if self.num_timesteps == 1000:
+            marks["t"], marks["c"] = time.perf_counter(), time.process_time()
+        return True
+model = SAC("MlpPolicy", "Hopper-v5", learning_rate=3e-4, buffer_size=100_000, learning_starts=1000, batch_size=256,
+            tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, seed=seed, device="cpu", verbose=0)
+model.learn(1000 + n, callback=Clock())
+print(json.dumps({"wall_s": time.perf_counter() - marks["t"], "cpu_s": time.process_time() - marks["c"], "steps": n}))
+"""
+
+HOPPER_OURS = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+from demokit.rl.hyperparams import tuned_config
+from demokit.rl.sac import SACTrainer
+from demokit.rl.common import torch_threads
+seed, n = int(sys.argv[1]), int(sys.argv[2])
+trainer = SACTrainer(tuned_config("sac", "Hopper-v5", seed=seed, learning_starts=1000, buffer_size=100_000,
+                                  device="cpu"))
+with torch_threads(1):
+    trainer.collect(1000)
+    t, c = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        trainer.collect(1)
+        trainer.train_steps(1)
+print(json.dumps({"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c, "steps": n}))
+"""
+
+
+def hopper(seeds: list[int], n: int) -> None:
+    rows: dict[str, list[dict]] = {"demokit": [], "sb3": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            for name, script in (("demokit", HOPPER_OURS), ("sb3", HOPPER_SB3)):
+                _, _, res = run_json([sys.executable, "-c", script, str(seed), str(n)], cwd=tmp)
+                rows[name].append(res)
+                print(f"seed {seed}: {name} {n / res['wall_s']:.1f} env steps/s wall, "
+                      f"{1e3 * res['cpu_s'] / n:.2f} ms CPU per step", file=sys.stderr, flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print("| system | runs | median env steps/s (wall) | median CPU ms per env step |")
+    print("|---|---|---|---|")
+    for name, rs in rows.items():
+        print(f"| {name} SAC, Hopper-v5, 256x256 | {len(rs)} | {statistics.median(n / r['wall_s'] for r in rs):.1f} | "
+              f"{statistics.median(1e3 * r['cpu_s'] / n for r in rs):.2f} |")
+    ratio = statistics.median(r["cpu_s"] for r in rows["demokit"]) / statistics.median(r["cpu_s"] for r in rows["sb3"])
+    print(f"\nCPU time per env step, demokit / SB3 (medians): {ratio:.2f}")
+
+
 def demokit_cmd() -> list[str]:
     exe = shutil.which("demokit")
     return [exe] if exe else [sys.executable, "-m", "demokit.cli.app"]
@@ -105,7 +166,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--sb3-full", action="store_true", help="also run SB3 for its whole 20k steps")
+    ap.add_argument("--hopper", type=int, default=0, metavar="N", help="measure Hopper-v5 training throughput "
+                    "over N env steps instead (needs the mujoco extra and SB3)")
     args = ap.parse_args()
+    if args.hopper:
+        hopper(args.seeds, args.hopper)
+        return
     sb3 = have_sb3()
     if not sb3:
         print("stable-baselines3 not installed (pip install 'stable-baselines3>=2.3'): demokit only", file=sys.stderr)

@@ -190,6 +190,18 @@ def remove_dirs(created: list[Path]) -> None:
             break
 
 
+def remove_empty_tree(top: Path) -> None:
+    """Remove ``top`` and the directories below it, bottom-up, as far as they are empty (a
+    failed run's empty folders; any file keeps its folders)."""
+    if not top.is_dir() or top.is_symlink():
+        return
+    for root, _dirs, _files in os.walk(top, topdown=False):
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
+
+
 def _creation_mode() -> int:
     """0666 less the process umask (what ``open(path, "w")`` gives a new file)."""
     mask = os.umask(0)

@@ -26,6 +26,9 @@ from demokit.errors import UserError
 
 FORMATS = (".png", ".svg")
 DISCRIMINATOR_KEYS = ("reward_model/d_expert", "reward_model/d_policy", "reward_model/loss")
+#: the third panel: the first of these whose keys some run has (title, y label, keys)
+EXTRA_PANELS = (("discriminator (D(expert), D(policy), loss)", "discriminator", DISCRIMINATOR_KEYS),
+                ("training and validation loss", "loss", ("loss", "val_loss")))
 
 
 def _pyplot() -> Any:
@@ -150,26 +153,30 @@ def _runs_figure(plt: Any, paths: list[Path]) -> Any:
     from demokit.runs import read_run
 
     runs = [read_run(p) for p in paths]
+    kinds = {_x_kind(run["rows"]) for run in runs}
+    if len(kinds) > 1:
+        raise UserError(f"the runs count progress differently ({', '.join(sorted(kinds))}): plot runs with env steps "
+                        f"(train-expert, gail) apart from runs with epochs (bc-train) or rounds (dagger)")
+    x_label = kinds.pop()
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault(_group_key(run), []).append(run)
-    with_disc = any(k in r for run in runs for r in run["rows"] for k in DISCRIMINATOR_KEYS)
+    panel = next((p for p in EXTRA_PANELS if any(k in r for run in runs for r in run["rows"] for k in p[2])), None)
+    with_disc = panel is not None
     n_panels = 3 if with_disc else 2
     fig, axes = plt.subplots(1, n_panels, figsize=(5.2 * n_panels, 4))
     ax_step, ax_wall = axes[0], axes[1]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn = False
-    x_label = "env steps"
     for i, (label, members) in enumerate(groups.items()):
         color = colors[i % len(colors)]
         rows_of = [m["rows"] for m in members]
         x_key = "step"
-        if not any("env_steps" in r for rows in rows_of for r in rows):
-            x_label = "epoch" if any("epoch" in r for rows in rows_of for r in rows) else "round"
         # evaluations when every run has a curve of them, else the training episodes' returns (runs without
         # periodic evaluation, e.g. train-expert with --timesteps) with the final evaluation as a marker
-        y_key = "eval_return" if all(len(_series(rows, "eval_return", x_key)[0]) > 1 for rows in rows_of) \
-            else "train_return"
+        n_eval = min(len(_series(rows, "eval_return", x_key)[0]) for rows in rows_of)
+        has_train = all(len(_series(rows, "train_return", x_key)[0]) for rows in rows_of)
+        y_key = "eval_return" if n_eval > 1 or not has_train else "train_return"
         shown = label if y_key == "eval_return" else f"{label} (training episodes)"
         drawn |= _draw(ax_step, [_series(rows, y_key, x_key) for rows in rows_of], shown, color)
         _draw(ax_wall, [_series(rows, y_key, "wall_s") for rows in rows_of], shown, color)
@@ -183,7 +190,7 @@ def _runs_figure(plt: Any, paths: list[Path]) -> Any:
                     ax_wall.plot([r["wall_s"]], [r["eval_return"]], marker="*", markersize=11, color=color,
                                  linestyle="none")
         if with_disc:
-            for key, style in zip(DISCRIMINATOR_KEYS, ("-", "--", ":")):
+            for key, style in zip(panel[2], ("-", "--", ":")):
                 curves = [_series(rows, key, x_key) for rows in rows_of]
                 if any(len(x) for x, _ in curves):
                     _draw(axes[2], curves, f"{label} {key.split('/')[-1]}", color)
@@ -200,13 +207,20 @@ def _runs_figure(plt: Any, paths: list[Path]) -> Any:
     ax_wall.set(xlabel="wall time (s)", title="return vs wall time")
     ax_step.legend(fontsize=8, loc="best")
     if with_disc:
-        axes[2].set(xlabel=x_label, ylabel="discriminator", title="discriminator (D(expert), D(policy), loss)")
+        axes[2].set(xlabel=x_label, ylabel=panel[1], title=panel[0])
         axes[2].grid(alpha=0.3)
         axes[2].legend(fontsize=7)
     envs = sorted({str(r["config"].get("env_id")) for r in runs})
     fig.suptitle(", ".join(envs))
     fig.tight_layout()
     return fig
+
+
+def _x_kind(rows: list[dict[str, Any]]) -> str:
+    """What a run's ``step`` counts: env steps, epochs (BC) or rounds (DAgger)."""
+    if any("env_steps" in r for r in rows):
+        return "env steps"
+    return "epoch" if any("epoch" in r for r in rows) else "round"
 
 
 def _reference_lines(ax: Any, runs: list[dict[str, Any]]) -> None:

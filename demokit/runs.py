@@ -253,6 +253,14 @@ class RunFolder:
             row["train_return"] = train
         self.log_row(row)
 
+    def tee(self, progress: Any) -> Any:
+        """A progress function that records the report here (:meth:`progress`) and passes it on to ``progress``."""
+        def report(info: Mapping[str, float]) -> None:
+            self.progress(info)
+            progress(info)
+
+        return report
+
     def log_row(self, row: Mapping[str, Any]) -> None:
         """Write one metrics row (with ``wall_s``) holding ``row`` and the scalars logged since the last row.
 
@@ -275,6 +283,15 @@ class RunFolder:
     def _flush_pending(self) -> None:
         if self._pending and self._metrics is not None and not self._metrics.closed:
             self.log_row({"step": self._last_row_step} if math.isfinite(self._last_row_step) else {})
+
+
+def epoch_row(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """A metrics row of one BC epoch record (``train_bc``'s callback): the x axis is the epoch."""
+    row = {k: v for k, v in rec.items() if k not in ("eval_mean", "eval_std", "max_epochs", "time_s")}
+    row["step"] = rec["epoch"]
+    if "eval_mean" in rec:
+        row["eval_return"], row["eval_return_std"] = rec["eval_mean"], rec["eval_std"]
+    return row
 
 
 def _summary_writer_class() -> Any:

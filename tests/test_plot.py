@@ -71,7 +71,7 @@ def test_run_folders_plot_to_png(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("case", ["not_a_run", "bad_suffix", "mixed", "missing", "no_rows"])
+@pytest.mark.parametrize("case", ["not_a_run", "bad_suffix", "mixed", "missing", "no_rows", "steps_and_epochs"])
 def test_refusals_are_one_error_line_and_write_nothing(tmp_path, capsys, case):
     run = fake_run(tmp_path, "r", 0)
     out = tmp_path / "fig.png"
@@ -84,10 +84,15 @@ def test_refusals_are_one_error_line_and_write_nothing(tmp_path, capsys, case):
         args = [str(run), str(REFERENCE)]
     elif case == "missing":
         args = [str(tmp_path / "nope")]
-    else:
+    elif case == "no_rows":
         with RunFolder("bc-train", "CartPole-v1", config={}, run_dir=tmp_path / "empty") as empty:
             empty.finish({})
         args = [str(tmp_path / "empty")]
+    else:
+        with RunFolder("bc-train", "CartPole-v1", config={}, run_dir=tmp_path / "bc") as bc:
+            bc.log_row({"step": 1, "epoch": 1, "eval_return": 10.0})
+            bc.finish({})
+        args = [str(run), str(tmp_path / "bc")]
     assert main(["plot", *args, "--out", str(out)]) == 2
     _one_error_line(capsys.readouterr().err)
     assert not out.exists() and not list(tmp_path.glob(".fig*"))

@@ -145,3 +145,36 @@ def test_bc_train_run_folder_rows_per_epoch(tmp_path, capsys):
     assert all("eval_return" in r and "loss" in r for r in run["rows"])
     assert run["rows"][-1]["eval_return"] == res["mean_return"]
     assert run["config"]["expert_return"] > 0 and run["summary"]["status"] == "finished"
+
+
+def test_gail_run_folder_has_discriminator_statistics(tmp_path, capsys):
+    import il_data
+
+    pytest.importorskip("torch.utils.tensorboard")
+    data = tmp_path / "cp.h5"
+    il_data.write_cartpole(data, 4, seed=1)
+    run_dir = tmp_path / "gail-run"
+    assert main(["gail", "--expert", str(data), "--timesteps", "1200", "--device", "cpu", "--out",
+                 str(tmp_path / "g.pt"), "--run-dir", str(run_dir), "--tensorboard", "run", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = read_run(res["run_dir"])
+    assert run["config"]["algo"] == "gail-ppo" and run["config"]["expert_return"] > 0
+    disc = [r for r in run["rows"] if "reward_model/d_expert" in r]
+    assert disc and all(0 <= r["reward_model/d_expert"] <= 1 and 0 <= r["reward_model/d_policy"] <= 1 for r in disc)
+    assert run["rows"][-1]["eval_return"] == res["mean_return"]
+    events = _event_scalars(Path("run"))
+    assert {"reward_model/d_expert", "reward_model/d_policy", "reward_model/loss"} <= set(events)
+
+
+def test_dagger_run_folder_rows_per_round(tmp_path, capsys):
+    import il_data
+
+    il_data.save_controller(tmp_path / "expert.pt")
+    assert main(["dagger", "--expert", str(tmp_path / "expert.pt"), "--rounds", "2", "--episodes-per-round", "1",
+                 "--epochs", "2", "--eval-episodes", "2", "--out", str(tmp_path / "d.pt"), "--dataset-out",
+                 str(tmp_path / "agg.h5"), "--run-name", "r", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = read_run(res["run_dir"])
+    assert [r["round"] for r in run["rows"]] == [0, 1] and [r["step"] for r in run["rows"]] == [0, 1]
+    assert [r["eval_return"] for r in run["rows"]] == res["returns"]
+    assert (Path(res["run_dir"]) / "checkpoint.pt").exists()

@@ -116,6 +116,13 @@ def diagnose(path: str | os.PathLike[str], *, cheap: bool = False) -> DoctorRepo
                         tuple(c.__name__.lstrip("_") for c in checks))
 
 
+def cheap_warnings(path: str | os.PathLike[str]) -> list[str]:
+    """One line per finding of the cheap checks on a file a command just wrote (``collect``,
+    ``convert``): what the CLI prints as ``warning:`` lines."""
+    report = diagnose(path, cheap=True)
+    return [f"doctor: {f.severity} [{f.check}] {f.message}; fix: {f.fix}" for f in report.findings]
+
+
 # ---------------------------------------------------------------------------------------
 # helpers
 

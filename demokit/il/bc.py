@@ -263,7 +263,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
         raise DatasetError(f"dataset {ds.path} is empty (0 transitions); collect episodes into it first "
                            f"(demokit collect)")
     head = default_head(ds.action_space)
-    check_output_path(cfg.out)
+    check_output_path(cfg.out, inputs=[ds.path])
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
     device = rank_device(resolve_device(cfg.device), distributed)
 

@@ -210,7 +210,7 @@ def _check(cfg: DAggerConfig) -> None:
             raise UserError(f"--dataset-out {p}: is a directory; give a file path such as {p / 'dagger.h5'}")
         if p.exists() and not cfg.overwrite:
             raise UserError(f"--dataset-out {p} already exists; pass --force to replace it or choose another path")
-    check_output_path(cfg.out)
+    check_output_path(cfg.out, inputs=[cfg.expert, cfg.dataset_out])
 
 
 def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expert_policy: Policy | None = None,

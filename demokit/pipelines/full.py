@@ -5,7 +5,9 @@ expert (trained, or reused from ``experts/<env>-<algo>.pt``) -> N expert episode
 expert's, BC's, GAIL's and a random policy's returns, all evaluated the same way
 (deterministic, ``eval_episodes`` episodes with the same seeds), with their times.
 
-Outputs go to ``<workdir>/<env>/`` (dataset, BC and GAIL checkpoints, summary.json),
+Outputs go to ``<workdir>/<env>/`` (dataset, BC and GAIL checkpoints, summary.json, a run
+folder per training stage under ``runs/`` and the plots ``dataset.png``, ``bc-train.png``,
+``gail.png`` (and ``train-expert.png``) beside summary.json when matplotlib is installed),
 which belongs to the pipeline and is replaced on every run; the expert is kept in
 ``experts/`` and reused.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from demokit.config import from_mapping, option, required, to_dict
-from demokit.envs import make_env
+from demokit.envs import make_env, reward_threshold
 from demokit.errors import CheckpointError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.policies import Checkpoint, RandomPolicy, load_checkpoint
@@ -119,6 +121,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     from demokit.pipelines.collect import collect_demo_data
     from demokit.pipelines.reward_model import default_learner, run_irl
     from demokit.rl.expert import train_expert
+    from demokit.runs import RunFolder, epoch_row
 
     cfg = config if isinstance(config, PipelineConfig) else from_mapping(PipelineConfig, config)
     if cfg.episodes < 1:
@@ -133,6 +136,14 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     start = time.perf_counter()
     run_dir = Path(cfg.workdir) / cfg.env_id.replace("/", "_")
     run_dir.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, Path] = {}
+
+    def stage_run(command: str, config: dict[str, Any], info: dict[str, Any]) -> RunFolder:
+        """The run folder of one stage: <workdir>/<env>/runs/<command>/<env>/seed<seed> (replaced on a rerun)."""
+        run = RunFolder(command, cfg.env_id, config=config, root=run_dir / "runs", name=f"seed{cfg.seed}",
+                        overwrite=True, info={"reward_threshold": reward_threshold(cfg.env_id), **info})
+        runs[command] = run.path
+        return run
 
     # 1. the expert
     expert_path = Path(cfg.experts_dir) / f"{cfg.env_id.replace('/', '_')}-{cfg.expert_algo}.pt"
@@ -143,9 +154,14 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
         expert_detail = f"reused ({expert.training.get('env_steps', '?')} env steps)"
     else:
         stage("expert", f"training a {cfg.expert_algo} expert for {cfg.env_id} -> {expert_path}")
-        res = train_expert({"env_id": cfg.env_id, "algo": cfg.expert_algo, "seed": cfg.seed, "out": str(expert_path)},
-                           progress=lambda i: prog("expert", i["env_steps"], i["total_timesteps"],
-                                                   training_progress_text(i)))
+        expert_cfg = {"env_id": cfg.env_id, "algo": cfg.expert_algo, "seed": cfg.seed, "out": str(expert_path)}
+        with stage_run("train-expert", expert_cfg, {"algo": cfg.expert_algo}) as run:
+            res = train_expert(expert_cfg, progress=run.tee(lambda i: prog("expert", i["env_steps"],
+                                                                              i["total_timesteps"],
+                                                                              training_progress_text(i))),
+                               tb_writer=run)
+            run.finish(res.as_dict(), checkpoint=expert_path, final_row={
+                "step": res.env_steps, "env_steps": res.env_steps, "eval_return": res.mean_return, "final": True})
         expert_train_s = res.wall_s
         expert_detail = f"{res.env_steps} env steps"
         expert = load_checkpoint(expert_path)
@@ -160,18 +176,28 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
 
     # 3. behavioral cloning
     stage("bc", "behavioral cloning on the demonstrations")
-    bc = train_bc(dataset, {"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device},
-                  callback=lambda rec: prog("bc", rec["epoch"], None, bc_progress_text(rec)))
+    bc_cfg = {"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device}
+    with stage_run("bc-train", bc_cfg, {"algo": "bc", "expert_return": col.mean_return}) as bc_run:
+
+        def on_epoch(rec: dict[str, Any]) -> None:
+            bc_run.log_row(epoch_row(rec))
+            prog("bc", rec["epoch"], None, bc_progress_text(rec))
+
+        bc = train_bc(dataset, bc_cfg, callback=on_epoch)
+        bc_run.finish({"mean_return": bc.mean_return, "epochs": bc.epochs}, checkpoint=bc.checkpoint)
 
     # 4. GAIL
     gail = None
     if cfg.gail:
         gail_algo = cfg.gail_algo or default_learner(cfg.env_id, act_space)
         stage("gail", f"GAIL ({gail_algo}) on the demonstrations")
-        gail = run_irl({"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device},
-                        cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt",
-                        progress=lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
-                                                training_progress_text(i, return_label="env return")))
+        gail_cfg = {"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device}
+        with stage_run("gail", gail_cfg, {"algo": f"gail-{gail_algo}", "expert_return": col.mean_return}) as gail_run:
+            gail = run_irl(gail_cfg, cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt", tb_logger=gail_run,
+                            progress=gail_run.tee(lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
+                                                                 training_progress_text(i, return_label="env return"))))
+            gail_run.finish(gail.as_dict(), checkpoint=gail.checkpoint, final_row={
+                "step": gail.env_steps, "env_steps": gail.env_steps, "eval_return": gail.mean_return, "final": True})
 
     # 5. one evaluation protocol for every row
     stage("eval", f"evaluating every policy on {cfg.eval_episodes} episodes (seeds {EVAL_SEED}+)")
@@ -193,4 +219,18 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     result = PipelineResult(env_id=cfg.env_id, dataset=str(dataset), rows=tuple(rows), wall_s=wall,
                             summary_path=str(summary_path), extra={"config": to_dict(cfg)})
     atomic_write_bytes(summary_path, json.dumps({**result.as_dict(), "config": to_dict(cfg)}, indent=2).encode())
+    _plots(run_dir, dataset, runs, stage)
     return result
+
+
+def _plots(run_dir: Path, dataset: Path, runs: dict[str, Path], stage: StageFn) -> None:
+    """dataset.png (return / length histograms) and one learning-curve PNG per training stage, beside summary.json."""
+    from demokit.plot import plot
+
+    try:
+        written = [plot([dataset], run_dir / "dataset.png")]
+        written += [plot([path], run_dir / f"{name}.png") for name, path in runs.items()]
+    except UserError as exc:  # matplotlib missing, or a stage without rows
+        stage("plot", f"skipped: {exc}")
+        return
+    stage("plot", ", ".join(str(p) for p in written))

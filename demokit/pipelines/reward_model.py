@@ -234,7 +234,7 @@ def irl_rl_config(spec: LearnerSpec, env_id: str, cfg: IRLConfig, *, seed: int) 
 
 def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *, algo: str | None = None,
             off_policy: bool | None = None, cooptrain_reward: bool = True, pretrain_reward: bool = False,
-            progress: ProgressFn | None = None, tb_logger: Any = None,
+            max_env_step: int | None = None, progress: ProgressFn | None = None, tb_logger: Any = None,
             out: str | os.PathLike[str] | None = None) -> IRLResult:
     """Inverse RL with the configured reward model and learner (see the two serial pipelines).
 
@@ -242,11 +242,17 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     ``off_policy``: refuse learners of the other kind (the serial pipelines set it);
     ``pretrain_reward``: ``reward_model.train()`` once before RL (for models that learn
     from expert data alone); ``cooptrain_reward=False``: the reward model is frozen during
-    RL (no collect_data / train / clear_data; its estimates are still used).
+    RL (no collect_data / train / clear_data; its estimates are still used);
+    ``max_env_step``: DI-engine's name of the budget (``total_timesteps``).
     """
     start = time.perf_counter()
     cfg = irl_config(config)
-    check_output_path(out)
+    if max_env_step is not None:
+        if cfg.total_timesteps not in (None, max_env_step):
+            raise ConfigError(f"max_env_step={max_env_step} and total_timesteps={cfg.total_timesteps} differ: "
+                              f"give one")
+        cfg = from_mapping(IRLConfig, cfg, total_timesteps=max_env_step)
+    check_output_path(out, inputs=[cfg.expert_data_path])
     dataset, env_id = expert_dataset_and_env(cfg)
     spec = resolve_learner(cfg, dataset, env_id, algo=algo, off_policy=off_policy)
     rl_config = irl_rl_config(spec, env_id, cfg, seed=seed)
@@ -295,7 +301,8 @@ def irl_config(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any]) -> IRLCo
 
 def serial_pipeline_reward_model_offpolicy(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *,
                                            cooptrain_reward: bool = True, pretrain_reward: bool = False,
-                                           progress: ProgressFn | None = None, tb_logger: Any = None,
+                                           max_env_step: int | None = None, progress: ProgressFn | None = None,
+                                           tb_logger: Any = None,
                                            out: str | os.PathLike[str] | None = None) -> IRLResult:
     """Inverse RL with an off-policy learner (default: the first registered one that fits, DQN on
     Discrete actions) and a replay buffer (the seeds' CartPole example).
@@ -306,12 +313,13 @@ def serial_pipeline_reward_model_offpolicy(config: IRLConfig | Mapping[str, Any]
     keeps the env rewards). ``out``: write a ``<reward model>-<learner>`` checkpoint there.
     """
     return run_irl(config, seed, off_policy=True, cooptrain_reward=cooptrain_reward, pretrain_reward=pretrain_reward,
-                   progress=progress, tb_logger=tb_logger, out=out)
+                   max_env_step=max_env_step, progress=progress, tb_logger=tb_logger, out=out)
 
 
 def serial_pipeline_reward_model_onpolicy(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *,
                                           cooptrain_reward: bool = True, pretrain_reward: bool = False,
-                                          progress: ProgressFn | None = None, tb_logger: Any = None,
+                                          max_env_step: int | None = None, progress: ProgressFn | None = None,
+                                          tb_logger: Any = None,
                                           out: str | os.PathLike[str] | None = None) -> IRLResult:
     """Inverse RL with an on-policy learner (default: PPO; the notebook's Acrobot example).
 
@@ -320,4 +328,4 @@ def serial_pipeline_reward_model_onpolicy(config: IRLConfig | Mapping[str, Any] 
     ``reward_model.estimate``. ``out``: write a ``<reward model>-<learner>`` checkpoint there.
     """
     return run_irl(config, seed, off_policy=False, cooptrain_reward=cooptrain_reward, pretrain_reward=pretrain_reward,
-                   progress=progress, tb_logger=tb_logger, out=out)
+                   max_env_step=max_env_step, progress=progress, tb_logger=tb_logger, out=out)

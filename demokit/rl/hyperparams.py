@@ -17,7 +17,10 @@ inflated; seed 0 unless more are given; "steps" = env steps until the goal was c
 | Acrobot-v1 | dqn | -82 after 30k steps | |
 | MountainCar-v0 | dqn | -109 after 100k steps (-103.3 over 100 fresh eps; rl-zoo settings) | dqn |
 | MountainCar-v0 | ppo | -112 after the full 1M steps: goal (-110) not reached | |
-| Pendulum-v1 | ppo | -195 / -164 / -162 (seeds 0-2) after 92k-300k steps | ppo (dqn: Box actions) |
+| Pendulum-v1 | ppo | -195 / -164 / -162 (seeds 0-2) after 92k-300k steps | |
+| Pendulum-v1 | sac | -150 / -150 (seeds 0-1) after 5k steps, 15-18 s (64x64 nets) | sac (fastest) |
+| InvertedPendulum-v5 | sac | 1000 / 1000 (seeds 0-1) after 12k / 16k steps (mujoco extra) | sac |
+| Hopper-v5 | sac | rl-zoo-like settings, 1M-step budget: long run in progress (see docs/benchmarks.md) | sac |
 | MountainCarContinuous-v0 | ppo | 98/98/99/94/99 (seeds 0-4) after 10k-20k steps (1-2 s) | ppo (dqn: Box actions) |
 | LunarLander-v3 | ppo | 214 / 208 (seeds 0-1) after 473k / 702k steps, 63 / 93 s (needs the box2d extra) | ppo |
 | LunarLander-v3 | dqn | 228 (std 116: some crashes) after 60k steps, 155 s | |

@@ -24,6 +24,7 @@ target update as two foreach calls, and loss figures read only when TensorBoard 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -92,6 +93,9 @@ class SACConfig(LoopConfig):
             raise ConfigError(f"SACConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
             raise ConfigError(f"SACConfig.hidden_sizes must be positive integers, got {self.hidden_sizes}")
+        if self.learning_starts >= self.total_timesteps:
+            warnings.warn(f"SACConfig: learning_starts {self.learning_starts} >= total_timesteps {self.total_timesteps}: "
+                          f"every action is uniformly random and no gradient step runs", stacklevel=3)
 
 
 # ---- the maths (known-answer tested) ------------------------------------------------
@@ -118,6 +122,12 @@ def sac_actor_loss(log_prob: torch.Tensor, q: torch.Tensor, alpha: torch.Tensor 
 def sac_alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
     """-mean(log_alpha * (log pi(a|s) + target_entropy)): alpha grows while the entropy is below target."""
     return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+def sac_alpha_grad(log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """d sac_alpha_loss / d log_alpha = -mean(log pi(a|s) + target_entropy), shape (1,) (the trainer
+    sets it as the gradient directly: no autograd pass for a one-parameter loss)."""
+    return -(log_prob.detach() + target_entropy).mean().reshape(1)
 
 
 @torch.no_grad()
@@ -307,7 +317,7 @@ class SACTrainer(BaseTrainer):
             for opt in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
                 if opt is not None:
                     _set_lr(opt, lr)
-        sums = torch.zeros(3)
+        sums = torch.zeros(3, device=self.device)
         for _ in range(n):
             batch = self.replay.sample(cfg.batch_size)
             if reward_fn is not None:
@@ -323,10 +333,8 @@ class SACTrainer(BaseTrainer):
         shape = (x.shape[0], self.act_dim)
         a_pi, logp_pi = actor.rsample(x, torch.randn(shape, generator=gen).to(x.device))
         alpha = self.alpha
-        if self.auto_alpha:
-            alpha_loss = sac_alpha_loss(self.log_alpha, logp_pi, self.target_entropy)
-            self.alpha_optimizer.zero_grad()
-            alpha_loss.backward()
+        if self.auto_alpha:  # the gradient of sac_alpha_loss, set directly
+            self.log_alpha.grad = sac_alpha_grad(logp_pi, self.target_entropy)
             self.alpha_optimizer.step()
         with torch.no_grad():
             a2, logp2 = actor.rsample(x_next, torch.randn(shape, generator=gen).to(x.device))

@@ -330,3 +330,12 @@ def test_unreadable_sources_are_one_error_line(work, capsys):
     _refused(capsys, ["bc-train", str(work), "--out", str(work / "x.pt")], "directory")
     _refused(capsys, ["inspect", str(work / ("n" * 300 + ".h5"))], "")
     assert not (work / "o.h5").exists() and not (work / "x.pt").exists()
+
+
+def test_ctrl_c_while_the_interpreter_shuts_down_is_quiet(repo_root):
+    code = ("import atexit, os, signal, sys, time\n"
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.2)))\n"
+            "sys.argv = ['demokit', '--help']\n"
+            "from demokit.cli import run; run()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=repo_root)
+    assert out.returncode == 0 and "Traceback" not in out.stderr and "KeyboardInterrupt" not in out.stderr

@@ -118,3 +118,22 @@ def test_not_a_dataset_is_a_user_error(tmp_path, capsys, content):
     assert main(["doctor", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_convert_and_collect_run_the_cheap_checks(tmp_path, capsys):
+    from tests.data.convert.sources import write_d4rl
+
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(20, 4)).astype(np.float32)
+    obs[7, 2] = np.nan
+    terminals = np.zeros(20, dtype=bool)
+    terminals[[9, 19]] = True
+    src = write_d4rl(tmp_path / "d4rl.hdf5", {"observations": obs, "actions": rng.normal(size=(20, 2)),
+                                              "rewards": rng.normal(size=20), "terminals": terminals,
+                                              "timeouts": np.zeros(20, dtype=bool)})
+    assert main(["convert", str(src), str(tmp_path / "out.h5")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: doctor: error [non_finite] observations holds NaN in 1 row(s) of 1 episode(s): 0" in err
+    assert main(["collect", "--policy", "random", "--env", "CartPole-v1", "--episodes", "2",
+                 "--out", str(tmp_path / "c.h5")]) == 0
+    assert "doctor:" not in capsys.readouterr().err  # clean data: no warnings

@@ -1,5 +1,6 @@
 """The README's main job: expert -> demonstrations -> BC and GAIL -> table."""
 
+import importlib.util
 import json
 
 import pytest
@@ -30,6 +31,11 @@ def test_whole_path_on_cartpole(tmp_path, capsys):
     assert res["random_return"] < 100
     summary = json.loads((tmp_path / "runs" / "CartPole-v1" / "summary.json").read_text())
     assert [r["policy"] for r in summary["rows"]] == ["expert (ppo)", "BC", "GAIL (ppo)", "random"]
+    base = tmp_path / "runs" / "CartPole-v1"  # a run folder per stage, the plots beside summary.json
+    assert {p.name for p in (base / "runs").iterdir()} == {"train-expert", "bc-train", "gail"}
+    if importlib.util.find_spec("matplotlib") is not None:
+        for name in ("dataset.png", "train-expert.png", "bc-train.png", "gail.png"):
+            assert (base / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     # a second run reuses the expert
     rc = main(["pipeline", "--env", "CartPole-v1", "--workdir", str(tmp_path / "runs"), "--no-gail", "--json"])
     res2 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

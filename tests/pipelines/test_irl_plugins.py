@@ -123,7 +123,7 @@ def test_a_reward_model_that_needs_log_probs_refuses_a_learner_without_them(expe
 def test_di_engine_config_pair(expert: str, tmp_path: Path) -> None:
     main_config = {
         "exp_name": "cartpole_ppo_gail_seed0",
-        "env": {"collector_env_num": 4, "evaluator_env_num": 5, "n_evaluator_episode": 3, "stop_value": 60},
+        "env": {"collector_env_num": 4, "evaluator_env_num": 5, "n_evaluator_episode": 3, "stop_value": 600},
         "policy": {"cuda": False, "discount_factor": 0.97, "learn": {"learning_rate": 1e-3, "batch_size": 64}},
         "reward_model": {"input_size": 5, "hidden_size": 32, "batch_size": 32, "update_per_collect": 3,
                          "data_path": expert, "collect_count": 1000, "reward_model_path": "x.pth"},
@@ -131,7 +131,7 @@ def test_di_engine_config_pair(expert: str, tmp_path: Path) -> None:
     create_config = {"env": {"type": "cartpole", "import_names": ["dizoo.classic_control.cartpole.envs"]},
                      "env_manager": {"type": "base"}, "policy": {"type": "ppo"}, "reward_model": {"type": "gail"}}
     with pytest.warns(UserWarning, match="exp_name.*reward_model_path|reward_model_path.*exp_name") as record:
-        result = serial_pipeline_reward_model_onpolicy((main_config, create_config), seed=0,
+        result = serial_pipeline_reward_model_onpolicy((main_config, create_config), seed=0, max_env_step=2000,
                                                        out=tmp_path / "ding.pt")
     assert any("input_dims=5" in str(w.message) for w in record)  # DI-engine's raw-index width: explained
     rm = result.reward_model
@@ -140,7 +140,8 @@ def test_di_engine_config_pair(expert: str, tmp_path: Path) -> None:
     ckpt = load_checkpoint(tmp_path / "ding.pt")
     assert ckpt.algo == "gail-ppo" and ckpt.training["config"]["num_envs"] == 4
     assert ckpt.training["config"]["learning_rate"] == 1e-3 and ckpt.training["config"]["eval_episodes"] == 3
-    assert ckpt.training["config"]["stop_value"] == 60 and ckpt.training["config"]["device"] == "cpu"
+    assert ckpt.training["config"]["stop_value"] == 600 and ckpt.training["config"]["device"] == "cpu"
+    assert ckpt.training["config"]["total_timesteps"] == 2000  # DI-engine's max_env_step
 
 
 @pytest.mark.parametrize(("main_config", "create_config", "match"), [

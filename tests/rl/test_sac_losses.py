@@ -14,8 +14,8 @@ from torch.distributions.transforms import TanhTransform
 
 from demokit.policies import make_policy
 from demokit.policies.distributions import squashed_gaussian_sample, tanh_log_det_jacobian
-from demokit.rl.sac import (QEnsemble, polyak_update_, sac_actor_loss, sac_alpha_loss, sac_critic_loss,
-                            sac_critic_target)
+from demokit.rl.sac import (QEnsemble, polyak_update_, sac_actor_loss, sac_alpha_grad, sac_alpha_loss,
+                            sac_critic_loss, sac_critic_target)
 
 
 def test_squashed_log_prob_matches_torch_transformed_distribution():
@@ -65,6 +65,7 @@ def test_critic_actor_and_alpha_losses_hand_computed():
     loss.backward()
     # the entropy estimate (-mean log pi = 0.25) is above the target (-1): descent lowers alpha
     assert log_alpha.grad.item() == pytest.approx(1.25)
+    torch.testing.assert_close(sac_alpha_grad(logp, -1.0), log_alpha.grad)  # what the trainer sets directly
 
 
 def test_polyak_update():

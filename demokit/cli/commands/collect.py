@@ -77,6 +77,10 @@ def register(app: typer.Typer) -> None:
             if json_out:
                 emit_json(r.as_dict())
             raise typer.Exit(130) from None
+        from demokit.data.doctor import cheap_warnings
+
+        for line in cheap_warnings(result.path):  # the cheap dataset checks on what was written
+            err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
         if result.cut_episodes:
             err_console.print("note: the last episode was cut by the --steps budget and is stored as truncated",
                               markup=False, soft_wrap=True)

@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
     @app.command("convert")
     def convert_cmd(
         src: str = typer.Argument(..., metavar="SRC", help="source: a demokit .h5, a Minari dataset directory (or its data/), "
-                                            "a D4RL-style .hdf5 file, or DI-engine expert data (.pkl / torch.save)"),
+                                            "a D4RL-style .hdf5 file, DI-engine expert data (.pkl / torch.save), a robomimic .hdf5 "
+                                            "or an imitation trajectory folder (Hugging Face datasets)"),
         dst: str = typer.Argument(..., metavar="DST", help="output: NAME.h5 (demokit), a directory such as out/cartpole-expert-v0/ "
                                             "(Minari), or any path with --to"),
         env: Optional[str] = typer.Option(None, "--env", help=field_help(ConvertConfig, "env_id")),
@@ -39,6 +40,11 @@ def register(app: typer.Typer) -> None:
                                  dataset_id=dataset_id)
         for w in caught:
             err_console.print(f"warning: {w.message}", markup=False, highlight=False, soft_wrap=True)
+        if result.target_kind == "demokit":  # the cheap dataset checks on what was written
+            from demokit.data.doctor import cheap_warnings
+
+            for line in cheap_warnings(result.path):
+                err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
         if json_out:
             emit_json(result.to_dict())
         else:

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         Each finding names the episodes it concerns and a fix. Exit status: 0 clean, 1 findings, 2 not a dataset.
         """
         from demokit.cli.output import emit_json, out_console
-        from demokit.data.doctor import diagnose, episode_list
+        from demokit.data.doctor import diagnose
 
         report = diagnose(dataset)
         if json_out:
@@ -33,8 +33,5 @@ def register(app: typer.Typer) -> None:
         out_console.print(f"{head}: {len(report.findings)} finding(s)", markup=False, highlight=False, soft_wrap=True)
         for f in report.findings:
             out_console.print(f"{f.severity} [{f.check}] {f.message}", markup=False, highlight=False, soft_wrap=True)
-            if f.episodes:
-                out_console.print(f"  episodes: {episode_list(f.episodes)}", markup=False, highlight=False,
-                                  soft_wrap=True)
             out_console.print(f"  fix: {f.fix}", markup=False, highlight=False, soft_wrap=True)
         return 1

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from demokit.config import field_help
+from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 
 def default_gail_out(dataset_path: str, algo: str) -> Path:
@@ -39,6 +40,9 @@ def register(app: typer.Typer) -> None:
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory "
                                                                               "(needs `pip install tensorboard`)"),
         force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
+        run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP),
+        run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP),
+        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """GAIL: learn a policy from expert demonstrations with a discriminator as the reward.
@@ -53,7 +57,9 @@ def register(app: typer.Typer) -> None:
         from demokit.config import from_mapping
         from demokit.pipelines.reward_model import expert_dataset_and_env, resolve_learner, run_irl
         from demokit.paths import check_output_path
-        from demokit.rl.expert import tensorboard_writer
+        from demokit.config import to_dict
+        from demokit.envs import reward_threshold
+        from demokit.runs import RunFolder
 
         cfg = from_mapping(IRLConfig, {"expert_data_path": expert}, env_id=env, algo=algo,
                            total_timesteps=timesteps, device=device)  # an unknown --algo lists the learners
@@ -62,19 +68,24 @@ def register(app: typer.Typer) -> None:
         name = resolve_learner(cfg, dataset, env_id).name  # a learner that does not fit: error before training
         target = str(out if out is not None else default_gail_out(expert, name))
         target = str(check_output_path(target, kind="checkpoint", inputs=[expert], force=force))
-        writer = tensorboard_writer(tensorboard)
+        returns = dataset.episode_returns
+        run = RunFolder("gail", env_id, config={**to_dict(cfg), "seed": seed, "out": target}, run_dir=run_dir,
+                        name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
+                        info={"algo": f"gail-{name}", "reward_threshold": reward_threshold(env_id),
+                              "expert_return": float(returns.mean()) if len(returns) else None})
 
         def report(info: dict[str, float]) -> None:  # the env's return: GAIL trains on the discriminator's reward
+            run.progress(info)
             progress.update(int(info["env_steps"]), total=int(info["total_timesteps"]),
                             info=training_progress_text(info, return_label="env return"))
 
-        try:
-            with LazyProgress(f"gail-{name} {env_id}") as progress:
-                result = run_irl(cfg, seed, algo=name, tb_logger=writer, out=target, progress=report)
-        finally:
-            if writer is not None:
-                writer.close()
-        figures = result.as_dict()
+        with run, LazyProgress(f"gail-{name} {env_id}") as progress:
+            result = run_irl(cfg, seed, algo=name, tb_logger=run, out=target, progress=report)
+            figures = {**result.as_dict(), "run_dir": str(run.path)}
+            run.finish(figures, checkpoint=result.checkpoint,
+                       final_row={"step": result.env_steps, "env_steps": result.env_steps,
+                                  "eval_return": result.mean_return, "eval_return_std": result.std_return,
+                                  "final": True})
         if json_out:
             emit_json(figures)
         else:

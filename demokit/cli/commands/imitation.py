@@ -22,7 +22,7 @@ from demokit.progress import bc_progress_text
 from demokit.config import field_help
 from demokit.il.bc import BCConfig, default_bc_out
 from demokit.il.dagger import DAggerConfig, default_dagger_paths
-from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP, RunFolder
+from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP, RunFolder, epoch_row
 
 
 def bc_run_folder(dataset: Path, overrides: dict[str, Any], *, run_dir: Optional[str], run_name: Optional[str],
@@ -41,13 +41,6 @@ def bc_run_folder(dataset: Path, overrides: dict[str, Any], *, run_dir: Optional
                            "reward_threshold": reward_threshold(env_id) if env_id != "unknown-env" else None})
 
 
-def epoch_row(rec: dict[str, Any]) -> dict[str, Any]:
-    """A metrics row of one BC epoch (the x axis is the epoch)."""
-    row = {k: v for k, v in rec.items() if k not in ("eval_mean", "eval_std", "max_epochs", "time_s")}
-    row["step"] = rec["epoch"]
-    if "eval_mean" in rec:
-        row["eval_return"], row["eval_return_std"] = rec["eval_mean"], rec["eval_std"]
-    return row
 
 
 def _is_main_rank() -> bool:
@@ -177,6 +170,11 @@ def register(app: typer.Typer) -> None:
                                                    "(default: datasets/<env>-dagger.h5)", show_default=False),
         force: bool = typer.Option(False, "--force", help="replace an existing --dataset-out (and an --out that "
                                                           "is not a checkpoint)"),
+        run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
+        run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
+        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+        tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help="TensorBoard log directory of the "
+                                                  "metrics rows (needs `pip install tensorboard`)", show_default=False),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last line)"),
     ) -> None:
         """DAgger: roll out expert/learner mixtures, label every state with the expert, retrain BC."""
@@ -205,17 +203,28 @@ def register(app: typer.Typer) -> None:
             "hidden_sizes": hidden, "eval_episodes": eval_episodes, "seed": seed, "device": device,
             "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force}
         total = rounds if rounds is not None else DAggerConfig().rounds
-        with LazyProgress("dagger", total) as progress:
+        from demokit.envs import reward_threshold
+
+        run = RunFolder("dagger", env_id, config=overrides, run_dir=run_dir, name=run_name, overwrite=overwrite,
+                        tensorboard=tensorboard or False,
+                        info={"algo": "dagger", "reward_threshold": reward_threshold(env_id),
+                              "expert": str(expert)})
+        with run, LazyProgress("dagger", total) as progress:
 
             def on_round(rec: dict) -> None:
+                run.log_row({**{k: v for k, v in rec.items() if k not in ("mean_return", "std_return")},
+                             "step": rec["round"], "eval_return": rec["mean_return"],
+                             "eval_return_std": rec["std_return"]})
                 progress.update(rec["round"] + 1, info=f"beta {rec['beta']:.2f}  return {_fmt(rec['mean_return'])}",
                                 line=f"round {rec['round']}: beta {rec['beta']:.2f}, rollout return "
                                 f"{rec['rollout_return']:.1f}, {rec['dataset_steps']} labelled steps, "
                                 f"BC return {_fmt(rec['mean_return'])} ± {_fmt(rec['std_return'])}")
 
             result = train_dagger(None, callback=on_round, **overrides)
+            summary = {**result.summary(), "run_dir": str(run.path)}
+            run.finish(summary, checkpoint=result.checkpoint)
         if json_out:
-            emit_json(result.summary())
+            emit_json(summary)
         else:
             print(f"wrote {result.checkpoint} and {result.dataset}: return {_fmt(result.mean_return)} ± "
                   f"{_fmt(result.std_return)} after {len(result.rounds)} rounds; {result.wall_s:.1f} s")

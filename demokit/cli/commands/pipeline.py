@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         from demokit.cli.checks import check_seed
         from demokit.cli.output import LazyProgress, emit_json, err_console, out_console
-        from demokit.paths import check_output_path, remove_dirs
+        from demokit.paths import check_output_path, remove_empty_tree
         from demokit.devices import resolve_device
         from demokit.config import from_mapping
         from demokit.pipelines.full import run_pipeline
@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         try:
             result = run_pipeline(cfg, on_stage=on_stage, progress=progress)
         except BaseException:
-            remove_dirs(list(reversed(made)))  # only while empty: nothing a stage wrote is removed
+            if made:  # folders this run made, as far as they are empty: nothing a stage wrote is removed
+                remove_empty_tree(made[-1])
             raise
         finally:
             for bar in bars.values():

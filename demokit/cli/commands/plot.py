@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
                 from demokit.errors import UserError
 
                 raise UserError(f"{p}: no such run folder or dataset")
+        from demokit.paths import check_output_path
+
+        out = check_output_path(out, inputs=paths)  # never an input, a special or read-only file
         written = plot(paths, out)
         if json_out:
             emit_json({"out": str(written), "inputs": [str(p) for p in paths]})

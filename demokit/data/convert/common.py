@@ -35,8 +35,8 @@ class ConvertConfig:
                                       "spaces are checked against it)")
     force: bool = option(False, "replace DST if it exists")
     compression: str | None = option(None, "HDF5 compression of the output: gzip, lzf or none")
-    to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory) or d4rl "
-                                  "(flat .hdf5); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
+    to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory), d4rl "
+                                  "(flat .hdf5), robomimic (.hdf5) or imitation (datasets folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
     dataset_id: str | None = option(None, "Minari dataset id written into metadata.json "
                                           "(default: from the DST directory name, e.g. cartpole-expert-v0)")
 

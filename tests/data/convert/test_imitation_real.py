@@ -1,7 +1,7 @@
 """Against the real imitation library (it pins gymnasium 0.29, so it lives in its own virtual env).
 
-Set ``DEMOKIT_IMITATION_PYTHON`` to that env's python (imitation 1.0.1 + datasets installed) to run this;
-otherwise it is skipped. imitation's own ``serialize.save`` writes the input and its ``serialize.load``
+Runs with ``DEMOKIT_IMITATION_PYTHON`` (a python with imitation 1.0.1 and datasets), else with
+``.venv-imitation/bin/python`` when ``scripts/setup_peers.sh imitation`` made it; otherwise it is skipped. imitation's own ``serialize.save`` writes the input and its ``serialize.load``
 reads demokit's output back.
 """
 
@@ -18,8 +18,10 @@ import pytest
 from demokit.data import load_dataset
 from demokit.data.convert import convert
 
-PYTHON = os.environ.get("DEMOKIT_IMITATION_PYTHON")
-pytestmark = pytest.mark.skipif(not PYTHON, reason="DEMOKIT_IMITATION_PYTHON (a python with imitation) not set")
+_PEER = Path(__file__).resolve().parents[3] / ".venv-imitation" / "bin" / "python"
+PYTHON = os.environ.get("DEMOKIT_IMITATION_PYTHON") or (str(_PEER) if _PEER.exists() else None)
+pytestmark = pytest.mark.skipif(not PYTHON, reason="no python with imitation (DEMOKIT_IMITATION_PYTHON or "
+                                                   ".venv-imitation from scripts/setup_peers.sh)")
 pytest.importorskip("datasets")
 
 SAVE = textwrap.dedent("""

@@ -288,3 +288,17 @@ def test_jpeg_images_written_by_minari_are_decoded(tmp_path: Path, monkeypatch: 
     to_minari(tmp_path / "img.h5", tmp_path / "root" / "raw-v0")
     again = next(minari.load_dataset("raw-v0").iterate_episodes()).observations
     np.testing.assert_array_equal(again, decoded)
+
+
+@pytest.mark.parametrize("attr,value,needle", [("total_steps", "four", "not an integer"),
+                                               ("total_steps", 4.5, "not an integer"),
+                                               ("seed", "x", "not an integer"),
+                                               ("seed", -3, "outside the range")])
+def test_damaged_episode_attributes_are_refused(tmp_path: Path, attr: str, value, needle: str) -> None:
+    eps = cartpole_minari_episodes([4, 6])
+    src = write_minari_by_hand(tmp_path / "bad-v0", eps, cartpole_minari_metadata(eps))
+    with h5py.File(src / "data" / "main_data.hdf5", "a") as h5:
+        h5["episode_1"].attrs[attr] = value
+    with pytest.raises(UserError, match=needle):
+        convert(src, tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()
