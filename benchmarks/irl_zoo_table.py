@@ -4,9 +4,10 @@ Every registered reward model of demokit's zoo runs through ``demokit irl`` (the
 process: start-up, evaluations and the checkpoint included) at its defaults, seeds 0..2,
 ``--device cpu``, one torch thread, stopping at the env's threshold (475) as `demokit gail`
 does. ``sqil`` runs with DQN (it needs a replay buffer; its default), AIRL / PWIL / RED /
-D-REX with PPO (the default). T-REX needs ranked demonstrations: it runs on
-``--ranked`` data when given (a dataset with a per-step ``rank`` extra), else it is
-listed as not applicable (the reference dataset's 10 episodes all return 500).
+D-REX with PPO (the default). T-REX needs ranked demonstrations (the reference dataset's
+10 episodes all return 500): it runs on a ranked dataset made here (``make_ranked``: a BC
+policy of the reference data rolled out with epsilon-greedy noise 1.0, 0.75, 0.5, 0.25,
+0.0, two episodes each, every step's ``rank`` extra = -epsilon), or on ``--ranked FILE``.
 
     .venv/bin/python benchmarks/irl_zoo_table.py [--models airl sqil ...] [--seeds 0 1 2] [--ranked FILE]
 
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 DATA = ROOT / "datasets" / "cartpole-v1-expert.h5"
 MODELS = ("sqil", "red", "pwil", "airl", "drex", "trex")
 
@@ -46,6 +48,39 @@ def run(model: str, seed: int, data: Path, workdir: Path) -> dict:
             "converged": result["converged"]}
 
 
+def make_ranked(path: Path, seed: int = 0) -> Path:
+    """Ten CartPole-v1 episodes of a BC policy (trained on the reference data) at five noise levels, ranked."""
+    import numpy as np
+
+    from demokit.data import DatasetWriter, Episode
+    from demokit.envs import make_env
+    from demokit.il import train_bc
+
+    policy = train_bc(str(DATA), {"epochs": 30, "eval_episodes": 0, "seed": seed, "device": "cpu"}).policy
+    env = make_env("CartPole-v1")
+    rng = np.random.default_rng(seed)
+    with DatasetWriter(path, observation_space=env.observation_space, action_space=env.action_space,
+                       env_id="CartPole-v1", provenance={"policy": "BC + epsilon-greedy noise (rank = -epsilon)"}) as w:
+        for k, eps in enumerate((1.0, 1.0, 0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0)):
+            obs, _ = env.reset(seed=seed + k)
+            rows, acts, rews, done = [], [], [], (False, False)
+            while not any(done):
+                a = int(rng.integers(2)) if rng.random() < eps else int(policy.act(obs[None])[0])
+                rows.append(obs), acts.append(a)
+                obs, r, term, trunc, _ = env.step(a)
+                rews.append(r)
+                done = (term, trunc)
+            flags = np.zeros(len(rows), bool)
+            te, tr = flags.copy(), flags.copy()
+            te[-1], tr[-1] = done
+            w.add_episode(Episode(observations=np.asarray(rows, np.float32), actions=np.asarray(acts),
+                                  rewards=np.asarray(rews), terminated=te, truncated=tr,
+                                  final_observation=np.asarray(obs, np.float32)[None],
+                                  extras={"rank": np.full(len(rows), -eps, np.float32)}, seed=seed + k))
+    env.close()
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS))
@@ -54,8 +89,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if "trex" in args.models and args.ranked is None:
+            args.ranked = make_ranked(Path(tmp) / "cartpole-ranked.h5")
         for model in args.models:
-            data = args.ranked if model == "trex" and args.ranked else DATA
+            data = args.ranked if model == "trex" else DATA
             for seed in args.seeds:
                 row = run(model, seed, data, Path(tmp))
                 print(json.dumps(row), flush=True)

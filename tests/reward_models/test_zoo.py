@@ -311,3 +311,29 @@ def test_a_key_of_another_model_is_refused(cartpole_expert: Path, name: str, key
         IRLConfig(expert_data_path=str(cartpole_expert), reward_model={"type": name, key: 1})
     if closest:
         assert closest in str(info.value)
+
+
+def test_supplied_transitions_reach_sac_in_policy_space() -> None:
+    """The same hook on SAC (Box actions): supplied env actions become the squashed policy's [-1, 1] actions."""
+    from demokit.rl.sac import SACConfig, SACTrainer
+
+    class Supplier:
+        supplied_fraction = 0.5
+
+        def supply_transitions(self, n: int) -> TransitionBatch:
+            return TransitionBatch(observations=torch.ones(n, 3), actions=torch.tensor([[2.0], [-2.0], [0.0]])[:n],
+                                   rewards=torch.full((n,), 1.0), next_observations=torch.ones(n, 3),
+                                   terminated=torch.zeros(n, dtype=torch.bool),
+                                   truncated=torch.zeros(n, dtype=torch.bool))
+
+    trainer = SACTrainer(SACConfig(env_id="Pendulum-v1", total_timesteps=200, learning_starts=50, batch_size=6,
+                                   hidden_sizes=(8,), buffer_size=500, device="cpu"), reward_model=Supplier())
+    try:
+        batch = {"obs": torch.zeros(6, 3), "next_obs": torch.zeros(6, 3), "action": torch.zeros(6, 1),
+                 "reward": torch.zeros(6), "terminated": torch.zeros(6, dtype=torch.bool),
+                 "truncated": torch.zeros(6, dtype=torch.bool)}
+        mixed, rewards = trainer.mix_supplied_transitions(batch, torch.zeros(6))
+    finally:
+        trainer.close()
+    assert torch.allclose(mixed["action"][3:, 0], torch.tensor([1.0, -1.0, 0.0]))
+    assert torch.equal(rewards, torch.tensor([0.0, 0, 0, 1, 1, 1])) and mixed["obs"][3:].eq(1).all()
