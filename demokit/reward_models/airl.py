@@ -38,11 +38,11 @@ from torch import nn
 from demokit.config import option
 from demokit.data.dataset import DemoDataset
 from demokit.devices import resolve_device
-from demokit.errors import UserError
+from demokit.errors import ConfigError, UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions, num_transitions
-from demokit.reward_models.expert import (relabel, check_positive, check_type, concat_batches, expert_data_for, model_config,
-                                          rows_of)
+from demokit.reward_models.expert import (check_positive, check_type, concat_batches, expert_data_for, model_config,
+                                          relabel, rows_of)
 from demokit.reward_models.gail import REWARD_FORMS, RewardForm, logits_expert_is_one_loss, reward_from_logits
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
@@ -71,13 +71,11 @@ class AirlConfig:
     def __post_init__(self) -> None:
         check_type(self, "airl")
         if self.reward_form not in REWARD_FORMS:
-            from demokit.errors import ConfigError
             raise ConfigError(f"AirlConfig.reward_form must be one of {', '.join(REWARD_FORMS)}, "
                               f"got {self.reward_form!r}")
         check_positive(self, "batch_size", "update_per_collect", "learning_rate", "clear_buffer_per_iters",
                        "collect_count")
         if not 0.0 <= self.gamma <= 1.0:
-            from demokit.errors import ConfigError
             raise ConfigError(f"AirlConfig.gamma must be in [0, 1], got {self.gamma}")
 
 
@@ -99,7 +97,8 @@ class ShapedReward(nn.Module):
 class RecoveredReward(nn.Module):
     """The exported reward ``g``: raw flat observations (and env actions unless state-only) -> (B,)."""
 
-    def __init__(self, g: nn.Module, mean: torch.Tensor, std: torch.Tensor, encode: Callable[[torch.Tensor], Any] | None):
+    def __init__(self, g: nn.Module, mean: torch.Tensor, std: torch.Tensor,
+                 encode: Callable[[torch.Tensor], Any] | None) -> None:
         super().__init__()
         self.g = g
         self.register_buffer("obs_mean", mean.clone())

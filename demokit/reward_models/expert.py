@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from demokit.config import from_mapping
 from demokit.data.checks import check_values
 from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.data.episode import obs_index
 from demokit.errors import ConfigError, DatasetError
-from demokit.reward_models.base import Transitions, as_transition_batch, device_tensor, num_transitions, with_rewards
+from demokit.reward_models.base import (Transitions, as_transition_batch, device_tensor, num_transitions,
+                                        rename_di_engine_keys, with_rewards)
 from demokit.reward_models.gail import OBS_CLIP, action_features_dim, encode_actions
 from demokit.spaces import flat_dim, flatten_batch
 from demokit.transitions import TransitionBatch
@@ -128,9 +130,6 @@ def expert_data_for(config: Any, device: torch.device, who: str, dataset: DemoDa
 def model_config(cls: type, config: Any) -> Any:
     """A reward model's typed config from a mapping (DI-engine key names accepted; ``hidden_dims: 64`` is one
     layer) or the config itself; unknown keys are a ConfigError naming the closest known key."""
-    from demokit.config import from_mapping
-    from demokit.reward_models.base import rename_di_engine_keys
-
     if isinstance(config, cls):
         return config
     if config is not None and not hasattr(config, "keys"):

@@ -37,7 +37,7 @@ from demokit.data.dataset import DemoDataset
 from demokit.devices import resolve_device
 from demokit.envs import max_episode_steps
 from demokit.reward_models.base import BaseRewardModel, Transitions, num_transitions
-from demokit.reward_models.expert import relabel, check_positive, check_type, expert_data_for, model_config
+from demokit.reward_models.expert import check_positive, check_type, expert_data_for, model_config, relabel
 from demokit.reward_models.gail import encode_actions
 from demokit.reward_models.registry import register_reward_model
 from demokit.transitions import TransitionBatch

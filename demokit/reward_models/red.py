@@ -33,7 +33,7 @@ from demokit.devices import resolve_device
 from demokit.errors import UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions
-from demokit.reward_models.expert import relabel, check_positive, check_type, expert_data_for, model_config
+from demokit.reward_models.expert import check_positive, check_type, expert_data_for, model_config, relabel
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 
