@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         run = RunFolder("gail", env_id, config={**to_dict(cfg), "seed": seed, "out": target}, run_dir=run_dir,
                         name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
                         info={"algo": f"gail-{name}", "reward_threshold": reward_threshold(env_id),
-                              "expert_return": float(returns.mean()) if len(returns) else None})
+                              "expert_return": float(returns.mean()) if returns is not None and len(returns) else None})
 
         def report(info: dict[str, float]) -> None:  # the env's return: GAIL trains on the discriminator's reward
             run.progress(info)
