@@ -116,8 +116,9 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
     partial = sorted(k for k, v in columns.items() if len(v) != n)
     for key in ("reward", "done", "next_obs"):
         if key in partial:
-            raise UserError(f"{path}: {key!r} is present in only {len(columns[key])} of {n} transitions; it must be "
-                            f"in every transition or in none")
+            first = next(i for i, tr in enumerate(transitions) if key not in tr)
+            raise UserError(f"{path}: transition {first} lacks {key!r}, which {len(columns[key])} of the {n} "
+                            f"transitions hold; it must be in every transition or in none")
     absent = [k for k in CORE_KEYS if k not in columns]
     core = {k: _stack(path, columns.pop(k), k) for k in CORE_KEYS if k not in absent}
     if "done" not in core:
