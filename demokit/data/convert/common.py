@@ -36,7 +36,7 @@ class ConvertConfig:
     force: bool = option(False, "replace DST if it exists")
     compression: str | None = option(None, "HDF5 compression of the output: gzip, lzf or none")
     to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory), d4rl "
-                                  "(flat .hdf5), robomimic (.hdf5) or imitation (datasets folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
+                                  "(flat .hdf5), robomimic (.hdf5), imitation (datasets folder) or lerobot (v3.0 folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
     dataset_id: str | None = option(None, "Minari dataset id written into metadata.json "
                                           "(default: from the DST directory name, e.g. cartpole-expert-v0)")
 
@@ -520,3 +520,36 @@ def same_path(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def publish_dir(dst: Path, write: Any) -> None:
+    """Build a folder with ``write(tmp)`` in a hidden folder beside ``dst``, then rename it onto ``dst``
+    (an existing ``dst`` is kept aside until the rename succeeds and restored on any failure)."""
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
+    old = dst.parent / f".{dst.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write(tmp)
+        if dst.exists():
+            os.replace(dst, old)
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not dst.exists():
+            os.replace(old, dst)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare_folder_target(dst: Path, *, force: bool, recognise: Any, kind: str) -> None:
+    """An existing folder DST is replaced only with ``force`` and only when ``recognise(dst)`` says it is a
+    ``kind`` folder (or it is empty); otherwise one UserError and nothing is touched."""
+    if not dst.exists() or (dst.is_dir() and not any(dst.iterdir())):
+        return
+    if not force:
+        raise UserError(f"{dst} already exists; pass --force (force=True) to replace it or choose another DST")
+    if not recognise(dst):
+        raise UserError(f"{dst} is not a {kind} folder; it was left alone: choose another DST")

@@ -26,14 +26,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from demokit.data.convert.common import ColumnBlock, ConvertResult, Source, env_info, fit_to_space, infer_space
+from demokit.data.convert.common import (
+    ColumnBlock,
+    ConvertResult,
+    Source,
+    env_info,
+    fit_to_space,
+    infer_space,
+    prepare_folder_target,
+    publish_dir,
+)
 from demokit.errors import UserError
 from demokit.spaces import space_from_json, space_to_json
 
@@ -200,12 +208,7 @@ def _column(table: Any, name: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def prepare_dir_target(dst: Path, *, force: bool) -> None:
     """An existing DST is replaced only with ``force`` and only when it is a datasets folder (or empty)."""
-    if not dst.exists() or (dst.is_dir() and not any(dst.iterdir())):
-        return
-    if not force:
-        raise UserError(f"{dst} already exists; pass --force (force=True) to replace it or choose another DST")
-    if not is_imitation_dir(dst):
-        raise UserError(f"{dst} is not a Hugging Face dataset folder; it was left alone: choose another DST")
+    prepare_folder_target(dst, force=force, recognise=is_imitation_dir, kind="Hugging Face dataset")
 
 
 def _feature(hf: Any, example: np.ndarray) -> Any:
@@ -247,11 +250,8 @@ def write_imitation(source: Source, dst: Path, *, force: bool) -> ConvertResult:
         del columns["rews"], features["rews"]
     features = hf.Features(features)
     info = hf.DatasetInfo(description=json.dumps(meta, default=str), features=features)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
-    old = dst.parent / f".{dst.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+
+    def save(tmp: Path) -> None:
         bars = hf.is_progress_bar_enabled()
         hf.disable_progress_bars()
         try:
@@ -259,15 +259,8 @@ def write_imitation(source: Source, dst: Path, *, force: bool) -> ConvertResult:
         finally:
             if bars:
                 hf.enable_progress_bars()
-        if dst.exists():
-            os.replace(dst, old)
-        os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not dst.exists():
-            os.replace(old, dst)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+
+    publish_dir(dst, save)
     steps = sum(len(a) for a in columns["acts"])
     return ConvertResult(path=dst, source_kind=source.kind, episodes=len(seeds), steps=steps, target_kind="imitation",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
