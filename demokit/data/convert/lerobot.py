@@ -147,7 +147,10 @@ def read_lerobot(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
         finals = {k: v[ends] for k, v in obs.items()}
     named = env_id or sidecar.get("env_id")
     spec = None
-    if env_id is not None:
+    import gymnasium as gym
+
+    unregistered = env_id is not None and env_id not in gym.registry  # a robot or task name: recorded as given
+    if env_id is not None and not unregistered:
         env = env_info(env_id)
         obs_space, act_space, spec = env.observation_space, env.action_space, env.spec_json
         if isinstance(obs, dict):
@@ -158,7 +161,7 @@ def read_lerobot(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
         finals = fit_to_space(finals, obs_space, what=f"{path}: {obs_names[0]}", against=against)
         actions = fit_to_space(actions, act_space, what=f"{path}: action", against=against)
         inferred = False
-    elif "observation_space" in sidecar:
+    elif "observation_space" in sidecar and not unregistered:
         obs_space = space_from_json(json.dumps(sidecar["observation_space"]))
         act_space = space_from_json(json.dumps(sidecar["action_space"]))
         obs = fit_to_space(obs, obs_space, what=f"{path}: observations", against="the recorded space")
@@ -188,7 +191,11 @@ def read_lerobot(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
     if skipped:
         source.note(f"video/image feature(s) {', '.join(skipped)} were skipped: demokit does not decode LeRobot's "
                     f"videos here; only the numeric features were converted")
-    if inferred and not sidecar:
+    if unregistered:
+        source.note(f"env {env_id!r} is not a Gymnasium env installed here: spaces were inferred from the data "
+                    f"(observations {obs_space}, actions {act_space}); the env name is recorded as given, and the "
+                    f"commands that need a live env will say so")
+    elif inferred and not sidecar:
         source.note(f"LeRobot datasets name no Gymnasium env, so the spaces were inferred from the data "
                     f"(observations {obs_space}, actions {act_space}); pass --env to use an env's spaces")
     if "final_observations" not in sidecar:

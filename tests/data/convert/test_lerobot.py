@@ -132,3 +132,16 @@ def test_other_versions_are_one_error_line(tmp_path: Path, capsys, case: str, ne
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
     assert len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_env_option(tmp_path: Path) -> None:
+    src = tmp_path / "lr"
+    write_lerobot_by_hand(src, video=False)
+    with pytest.warns(UserWarning, match="not a Gymnasium env installed here"):
+        ds = load_dataset(convert(src, tmp_path / "robot.h5", env_id="so100-push").path)
+    assert ds.env_id == "so100-push" and ds.observation_space.shape == (6,)
+    from demokit.errors import SpaceMismatchError
+
+    with pytest.raises(SpaceMismatchError):
+        convert(src, tmp_path / "cp.h5", env_id="CartPole-v1")  # 6-d state, 2-d float actions: not CartPole's
+    assert not (tmp_path / "cp.h5").exists()
