@@ -495,6 +495,11 @@ class DemoDataset:
         sel = np.arange(n, dtype=np.int64) if rows is None else np.sort(index_array(rows, n))
         return self._iter_batches(names, int(batch_size), sel, shuffle, seed, buffer_rows, drop_last)
 
+    def block_rows(self) -> int:
+        """Rows per read block of :meth:`iter_batches` (the largest chunk of the per-step fields, >= 4096)."""
+        with self._open() as st:
+            return self._block_rows([], st)
+
     def _block_rows(self, names: list[str], st: Storage) -> int:
         specs = st.fields()
         chunks = [spec.chunks or 0 for spec in specs.values()

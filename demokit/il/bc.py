@@ -70,7 +70,7 @@ from demokit.paths import check_output_path
 from demokit.rl.common import resolve_stop_value
 from demokit.runtime import torch_threads
 from demokit.seeding import derive_seed
-from demokit.spaces import flatten_batch
+from demokit.spaces import flat_dim, flatten_batch
 
 #: default training length (gradient steps) and evaluation period (gradient steps), see ``BCConfig``
 DEFAULT_STEPS = 10_000
@@ -78,6 +78,8 @@ DEFAULT_MIN_EPOCHS = 20
 DEFAULT_EVAL_STEPS = 250
 #: networks with fewer parameters than this train with one torch thread on the CPU
 SMALL_NET_PARAMS = 1_000_000
+#: validation rows kept in memory when streaming (a seeded sample of the validation episodes' rows)
+STREAM_VAL_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,12 @@ class BCConfig:
     out: str | None = option(None, "checkpoint path (Python: none written when unset; the CLI writes "
                                    "policies/<dataset-stem>-bc.pt)")
     num_threads: int | None = option(None, "torch CPU threads (default: 1 for small networks, else unchanged)")
+    stream: bool | None = option(None, "train from batches streamed from the file (DemoDataset.iter_batches) "
+                                       "instead of loading the training split into memory (default: stream "
+                                       "only when the split would not fit max_memory_mb)")
+    max_memory_mb: float | None = option(None, "memory the training data may take, in MB (default: half of the "
+                                             "machine's available RAM); decides streaming and the shuffle buffer")
+    workers: int = option(0, "DataLoader worker processes reading streamed batches (0: read in this process)")
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,10 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.hidden_sizes must be positive widths like 64,64, got {cfg.hidden_sizes}")
     if cfg.seed < 0:
         raise ConfigError(f"BCConfig.seed must be >= 0, got {cfg.seed}")
+    if cfg.max_memory_mb is not None and not cfg.max_memory_mb > 0:
+        raise ConfigError(f"BCConfig.max_memory_mb must be > 0, got {cfg.max_memory_mb}")
+    if cfg.workers < 0:
+        raise ConfigError(f"BCConfig.workers must be >= 0, got {cfg.workers}")
 
 
 def resolve_schedule(cfg: BCConfig, n_train: int, world_size: int = 1) -> tuple[int, int]:
@@ -210,6 +222,68 @@ def resolve_schedule(cfg: BCConfig, n_train: int, world_size: int = 1) -> tuple[
     epochs = cfg.epochs if cfg.epochs is not None else max(DEFAULT_MIN_EPOCHS, math.ceil(DEFAULT_STEPS / steps_per_epoch))
     every = cfg.eval_every if cfg.eval_every is not None else max(1, round(DEFAULT_EVAL_STEPS / steps_per_epoch))
     return int(epochs), int(every)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How BC holds its data: in memory, or streamed with a shuffle buffer of ``buffer_rows`` rows.
+
+    ``in_ram_bytes``: estimated bytes of the in-memory path (flat float32 observations and
+    actions, held three times: the read arrays, the normalised tensors and one epoch's
+    shuffled copy); ``stream_bytes``: the streaming bound (``iter_batches``: buffer + one
+    block + one batch, twice: stored rows and their float copies); ``budget_bytes``: the
+    memory allowed (``max_memory_mb``, default half the available RAM)."""
+
+    stream: bool
+    buffer_rows: int | None
+    budget_bytes: int
+    in_ram_bytes: int
+    stream_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stream": self.stream, "buffer_rows": self.buffer_rows, "budget_bytes": self.budget_bytes,
+                "in_ram_bytes": self.in_ram_bytes, "stream_bytes": self.stream_bytes}
+
+
+def available_memory_bytes() -> int:
+    """The machine's available RAM (``MemAvailable`` of /proc/meminfo, else the physical RAM)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def plan_memory(ds: DemoDataset, cfg: BCConfig, n_train: int, n_val: int) -> MemoryPlan:
+    """Stream or not, and the shuffle buffer (see :class:`MemoryPlan`). ``cfg.stream`` None: stream when the
+    in-memory estimate exceeds the budget. Raises :class:`ConfigError` when streaming cannot hold one batch."""
+    budget = int(cfg.max_memory_mb * 2**20) if cfg.max_memory_mb is not None else available_memory_bytes() // 2
+    act = np.dtype(fmt_action_dtype(ds.action_space))
+    row = 4 * flat_dim(ds.observation_space) + act.itemsize * max(1, int(np.prod(ds.action_space.shape or (1,))))
+    in_ram = 3 * row * n_train + 2 * row * n_val
+    n_val = min(n_val, STREAM_VAL_ROWS)
+    stream = cfg.stream if cfg.stream is not None else in_ram > budget
+    block = min(ds.block_rows(), max(n_train, 1))  # a read block never holds more than the selected rows
+    default_buffer = max(8 * block, 16 * cfg.batch_size)
+    if not stream:
+        return MemoryPlan(False, None, int(budget), int(in_ram), int(2 * row * (default_buffer + block + cfg.batch_size)))
+    fit = budget // (2 * row) - block - cfg.batch_size - n_val
+    buffer_rows = int(min(default_buffer, fit))
+    if buffer_rows < cfg.batch_size:
+        need = (2 * row * (block + 2 * cfg.batch_size + n_val)) / 2**20
+        raise ConfigError(f"max_memory_mb {budget / 2**20:g} is too small to stream batches of {cfg.batch_size} rows from {ds.path}: it needs at least "
+                          f"{need:.2f} MB (one {block}-row read block, a shuffle buffer of one batch, one batch "
+                          f"and the validation sample)")
+    return MemoryPlan(True, buffer_rows, int(budget), int(in_ram),
+                      int(2 * row * (buffer_rows + block + cfg.batch_size + n_val)))
+
+
+def fmt_action_dtype(action_space: spaces.Space) -> np.dtype:
+    """The dtype BC's targets take per action value (int64 for Discrete, float32 otherwise)."""
+    return np.dtype(np.int64) if isinstance(action_space, spaces.Discrete) else np.dtype(np.float32)
 
 
 def _read_xy(ds: DemoDataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,6 +303,11 @@ def _open(dataset: DemoDataset | str | os.PathLike[str]) -> DemoDataset:
     if not isinstance(dataset, (str, os.PathLike)):
         raise UserError(f"dataset must be a path or a DemoDataset, got {type(dataset).__name__}")
     return load_dataset(dataset)
+
+
+def _as_is(batch: Any) -> Any:
+    """DataLoader collate function for whole streamed batches (kept as numpy)."""
+    return batch
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,13 +353,14 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     train_rows = episode_rows(ds.episode_starts, ds.episode_lengths, train_eps)
     val_rows = episode_rows(ds.episode_starts, ds.episode_lengths, val_eps)
 
+    plan = plan_memory(ds, cfg, len(train_rows), len(val_rows))
     policy = _init_policy(ds, cfg, head)
     threads = cfg.num_threads
     if threads is None and device.type == "cpu" and sum(p.numel() for p in policy.parameters()) < SMALL_NET_PARAMS:
         threads = 1
     with torch_threads(threads), communicator(device, distributed) as comm:
         trainer = _Trainer(ds, cfg, policy, comm, device, env_id=env_id, stop_value=stop_value,
-                           train_rows=train_rows, val_rows=val_rows)
+                           train_rows=train_rows, val_rows=val_rows, plan=plan)
         history, epochs_done, samples_per_s, eval_result = trainer.run(callback)
     policy.to("cpu").eval()
     mean_return, std_return = eval_result if eval_result is not None else (None, None)
@@ -293,7 +373,8 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                     "samples_per_s": samples_per_s, "converged": converged, "stop_value": stop_value,
                     "max_epochs": trainer.max_epochs, "eval_every": trainer.eval_every,
                     "wall_s": wall_s, "train_episodes": int(len(train_eps)), "val_episodes": int(len(val_eps)),
-                    "train_samples": int(len(train_rows)), "world_size": comm.world_size, "history": history}
+                    "train_samples": int(len(train_rows)), "world_size": comm.world_size,
+                    "data": plan.as_dict(), "history": history}
         save_checkpoint(cfg.out, policy, algo="bc", env_id=env_id, env_spec=env_spec_json(env_id), training=training)
         checkpoint = str(cfg.out)
     return BCResult(policy=policy, checkpoint=checkpoint, mean_return=mean_return, std_return=std_return,
@@ -313,18 +394,25 @@ class _Trainer:
     """One BC run on one rank (see the module docstrings of bc and distributed)."""
 
     def __init__(self, ds: DemoDataset, cfg: BCConfig, policy: NeuralPolicy, comm: Comm, device: torch.device, *,
-                 env_id: str, stop_value: float | None, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
+                 env_id: str, stop_value: float | None, train_rows: np.ndarray, val_rows: np.ndarray,
+                 plan: MemoryPlan | None = None) -> None:
         self.ds, self.cfg, self.policy, self.comm, self.device = ds, cfg, policy, comm, device
         self.env_id, self.stop_value = env_id, stop_value
         self.n_train = len(train_rows)
         self.lo, self.hi = shard_bounds(self.n_train, comm.rank, comm.world_size)
         self.max_epochs, self.eval_every = resolve_schedule(cfg, self.n_train, comm.world_size)
-        x, a, xv, av = self._load(train_rows, val_rows)
-        self._fit_normalizer(x)
+        self.stream = plan is not None and plan.stream
+        if self.stream:
+            assert plan is not None
+            xv, av = self._init_stream(train_rows, val_rows, plan)
+        else:
+            x, a, xv, av = self._load(train_rows, val_rows)
+            self._fit_normalizer(x)
         policy.to(device)
         with torch.no_grad():
-            self.x = policy.normalize(torch.from_numpy(x).to(device))
-            self.y = _targets(a, ds.action_space).to(device)
+            if not self.stream:
+                self.x = policy.normalize(torch.from_numpy(x).to(device))
+                self.y = _targets(a, ds.action_space).to(device)
             self.xv = policy.normalize(torch.from_numpy(xv).to(device)) if xv is not None else None
             self.yv = _targets(av, ds.action_space).to(device) if av is not None else None
         self.discrete = isinstance(ds.action_space, spaces.Discrete)
@@ -347,6 +435,90 @@ class _Trainer:
         if any(total):
             raise bad_values_error(ds.path, total, ds.action_space, "BC")
         return x, a, xv, av
+
+    def _init_stream(self, train_rows: np.ndarray, val_rows: np.ndarray, plan: MemoryPlan) -> tuple[Any, Any]:
+        """Streaming: one pass over this rank's training rows (bad values, normalisation statistics:
+        sums around the first batch's mean, merged across ranks), a seeded sample of at most
+        ``STREAM_VAL_ROWS`` validation rows, and the batch stream."""
+        ds, comm, cfg = self.ds, self.comm, self.cfg
+        shard = train_rows[self.lo:self.hi]
+        counts = np.zeros(3, dtype=np.int64)
+        shift = total = sq = None
+        for batch in ds.iter_batches(cfg.batch_size, rows=shard, buffer_rows=plan.buffer_rows):
+            x = flatten_batch(ds.observation_space, batch["observations"]).astype(np.float64)
+            counts += np.array(bad_value_counts(x, batch["actions"], ds.action_space))
+            if shift is None:
+                shift = x.mean(0)
+                total, sq = np.zeros_like(shift), np.zeros_like(shift)
+            d = x - shift
+            total += d.sum(0)
+            sq += (d * d).sum(0)
+        xv = av = None
+        if comm.is_main and len(val_rows):
+            keep = val_rows
+            if len(val_rows) > STREAM_VAL_ROWS:
+                pick = np.random.default_rng(derive_seed(cfg.seed, "bc-val-sample"))
+                keep = np.sort(pick.choice(val_rows, STREAM_VAL_ROWS, replace=False))
+            xv, av = _read_xy(ds, keep)
+            counts += np.array(bad_value_counts(xv, av, ds.action_space))
+        bad = comm.all_reduce_sum(torch.as_tensor(counts, dtype=torch.float64)).long().tolist()
+        if any(bad):
+            raise bad_values_error(ds.path, bad, ds.action_space, "BC")
+        if self.policy.normalizes_obs:
+            dim = flat_dim(ds.observation_space)
+            local_shift = torch.from_numpy(shift if shift is not None else np.zeros(dim))
+            n_local = float(len(shard))
+            # global mean from shifted sums, then the variance around it (shift-corrected per rank)
+            s = torch.from_numpy(total if total is not None else np.zeros(dim))
+            q = torch.from_numpy(sq if sq is not None else np.zeros(dim))
+            sums = comm.all_reduce_sum(torch.cat([s + n_local * local_shift, torch.tensor([n_local])]))
+            n = sums[-1]
+            mean = sums[:-1] / n
+            # sum (x - mean)^2 = sum (d + shift - mean)^2 = q + 2 (shift - mean) s + n_local (shift - mean)^2
+            c = local_shift - mean
+            var = comm.all_reduce_sum(q + 2 * c * s + n_local * c * c) / n
+            self.policy.set_obs_statistics(mean, var.clamp_min(0.0), float(n))
+        world = comm.world_size
+        if world > 1:  # equal step counts on every rank (DDP): whole batches of the smallest shard
+            self.stream_steps = (self.n_train // world) // cfg.batch_size
+            if self.stream_steps < 1:
+                raise ConfigError(f"streaming BC on {world} processes needs at least one batch of {cfg.batch_size} "
+                                  f"rows per process; the training split has {self.n_train} rows")
+        else:
+            self.stream_steps = math.ceil(len(shard) / cfg.batch_size)
+        from demokit.data.loader import StreamingBatches
+
+        self.batches = StreamingBatches(ds, cfg.batch_size, seed=derive_seed(cfg.seed, "bc-stream"), rows=shard,
+                                        buffer_rows=plan.buffer_rows, drop_last=world > 1)
+        return xv, av
+
+    def _stream_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over streamed batches (``stream_steps`` of them); (mean training loss, seconds)."""
+        t0 = time.perf_counter()
+        ds, model, opt, device = self.ds, self.model, self.opt, self.device
+        self.batches.set_epoch(epoch)
+        source: Any = self.batches
+        if self.cfg.workers > 0:
+            source = torch.utils.data.DataLoader(self.batches, batch_size=None, num_workers=self.cfg.workers,
+                                                 collate_fn=_as_is)
+        total = torch.zeros((), device=device)
+        seen = 0
+        for step, batch in enumerate(source):
+            if step >= self.stream_steps:
+                break
+            x = torch.from_numpy(flatten_batch(ds.observation_space, batch["observations"]))
+            with torch.no_grad():
+                x = self.policy.normalize(x.to(device))
+            y = _targets(batch["actions"], ds.action_space).to(device)
+            summed = self._losses(model(x), y).sum()
+            opt.zero_grad()
+            (summed / len(y)).backward()
+            opt.step()
+            total += summed.detach()
+            seen += len(y)
+        sums = self.comm.all_reduce_sum(torch.stack([total.double(), torch.tensor(float(seen), device=device,
+                                                                                  dtype=torch.float64)]))
+        return float(sums[0] / sums[1].clamp_min(1)), time.perf_counter() - t0
 
     def _fit_normalizer(self, x: np.ndarray) -> None:
         if not self.policy.normalizes_obs:
@@ -431,7 +603,7 @@ class _Trainer:
         t_start = time.perf_counter()
         for epoch in range(1, self.max_epochs + 1):
             self.policy.train()
-            loss, secs = self._epoch(gen)
+            loss, secs = self._stream_epoch(epoch) if self.stream else self._epoch(gen)
             train_time += secs
             rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
             evaluated = cfg.eval_episodes > 0 and self.eval_every > 0 and epoch % self.eval_every == 0
