@@ -542,6 +542,26 @@ class DemoDataset:
                 pending = [_take(pool, slice(full, held))] if rest else []
                 held = rest
 
+    # -- windows (demokit.data.windows) -------------------------------------------------
+
+    def sample_windows(self, batch_size: int, length: int, *, rng: RngLike = None, pad: str = "edge",
+                       before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)
+                       ) -> dict[str, Any]:
+        """``batch_size`` windows of ``length`` consecutive steps inside one episode: ``{field: (batch,
+        length, ...)}`` plus ``mask`` (False outside the episode); see :mod:`demokit.data.windows`."""
+        from demokit.data.windows import sample_windows
+
+        return sample_windows(self, batch_size, length, rng=rng, pad=pad, before=before, fields=fields)  # type: ignore[arg-type]
+
+    def iter_windows(self, batch_size: int, length: int, *, shuffle: bool = False, seed: int | None = None,
+                     pad: str = "edge", before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS),
+                     rows: Any = None, drop_last: bool = False) -> Iterator[dict[str, Any]]:
+        """Every window of ``rows`` once, in batches, streamed block by block (see :mod:`demokit.data.windows`)."""
+        from demokit.data.windows import iter_windows
+
+        return iter_windows(self, batch_size, length, shuffle=shuffle, seed=seed, pad=pad, before=before,  # type: ignore[arg-type]
+                            fields=fields, rows=rows, drop_last=drop_last)
+
     # -- episodes ----------------------------------------------------------------------
 
     def _episode_slice(self, i: int) -> slice:
