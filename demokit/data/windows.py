@@ -89,6 +89,13 @@ def _gather(ds: DemoDataset, names: list[str], rows: np.ndarray, mask: np.ndarra
     return out
 
 
+def windows_at(ds: DemoDataset, at: np.ndarray, length: int, *, before: int = 0,
+               fields: str | Sequence[str] = DEFAULT_FIELDS) -> dict[str, Any]:
+    """The windows anchored at the rows ``at`` (any rows; edge padding), one read of their rows."""
+    rows, mask = window_rows(ds, at, length, before)
+    return _gather(ds, ds._check_fields(fields), rows, mask, ds.read)
+
+
 def sample_windows(ds: DemoDataset, batch_size: int, length: int, *, rng: Any = None, pad: Pad = "edge",
                    before: int = 0, fields: str | Sequence[str] = DEFAULT_FIELDS) -> dict[str, Any]:
     """``batch_size`` windows with anchors drawn uniformly (with replacement) among the allowed ones."""
@@ -97,8 +104,7 @@ def sample_windows(ds: DemoDataset, batch_size: int, length: int, *, rng: Any = 
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     allowed = anchors(ds, length, before=before, pad=pad)
     at = allowed[gen.integers(0, allowed.size, size=int(batch_size))]
-    rows, mask = window_rows(ds, at, length, before)
-    return _gather(ds, names, rows, mask, ds.read)
+    return windows_at(ds, at, length, before=before, fields=names)
 
 
 def iter_windows(ds: DemoDataset, batch_size: int, length: int, *, shuffle: bool = False, seed: int | None = None,

@@ -66,6 +66,7 @@ from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
 from demokit.policies.networks import make_adam
+from demokit.policies.neural import stack_space
 from demokit.paths import check_output_path
 from demokit.rl.common import resolve_stop_value
 from demokit.runtime import torch_threads
@@ -113,6 +114,8 @@ class BCConfig:
     max_memory_mb: float | None = option(None, "memory the training data may take, in MB (default: half of the "
                                              "machine's available RAM); decides streaming and the shuffle buffer")
     workers: int = option(0, "DataLoader worker processes reading streamed batches (0: read in this process)")
+    history: int = option(1, "observations the policy sees per decision: the last K, oldest first, edge-padded "
+                             "at an episode's start (windows of the dataset; acting keeps a per-env history)")
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,11 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.max_memory_mb must be > 0, got {cfg.max_memory_mb}")
     if cfg.workers < 0:
         raise ConfigError(f"BCConfig.workers must be >= 0, got {cfg.workers}")
+    if cfg.history < 1:
+        raise ConfigError(f"BCConfig.history must be >= 1, got {cfg.history}")
+    if cfg.history > 1 and cfg.workers > 0:
+        raise ConfigError("BCConfig.workers > 0 streams plain batches; with history > 1 leave workers at 0 "
+                          "(windows are streamed in this process)")
 
 
 def resolve_schedule(cfg: BCConfig, n_train: int, world_size: int = 1) -> tuple[int, int]:
@@ -262,7 +270,7 @@ def plan_memory(ds: DemoDataset, cfg: BCConfig, n_train: int, n_val: int) -> Mem
     in-memory estimate exceeds the budget. Raises :class:`ConfigError` when streaming cannot hold one batch."""
     budget = int(cfg.max_memory_mb * 2**20) if cfg.max_memory_mb is not None else available_memory_bytes() // 2
     act = np.dtype(fmt_action_dtype(ds.action_space))
-    row = 4 * flat_dim(ds.observation_space) + act.itemsize * max(1, int(np.prod(ds.action_space.shape or (1,))))
+    row = 4 * cfg.history * flat_dim(ds.observation_space) + act.itemsize * max(1, int(np.prod(ds.action_space.shape or (1,))))
     in_ram = 3 * row * n_train + 2 * row * n_val
     n_val = min(n_val, STREAM_VAL_ROWS)
     stream = cfg.stream if cfg.stream is not None else in_ram > budget
@@ -286,10 +294,20 @@ def fmt_action_dtype(action_space: spaces.Space) -> np.dtype:
     return np.dtype(np.int64) if isinstance(action_space, spaces.Discrete) else np.dtype(np.float32)
 
 
-def _read_xy(ds: DemoDataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat float32 observations (B, D) and stored actions of the transition rows ``rows``."""
-    got = ds.read(["observations", "actions"], rows)
-    return flatten_batch(ds.observation_space, got["observations"]), np.asarray(got["actions"])
+def _read_xy(ds: DemoDataset, rows: np.ndarray, history: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float32 observations (B, D) (with a history: the last ``history`` observations of each row,
+    (B, history * D)) and stored actions of the transition rows ``rows``."""
+    if history == 1:
+        got = ds.read(["observations", "actions"], rows)
+        return flatten_batch(ds.observation_space, got["observations"]), np.asarray(got["actions"])
+    from demokit.data.windows import windows_at
+
+    w = windows_at(ds, rows, history, before=history - 1)
+    return _flat_windows(ds, w, history), np.asarray(w["actions"][:, -1])
+
+
+def _flat_windows(ds: DemoDataset, w: dict[str, Any], history: int) -> np.ndarray:
+    return flatten_batch(stack_space(ds.observation_space, history), w["observations"])
 
 
 def _dataset_sha256(ds: DemoDataset) -> str | None:
@@ -387,7 +405,7 @@ def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str) -> NeuralPolicy:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "bc-init"))
         return make_policy(ds.observation_space, ds.action_space, head=head, hidden_sizes=cfg.hidden_sizes,
-                           activation=cfg.activation, normalize_obs=cfg.normalize_obs)
+                           activation=cfg.activation, normalize_obs=cfg.normalize_obs, history=cfg.history)
 
 
 class _Trainer:
@@ -426,8 +444,9 @@ class _Trainer:
 
         Only those rows are read (``DemoDataset.read``): one rank reads all training rows."""
         ds, comm = self.ds, self.comm
-        x, a = _read_xy(ds, train_rows[self.lo:self.hi])
-        xv, av = _read_xy(ds, val_rows) if comm.is_main and len(val_rows) else (None, None)
+        k = self.cfg.history
+        x, a = _read_xy(ds, train_rows[self.lo:self.hi], k)
+        xv, av = _read_xy(ds, val_rows, k) if comm.is_main and len(val_rows) else (None, None)
         counts = np.array(bad_value_counts(x, a, ds.action_space))
         if xv is not None:
             counts += np.array(bad_value_counts(xv, av, ds.action_space))
@@ -444,8 +463,8 @@ class _Trainer:
         shard = train_rows[self.lo:self.hi]
         counts = np.zeros(3, dtype=np.int64)
         shift = total = sq = None
-        for batch in ds.iter_batches(cfg.batch_size, rows=shard, buffer_rows=plan.buffer_rows):
-            x = flatten_batch(ds.observation_space, batch["observations"]).astype(np.float64)
+        for batch in self._stream(shard, cfg.batch_size, plan.buffer_rows, None):
+            x = self._flat(batch["observations"]).astype(np.float64)
             counts += np.array(bad_value_counts(x, batch["actions"], ds.action_space))
             if shift is None:
                 shift = x.mean(0)
@@ -459,13 +478,13 @@ class _Trainer:
             if len(val_rows) > STREAM_VAL_ROWS:
                 pick = np.random.default_rng(derive_seed(cfg.seed, "bc-val-sample"))
                 keep = np.sort(pick.choice(val_rows, STREAM_VAL_ROWS, replace=False))
-            xv, av = _read_xy(ds, keep)
+            xv, av = _read_xy(ds, keep, cfg.history)
             counts += np.array(bad_value_counts(xv, av, ds.action_space))
         bad = comm.all_reduce_sum(torch.as_tensor(counts, dtype=torch.float64)).long().tolist()
         if any(bad):
             raise bad_values_error(ds.path, bad, ds.action_space, "BC")
         if self.policy.normalizes_obs:
-            dim = flat_dim(ds.observation_space)
+            dim = cfg.history * flat_dim(ds.observation_space)
             local_shift = torch.from_numpy(shift if shift is not None else np.zeros(dim))
             n_local = float(len(shard))
             # global mean from shifted sums, then the variance around it (shift-corrected per rank)
@@ -492,13 +511,30 @@ class _Trainer:
                                         buffer_rows=plan.buffer_rows, drop_last=world > 1)
         return xv, av
 
+    def _stream(self, rows: np.ndarray, batch_size: int, buffer_rows: int | None, seed: int | None) -> Any:
+        """Streamed ``{observations, actions}`` batches of ``rows`` (shuffled when ``seed`` is given); with a
+        history, observations are windows (B, K, ...) and actions those of each window's last step."""
+        ds, k = self.ds, self.cfg.history
+        if k == 1:
+            return ds.iter_batches(batch_size, rows=rows, buffer_rows=buffer_rows, shuffle=seed is not None,
+                                   seed=seed, drop_last=self.comm.world_size > 1 and seed is not None)
+        wins = ds.iter_windows(batch_size, k, before=k - 1, rows=rows, shuffle=seed is not None, seed=seed,
+                               drop_last=self.comm.world_size > 1 and seed is not None)
+        return ({"observations": w["observations"], "actions": w["actions"][:, -1]} for w in wins)
+
+    def _flat(self, obs: Any) -> np.ndarray:
+        return flatten_batch(stack_space(self.ds.observation_space, self.cfg.history), obs)
+
     def _stream_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass over streamed batches (``stream_steps`` of them); (mean training loss, seconds)."""
         t0 = time.perf_counter()
         ds, model, opt, device = self.ds, self.model, self.opt, self.device
         self.batches.set_epoch(epoch)
         source: Any = self.batches
-        if self.cfg.workers > 0:
+        if self.cfg.history > 1:
+            source = self._stream(self.batches.rows, self.cfg.batch_size, self.batches.buffer_rows,
+                                  derive_seed(self.batches.seed, "stream", epoch, 0))
+        elif self.cfg.workers > 0:
             source = torch.utils.data.DataLoader(self.batches, batch_size=None, num_workers=self.cfg.workers,
                                                  collate_fn=_as_is)
         total = torch.zeros((), device=device)
@@ -506,7 +542,7 @@ class _Trainer:
         for step, batch in enumerate(source):
             if step >= self.stream_steps:
                 break
-            x = torch.from_numpy(flatten_batch(ds.observation_space, batch["observations"]))
+            x = torch.from_numpy(self._flat(batch["observations"]))
             with torch.no_grad():
                 x = self.policy.normalize(x.to(device))
             y = _targets(batch["actions"], ds.action_space).to(device)

@@ -43,3 +43,22 @@ def test_streaming_is_reproducible_and_workers_give_the_same_rows(cartpole3):
         assert (p == q).all()
     c = train_bc(cartpole3, eval_episodes=0, epochs=1, stream=True, workers=2)
     assert c.history[0]["loss"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_history_bc_checkpoint_acts_with_a_per_env_history(cartpole10, tmp_path, stream):
+    from demokit.evaluation import evaluate_policy
+    from demokit.pipelines.collect import collect_demo_data
+    from demokit.policies import load_checkpoint
+
+    out = tmp_path / "bc.pt"
+    res = train_bc(cartpole10, {"history": 3, "epochs": 30, "eval_every": 10, "eval_episodes": 5,
+                                "out": str(out), "stream": stream})
+    assert res.mean_return is not None and res.mean_return >= 450
+    policy = load_checkpoint(out).policy
+    assert policy.arch.history == 3 and policy.encoder.input_dim == 12
+    assert policy.observation_space.shape == (4,)  # acts in the plain env
+    ev = evaluate_policy(policy, "CartPole-v1", episodes=3, seed=11)
+    assert ev.mean_return >= 450
+    got = collect_demo_data(str(out), "CartPole-v1", tmp_path / "d.h5", n_episodes=2, num_envs=2, eval_episodes=0)
+    assert got.episodes == 2 and got.mean_return >= 450
