@@ -66,6 +66,7 @@ from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
 from demokit.policies.networks import make_adam
+from demokit.policies.encoders import encoder_class
 from demokit.policies.neural import stack_space
 from demokit.paths import check_output_path
 from demokit.rl.common import resolve_stop_value
@@ -96,7 +97,11 @@ class BCConfig:
     activation: str = option("tanh", "hidden activation: tanh, relu, elu or gelu")
     loss: Literal["nll", "mse"] = option("nll", "continuous actions: Gaussian negative log-likelihood (nll) or mean "
                                                 "squared error (mse); discrete actions always use cross-entropy")
-    normalize_obs: bool = option(True, "normalise observations with the training data's mean and std")
+    normalize_obs: bool | None = option(None, "normalise observations with the training data's mean and std "
+                                              "(default: yes for flat-input encoders such as mlp; image encoders "
+                                              "scale uint8 by 1/255 instead and refuse it)")
+    encoder: str = option("auto", "observation encoder: mlp, nature_cnn or another registered one (auto: "
+                                  "nature_cnn for uint8 image observations of at least 36x36, else mlp)")
     val_fraction: float = option(0.1, "fraction of episodes held out for validation (whole episodes)")
     eval_every: int | None = option(None, "evaluate in the env every N epochs (default: about every 250 gradient "
                                           "steps, at most every epoch; 0: only after training)")
@@ -265,12 +270,34 @@ def available_memory_bytes() -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
+def resolve_encoder(ds: DemoDataset, cfg: BCConfig) -> str:
+    """The encoder BC builds: ``cfg.encoder``, or for "auto" nature_cnn on uint8 images, else mlp."""
+    if cfg.encoder != "auto":
+        encoder_class(cfg.encoder)  # an unknown name is a UserError listing the known ones
+        return cfg.encoder
+    from demokit.policies.encoders.cnn import image_layout
+
+    try:
+        image_layout(ds.observation_space)
+    except UserError:
+        return "mlp"
+    return "nature_cnn"
+
+
+def _obs_row_bytes(ds: DemoDataset, cfg: BCConfig) -> int:
+    """Bytes of one network input row: flat float32 for flat encoders, the stored dtype for image encoders."""
+    space = ds.observation_space
+    if encoder_class(resolve_encoder(ds, cfg)).normalizable or not isinstance(space, spaces.Box):
+        return 4 * cfg.history * flat_dim(space)
+    return cfg.history * int(np.prod(space.shape, dtype=np.int64)) * space.dtype.itemsize
+
+
 def plan_memory(ds: DemoDataset, cfg: BCConfig, n_train: int, n_val: int) -> MemoryPlan:
     """Stream or not, and the shuffle buffer (see :class:`MemoryPlan`). ``cfg.stream`` None: stream when the
     in-memory estimate exceeds the budget. Raises :class:`ConfigError` when streaming cannot hold one batch."""
     budget = int(cfg.max_memory_mb * 2**20) if cfg.max_memory_mb is not None else available_memory_bytes() // 2
     act = np.dtype(fmt_action_dtype(ds.action_space))
-    row = 4 * cfg.history * flat_dim(ds.observation_space) + act.itemsize * max(1, int(np.prod(ds.action_space.shape or (1,))))
+    row = _obs_row_bytes(ds, cfg) + act.itemsize * max(1, int(np.prod(ds.action_space.shape or (1,))))
     in_ram = 3 * row * n_train + 2 * row * n_val
     n_val = min(n_val, STREAM_VAL_ROWS)
     stream = cfg.stream if cfg.stream is not None else in_ram > budget
@@ -294,16 +321,19 @@ def fmt_action_dtype(action_space: spaces.Space) -> np.dtype:
     return np.dtype(np.int64) if isinstance(action_space, spaces.Discrete) else np.dtype(np.float32)
 
 
-def _read_xy(ds: DemoDataset, rows: np.ndarray, history: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def _read_xy(ds: DemoDataset, rows: np.ndarray, history: int = 1, flat: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Flat float32 observations (B, D) (with a history: the last ``history`` observations of each row,
-    (B, history * D)) and stored actions of the transition rows ``rows``."""
+    (B, history * D)) and stored actions of the transition rows ``rows``. ``flat=False`` (image
+    encoders): observations as stored ((B, ...) or (B, history, ...), uint8 images stay uint8)."""
     if history == 1:
         got = ds.read(["observations", "actions"], rows)
-        return flatten_batch(ds.observation_space, got["observations"]), np.asarray(got["actions"])
+        obs = flatten_batch(ds.observation_space, got["observations"]) if flat else np.asarray(got["observations"])
+        return obs, np.asarray(got["actions"])
     from demokit.data.windows import windows_at
 
     w = windows_at(ds, rows, history, before=history - 1)
-    return _flat_windows(ds, w, history), np.asarray(w["actions"][:, -1])
+    obs = _flat_windows(ds, w, history) if flat else np.asarray(w["observations"])
+    return obs, np.asarray(w["actions"][:, -1])
 
 
 def _flat_windows(ds: DemoDataset, w: dict[str, Any], history: int) -> np.ndarray:
@@ -360,6 +390,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
         raise DatasetError(f"dataset {ds.path} is empty (0 transitions); collect episodes into it first "
                            f"(demokit collect)")
     head = default_head(ds.action_space)
+    encoder = resolve_encoder(ds, cfg)
     check_output_path(cfg.out, inputs=[ds.path])
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
     device = rank_device(resolve_device(cfg.device), distributed)
@@ -372,7 +403,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     val_rows = episode_rows(ds.episode_starts, ds.episode_lengths, val_eps)
 
     plan = plan_memory(ds, cfg, len(train_rows), len(val_rows))
-    policy = _init_policy(ds, cfg, head)
+    policy = _init_policy(ds, cfg, head, encoder)
     threads = cfg.num_threads
     if threads is None and device.type == "cpu" and sum(p.numel() for p in policy.parameters()) < SMALL_NET_PARAMS:
         threads = 1
@@ -400,12 +431,14 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                     history=tuple(history))
 
 
-def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str) -> NeuralPolicy:
+def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp") -> NeuralPolicy:
     """A fresh policy whose initial weights depend on the seed only."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "bc-init"))
         return make_policy(ds.observation_space, ds.action_space, head=head, hidden_sizes=cfg.hidden_sizes,
-                           activation=cfg.activation, normalize_obs=cfg.normalize_obs, history=cfg.history)
+                           activation=cfg.activation, history=cfg.history, encoder=encoder,
+                           normalize_obs=cfg.normalize_obs if cfg.normalize_obs is not None
+                           else encoder_class(encoder).normalizable)
 
 
 class _Trainer:
@@ -445,8 +478,9 @@ class _Trainer:
         Only those rows are read (``DemoDataset.read``): one rank reads all training rows."""
         ds, comm = self.ds, self.comm
         k = self.cfg.history
-        x, a = _read_xy(ds, train_rows[self.lo:self.hi], k)
-        xv, av = _read_xy(ds, val_rows, k) if comm.is_main and len(val_rows) else (None, None)
+        flat = self.policy.encoder.normalizable
+        x, a = _read_xy(ds, train_rows[self.lo:self.hi], k, flat)
+        xv, av = _read_xy(ds, val_rows, k, flat) if comm.is_main and len(val_rows) else (None, None)
         counts = np.array(bad_value_counts(x, a, ds.action_space))
         if xv is not None:
             counts += np.array(bad_value_counts(xv, av, ds.action_space))
@@ -464,8 +498,11 @@ class _Trainer:
         counts = np.zeros(3, dtype=np.int64)
         shift = total = sq = None
         for batch in self._stream(shard, cfg.batch_size, plan.buffer_rows, None):
-            x = self._flat(batch["observations"]).astype(np.float64)
+            x = self._flat(batch["observations"])
             counts += np.array(bad_value_counts(x, batch["actions"], ds.action_space))
+            if not self.policy.normalizes_obs:
+                continue
+            x = x.astype(np.float64)
             if shift is None:
                 shift = x.mean(0)
                 total, sq = np.zeros_like(shift), np.zeros_like(shift)
@@ -478,7 +515,7 @@ class _Trainer:
             if len(val_rows) > STREAM_VAL_ROWS:
                 pick = np.random.default_rng(derive_seed(cfg.seed, "bc-val-sample"))
                 keep = np.sort(pick.choice(val_rows, STREAM_VAL_ROWS, replace=False))
-            xv, av = _read_xy(ds, keep, cfg.history)
+            xv, av = _read_xy(ds, keep, cfg.history, self.policy.encoder.normalizable)
             counts += np.array(bad_value_counts(xv, av, ds.action_space))
         bad = comm.all_reduce_sum(torch.as_tensor(counts, dtype=torch.float64)).long().tolist()
         if any(bad):
@@ -523,6 +560,9 @@ class _Trainer:
         return ({"observations": w["observations"], "actions": w["actions"][:, -1]} for w in wins)
 
     def _flat(self, obs: Any) -> np.ndarray:
+        """Network inputs of a batch: flat float32 for flat encoders, the stored arrays for image encoders."""
+        if not self.policy.encoder.normalizable:
+            return np.asarray(obs)
         return flatten_batch(stack_space(self.ds.observation_space, self.cfg.history), obs)
 
     def _stream_epoch(self, epoch: int) -> tuple[float, float]:
