@@ -356,7 +356,8 @@ class DatasetWriter:
             self._cleanup()
 
     def abort(self) -> None:
-        """Discard everything this writer did: no new file, the original untouched."""
+        """Discard what this writer added since its last commit (before any commit: no new file,
+        the original untouched) and release the file."""
         if not self._closed:
             self._cleanup()
 

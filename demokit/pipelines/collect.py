@@ -2,7 +2,8 @@
 
 ``collect_demo_data(policy, env_id, path, n_episodes=10)`` returns a :class:`CollectResult`.
 ``policy`` is a :class:`~demokit.policies.Policy`, a checkpoint path, ``"random"`` or an
-expert name ``"ppo"`` / ``"dqn"`` (the checkpoint ``experts/<env>-<algo>.pt``, trained with
+expert name: a registered learner (``"ppo"``, ``"dqn"``, ``"sac"``, ...: the checkpoint
+``experts/<env>-<algo>.pt``, trained with
 :func:`demokit.rl.train_expert` first when it is missing).
 
 Speed. One gymnasium ``SyncVectorEnv`` (:func:`demokit.envs.make_vec_env`) and one batched
@@ -299,7 +300,8 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     """Collect demonstrations of ``policy`` on ``env_id`` into the dataset ``path``.
 
     ``policy`` is a :class:`~demokit.policies.Policy`, a checkpoint path, ``"random"``,
-    ``"ppo"`` / ``"dqn"`` (the expert ``experts/<env>-<algo>.pt``, trained when missing), or
+    a registered learner's name such as ``"ppo"`` (the expert ``experts/<env>-<algo>.pt``, trained
+    when missing), or
     a :class:`CollectConfig` / mapping holding every setting. Arguments left ``None`` keep
     the :class:`CollectConfig` defaults (seed 0, 32 envs, deterministic, mode "create");
     other config fields may be passed as keywords. Give exactly one of ``n_episodes`` and

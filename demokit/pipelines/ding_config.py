@@ -39,7 +39,8 @@ MAPPED: dict[str, str] = {
 IGNORED = frozenset({
     "main.exp_name", "main.seed", "main.env.evaluator_env_num", "main.env.manager", "main.env.type",
     "main.env.import_names", "main.policy.load_path", "main.policy.model.obs_shape", "main.policy.model.action_shape",
-    "main.policy.eval.evaluator.eval_freq", "main.reward_model.expert_model_path", "main.reward_model.reward_model_path",
+    "main.policy.eval.evaluator.eval_freq", "main.reward_model.expert_model_path",
+    "main.reward_model.reward_model_path",
     "create.env.type", "create.env.import_names", "create.env_manager.type", "create.env_manager.shared_memory",
     "create.policy.import_names", "create.reward_model.import_names",
 })

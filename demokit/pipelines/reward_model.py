@@ -252,7 +252,7 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
             raise ConfigError(f"max_env_step={max_env_step} and total_timesteps={cfg.total_timesteps} differ: "
                               f"give one")
         cfg = from_mapping(IRLConfig, cfg, total_timesteps=max_env_step)
-    check_output_path(out, inputs=[cfg.expert_data_path])
+    check_output_path(out, inputs=[cfg.expert_path])
     dataset, env_id = expert_dataset_and_env(cfg)
     spec = resolve_learner(cfg, dataset, env_id, algo=algo, off_policy=off_policy)
     rl_config = irl_rl_config(spec, env_id, cfg, seed=seed)

@@ -369,7 +369,8 @@ class GailRewardModel(BaseRewardModel):
             differences = []
             if isinstance(self.action_space, (spaces.Discrete, spaces.MultiDiscrete)):
                 differences.append(f"{describe(self.action_space)} actions are one-hot encoded "
-                                   f"({action_features_dim(self.action_space)} inputs, not {flat_dim(self.action_space)})")
+                                   f"({action_features_dim(self.action_space)} inputs, not "
+                                   f"{flat_dim(self.action_space)})")
             if self.cfg.absorbing:
                 differences.append("one input is the absorbing-state indicator")
             warnings.warn(f"input_dims={given} is DI-engine's width (observation + action as stored); demokit's "

@@ -164,3 +164,28 @@ def test_full_disk_during_a_new_collection_leaves_nothing(tmp_path: Path, monkey
     with pytest.raises(DatasetError, match=r"no space left on the device of .*new\.h5"):
         write(tmp_path / "new.h5", make_episodes(n=10), block_steps=3)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_full_disk_through_the_cli_is_one_error_line_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str],
+                                                                        append: bool) -> None:
+    from demokit.cli.app import main
+
+    out = tmp_path / "demos.h5"
+    cmd = ["collect", "--policy", "random", "--env", "CartPole-v1", "--episodes", "3", "--out", str(out)]
+    if append:
+        assert main(cmd) == 0
+        capsys.readouterr()
+    before = out.read_bytes() if append else None
+    _full_disk_after(monkeypatch, journal if append else storage_hdf5, "_pwrite" if append else "_write_rows", 1)
+    assert main([*cmd, "--seed", "9", *(["--append"] if append else [])]) == 2
+    stderr = capsys.readouterr().err
+    err = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and err[0].startswith("error: no space left on the device of ") and "MiB free" in err[0], err
+    assert str(out) in err[0] and "Traceback" not in stderr
+    if append:
+        assert out.read_bytes() == before
+    else:
+        assert not out.exists()
+    assert leftovers(tmp_path) == []

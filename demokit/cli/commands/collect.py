@@ -12,8 +12,8 @@ import typer
 from demokit.config import field_help
 
 HELP = ("Collect demonstrations: run a policy (random, a learner's expert such as ppo or dqn, or any demokit "
-        "policy checkpoint) in vectorised envs and write whole episodes to an HDF5 dataset. Episode k is reset with seed + k, so "
-        "the same policy, env and seed give the same dataset. Ctrl-C keeps every completed episode.")
+        "policy checkpoint) in vectorised envs and write whole episodes to an HDF5 dataset. Episode k is reset "
+        "with seed + k, so the same policy, env and seed give the same dataset. Ctrl-C keeps every completed episode.")
 
 
 def register(app: typer.Typer) -> None:
