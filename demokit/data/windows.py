@@ -127,7 +127,7 @@ def iter_windows(ds: DemoDataset, batch_size: int, length: int, *, shuffle: bool
 
 def _iter_windows(ds: DemoDataset, names: list[str], batch_size: int, length: int, before: int,
                   allowed: np.ndarray, shuffle: bool, seed: int | None, drop_last: bool) -> Iterator[dict[str, Any]]:
-    block = ds.block_rows()
+    block = ds.block_rows(names)
     cuts = np.flatnonzero(np.diff(allowed // block)) + 1
     groups = np.split(allowed, cuts) if allowed.size else []
     rng = np.random.default_rng(seed)

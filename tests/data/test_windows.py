@@ -89,7 +89,7 @@ def test_iter_windows_covers_every_anchor_once(ds, shuffle):
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_iter_windows_across_small_read_blocks(ds, monkeypatch, shuffle):
-    monkeypatch.setattr(ds, "block_rows", lambda: 2)  # 5 blocks: batches mix windows of several blocks
+    monkeypatch.setattr(ds, "block_rows", lambda *a: 2)  # 5 blocks: batches mix windows of several blocks
     got = list(ds.iter_windows(4, 2, shuffle=shuffle, seed=7))
     assert [len(b["mask"]) for b in got] == [4, 4, 1]
     rows = np.concatenate([b["actions"] for b in got])
