@@ -309,7 +309,9 @@ def plan_memory(ds: DemoDataset, cfg: BCConfig, n_train: int, n_val: int) -> Mem
     buffer_rows = int(min(default_buffer, fit))
     if buffer_rows < cfg.batch_size:
         need = (2 * row * (block + 2 * cfg.batch_size + n_val)) / 2**20
-        raise ConfigError(f"max_memory_mb {budget / 2**20:g} is too small to stream batches of {cfg.batch_size} rows from {ds.path}: it needs at least "
+        given = f"max_memory_mb {cfg.max_memory_mb:g}" if cfg.max_memory_mb is not None else \
+            f"the default memory budget ({budget / 2**20:.0f} MB, half the available RAM)"
+        raise ConfigError(f"{given} is too small to stream batches of {cfg.batch_size} rows from {ds.path}: it needs at least "
                           f"{need:.2f} MB (one {block}-row read block, a shuffle buffer of one batch, one batch "
                           f"and the validation sample)")
     return MemoryPlan(True, buffer_rows, int(budget), int(in_ram),

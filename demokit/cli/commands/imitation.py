@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         loss: Optional[str] = typer.Option(None, "--loss", help=field_help(BCConfig, "loss"), show_default=False),
         stream: Optional[bool] = typer.Option(None, "--stream/--in-memory", help=field_help(BCConfig, "stream"),
                                               show_default=False),
-        max_memory: Optional[int] = typer.Option(None, "--max-memory", help=field_help(BCConfig, "max_memory_mb"),
+        max_memory: Optional[float] = typer.Option(None, "--max-memory", help=field_help(BCConfig, "max_memory_mb"),
                                                  show_default=False),
         workers: Optional[int] = typer.Option(None, "--workers", help=field_help(BCConfig, "workers"),
                                               show_default=False),
