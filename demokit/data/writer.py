@@ -38,6 +38,7 @@ from demokit.data import format as fmt
 from demokit.data.episode import Episode
 from demokit.data.locking import signals_deferred
 from demokit.data.storage import FieldSpec, Storage, open_storage, storage_for
+from demokit.envs import env_spec_json
 from demokit.errors import DatasetError, UserError
 from demokit.spaces import check_same_spaces, space_to_json
 
@@ -49,32 +50,6 @@ QuickCheck = Callable[[Any], "bool | None"]  # see _quick_check
 DEFAULT_BLOCK_STEPS = 1 << 18
 #: seconds between periodic commits of the episodes added so far (kill -9 loses at most this much)
 DEFAULT_COMMIT_INTERVAL = 10.0
-
-
-def env_spec_json(env_spec: Any) -> str | None:
-    """JSON text of an env spec given as a gymnasium ``EnvSpec``, a dict or JSON text."""
-    if env_spec is None:
-        return None
-    if isinstance(env_spec, str):
-        try:
-            json.loads(env_spec)
-        except ValueError:
-            raise UserError(f"env_spec must be JSON text, got {env_spec[:80]!r}") from None
-        return env_spec
-    if isinstance(env_spec, Mapping):
-        return fmt.to_json(dict(env_spec))
-    to_json = getattr(env_spec, "to_json", None)
-    if to_json is not None:
-        try:
-            return to_json()
-        except Exception as exc:  # kwargs that are not JSON-serialisable (callables, ...)
-            warnings.warn(f"env spec {getattr(env_spec, 'id', env_spec)!r} is not JSON-serialisable ({exc}); "
-                          f"storing its id, entry point and kwargs as text", stacklevel=3)
-            return fmt.to_json({"id": getattr(env_spec, "id", None),
-                                "entry_point": str(getattr(env_spec, "entry_point", "")),
-                                "kwargs": {k: repr(v) for k, v in (getattr(env_spec, "kwargs", {}) or {}).items()},
-                                "max_episode_steps": getattr(env_spec, "max_episode_steps", None)})
-    raise UserError(f"env_spec must be a gymnasium EnvSpec, a dict or JSON text, got {type(env_spec).__name__}")
 
 
 class DatasetWriter:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from demokit.errors import UserError
@@ -79,14 +82,50 @@ def make_vec_env(env_id: str, num_envs: int, *, seed: int | None = None, **kwarg
     return venv
 
 
-def env_spec_json(env_id: str) -> str:
-    """The env's registered spec as JSON (enough to re-make it), or a minimal one."""
-    _check_id(env_id)
-    spec = gym.spec(env_id)
+def env_spec_json(spec: Any) -> str | None:
+    """THE env spec as JSON text (enough to re-make the env), from an env id, a gymnasium
+    ``EnvSpec``, a dict or JSON text (returned as is once checked); None gives None.
+
+    A spec whose kwargs hold callables cannot be serialised: its id, entry point,
+    ``max_episode_steps`` and the ``repr`` of its kwargs are stored instead, with a warning.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec.lstrip().startswith("{"):  # JSON text (an env id never starts with "{")
+            try:
+                json.loads(spec)
+            except ValueError:
+                raise UserError(f"env_spec must be JSON text, got {spec[:80]!r}") from None
+            return spec
+        _check_id(spec)
+        spec = gym.spec(spec)
+    if isinstance(spec, Mapping):
+        return json.dumps(dict(spec), default=_json_value)
+    to_json = getattr(spec, "to_json", None)
+    if to_json is None:
+        raise UserError(f"env_spec must be an env id, a gymnasium EnvSpec, a dict or JSON text, "
+                        f"got {type(spec).__name__}")
     try:
-        return spec.to_json()
-    except Exception:  # env specs with callables in kwargs cannot be serialised
-        return json.dumps({"id": env_id, "max_episode_steps": spec.max_episode_steps})
+        return to_json()
+    except Exception as exc:  # kwargs that are not JSON-serialisable (callables, ...)
+        warnings.warn(f"env spec {getattr(spec, 'id', spec)!r} is not JSON-serialisable ({exc}); "
+                      f"storing its id, entry point and kwargs as text", stacklevel=2)
+        return json.dumps({"id": getattr(spec, "id", None),
+                           "entry_point": str(getattr(spec, "entry_point", "")),
+                           "kwargs": {k: repr(v) for k, v in (getattr(spec, "kwargs", {}) or {}).items()},
+                           "max_episode_steps": getattr(spec, "max_episode_steps", None)})
+
+
+def _json_value(o: Any) -> Any:
+    """JSON form of values json cannot write itself (numpy scalars and arrays, sets, others as text)."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    return str(o)
 
 
 def make_env_from_spec_json(text: str) -> gym.Env:
