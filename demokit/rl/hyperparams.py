@@ -15,7 +15,7 @@ inflated; seed 0 unless more are given; "steps" = env steps until the goal was c
 | CartPole-v1 | dqn | 500 in seeds 0-2, median ~33k steps | |
 | Acrobot-v1 | ppo | stops at -80 (50 eps): seeds 0-4 -83.5/-84.6/-82.6/-87.8/-82.3 over 100 eps, 81k-300k steps | ppo |
 | Acrobot-v1 | dqn | -82 after 30k steps | |
-| MountainCar-v0 | dqn | -109 after 100k steps (-103.3 over 100 fresh eps; rl-zoo settings) | dqn |
+| MountainCar-v0 | dqn | -109 after 100k steps (-103.3 over 100 fresh eps; rl-zoo settings); on the 2-core CI machines seed 0 ends at -110.6 after 120k (goal missed by 0.6: float kernels differ by CPU) | dqn |
 | MountainCar-v0 | ppo | -112 after the full 1M steps: goal (-110) not reached | |
 | Pendulum-v1 | ppo | -195 / -164 / -162 (seeds 0-2) after 92k-300k steps | |
 | Pendulum-v1 | sac | -150 / -150 (seeds 0-1) after 5k steps, 15-18 s (64x64 nets) | sac (fastest) |
