@@ -22,6 +22,7 @@ observations are dicts / tuples of such arrays) plus ``mask`` (bool, (batch, len
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,9 +52,26 @@ def _check(ds: DemoDataset, length: int, before: int, pad: str, batch_size: int)
         raise UserError(f"dataset {ds.path} is empty; there are no windows to take")
 
 
+#: the anchors of whole datasets per (length, before, pad), kept while the dataset object lives
+_ANCHORS: weakref.WeakKeyDictionary[Any, dict[tuple[int, int, str], np.ndarray]] = weakref.WeakKeyDictionary()
+
+
 def anchors(ds: DemoDataset, length: int, *, before: int = 0, pad: Pad = "edge",
             rows: np.ndarray | None = None) -> np.ndarray:
-    """The sorted anchor rows of windows (within ``rows``, default all) allowed by ``pad``."""
+    """The sorted anchor rows of windows (within ``rows``, default all) allowed by ``pad``
+    (read-only; those of a whole dataset are computed once per dataset object and window shape)."""
+    if rows is None:
+        per_ds = _ANCHORS.setdefault(ds, {})
+        key = (length, before, pad)
+        if key not in per_ds:
+            found = _anchors(ds, length, before, pad, None)
+            found.flags.writeable = False
+            per_ds[key] = found
+        return per_ds[key]
+    return _anchors(ds, length, before, pad, rows)
+
+
+def _anchors(ds: DemoDataset, length: int, before: int, pad: str, rows: np.ndarray | None) -> np.ndarray:
     n = len(ds)
     sel = np.arange(n, dtype=np.int64) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
     if pad == "edge":
