@@ -34,6 +34,21 @@ epochs (``epochs``, ``eval_every``). Training stops early once an evaluation
 (``eval_episodes`` deterministic episodes) reaches ``stop_value`` (default: the env's
 ``reward_threshold``); ``converged`` says whether it did. Same seed, same weights.
 
+Data larger than memory: ``max_memory_mb`` (default: half the available RAM) bounds what the
+training data may take (:func:`plan_memory`). When the in-memory split would not fit (or with
+``stream=True``) batches are streamed from the file instead (``DemoDataset.iter_batches``:
+chunk-aligned reads, a seeded shuffle buffer sized to the budget; optionally through a
+``DataLoader`` with ``workers`` processes, :class:`demokit.data.loader.StreamingBatches`): one
+first pass computes the normalisation statistics and checks the values, validation uses a
+seeded sample of at most ``STREAM_VAL_ROWS`` rows. A budget too small for one batch is refused.
+
+History (``history = K > 1``): each sample is the window of the last K observations ending at
+the step (``DemoDataset`` windows, edge-padded at an episode's start), stacked; the policy's
+``arch.history`` records K and acting keeps a per-env history (``HistoryActor``).
+
+Images: ``encoder="auto"`` builds ``nature_cnn`` for uint8 image observations; their batches
+stay uint8 (no float copy, no observation normalisation: the encoder scales by 1/255).
+
 Data: each rank reads its shard of the training rows with ``DemoDataset.read`` (one
 rank: all of them), the same code for one and for many processes. With
 ``distributed=True`` (``demokit bc-train`` sets it under ``torchrun``) the same
@@ -296,7 +311,7 @@ def plan_memory(ds: DemoDataset, cfg: BCConfig, n_train: int, n_val: int) -> Mem
     """Stream or not, and the shuffle buffer (see :class:`MemoryPlan`). ``cfg.stream`` None: stream when the
     in-memory estimate exceeds the budget. Raises :class:`ConfigError` when streaming cannot hold one batch."""
     budget = int(cfg.max_memory_mb * 2**20) if cfg.max_memory_mb is not None else available_memory_bytes() // 2
-    act = np.dtype(fmt_action_dtype(ds.action_space))
+    act = np.dtype(_target_dtype(ds.action_space))
     row = _obs_row_bytes(ds, cfg) + act.itemsize * max(1, int(np.prod(ds.action_space.shape or (1,))))
     in_ram = 3 * row * n_train + 2 * row * n_val
     n_val = min(n_val, STREAM_VAL_ROWS)
@@ -318,7 +333,7 @@ def plan_memory(ds: DemoDataset, cfg: BCConfig, n_train: int, n_val: int) -> Mem
                       int(2 * row * (buffer_rows + block + cfg.batch_size + n_val)))
 
 
-def fmt_action_dtype(action_space: spaces.Space) -> np.dtype:
+def _target_dtype(action_space: spaces.Space) -> np.dtype:
     """The dtype BC's targets take per action value (int64 for Discrete, float32 otherwise)."""
     return np.dtype(np.int64) if isinstance(action_space, spaces.Discrete) else np.dtype(np.float32)
 
