@@ -495,10 +495,28 @@ class DemoDataset:
         sel = np.arange(n, dtype=np.int64) if rows is None else np.sort(index_array(rows, n))
         return self._iter_batches(names, int(batch_size), sel, shuffle, seed, buffer_rows, drop_last)
 
+    def block_rows(self, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)) -> int:
+        """Rows per read block of :meth:`iter_batches` of ``fields`` (their largest chunk, >= 4096)."""
+        names = self._check_fields(fields)
+        with self._open() as st:
+            return self._block_rows(names, st)
+
     def _block_rows(self, names: list[str], st: Storage) -> int:
+        """The largest chunk (in rows, at least 4096) of the stored fields behind ``names`` (all per-step
+        fields when empty): a block then never splits a chunk of what is read, and the fields not read
+        (e.g. a bool flag whose 1 MiB chunk spans a million rows) do not inflate the memory bound."""
         specs = st.fields()
+        stored: set[str] = set()
+        for name in names:
+            if name in (fmt.OBSERVATIONS, NEXT_OBSERVATIONS):
+                stored.update(fmt.h5_name(fmt.OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space))
+            elif name == fmt.ACTIONS:
+                stored.update(fmt.h5_name(fmt.ACTIONS, p) for p, _, _ in fmt.leaf_specs(self.action_space))
+            else:
+                stored.add(name)
         chunks = [spec.chunks or 0 for spec in specs.values()
-                  if not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS))]
+                  if (spec.name in stored if names else
+                      not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS)))]
         return max([4096, *chunks])
 
     def _iter_batches(self, names: list[str], batch_size: int, sel: np.ndarray, shuffle: bool, seed: int | None,
@@ -536,6 +554,26 @@ class DemoDataset:
                     return
                 pending = [_take(pool, slice(full, held))] if rest else []
                 held = rest
+
+    # -- windows (demokit.data.windows) -------------------------------------------------
+
+    def sample_windows(self, batch_size: int, length: int, *, rng: RngLike = None, pad: str = "edge",
+                       before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)
+                       ) -> dict[str, Any]:
+        """``batch_size`` windows of ``length`` consecutive steps inside one episode: ``{field: (batch,
+        length, ...)}`` plus ``mask`` (False outside the episode); see :mod:`demokit.data.windows`."""
+        from demokit.data.windows import sample_windows
+
+        return sample_windows(self, batch_size, length, rng=rng, pad=pad, before=before, fields=fields)  # type: ignore[arg-type]
+
+    def iter_windows(self, batch_size: int, length: int, *, shuffle: bool = False, seed: int | None = None,
+                     pad: str = "edge", before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS),
+                     rows: Any = None, drop_last: bool = False) -> Iterator[dict[str, Any]]:
+        """Every window of ``rows`` once, in batches, streamed block by block (see :mod:`demokit.data.windows`)."""
+        from demokit.data.windows import iter_windows
+
+        return iter_windows(self, batch_size, length, shuffle=shuffle, seed=seed, pad=pad, before=before,  # type: ignore[arg-type]
+                            fields=fields, rows=rows, drop_last=drop_last)
 
     # -- episodes ----------------------------------------------------------------------
 
