@@ -646,11 +646,14 @@ class DemoDataset:
     # -- checks and frames -------------------------------------------------------------
 
     def check_env(self, env: Any) -> None:
-        """Raise :class:`SpaceMismatchError` unless env (an id or a gymnasium env) has this dataset's spaces."""
+        """Raise :class:`SpaceMismatchError` unless env (an id or a gymnasium env) has this dataset's spaces
+        and, for an id, is not another version of the dataset's env (Hopper-v4 data in Hopper-v5: same
+        spaces, other dynamics)."""
         if isinstance(env, str):
             from demokit.envs import make_env
 
             env_id = env
+            self._check_env_version(env_id)
             made = make_env(env_id)
             try:
                 obs_space, act_space = made.observation_space, made.action_space
@@ -662,6 +665,23 @@ class DemoDataset:
         check_same_spaces(what=f"dataset {self.path}", expected_obs=self.observation_space,
                           expected_act=self.action_space, actual_obs=obs_space, actual_act=act_space,
                           against=f"env {env_id}")
+
+    def _check_env_version(self, env_id: str) -> None:
+        """SpaceMismatchError when ``env_id`` names another version of the env the dataset records."""
+        from gymnasium.envs.registration import parse_env_id
+
+        from demokit.errors import SpaceMismatchError
+
+        if not self.env_id or self.env_id == env_id:
+            return
+        try:
+            recorded, wanted = parse_env_id(self.env_id), parse_env_id(env_id)
+        except Exception:  # an id gymnasium cannot parse: left to make_env
+            return
+        if recorded[:2] == wanted[:2] and recorded[2] != wanted[2]:
+            raise SpaceMismatchError(f"dataset {self.path} was recorded in {self.env_id}, not {env_id}: env "
+                                     f"versions differ in dynamics and rewards even where the spaces match; use "
+                                     f"--env {self.env_id} or collect data in {env_id}")
 
     def _columns(self, prefix: str, space: spaces.Space, batch: Any) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}
