@@ -37,7 +37,7 @@ def bc_run_folder(dataset: Path, overrides: dict[str, Any], *, run_dir: Optional
     return RunFolder("bc-train", env_id, config={"dataset": str(dataset), **overrides}, run_dir=run_dir,
                      name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
                      info={"algo": "bc", "dataset": str(dataset),
-                           "expert_return": float(returns.mean()) if len(returns) else None,
+                           "expert_return": float(returns.mean()) if returns is not None and len(returns) else None,
                            "reward_threshold": reward_threshold(env_id) if env_id != "unknown-env" else None})
 
 
