@@ -519,10 +519,28 @@ class DemoDataset:
         sel = np.arange(n, dtype=np.int64) if rows is None else np.sort(index_array(rows, n))
         return self._iter_batches(names, int(batch_size), sel, shuffle, seed, buffer_rows, drop_last)
 
+    def block_rows(self, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)) -> int:
+        """Rows per read block of :meth:`iter_batches` of ``fields`` (their largest chunk, >= 4096)."""
+        names = self._check_fields(fields)
+        with self._open() as st:
+            return self._block_rows(names, st)
+
     def _block_rows(self, names: list[str], st: Storage) -> int:
+        """The largest chunk (in rows, at least 4096) of the stored fields behind ``names`` (all per-step
+        fields when empty): a block then never splits a chunk of what is read, and the fields not read
+        (e.g. a bool flag whose 1 MiB chunk spans a million rows) do not inflate the memory bound."""
         specs = st.fields()
+        stored: set[str] = set()
+        for name in names:
+            if name in (fmt.OBSERVATIONS, NEXT_OBSERVATIONS):
+                stored.update(fmt.h5_name(fmt.OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space))
+            elif name == fmt.ACTIONS:
+                stored.update(fmt.h5_name(fmt.ACTIONS, p) for p, _, _ in fmt.leaf_specs(self.action_space))
+            else:
+                stored.add(name)
         chunks = [spec.chunks or 0 for spec in specs.values()
-                  if not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS))]
+                  if (spec.name in stored if names else
+                      not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS)))]
         return max([4096, *chunks])
 
     def _iter_batches(self, names: list[str], batch_size: int, sel: np.ndarray, shuffle: bool, seed: int | None,
@@ -560,6 +578,26 @@ class DemoDataset:
                     return
                 pending = [_take(pool, slice(full, held))] if rest else []
                 held = rest
+
+    # -- windows (demokit.data.windows) -------------------------------------------------
+
+    def sample_windows(self, batch_size: int, length: int, *, rng: RngLike = None, pad: str = "edge",
+                       before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)
+                       ) -> dict[str, Any]:
+        """``batch_size`` windows of ``length`` consecutive steps inside one episode: ``{field: (batch,
+        length, ...)}`` plus ``mask`` (False outside the episode); see :mod:`demokit.data.windows`."""
+        from demokit.data.windows import sample_windows
+
+        return sample_windows(self, batch_size, length, rng=rng, pad=pad, before=before, fields=fields)  # type: ignore[arg-type]
+
+    def iter_windows(self, batch_size: int, length: int, *, shuffle: bool = False, seed: int | None = None,
+                     pad: str = "edge", before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS),
+                     rows: Any = None, drop_last: bool = False) -> Iterator[dict[str, Any]]:
+        """Every window of ``rows`` once, in batches, streamed block by block (see :mod:`demokit.data.windows`)."""
+        from demokit.data.windows import iter_windows
+
+        return iter_windows(self, batch_size, length, shuffle=shuffle, seed=seed, pad=pad, before=before,  # type: ignore[arg-type]
+                            fields=fields, rows=rows, drop_last=drop_last)
 
     # -- episodes ----------------------------------------------------------------------
 
@@ -635,11 +673,14 @@ class DemoDataset:
     # -- checks and frames -------------------------------------------------------------
 
     def check_env(self, env: Any) -> None:
-        """Raise :class:`SpaceMismatchError` unless env (an id or a gymnasium env) has this dataset's spaces."""
+        """Raise :class:`SpaceMismatchError` unless env (an id or a gymnasium env) has this dataset's spaces
+        and, for an id, is not another version of the dataset's env (Hopper-v4 data in Hopper-v5: same
+        spaces, other dynamics)."""
         if isinstance(env, str):
             from demokit.envs import make_env
 
             env_id = env
+            self._check_env_version(env_id)
             made = make_env(env_id)
             try:
                 obs_space, act_space = made.observation_space, made.action_space
@@ -651,6 +692,23 @@ class DemoDataset:
         check_same_spaces(what=f"dataset {self.path}", expected_obs=self.observation_space,
                           expected_act=self.action_space, actual_obs=obs_space, actual_act=act_space,
                           against=f"env {env_id}")
+
+    def _check_env_version(self, env_id: str) -> None:
+        """SpaceMismatchError when ``env_id`` names another version of the env the dataset records."""
+        from gymnasium.envs.registration import parse_env_id
+
+        from demokit.errors import SpaceMismatchError
+
+        if not self.env_id or self.env_id == env_id:
+            return
+        try:
+            recorded, wanted = parse_env_id(self.env_id), parse_env_id(env_id)
+        except Exception:  # an id gymnasium cannot parse: left to make_env
+            return
+        if recorded[:2] == wanted[:2] and recorded[2] != wanted[2]:
+            raise SpaceMismatchError(f"dataset {self.path} was recorded in {self.env_id}, not {env_id}: env "
+                                     f"versions differ in dynamics and rewards even where the spaces match; use "
+                                     f"--env {self.env_id} or collect data in {env_id}")
 
     def _columns(self, prefix: str, space: spaces.Space, batch: Any) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}

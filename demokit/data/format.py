@@ -72,7 +72,7 @@ CHUNK_TARGET_BYTES = 1 << 20
 #: smallest chunk (bytes), so that a tiny dataset appended to many times stays efficient
 CHUNK_MIN_BYTES = 4 << 10
 
-COMPRESSIONS = (None, "gzip", "lzf")
+COMPRESSIONS = (None, "gzip", "lzf", "blosc")  # blosc: LZ4 + byte shuffle through hdf5plugin (the blosc extra)
 
 
 def episode_fields(has_rewards: bool) -> dict[str, np.dtype]:
@@ -104,7 +104,12 @@ def check_compression(compression: str | None) -> str | None:
     if compression in ("none", "None", ""):
         compression = None
     if compression not in COMPRESSIONS:
-        raise UserError(f"unknown compression {compression!r}: use one of gzip, lzf or none")
+        raise UserError(f"unknown compression {compression!r}: use one of gzip, lzf, blosc or none")
+    if compression == "blosc":
+        try:
+            import hdf5plugin  # noqa: F401
+        except ImportError:
+            raise UserError("blosc compression needs the hdf5plugin package: pip install demokit[blosc]") from None
     return compression
 
 
