@@ -30,3 +30,12 @@ def test_gail_ppo_trains_on_a_reward_free_expert(free_expert: Path) -> None:
 def test_gail_ppo_learns_cartpole_from_a_reward_free_expert(free_expert: Path) -> None:
     result = serial_pipeline_reward_model_onpolicy({"expert_data_path": str(free_expert), "device": "cpu"}, seed=0)
     assert result.converged and result.mean_return >= 475
+
+
+def test_trex_ranking_by_returns_says_the_dataset_has_none(free_expert: Path) -> None:
+    from demokit.errors import UserError
+    from demokit.reward_models import create_reward_model
+
+    with pytest.raises(UserError, match="has no rewards.*T-REX rankings"):
+        create_reward_model({"type": "trex", "expert_data_path": str(free_expert), "ranking": "returns"}, "cpu", None,
+                            seed=0)
