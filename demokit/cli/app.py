@@ -41,8 +41,8 @@ app = typer.Typer(
 )
 
 #: Command modules (demokit.cli.commands.<name>), each exposing register(app).
-COMMAND_MODULES = ("collect", "inspect", "convert", "experts", "imitation", "gail", "pipeline", "doctor", "filter",
-                   "plot")
+COMMAND_MODULES = ("collect", "inspect", "convert", "experts", "imitation", "gail", "irl", "pipeline", "doctor",
+                   "filter", "plot")
 
 for _name in COMMAND_MODULES:
     try:

@@ -152,6 +152,12 @@ def irl_defaults(model: type[BaseRewardModel], env_id: str, algo: str, part: str
     return dict(table.get(env_id, {}).get(algo, {}).get(part, {}))
 
 
+def missing_facts(model: type[BaseRewardModel], spec: LearnerSpec) -> list[str]:
+    """What ``model`` needs (``needs``) that the learner ``spec`` does not provide ("replay": off-policy learners)."""
+    provided = set(spec.provides) | {"gamma", "next_observations"} | ({"replay"} if spec.off_policy else set())
+    return sorted(set(model.needs) - provided)
+
+
 def default_learner(env_id: str, action_space: Any, *, reward_model: str = DEFAULT_REWARD_MODEL,
                     off_policy: bool | None = None) -> str:
     """The learner when neither the call nor the config names one: the reward model's choice for
@@ -160,10 +166,13 @@ def default_learner(env_id: str, action_space: Any, *, reward_model: str = DEFAU
     model = reward_model_class(reward_model)
     preferred = (getattr(model, "default_learners", None) or {}).get(env_id)
     candidates = ([preferred] if preferred else []) + list(learner_names(off_policy=off_policy))
-    for name in candidates:
-        spec = get_learner(name)
-        if (off_policy is None or spec.off_policy == off_policy) and spec.supports(action_space):
+    fitting = [n for n in candidates if (off_policy is None or get_learner(n).off_policy == off_policy)
+               and get_learner(n).supports(action_space)]
+    for name in fitting:  # one that gives the model what it needs first (e.g. sqil: an off-policy learner)
+        if not missing_facts(model, get_learner(name)):
             return name
+    if fitting:  # none does: resolve_learner names what is missing
+        return fitting[0]
     kind = "" if off_policy is None else ("off-policy " if off_policy else "on-policy ")
     raise UserError(f"no registered {kind}learner supports the action space of {env_id}; registered: "
                     f"{', '.join(get_learner(n).describe() for n in learner_names())}")
@@ -206,9 +215,9 @@ def resolve_learner(cfg: IRLConfig, dataset: DemoDataset, env_id: str, *, algo: 
                           f"{', '.join(learner_names(off_policy=off_policy))}")
     check_action_space(name, dataset.action_space, env_id)
     model = reward_model_class(rm_type)
-    missing = sorted(set(model.needs) - {"gamma", "next_observations"} - set(spec.provides))
+    missing = missing_facts(model, spec)
     if missing:
-        fit = [n for n in learner_names() if set(missing) <= get_learner(n).provides]
+        fit = [n for n in learner_names() if not missing_facts(model, get_learner(n))]
         raise ConfigError(f"reward model {rm_type} needs {', '.join(missing)} from the learner, which {name} does "
                           f"not provide; learners that do: {', '.join(fit) or 'none registered'}")
     return spec

@@ -9,7 +9,11 @@ New models plug in with a decorator::
     reward_model = create_reward_model({"type": "my_model", ...}, "cpu", None)
 
 The built-in models register themselves when ``demokit.reward_models`` is imported (its
-``__init__`` imports them); this module imports none of them (no import circle).
+``__init__`` imports them); this module imports none of them (no import circle). A model
+in a user's package registers when that module is imported, or, with no import, through
+the entry-point group ``demokit.reward_models`` (``[project.entry-points."demokit.reward_models"]
+my_model = "my_package.my_module"``): the registry imports those modules the first time
+it is asked for a name, so ``demokit irl --reward-model`` lists and accepts them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,25 @@ from demokit.reward_models.base import BaseRewardModel
 M = TypeVar("M", bound=type)
 
 _REGISTRY: dict[str, type[BaseRewardModel]] = {}
+#: entry-point group of reward models in other packages (their modules register on import)
+ENTRY_POINT_GROUP = "demokit.reward_models"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Import the modules of the ``demokit.reward_models`` entry points once (each registers its model)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin names itself, in one line
+            raise ConfigError(f"reward-model plugin {ep.name!r} ({ep.value}) failed to load: "
+                              f"{type(exc).__name__}: {exc}") from None
 
 
 def register_reward_model(name: str) -> Callable[[M], M]:
@@ -45,12 +68,16 @@ def register_reward_model(name: str) -> Callable[[M], M]:
 
 
 def registered_reward_models() -> tuple[str, ...]:
-    """Names ``create_reward_model`` accepts, sorted."""
+    """Names ``create_reward_model`` accepts, sorted (entry-point plugins included)."""
+    _load_plugins()
     return tuple(sorted(_REGISTRY))
 
 
 def reward_model_class(name: Any) -> type[BaseRewardModel]:
     """The class registered as ``name``; a ConfigError listing the known types otherwise."""
+    cls = _REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is not None:
+        return cls
     known = ", ".join(registered_reward_models())
     if name is None:
         raise ConfigError(f"reward model config has no 'type' key; set it to one of: {known}")

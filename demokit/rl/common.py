@@ -144,6 +144,9 @@ class BaseTrainer:
         self.progress = progress
         self.tb_writer = tb_writer
         self.reward_model = reward_model
+        bind = getattr(reward_model, "use_policy_log_probs", None)  # e.g. AIRL: log pi of expert actions
+        if callable(bind):
+            bind(self.policy_log_probs)
         self.cooptrain_reward = bool(cooptrain_reward)
         self.reward_rounds = 0
         self.reward_stats: dict[str, float] = {}
@@ -216,6 +219,37 @@ class BaseTrainer:
         if isinstance(estimated, TransitionBatch):
             return estimated.rewards
         return torch.as_tensor(estimated["reward"]).reshape(-1)  # a model that returns a batch dict
+
+    def mix_supplied_transitions(self, batch: dict[str, torch.Tensor],
+                                 rewards: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Off-policy stage 3b: a reward model that supplies transitions (``supplied_fraction`` > 0 and
+        ``supply_transitions(n) -> TransitionBatch``, e.g. SQIL's expert data) replaces that share of a sampled
+        replay minibatch (the last rows) with its own transitions and rewards. Otherwise: unchanged."""
+        model = self.reward_model
+        fraction = float(getattr(model, "supplied_fraction", 0.0) or 0.0) if model is not None else 0.0
+        b = int(rewards.shape[0])
+        n = min(b, int(round(fraction * b)))
+        if n == 0:
+            return batch, rewards
+        extra = model.supply_transitions(n)
+        keep = b - n
+        own = {"obs": extra.observations, "next_obs": extra.next_observations, "terminated": extra.terminated,
+               "truncated": extra.truncated, "reward": extra.rewards,
+               "action": self.policy.actions_to_tensor(extra.actions.cpu())}
+        mixed = dict(batch)
+        for key, value in own.items():
+            if key in batch:
+                old = batch[key]
+                mixed[key] = torch.cat([old[:keep], value.to(old.device, old.dtype).reshape(n, *old.shape[1:])])
+        return mixed, torch.cat([rewards[:keep], extra.rewards.to(rewards.device, rewards.dtype)])
+
+    def policy_log_probs(self, observations: torch.Tensor, env_actions: torch.Tensor) -> torch.Tensor:
+        """log pi(a | s) (B,) of the current policy for raw flat observations and env actions (no gradient)."""
+        policy = self.policy
+        with torch.no_grad():
+            x = policy.preprocess(observations)
+            log_probs, _ = policy.evaluate_actions(x, policy.actions_to_tensor(env_actions.cpu()))
+        return log_probs
 
     # ---- to be provided by subclasses ------------------------------------------
     @property

@@ -165,6 +165,7 @@ class DQNTrainer(BaseTrainer):
             batch = {k: v[i] for k, v in batches.items()}
             rewards = batch["reward"] if reward_fn is None else torch.as_tensor(reward_fn(batch)).reshape(-1)
             rewards = rewards.to(self.device, torch.float32)
+            batch, rewards = self.mix_supplied_transitions(batch, rewards)  # IRL: e.g. SQIL's expert share
             b = rewards.shape[0]
             if cfg.double_q:  # one forward pass for Q(s, .) and the online Q(s', .)
                 q_all = policy.value(policy.preprocess(torch.cat([batch["obs"], batch["next_obs"]])))

@@ -322,6 +322,7 @@ class SACTrainer(BaseTrainer):
             batch = self.replay.sample(cfg.batch_size)
             if reward_fn is not None:
                 batch["reward"] = torch.as_tensor(reward_fn(batch)).reshape(-1).to(self.device, torch.float32)
+                batch, batch["reward"] = self.mix_supplied_transitions(batch, batch["reward"])  # e.g. SQIL
             sums += torch.stack(self._gradient_step(batch))
         return tuple(sums / n)
 

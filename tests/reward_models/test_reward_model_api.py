@@ -263,8 +263,8 @@ def test_registry_round_trip(cartpole_expert: Path) -> None:
 
 
 def test_registry_errors() -> None:
-    with pytest.raises(ConfigError, match=r"unknown reward model type 'trex'.*gail"):
-        create_reward_model({"type": "trex"}, "cpu", None)
+    with pytest.raises(ConfigError, match=r"unknown reward model type 'nope'.*gail"):
+        create_reward_model({"type": "nope"}, "cpu", None)
     with pytest.raises(ConfigError, match="no 'type' key"):
         create_reward_model({"expert_data_path": "x.h5"}, "cpu", None)
     with pytest.raises(ValueError, match="already registered"):

@@ -265,7 +265,7 @@ class ColumnBlock:
     :meth:`DatasetWriter.add_columns <demokit.data.writer.DatasetWriter.add_columns>`).
 
     N transitions of E episodes: ``observations`` / ``actions`` (N rows; nested batches for
-    Dict / Tuple spaces), ``rewards`` /
+    Dict / Tuple spaces), ``rewards`` (None: reward-free) /
     ``terminated`` / ``truncated`` (N,) with the flags only on an episode's last step,
     ``final_observations`` (E rows), ``episode_lengths`` (E,) summing to N, ``extras``
     ``{name: (N, ...)}`` and ``seeds`` (E,) or None (unknown). Flat sources (D4RL,
@@ -275,7 +275,7 @@ class ColumnBlock:
 
     observations: np.ndarray
     actions: np.ndarray
-    rewards: np.ndarray
+    rewards: np.ndarray | None
     terminated: np.ndarray
     truncated: np.ndarray
     final_observations: np.ndarray
@@ -296,7 +296,7 @@ class ColumnBlock:
 
     @property
     def num_steps(self) -> int:
-        return len(self.rewards)
+        return len(self.terminated)
 
     def columns(self) -> dict[str, Any]:
         """Keyword arguments of ``DatasetWriter.add_columns``."""
@@ -318,7 +318,7 @@ class ColumnBlock:
         for k, stop in enumerate(stops):
             sl = slice(start, stop)
             yield Episode(observations=obs_index(self.observations, sl), actions=obs_index(self.actions, sl),
-                          rewards=self.rewards[sl], terminated=self.terminated[sl], truncated=self.truncated[sl],
+                          rewards=None if self.rewards is None else self.rewards[sl], terminated=self.terminated[sl], truncated=self.truncated[sl],
                           final_observation=obs_index(self.final_observations, slice(k, k + 1)),
                           extras={name: arr[sl] for name, arr in self.extras.items()}, seed=seeds[k])
             start = stop
@@ -379,12 +379,13 @@ def split_segments(source: Source, *, terminals: np.ndarray, timeouts: np.ndarra
                     terminated=terminals[last].astype(bool), truncated=(timeouts[last] | cut[last]).astype(bool))
 
 
-def block_from_segments(segments: Segments, *, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+def block_from_segments(segments: Segments, *, observations: np.ndarray, actions: np.ndarray,
+                        rewards: np.ndarray | None,
                         finals: np.ndarray, extras: Mapping[str, np.ndarray]) -> ColumnBlock:
     """One :class:`ColumnBlock` of the segments' rows (rows outside every segment are left
     out); ``finals`` holds one final observation per segment."""
     lengths = segments.lengths.astype(np.int64)
-    n = len(rewards)
+    n = len(actions)
     if len(segments) and segments.start[0] == 0 and segments.stop[-1] == n and np.array_equal(
             segments.start[1:], segments.stop[:-1]):
         rows: Any = slice(None)  # the segments tile the data: no copy
@@ -395,7 +396,8 @@ def block_from_segments(segments: Segments, *, observations: np.ndarray, actions
     truncated = np.zeros(int(lengths.sum()), dtype=bool)
     terminated[ends] = segments.terminated
     truncated[ends] = segments.truncated
-    return ColumnBlock(observations=observations[rows], actions=actions[rows], rewards=rewards[rows],
+    return ColumnBlock(observations=observations[rows], actions=actions[rows],
+                       rewards=None if rewards is None else rewards[rows],
                        terminated=terminated, truncated=truncated, final_observations=finals,
                        episode_lengths=lengths, extras={name: arr[rows] for name, arr in extras.items()})
 

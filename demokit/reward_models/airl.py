@@ -1,0 +1,258 @@
+"""AIRL (Fu, Luo & Levine, 2018): adversarial inverse RL with a disentangled, shaped reward.
+
+The discriminator is ``D(s, a, s') = exp(f) / (exp(f) + pi(a|s))``, i.e. its logit is
+
+    logit = f(s, a, s') - log pi(a | s),     f = g(s) + gamma * h(s') - h(s)
+
+(``h(s') = 0`` after a termination: there is no next state to shape with). Labels as
+GAIL's: ``D -> 1`` on expert transitions, trained with BCE on the logit.
+
+* the learner's reward is computed from the logit ``z = f - log pi`` (= log D - log(1 - D)),
+  using the acting policy's log-probabilities of the TransitionBatch (``needs = {"log_probs",
+  "gamma"}``: only learners that provide them fit, e.g. PPO), in one of GAIL's forms
+  (``reward_form``): ``positive`` (default, ``softplus(z) = -log(1 - D) > 0``), ``logit``
+  (``z``, the paper's; either sign) or ``negative`` (``log D < 0``). Why positive: AIRL's
+  shaping sets ``h = 0`` after a termination and has no absorbing-state value, so with the
+  ``logit`` form PPO on CartPole-v1 learned to drop the pole (eval return 9.0 after 20k
+  steps, seed 0): while the policy is unlike the expert, ``z < 0`` and ending early pays.
+  ``positive`` carries a survival bias (right for CartPole, wrong where ending sooner is
+  the goal: use ``logit`` or ``negative`` there);
+* the expert transitions' ``log pi(a_E | s_E)`` come from the current policy: the trainer
+  binds its evaluator with :meth:`AirlRewardModel.use_policy_log_probs` (a model used
+  outside a trainer binds its own);
+* the recovered reward ``g`` (state-only by default, as in the paper, so it transfers
+  across dynamics) is exported by :meth:`AirlRewardModel.recovered_reward` (values) and
+  :meth:`AirlRewardModel.reward_network` (a standalone torch module on raw observations).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from demokit.config import option
+from demokit.data.dataset import DemoDataset
+from demokit.devices import resolve_device
+from demokit.errors import ConfigError, UserError
+from demokit.policies.networks import make_adam, mlp
+from demokit.reward_models.base import BaseRewardModel, Transitions, num_transitions
+from demokit.reward_models.expert import (check_positive, check_type, concat_batches, expert_data_for, model_config,
+                                          relabel, rows_of)
+from demokit.reward_models.gail import REWARD_FORMS, RewardForm, logits_expert_is_one_loss, reward_from_logits
+from demokit.reward_models.registry import register_reward_model
+from demokit.seeding import derive_seed
+from demokit.transitions import TransitionBatch
+
+LogProbFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AirlConfig:
+    """Config of :class:`AirlRewardModel`."""
+
+    type: str = option("airl", "reward model type (registry name)")
+    expert_data_path: str | None = option(None, "expert demonstrations: a demokit .h5 dataset")
+    hidden_dims: tuple[int, ...] = option((64, 64), "hidden widths of g and h (tanh)")
+    batch_size: int = option(128, "expert and policy transitions per discriminator update (each)")
+    update_per_collect: int = option(5, "discriminator updates per round")
+    learning_rate: float = option(1e-3, "Adam learning rate of g and h")
+    clear_buffer_per_iters: int = option(1, "clear the collected policy data every N rounds")
+    state_only: bool = option(True, "g depends on the state only (the paper's disentangled reward)")
+    gamma: float = option(0.99, "the learner's discount in the shaping gamma*h(s') - h(s) (pipelines set it)")
+    collect_count: int | None = option(None, "use the first N expert transitions; unset: all")
+    reward_form: RewardForm = option("positive", "the learner's reward from the logit z = f - log pi: positive "
+                                                 "(softplus(z) = -log(1-D)), logit (z) or negative (log D)")
+
+    def __post_init__(self) -> None:
+        check_type(self, "airl")
+        if self.reward_form not in REWARD_FORMS:
+            raise ConfigError(f"AirlConfig.reward_form must be one of {', '.join(REWARD_FORMS)}, "
+                              f"got {self.reward_form!r}")
+        check_positive(self, "batch_size", "update_per_collect", "learning_rate", "clear_buffer_per_iters",
+                       "collect_count")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"AirlConfig.gamma must be in [0, 1], got {self.gamma}")
+
+
+class ShapedReward(nn.Module):
+    """``f(s, a, s', terminated) = g(s[, a]) + gamma * (1 - terminated) * h(s') - h(s)`` on prepared inputs."""
+
+    def __init__(self, g_dim: int, h_dim: int, hidden: tuple[int, ...], gamma: float) -> None:
+        super().__init__()
+        self.g = mlp(g_dim, hidden, 1, activation="tanh")
+        self.h = mlp(h_dim, hidden, 1, activation="tanh")
+        self.gamma = float(gamma)
+
+    def forward(self, g_in: torch.Tensor, s: torch.Tensor, s_next: torch.Tensor,
+                terminated: torch.Tensor) -> torch.Tensor:
+        h_next = self.h(s_next).squeeze(-1) * (~terminated).float()
+        return self.g(g_in).squeeze(-1) + self.gamma * h_next - self.h(s).squeeze(-1)
+
+
+class RecoveredReward(nn.Module):
+    """The exported reward ``g``: raw flat observations (and env actions unless state-only) -> (B,)."""
+
+    def __init__(self, g: nn.Module, mean: torch.Tensor, std: torch.Tensor,
+                 encode: Callable[[torch.Tensor], Any] | None) -> None:
+        super().__init__()
+        self.g = g
+        self.register_buffer("obs_mean", mean.clone())
+        self.register_buffer("obs_std", std.clone())
+        self._encode = encode
+
+    def forward(self, observations: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+        x = ((observations.float() - self.obs_mean) / self.obs_std).clamp(-10.0, 10.0)
+        if self._encode is not None:
+            if actions is None:
+                raise UserError("this AIRL reward depends on actions (state_only=False): pass them")
+            x = torch.cat([x, self._encode(actions)], 1)
+        return self.g(x).squeeze(-1)
+
+
+@register_reward_model("airl")
+class AirlRewardModel(BaseRewardModel):
+    """AIRL's discriminator ``f - log pi`` as a reward model (see the module docstring for conventions)."""
+
+    config_class = AirlConfig
+    needs = frozenset({"gamma", "log_probs"})
+
+    @classmethod
+    def parse_config(cls, config: Any) -> AirlConfig:
+        return model_config(AirlConfig, config)
+
+    def __init__(self, config: Mapping[str, Any] | AirlConfig, device: Any = "auto", tb_logger: Any = None, *,
+                 seed: int = 0, expert_data: DemoDataset | None = None) -> None:
+        self.cfg = self.parse_config(config)
+        self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
+        self.tb_logger = tb_logger
+        self.train_iter = 0
+        self.expert = expert_data_for(self.cfg, self.device, "AIRL", expert_data, self.cfg.collect_count)
+        g_dim = self.expert.obs_dim + (0 if self.cfg.state_only else self.expert.action_dim)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "airl", "init"))
+            self.shaped = ShapedReward(g_dim, self.expert.obs_dim, self.cfg.hidden_dims, self.cfg.gamma).to(self.device)
+        self.optimizer = make_adam(self.shaped.parameters(), lr=self.cfg.learning_rate)
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(derive_seed(seed, "airl", "batches"))
+        self._policy: list[TransitionBatch] = []
+        self._log_prob_fn: LogProbFn | None = None
+        self.last_stats: dict[str, float] = {}
+
+    def use_policy_log_probs(self, fn: LogProbFn) -> None:
+        """Bind ``fn(flat_observations, env_actions) -> log pi(a|s)`` (B,) of the current policy (for expert data)."""
+        self._log_prob_fn = fn
+
+    # -- maths -----------------------------------------------------------------------------
+    def _g_input(self, b: TransitionBatch) -> torch.Tensor:
+        s = self.expert.normalize(b.observations)
+        return s if self.cfg.state_only else self.expert.features(b.observations, b.actions)
+
+    def f(self, data: Transitions) -> torch.Tensor:
+        """``f(s, a, s') = g + gamma h(s') - h(s)`` (B,) (``h(s') = 0`` where terminated)."""
+        b = self._needs_next(self.expert.batch(data))
+        return self.shaped(self._g_input(b), self.expert.normalize(b.observations),
+                           self.expert.normalize(b.next_observations), b.terminated)
+
+    def logits(self, data: Transitions, log_probs: torch.Tensor | None = None) -> torch.Tensor:
+        """The discriminator logit ``f - log pi`` (B,); ``log_probs``: given, else the batch's."""
+        b = self.expert.batch(data)
+        lp = log_probs if log_probs is not None else b.log_probs
+        if lp is None:
+            raise UserError("AIRL needs the acting policy's log-probabilities (log_prob / TransitionBatch.log_probs); "
+                            "use a learner that provides them, e.g. ppo")
+        return self.f(b) - lp.to(self.device, torch.float32).reshape(-1)
+
+    @staticmethod
+    def _needs_next(b: TransitionBatch) -> TransitionBatch:
+        if b.next_observations is None:
+            raise UserError("AIRL needs next observations ('next_obs') for its shaping term")
+        return b
+
+    @torch.no_grad()
+    def recovered_reward(self, data: Transitions) -> torch.Tensor:
+        """The learned reward ``g`` (B,) of transitions (no shaping, no policy term)."""
+        return self.shaped.g(self._g_input(self.expert.batch(data))).squeeze(-1)
+
+    def reward_network(self) -> RecoveredReward:
+        """``g`` as a standalone module (a copy): ``net(flat_obs[, env_actions]) -> (B,)``."""
+        from demokit.reward_models.gail import encode_actions
+        space = self.expert.action_space
+        encode = None if self.cfg.state_only else (lambda a: encode_actions(space, a))
+        return RecoveredReward(copy.deepcopy(self.shaped.g), self.expert.obs_mean, self.expert.obs_std, encode)
+
+    # -- the contract ----------------------------------------------------------------------
+    def collect_data(self, data: Transitions) -> None:
+        """Keep policy transitions (with their log-probs) for this round's discriminator updates."""
+        if num_transitions(data) == 0:
+            return
+        b = self._needs_next(self.expert.batch(data))
+        if b.log_probs is None:
+            raise UserError("AIRL's collect_data needs the acting policy's log-probabilities (log_prob); use a "
+                            "learner that provides them, e.g. ppo")
+        self._policy.append(b)
+
+    def clear_data(self, iter: int | None = None) -> None:
+        if iter is None or int(iter) % self.cfg.clear_buffer_per_iters == 0:
+            self._policy.clear()
+
+    def train(self) -> dict[str, float]:
+        """``update_per_collect`` BCE updates: expert (label 1) vs collected policy transitions (label 0)."""
+        if not self._policy:
+            raise UserError("AIRL's train() needs policy data: call collect_data(new_data) first (AIRL cannot be "
+                            "pretrained from expert data alone: pretrain_reward=False)")
+        if self._log_prob_fn is None:
+            raise UserError("AIRL needs the current policy's log-probabilities of expert actions: bind them with "
+                            "use_policy_log_probs(fn) (demokit's trainers do)")
+        pol = concat_batches(self._policy)
+        self._policy[:] = [pol]
+        cfg, e = self.cfg, self.expert
+        shape = (cfg.update_per_collect, cfg.batch_size)
+        ei = torch.randint(len(e), shape, device=self.device, generator=self._generator)
+        pi = torch.randint(len(pol), shape, device=self.device, generator=self._generator)
+        with torch.no_grad():  # log pi(a_E | s_E) under the current policy, for every expert row used
+            rows = torch.unique(ei)
+            expert_lp = torch.zeros(len(e), device=self.device)
+            expert_lp[rows] = self._log_prob_fn(e.observations[rows], e.actions[rows]).to(self.device).reshape(-1)
+        stats = torch.zeros(cfg.update_per_collect, 3, device=self.device)
+        for u in range(cfg.update_per_collect):
+            z_e = self.logits(e.transitions(ei[u]), expert_lp[ei[u]])
+            z_p = self.logits(rows_of(pol, pi[u]))
+            loss = logits_expert_is_one_loss(z_e, z_p)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            with torch.no_grad():
+                stats[u] = torch.stack([loss.detach(), torch.sigmoid(z_e).mean(), torch.sigmoid(z_p).mean()])
+        self.train_iter += cfg.update_per_collect
+        loss_mean, d_e, d_p = (float(v) for v in stats.mean(0).cpu())
+        self.last_stats = {"loss": loss_mean, "d_expert": d_e, "d_policy": d_p}
+        if self.tb_logger is not None:
+            for k, v in self.last_stats.items():
+                self.tb_logger.add_scalar(f"reward_model/{k}", v, self.train_iter)
+        return dict(self.last_stats)
+
+    @torch.no_grad()
+    def rewards(self, data: Transitions) -> torch.Tensor:
+        """The learner's reward (B,): ``reward_form`` of the logit ``z = f - log pi`` (default softplus(z))."""
+        return reward_from_logits(self.logits(data), self.cfg.reward_form)
+
+    def estimate(self, data: Transitions) -> Transitions:
+        """New data with AIRL rewards (:meth:`rewards`); ``data`` is untouched."""
+        return relabel(data, self.rewards)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {f"shaped.{k}": v.detach().cpu().clone() for k, v in self.shaped.state_dict().items()}
+        state["train_iter"] = torch.tensor(self.train_iter)
+        return state
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        try:
+            self.shaped.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("shaped.")})
+        except RuntimeError as exc:
+            raise UserError(f"AIRL state does not fit this model: {str(exc).splitlines()[0]}") from None
+        self.train_iter = int(state.get("train_iter", torch.tensor(0)))

@@ -1,0 +1,197 @@
+"""PWIL (Dadashi, Hussenot, Geist & Pietquin, 2021): primal Wasserstein imitation, no adversary.
+
+The expert's state-action pairs ``[s, a]`` (standardised with the expert's per-dimension
+std, actions one-hot for Discrete) are atoms of weight ``1 / N_E``. Along each policy
+episode, step ``t``'s pair gets weight ``1 / T`` (``T`` = the horizon, the env's time
+limit) and is coupled greedily with the closest atoms that still have weight left
+(consuming it); its coupling cost is ``c_t = sum_j w_tj * ||x_t - e_j||``. The reward is
+the paper's
+
+    r_t = alpha * exp(-beta * T * c_t / sqrt(d))          (alpha = 5, beta = 5, d = input width)
+
+Sign and scale: ``0 < r <= alpha``; ``alpha`` at a perfect match. Being positive it pays
+for living longer (right for CartPole; a time-to-goal task such as MountainCar prefers
+short episodes, which PWIL's per-episode budget handles: atoms run out).
+
+The reward depends on the episode's history, so it is computed when the transitions are
+collected (``collect_data``, in order: an episode continues where a transition's
+observation equals the previous one's next observation, also across calls) and kept in
+a table keyed by ``(obs, action, next_obs)``; ``estimate`` looks it up (replay
+minibatches, the rollout). A transition never collected (e.g. a frozen model,
+``cooptrain_reward=False``) gets the reward of a first step against all atoms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from demokit.config import option
+from demokit.data.dataset import DemoDataset
+from demokit.devices import resolve_device
+from demokit.envs import max_episode_steps
+from demokit.reward_models.base import BaseRewardModel, Transitions, num_transitions
+from demokit.reward_models.expert import check_positive, check_type, expert_data_for, model_config, relabel
+from demokit.reward_models.gail import encode_actions
+from demokit.reward_models.registry import register_reward_model
+from demokit.transitions import TransitionBatch
+
+
+@dataclass(frozen=True)
+class PwilConfig:
+    """Config of :class:`PwilRewardModel`."""
+
+    type: str = option("pwil", "reward model type (registry name)")
+    expert_data_path: str | None = option(None, "expert demonstrations: a demokit .h5 dataset")
+    alpha: float = option(5.0, "reward scale alpha (the paper's 5)")
+    beta: float = option(5.0, "cost sharpness beta (the paper's 5)")
+    horizon: int | None = option(None, "T, steps per episode (default: the env's time limit, else the longest "
+                                       "expert episode)")
+    table_size: int = option(1_000_000, "transitions whose rewards are remembered for estimate (oldest dropped)")
+    collect_count: int | None = option(None, "use the first N expert transitions; unset: all")
+
+    def __post_init__(self) -> None:
+        check_type(self, "pwil")
+        check_positive(self, "alpha", "beta", "horizon", "table_size", "collect_count")
+
+
+def _keys(*arrays: np.ndarray) -> list[bytes]:
+    """One bytes key per row of the float32 arrays (B, ...) side by side."""
+    rows = np.ascontiguousarray(np.concatenate([a.reshape(a.shape[0], -1).astype(np.float32) for a in arrays], 1))
+    return [r.tobytes() for r in rows]
+
+
+def greedy_coupling_cost(x: np.ndarray, atoms: np.ndarray, weights: np.ndarray, w: float) -> float:
+    """Greedy transport of mass ``w`` from point ``x`` (d,) to ``atoms`` (N, d) with remaining ``weights`` (N,),
+    closest first; ``weights`` is consumed in place. Returns the cost sum(mass * distance)."""
+    dist = np.sqrt(((atoms - x) ** 2).sum(1))
+    dist[weights <= 0] = np.inf
+    cost = 0.0
+    order = np.argsort(dist, kind="stable")
+    for j in order:
+        if w <= 1e-15 or not np.isfinite(dist[j]):
+            break
+        moved = min(w, weights[j])
+        cost += moved * dist[j]
+        weights[j] -= moved
+        w -= moved
+    return cost
+
+
+@register_reward_model("pwil")
+class PwilRewardModel(BaseRewardModel):
+    """PWIL's greedy-coupling reward (see the module docstring)."""
+
+    config_class = PwilConfig
+
+    @classmethod
+    def parse_config(cls, config: Any) -> PwilConfig:
+        return model_config(PwilConfig, config)
+
+    def __init__(self, config: Mapping[str, Any] | PwilConfig, device: Any = "auto", tb_logger: Any = None, *,
+                 seed: int = 0, expert_data: DemoDataset | None = None) -> None:
+        self.cfg = self.parse_config(config)
+        self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
+        self.expert = expert_data_for(self.cfg, self.device, "PWIL", expert_data, self.cfg.collect_count)
+        x = self.expert.expert_features().cpu().numpy().astype(np.float64)
+        std = x.std(0)
+        self.scale = np.where(std > 1e-6, std, 1.0)  # standardise [s, a] with the expert's std (paper)
+        self.atoms = x / self.scale
+        self.dim = self.atoms.shape[1]
+        env_t = max_episode_steps(self.expert.dataset.env_id) if self.expert.dataset.env_id else None
+        self.horizon = int(self.cfg.horizon or env_t or int(self.expert.episode_lengths.max()))
+        self._table: OrderedDict[bytes, float] = OrderedDict()
+        self._open: dict[bytes, np.ndarray] = {}  # next_obs key of an unfinished episode -> atoms' weights left
+
+    def _points(self, b: TransitionBatch) -> np.ndarray:
+        """Standardised [s, a] of the expert's layout (x - 0) / std: (B, d)."""
+        obs = (b.observations.to(self.device, torch.float32) - self.expert.obs_mean) / self.expert.obs_std
+        x = torch.cat([obs.clamp(-10, 10), encode_actions(self.expert.action_space, b.actions.to(self.device))], 1)
+        return x.cpu().numpy().astype(np.float64) / self.scale
+
+    def reward_of_cost(self, cost: np.ndarray | float) -> np.ndarray:
+        """``alpha * exp(-beta * T * cost / sqrt(d))``."""
+        return self.cfg.alpha * np.exp(-self.cfg.beta * self.horizon * np.asarray(cost) / math.sqrt(self.dim))
+
+    def _fresh_weights(self) -> np.ndarray:
+        return np.full(len(self.atoms), 1.0 / len(self.atoms))
+
+    def episode_rewards(self, data: Transitions) -> np.ndarray:
+        """Rewards (B,) of transitions, coupling each episode greedily in order (see the module docstring).
+
+        Does not touch the table of collected rewards: a pure function of ``data``.
+        """
+        return self._couple(self.expert.batch(data), {})[0]
+
+    def _couple(self, b: TransitionBatch, open_eps: dict[bytes, np.ndarray]) -> tuple[np.ndarray, list[bytes]]:
+        points = self._points(b)
+        obs = b.observations.cpu().numpy()
+        nxt = b.next_observations.cpu().numpy() if b.next_observations is not None else obs
+        starts, ends = _keys(obs), _keys(nxt)
+        done = (b.terminated | b.truncated).cpu().numpy()
+        rewards = np.empty(len(b))
+        w = 1.0 / self.horizon
+        for i in range(len(b)):
+            weights = open_eps.pop(starts[i], None)
+            if weights is None:
+                weights = self._fresh_weights()
+            rewards[i] = self.reward_of_cost(greedy_coupling_cost(points[i], self.atoms, weights, w))
+            if not done[i]:
+                open_eps[ends[i]] = weights
+        act = b.actions.cpu().numpy()
+        return rewards, _keys(obs, act, nxt)
+
+    # -- the contract ----------------------------------------------------------------------
+    def collect_data(self, data: Transitions) -> None:
+        """Compute the rewards of newly collected transitions along their episodes and remember them."""
+        if num_transitions(data) == 0:
+            return
+        rewards, keys = self._couple(self.expert.batch(data), self._open)
+        for k, r in zip(keys, rewards):
+            self._table[k] = float(r)
+        while len(self._table) > self.cfg.table_size:
+            self._table.popitem(last=False)
+        if len(self._open) > 4096:  # episodes that never continued (e.g. after a reset of the collector)
+            for k in list(self._open)[:-1024]:
+                del self._open[k]
+
+    def clear_data(self, iter: int | None = None) -> None:
+        """Nothing to release: the table follows the learner's replay (bounded by ``table_size``)."""
+
+    def train(self) -> dict[str, float]:
+        """PWIL has nothing to train (no adversary)."""
+        return {"table": float(len(self._table))}
+
+    def rewards(self, data: Transitions) -> torch.Tensor:
+        """Rewards (B,): the collected ones, else a first step's."""
+        b = self.expert.batch(data)
+        obs = b.observations.cpu().numpy()
+        nxt = b.next_observations.cpu().numpy() if b.next_observations is not None else obs
+        keys = _keys(obs, b.actions.cpu().numpy(), nxt)
+        out = np.array([self._table.get(k, np.nan) for k in keys])
+        missing = np.isnan(out)
+        if missing.any():
+            pts = self._points(b)[missing]
+            w = 1.0 / self.horizon
+            out[missing] = [self.reward_of_cost(greedy_coupling_cost(p, self.atoms, self._fresh_weights(), w))
+                            for p in pts]
+        return torch.as_tensor(out, dtype=torch.float32)
+
+    def estimate(self, data: Transitions) -> Transitions:
+        """New data with PWIL rewards; ``data`` is untouched."""
+        return relabel(data, self.rewards)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The coupling's constants (the table of collected rewards is not a weight: it is rebuilt)."""
+        return {"scale": torch.as_tensor(self.scale), "horizon": torch.tensor(self.horizon)}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.scale = state["scale"].cpu().numpy().astype(np.float64)
+        self.atoms = self.expert.expert_features().cpu().numpy().astype(np.float64) / self.scale
+        self.horizon = int(state["horizon"])
