@@ -244,16 +244,17 @@ GAIL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "MountainCar-v0": {
         "dqn": {"rl": {"train_freq": 64, "gradient_steps": 32, "eval_every": 5_000}},
     },
-    "Pendulum-v1": {
-        # the discriminator on the replay buffer's latest 1000 transitions, one update per env step
-        "sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1}},
-    },
+    # the discriminator on the replay buffer's latest 1000 transitions, one update per env step (measured on
+    # Pendulum-v1; the MuJoCo rows carry it over unmeasured)
+    **{env: {"sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1}}}
+       for env in ("Pendulum-v1", "InvertedPendulum-v5", "Swimmer-v5", "Hopper-v5", "HalfCheetah-v5",
+                   "Walker2d-v5")},
 }
 
 #: GAIL's learner per env when none is given (else the pipeline's first fitting learner, PPO): DQN where it
 #: was measured to imitate better (MountainCar-v0: GAIL-PPO ended at -130 after 360k steps on -101
 #: demonstrations, GAIL-DQN at -100)
-GAIL_DEFAULT_LEARNERS: dict[str, str] = {"MountainCar-v0": "dqn"}
+GAIL_DEFAULT_LEARNERS: dict[str, str] = {"MountainCar-v0": "dqn", "Hopper-v5": "sac"}
 
 
 @register_reward_model("gail")
