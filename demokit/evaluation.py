@@ -8,7 +8,7 @@ import numpy as np
 
 from demokit.envs import make_env, make_vec_env
 from demokit.errors import UserError
-from demokit.policies.actors import BatchActor
+from demokit.policies.actors import BatchActor, with_history
 from demokit.policies.base import Policy
 from demokit.results import as_dict
 from demokit.rollout import EpisodeTable, VecStepper, run_episodes
@@ -57,9 +57,10 @@ def evaluate_policy(policy: Policy, env_id: str, *, episodes: int = 20, seed: in
     check_same_spaces(what="the policy", expected_obs=policy.observation_space, expected_act=policy.action_space,
                       actual_obs=probe.observation_space, actual_act=probe.action_space, against=f"env {env_id}")
     probe.close()
-    actor = BatchActor(policy, deterministic=deterministic, seed=seed)
+    n_envs = min(max_parallel, episodes)
+    actor = with_history(BatchActor(policy, deterministic=deterministic, seed=seed), policy, n_envs)
     table = EpisodeTable(episodes)
-    stepper = VecStepper(make_vec_env(env_id, min(max_parallel, episodes)))
+    stepper = VecStepper(make_vec_env(env_id, n_envs))
     try:
         run_episodes(stepper, actor, table, seed=seed, n_episodes=episodes, record=False)
     finally:

@@ -80,24 +80,31 @@ def _dataset_figure(plt: Any, paths: list[Path]) -> Any:
 
     loaded = [load_dataset(p) for p in paths]
     fig, (ax_r, ax_l) = plt.subplots(1, 2, figsize=(10, 3.8))
-    all_r = np.concatenate([d.episode_returns for d in loaded])
+    rewarded = [d for d in loaded if d.has_rewards]  # reward-free datasets have no return histogram
+    all_r = np.concatenate([d.episode_returns for d in rewarded] or [np.zeros(0)])
     all_l = np.concatenate([d.episode_lengths for d in loaded])
-    if not len(all_r):
+    if not len(all_l):
         raise UserError(f"{', '.join(map(str, paths))}: no episodes to plot")
-    bins_r = _bins(all_r)
+    bins_r = _bins(all_r) if len(all_r) else None
     bins_l = _bins(all_l.astype(np.float64))
     alpha = 0.85 if len(loaded) == 1 else 0.5
     for d in loaded:
         label = f"{d.path.name} ({d.num_episodes} episodes)"
-        ax_r.hist(d.episode_returns, bins=bins_r, alpha=alpha, label=label, edgecolor="white", linewidth=0.5)
         ax_l.hist(d.episode_lengths, bins=bins_l, alpha=alpha, label=label, edgecolor="white", linewidth=0.5)
-        ax_r.axvline(float(d.episode_returns.mean()), color="black", linestyle="--", linewidth=1)
+        if d.has_rewards and d.num_episodes:
+            ax_r.hist(d.episode_returns, bins=bins_r, alpha=alpha, label=label, edgecolor="white", linewidth=0.5)
+            ax_r.axvline(float(d.episode_returns.mean()), color="black", linestyle="--", linewidth=1)
+    free = [d.path.name for d in loaded if not d.has_rewards]
+    if free:
+        ax_r.text(0.5, 0.5, f"no rewards in {', '.join(free)}\n(reward-free: no return histogram)",
+                  transform=ax_r.transAxes, ha="center", va="center", fontsize=9)
     ax_r.set(xlabel="episode return", ylabel="episodes", title="returns (dashed: mean)")
     ax_l.set(xlabel="episode length (steps)", ylabel="episodes", title="lengths")
     envs = sorted({d.env_id or "unknown env" for d in loaded})
     fig.suptitle(f"{', '.join(envs)}: {sum(d.num_episodes for d in loaded):,} episodes, "
                  f"{sum(len(d) for d in loaded):,} steps")
-    ax_r.legend(fontsize=8)
+    if rewarded:
+        ax_r.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

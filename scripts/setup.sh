@@ -20,6 +20,6 @@ stamp=.venv/.demokit-setup
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import demokit, torch, h5py, gymnasium, pytest, mujoco, minari, jax, PIL, tensorboard, matplotlib, datasets" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco,minari,tensorboard,plot,imitation-data]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco,minari,tensorboard,plot,imitation-data,render,blosc]"
   echo "$want" > "$stamp"
 fi

@@ -135,6 +135,13 @@ class DemoDataset:
                 raise self._fail(f"missing root attribute(s) {', '.join(missing)}; the file is damaged")
             self._check_attr_types(attrs)
             self._attrs = attrs
+            marker = attrs.get(fmt.ATTR_REWARDS)
+            if marker is not None and marker != fmt.REWARDS_NONE:
+                raise self._fail(f"root attribute {fmt.ATTR_REWARDS!r} is {str(marker)[:60]!r}; the format knows only "
+                                 f"{fmt.REWARDS_NONE!r} (a reward-free dataset): the file is damaged")
+            has_rewards = marker is None
+            if not has_rewards and fmt.REWARDS in f.fields():
+                raise self._fail(f"is marked reward-free but holds '{fmt.REWARDS}'; the file is damaged")
             obs_leaves = fmt.leaf_specs(self.observation_space)
             act_leaves = fmt.leaf_specs(self.action_space)
 
@@ -145,10 +152,11 @@ class DemoDataset:
                     raise self._fail(f"missing dataset '{name}'; the file is damaged")
                 return (f.num_rows(name), *fields[name].shape)
 
-            n = shape_of(fmt.REWARDS)[0] if shape_of(fmt.REWARDS) else 0
+            n = shape_of(fmt.TERMINATED)[0] if shape_of(fmt.TERMINATED) else 0
             per_step = [(fmt.h5_name(fmt.OBSERVATIONS, pth), shp) for pth, _, shp in obs_leaves]
             per_step += [(fmt.h5_name(fmt.ACTIONS, pth), shp) for pth, _, shp in act_leaves]
-            per_step += [(fmt.REWARDS, ()), (fmt.TERMINATED, ()), (fmt.TRUNCATED, ())]
+            per_step += [(fmt.REWARDS, ())] if has_rewards else []
+            per_step += [(fmt.TERMINATED, ()), (fmt.TRUNCATED, ())]
             extras_spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
             for name, spec in fields.items():
                 parent, _, key = name.rpartition("/")
@@ -168,11 +176,11 @@ class DemoDataset:
                 shp = shape_of(name)
                 if shp[:1] != (n,):
                     raise self._fail(f"field arrays have inconsistent lengths: '{name}' has "
-                                     f"{shp[0] if shp else 0} rows but 'rewards' has {n}")
+                                     f"{shp[0] if shp else 0} rows but 'terminated' has {n}")
                 if shp[1:] != tuple(row_shape):
                     raise self._fail(f"'{name}' has rows of shape {shp[1:]} but the stored space says {tuple(row_shape)}")
             index = {}
-            for key in fmt.EPISODE_FIELDS:
+            for key in fmt.episode_fields(has_rewards):
                 shape_of(f"{fmt.EPISODES}/{key}")
                 index[key] = f.read(f"{fmt.EPISODES}/{key}")
             e = len(index["length"])
@@ -203,6 +211,7 @@ class DemoDataset:
         for arr in index.values():
             arr.flags.writeable = False
         self._n = n
+        self._has_rewards = has_rewards
         self._index = index
         self._extras_spec = extras_spec
 
@@ -222,6 +231,17 @@ class DemoDataset:
     @property
     def num_steps(self) -> int:
         return self._n
+
+    @property
+    def has_rewards(self) -> bool:
+        """False for a reward-free dataset (no ``rewards``, no episode returns: docs/dataset-format.md)."""
+        return self._has_rewards
+
+    def require_rewards(self, what: str) -> None:
+        """Refuse ``what`` (e.g. "--top-k") in one line when the dataset is reward-free."""
+        if not self._has_rewards:
+            raise DatasetError(f"dataset {self.path} has no rewards (a reward-free dataset), so {what} is not "
+                               f"available; it holds observations, actions and episode ends only")
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
@@ -274,8 +294,9 @@ class DemoDataset:
         return self._index["length"]
 
     @property
-    def episode_returns(self) -> np.ndarray:
-        return self._index["return"]
+    def episode_returns(self) -> np.ndarray | None:
+        """(E,) float64, or None for a reward-free dataset."""
+        return self._index.get("return")
 
     @property
     def episode_terminated(self) -> np.ndarray:
@@ -313,7 +334,8 @@ class DemoDataset:
         names = [fmt.h5_name(fmt.OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space)]
         names += [fmt.h5_name(fmt.ACTIONS, p) for p, _, _ in fmt.leaf_specs(self.action_space)]
         names += [fmt.h5_name(fmt.FINAL_OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space)]
-        names += [fmt.REWARDS, fmt.TERMINATED, fmt.TRUNCATED]
+        names += [fmt.REWARDS] if self._has_rewards else []
+        names += [fmt.TERMINATED, fmt.TRUNCATED]
         return names + [f"{fmt.EXTRAS}/{n}" for n in self._extras_spec]
 
     def _nested(self, root: str, space: spaces.Space) -> Any:
@@ -334,8 +356,9 @@ class DemoDataset:
         return self._nested(fmt.FINAL_OBSERVATIONS, self.observation_space)
 
     @property
-    def rewards(self) -> np.ndarray:
-        return self._read([fmt.REWARDS])[0]
+    def rewards(self) -> np.ndarray | None:
+        """(N,) float64, or None for a reward-free dataset."""
+        return self._read([fmt.REWARDS])[0] if self._has_rewards else None
 
     @property
     def terminated(self) -> np.ndarray:
@@ -386,7 +409,8 @@ class DemoDataset:
 
     def field_names(self) -> list[str]:
         """Names :meth:`read` and :meth:`iter_batches` take: the per-step fields of this dataset."""
-        return [fmt.OBSERVATIONS, fmt.ACTIONS, fmt.REWARDS, fmt.TERMINATED, fmt.TRUNCATED, NEXT_OBSERVATIONS,
+        return [fmt.OBSERVATIONS, fmt.ACTIONS, *([fmt.REWARDS] if self._has_rewards else []), fmt.TERMINATED,
+                fmt.TRUNCATED, NEXT_OBSERVATIONS,
                 *(f"{fmt.EXTRAS}/{n}" for n in self._extras_spec)]
 
     def _check_fields(self, fields: str | Sequence[str]) -> list[str]:
@@ -495,10 +519,28 @@ class DemoDataset:
         sel = np.arange(n, dtype=np.int64) if rows is None else np.sort(index_array(rows, n))
         return self._iter_batches(names, int(batch_size), sel, shuffle, seed, buffer_rows, drop_last)
 
+    def block_rows(self, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)) -> int:
+        """Rows per read block of :meth:`iter_batches` of ``fields`` (their largest chunk, >= 4096)."""
+        names = self._check_fields(fields)
+        with self._open() as st:
+            return self._block_rows(names, st)
+
     def _block_rows(self, names: list[str], st: Storage) -> int:
+        """The largest chunk (in rows, at least 4096) of the stored fields behind ``names`` (all per-step
+        fields when empty): a block then never splits a chunk of what is read, and the fields not read
+        (e.g. a bool flag whose 1 MiB chunk spans a million rows) do not inflate the memory bound."""
         specs = st.fields()
+        stored: set[str] = set()
+        for name in names:
+            if name in (fmt.OBSERVATIONS, NEXT_OBSERVATIONS):
+                stored.update(fmt.h5_name(fmt.OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space))
+            elif name == fmt.ACTIONS:
+                stored.update(fmt.h5_name(fmt.ACTIONS, p) for p, _, _ in fmt.leaf_specs(self.action_space))
+            else:
+                stored.add(name)
         chunks = [spec.chunks or 0 for spec in specs.values()
-                  if not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS))]
+                  if (spec.name in stored if names else
+                      not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS)))]
         return max([4096, *chunks])
 
     def _iter_batches(self, names: list[str], batch_size: int, sel: np.ndarray, shuffle: bool, seed: int | None,
@@ -537,6 +579,26 @@ class DemoDataset:
                 pending = [_take(pool, slice(full, held))] if rest else []
                 held = rest
 
+    # -- windows (demokit.data.windows) -------------------------------------------------
+
+    def sample_windows(self, batch_size: int, length: int, *, rng: RngLike = None, pad: str = "edge",
+                       before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)
+                       ) -> dict[str, Any]:
+        """``batch_size`` windows of ``length`` consecutive steps inside one episode: ``{field: (batch,
+        length, ...)}`` plus ``mask`` (False outside the episode); see :mod:`demokit.data.windows`."""
+        from demokit.data.windows import sample_windows
+
+        return sample_windows(self, batch_size, length, rng=rng, pad=pad, before=before, fields=fields)  # type: ignore[arg-type]
+
+    def iter_windows(self, batch_size: int, length: int, *, shuffle: bool = False, seed: int | None = None,
+                     pad: str = "edge", before: int = 0, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS),
+                     rows: Any = None, drop_last: bool = False) -> Iterator[dict[str, Any]]:
+        """Every window of ``rows`` once, in batches, streamed block by block (see :mod:`demokit.data.windows`)."""
+        from demokit.data.windows import iter_windows
+
+        return iter_windows(self, batch_size, length, shuffle=shuffle, seed=seed, pad=pad, before=before,  # type: ignore[arg-type]
+                            fields=fields, rows=rows, drop_last=drop_last)
+
     # -- episodes ----------------------------------------------------------------------
 
     def _episode_slice(self, i: int) -> slice:
@@ -565,7 +627,7 @@ class DemoDataset:
         return Episode(
             observations=nested(fmt.OBSERVATIONS, self.observation_space, sl),
             actions=nested(fmt.ACTIONS, self.action_space, sl),
-            rewards=read(fmt.REWARDS, sl),
+            rewards=read(fmt.REWARDS, sl) if self._has_rewards else None,
             terminated=read(fmt.TERMINATED, sl),
             truncated=read(fmt.TRUNCATED, sl),
             final_observation=nested(fmt.FINAL_OBSERVATIONS, self.observation_space, slice(i, i + 1)),
@@ -585,6 +647,7 @@ class DemoDataset:
         """A uniform random batch of transitions (with replacement).
 
         Returns ``{"obs", "action", "reward", "next_obs", "terminated", "truncated"}``
+        (no ``"reward"`` for a reward-free dataset)
         as numpy arrays (stored dtypes), or torch tensors on ``device`` when ``torch``.
         ``rng`` is a ``numpy.random.Generator`` or a seed (same seed -> same batch).
         """
@@ -598,6 +661,8 @@ class DemoDataset:
             self._sample_source = {"obs": self.observations, "action": self.actions, "reward": self.rewards,
                                    "next_obs": self.next_observations, "terminated": self.terminated,
                                    "truncated": self.truncated}
+            if not self._has_rewards:
+                del self._sample_source["reward"]
         batch = {k: (v[idx] if type(v) is np.ndarray else obs_index(v, idx)) for k, v in self._sample_source.items()}
         if torch:
             import torch as _torch
@@ -608,11 +673,14 @@ class DemoDataset:
     # -- checks and frames -------------------------------------------------------------
 
     def check_env(self, env: Any) -> None:
-        """Raise :class:`SpaceMismatchError` unless env (an id or a gymnasium env) has this dataset's spaces."""
+        """Raise :class:`SpaceMismatchError` unless env (an id or a gymnasium env) has this dataset's spaces
+        and, for an id, is not another version of the dataset's env (Hopper-v4 data in Hopper-v5: same
+        spaces, other dynamics)."""
         if isinstance(env, str):
             from demokit.envs import make_env
 
             env_id = env
+            self._check_env_version(env_id)
             made = make_env(env_id)
             try:
                 obs_space, act_space = made.observation_space, made.action_space
@@ -625,6 +693,23 @@ class DemoDataset:
                           expected_act=self.action_space, actual_obs=obs_space, actual_act=act_space,
                           against=f"env {env_id}")
 
+    def _check_env_version(self, env_id: str) -> None:
+        """SpaceMismatchError when ``env_id`` names another version of the env the dataset records."""
+        from gymnasium.envs.registration import parse_env_id
+
+        from demokit.errors import SpaceMismatchError
+
+        if not self.env_id or self.env_id == env_id:
+            return
+        try:
+            recorded, wanted = parse_env_id(self.env_id), parse_env_id(env_id)
+        except Exception:  # an id gymnasium cannot parse: left to make_env
+            return
+        if recorded[:2] == wanted[:2] and recorded[2] != wanted[2]:
+            raise SpaceMismatchError(f"dataset {self.path} was recorded in {self.env_id}, not {env_id}: env "
+                                     f"versions differ in dynamics and rewards even where the spaces match; use "
+                                     f"--env {self.env_id} or collect data in {env_id}")
+
     def _columns(self, prefix: str, space: spaces.Space, batch: Any) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}
         for (path, _, _), arr in zip(fmt.leaf_specs(space), fmt.leaves_of(space, batch)):
@@ -632,7 +717,8 @@ class DemoDataset:
         return cols
 
     def to_pandas(self) -> Any:
-        """One row per transition: episode, step, obs_*, action[_*], reward, terminated, truncated, extras."""
+        """One row per transition: episode, step, obs_*, action[_*], reward, terminated, truncated, extras
+        (no ``reward`` column for a reward-free dataset)."""
         import pandas as pd
 
         lengths = self.episode_lengths
@@ -641,16 +727,19 @@ class DemoDataset:
         cols: dict[str, np.ndarray] = {"episode": episode, "step": step}
         cols.update(self._columns("obs", self.observation_space, self.observations))
         cols.update(self._columns("action", self.action_space, self.actions))
-        cols.update({"reward": self.rewards, "terminated": self.terminated, "truncated": self.truncated})
+        if self._has_rewards:
+            cols["reward"] = self.rewards
+        cols.update({"terminated": self.terminated, "truncated": self.truncated})
         for name, arr in self.extras.items():
             cols.update(_flat_columns(f"extra_{name}", arr))
         return pd.DataFrame(cols)  # a copy: the cached arrays are read-only
 
     def episodes_frame(self) -> Any:
-        """One row per episode: episode, start, length, return, terminated, truncated, seed."""
+        """One row per episode: episode, start, length, return, terminated, truncated, seed (no ``return``
+        column for a reward-free dataset)."""
         import pandas as pd
 
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "episode": np.arange(self.num_episodes, dtype=np.int64),
             "start": self.episode_starts,
             "length": self.episode_lengths,
@@ -659,6 +748,7 @@ class DemoDataset:
             "truncated": self.episode_truncated,
             "seed": self.episode_seeds,
         })
+        return frame if self._has_rewards else frame.drop(columns="return")
 
 
 def _flat_columns(base: str, arr: np.ndarray) -> dict[str, np.ndarray]:

@@ -156,7 +156,8 @@ def _per_step_fields(ds: DemoDataset) -> Iterator[tuple[str, spaces.Space | None
         yield name, space, arr, True
     for name, space, arr in _leaves(ds.action_space, ds.actions, "actions"):
         yield name, space, arr, False
-    yield "rewards", None, ds.rewards, False
+    if ds.has_rewards:
+        yield "rewards", None, ds.rewards, False
     for key, arr in ds.extras.items():
         yield f"extras/{key}", None, arr, False
 
@@ -170,9 +171,12 @@ def _index(ds: DemoDataset) -> list[Finding]:
     if not ds.num_episodes:
         return out
     starts, ends = ds.episode_starts, ds.episode_ends
-    sums = np.add.reduceat(ds.rewards, starts) if len(ds) else np.zeros(0)
-    wrong = np.flatnonzero(~np.isclose(sums, ds.episode_returns, rtol=1e-9, atol=1e-6)
-                           & ~(np.isnan(sums) & np.isnan(ds.episode_returns)))
+    if ds.has_rewards:
+        sums = np.add.reduceat(ds.rewards, starts) if len(ds) else np.zeros(0)
+        wrong = np.flatnonzero(~np.isclose(sums, ds.episode_returns, rtol=1e-9, atol=1e-6)
+                               & ~(np.isnan(sums) & np.isnan(ds.episode_returns)))
+    else:  # a reward-free dataset has no returns to check
+        wrong = np.zeros(0, dtype=np.int64)
     if len(wrong):
         out.append(Finding("episode_index", "error",
                            f"episodes/return differs from the sum of the rewards in {len(wrong)} episode(s): "
@@ -310,7 +314,8 @@ def _episode_digest(ds: DemoDataset, start: int, stop: int) -> bytes:
         h.update(np.ascontiguousarray(arr[start:stop]).tobytes())
     for _, _, arr in _leaves(ds.action_space, ds.actions, "a"):
         h.update(np.ascontiguousarray(arr[start:stop]).tobytes())
-    h.update(np.ascontiguousarray(ds.rewards[start:stop]).tobytes())
+    if ds.has_rewards:
+        h.update(np.ascontiguousarray(ds.rewards[start:stop]).tobytes())
     return h.digest()
 
 
@@ -318,7 +323,8 @@ def _duplicates(ds: DemoDataset) -> list[Finding]:
     """Episodes with equal length and return are candidates; only those are hashed in full."""
     if ds.num_episodes < 2:
         return []
-    key = np.stack([ds.episode_lengths.astype(np.float64), ds.episode_returns]).T
+    returns = ds.episode_returns if ds.has_rewards else np.zeros(ds.num_episodes)
+    key = np.stack([ds.episode_lengths.astype(np.float64), returns]).T
     _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     candidates = np.flatnonzero(counts[inverse] > 1)

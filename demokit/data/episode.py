@@ -66,7 +66,8 @@ class Episode:
     Fields (T = number of steps):
       observations: ObsBatch with T rows; row t is the observation the action at t saw.
       actions: (T, *action_shape) array (nested like observations for Dict/Tuple action spaces).
-      rewards: (T,) float64 array.
+      rewards: (T,) float64 array, or None for reward-free data (teleoperation, robot logs):
+        every episode of one dataset has rewards or none does (docs/dataset-format.md).
       terminated: (T,) bool; only the last step may be True (the MDP ended).
       truncated: (T,) bool; only the last step may be True (time limit / cut; bootstrap).
       final_observation: ObsBatch with 1 row: the observation after the last step
@@ -81,7 +82,7 @@ class Episode:
 
     observations: Any
     actions: np.ndarray
-    rewards: np.ndarray
+    rewards: np.ndarray | None
     terminated: np.ndarray
     truncated: np.ndarray
     final_observation: Any
@@ -89,17 +90,20 @@ class Episode:
     seed: int = -1
 
     def __post_init__(self) -> None:
-        T = int(np.shape(self.rewards)[0]) if np.ndim(self.rewards) else 0
+        counted = self.terminated if self.rewards is None else self.rewards
+        T = int(np.shape(counted)[0]) if np.ndim(counted) else 0
         if T < 1:
             raise ValueError("an episode needs at least one step")
-        object.__setattr__(self, "rewards", np.asarray(self.rewards, dtype=np.float64).reshape(T))
+        if self.rewards is not None:
+            object.__setattr__(self, "rewards", np.asarray(self.rewards, dtype=np.float64).reshape(T))
         object.__setattr__(self, "terminated", np.asarray(self.terminated, dtype=bool).reshape(T))
         object.__setattr__(self, "truncated", np.asarray(self.truncated, dtype=bool).reshape(T))
         # actions of Dict / Tuple action spaces are nested like observations
         object.__setattr__(self, "actions", obs_map(np.asarray, self.actions))
         for name, n in (("observations", obs_len(self.observations)), ("actions", obs_len(self.actions))):
             if n != T:
-                raise ValueError(f"episode {name} has {n} rows but rewards has {T}")
+                raise ValueError(f"episode {name} has {n} rows but {'terminated' if self.rewards is None else 'rewards'} "
+                                 f"has {T}")
         if obs_len(self.final_observation) != 1:
             raise ValueError(f"final_observation must have exactly 1 row, got {obs_len(self.final_observation)}")
         for name, arr in self.extras.items():
@@ -109,11 +113,16 @@ class Episode:
             raise ValueError("terminated/truncated may only be set on an episode's last step")
 
     def __len__(self) -> int:
-        return int(self.rewards.shape[0])
+        return int(self.terminated.shape[0])
 
     @property
-    def episode_return(self) -> float:
-        return float(self.rewards.sum())
+    def has_rewards(self) -> bool:
+        return self.rewards is not None
+
+    @property
+    def episode_return(self) -> float | None:
+        """The sum of the rewards, or None for a reward-free episode."""
+        return None if self.rewards is None else float(self.rewards.sum())
 
     @property
     def is_terminated(self) -> bool:

@@ -108,6 +108,9 @@ def select_episodes(ds: DemoDataset, config: FilterConfig) -> np.ndarray:
         chosen = np.zeros(ds.num_episodes, dtype=bool)
         chosen[ids] = True
         keep &= chosen
+    for value, option in ((config.min_return, "--min-return"), (config.top_k, "--top-k")):
+        if value is not None:
+            ds.require_rewards(f"{option} (it ranks episodes by their return)")
     if config.min_return is not None:
         keep &= ds.episode_returns >= config.min_return
     if config.max_length is not None:
@@ -159,14 +162,14 @@ def write_subset(ds: DemoDataset, episodes: np.ndarray, out: str | os.PathLike[s
                        env_spec=ds.env_spec, provenance=provenance, mode="overwrite" if force else "create",
                        compression=compression, extras=ds.extras_spec or None) as writer:
         writer.add_columns(observations=obs_index(ds.observations, rows), actions=obs_index(ds.actions, rows),
-                           rewards=ds.rewards[rows], terminated=ds.terminated[rows], truncated=ds.truncated[rows],
+                           rewards=None if ds.rewards is None else ds.rewards[rows], terminated=ds.terminated[rows], truncated=ds.truncated[rows],
                            final_observations=obs_index(ds.final_observations, episodes), episode_lengths=lengths,
                            seeds=ds.episode_seeds[episodes],
                            extras={k: v[rows] for k, v in ds.extras.items()} or None)
         n_eps, n_steps = writer.num_episodes, writer.num_steps
-    returns = ds.episode_returns[episodes]
+    returns = ds.episode_returns[episodes] if ds.has_rewards else None
     return SubsetResult(path=Path(out), episodes=n_eps, steps=n_steps,
-                        mean_return=float(returns.mean()) if len(returns) else None,
+                        mean_return=float(returns.mean()) if returns is not None and len(returns) else None,
                         source_episodes=tuple(episodes.tolist()))
 
 
@@ -203,7 +206,9 @@ def filter_dataset(src: str | os.PathLike[str], out: str | os.PathLike[str],
     return write_subset(ds, kept, out_p, derived={"operation": "filter", "criteria": criteria_record}, force=force)
 
 
-def _range(values: np.ndarray) -> str:
+def _range(values: np.ndarray | None) -> str:
+    if values is None:
+        return "none (no rewards)"
     return f"{values.min():g}..{values.max():g}" if len(values) else "none"
 
 

@@ -15,6 +15,10 @@ Layout of format version 1 (N transitions, E episodes)::
     /extras/<name>            (N, *shape) optional per-step arrays
     /episodes/{start,length,return,terminated,truncated,seed}   (E,)
 
+Reward-free datasets (data without rewards: teleoperation, robot logs) have no
+``/rewards`` and no ``/episodes/return`` and carry the root attribute ``rewards="none"``;
+a file without that attribute has rewards (every file written before it existed).
+
 Nested (Dict / Tuple) observations and actions are groups: a Dict key is a member
 of the same name, a Tuple element i is the member ``str(i)``; nesting recurses.
 """
@@ -53,6 +57,10 @@ EPISODE_FIELDS: dict[str, np.dtype] = {
     "seed": np.dtype(np.int64),
 }
 
+#: root attribute of reward-free datasets (value REWARDS_NONE); absent when the file has rewards
+ATTR_REWARDS = "rewards"
+REWARDS_NONE = "none"
+
 #: root attributes every dataset carries
 ATTR_FORMAT = "format"
 ATTR_VERSION = "format_version"
@@ -64,7 +72,12 @@ CHUNK_TARGET_BYTES = 1 << 20
 #: smallest chunk (bytes), so that a tiny dataset appended to many times stays efficient
 CHUNK_MIN_BYTES = 4 << 10
 
-COMPRESSIONS = (None, "gzip", "lzf")
+COMPRESSIONS = (None, "gzip", "lzf", "blosc")  # blosc: LZ4 + byte shuffle through hdf5plugin (the blosc extra)
+
+
+def episode_fields(has_rewards: bool) -> dict[str, np.dtype]:
+    """The episode index datasets of a file with or without rewards (no ``return`` without)."""
+    return EPISODE_FIELDS if has_rewards else {k: v for k, v in EPISODE_FIELDS.items() if k != "return"}
 
 LeafPath = tuple[str, ...]
 
@@ -91,7 +104,12 @@ def check_compression(compression: str | None) -> str | None:
     if compression in ("none", "None", ""):
         compression = None
     if compression not in COMPRESSIONS:
-        raise UserError(f"unknown compression {compression!r}: use one of gzip, lzf or none")
+        raise UserError(f"unknown compression {compression!r}: use one of gzip, lzf, blosc or none")
+    if compression == "blosc":
+        try:
+            import hdf5plugin  # noqa: F401
+        except ImportError:
+            raise UserError("blosc compression needs the hdf5plugin package: pip install demokit[blosc]") from None
     return compression
 
 

@@ -102,6 +102,7 @@ class DatasetWriter:
             raise UserError(f"provenance must be a dict, got {type(provenance).__name__}")
         self.provenance = dict(provenance) if provenance is not None else {}
         self._extras: dict[str, tuple[tuple[int, ...], np.dtype]] | None = None
+        self._has_rewards: bool | None = None  # fixed by the file (append) or the first data added
         self._quick: QuickCheck | None = None
         if extras is not None:
             self._set_extras(_checked_extras(extras))
@@ -188,11 +189,13 @@ class DatasetWriter:
             if type(episode) is not Episode and not isinstance(episode, Episode):
                 raise UserError(f"add_episode expects a demokit.data.Episode, got {type(episode).__name__}")
             self._check_episode(episode)
+        if (episode.rewards is not None) is not self._has_rewards:
+            self._set_rewards(episode.rewards is not None)
             fit = self._quick is not None and bool(self._quick(episode))  # armed now if the extras were unknown
         if not fit:
             self._buffer_exact = False
         self._buffer.append(episode)
-        self._buffer_steps += episode.rewards.shape[0]
+        self._buffer_steps += episode.terminated.shape[0]
         if self._buffer_steps >= self.block_steps:
             self.flush()
         if time.monotonic() >= self._next_commit:
@@ -204,7 +207,7 @@ class DatasetWriter:
         for ep in episodes:
             add(ep)
 
-    def add_columns(self, *, observations: Any, actions: Any, rewards: Any, terminated: Any, truncated: Any,
+    def add_columns(self, *, observations: Any, actions: Any, rewards: Any | None, terminated: Any, truncated: Any,
                     final_observations: Any, episode_lengths: Any, seeds: Any = None,
                     extras: Mapping[str, Any] | None = None) -> None:
         """Add whole episodes given in the format's own flat layout, written at once.
@@ -232,9 +235,11 @@ class DatasetWriter:
                 (fmt.FINAL_OBSERVATIONS, self.observation_space, self._obs_leaves, final_observations, e)):
             for (path, dtype, shape), leaf in zip(specs, fmt.leaves_of(space, batch, root)):
                 cols[fmt.h5_name(root, path)] = _rows(fmt.h5_name(root, path), leaf, rows, shape, dtype)
+        self._set_rewards(rewards is not None)
         for name, dtype, data in ((fmt.REWARDS, np.float64, rewards), (fmt.TERMINATED, bool, terminated),
                                   (fmt.TRUNCATED, bool, truncated)):
-            cols[name] = _rows(name, data, n, (), np.dtype(dtype))
+            if data is not None or name != fmt.REWARDS:
+                cols[name] = _rows(name, data, n, (), np.dtype(dtype))
         for name in (fmt.TERMINATED, fmt.TRUNCATED):
             inner = cols[name].copy()
             inner[ends] = False
@@ -307,6 +312,8 @@ class DatasetWriter:
                 else:
                     self.flush()
                     if not self._started:  # no episodes at all: an empty, valid dataset
+                        if self._has_rewards is None:
+                            self._has_rewards = True
                         self._create_fields(rows_hint=1, episodes_hint=1)
                     self._finalize_attrs()
                     self._store.commit()
@@ -373,8 +380,19 @@ class DatasetWriter:
             raise DatasetError(f"dataset {self.path} has extras {_fmt_extras(file_extras)} but the writer was given "
                                f"{_fmt_extras(self._extras)}; append episodes with the same extra arrays")
         self._set_extras(file_extras)
+        self._has_rewards = ds.has_rewards
         self._base_episodes = ds.num_episodes
         self._base_steps = len(ds)
+
+    def _set_rewards(self, has: bool) -> None:
+        """Fix whether the dataset has rewards (the first data added decides; later data must agree)."""
+        if self._has_rewards is None:
+            self._has_rewards = has
+        elif self._has_rewards != has:
+            where = f"dataset {self.path}" if self._appending else "this writer's dataset"
+            raise UserError(f"{where} {'has rewards' if self._has_rewards else 'is reward-free'} but the data added "
+                            f"{'has rewards' if has else 'has none'}; every episode of a dataset has rewards or none "
+                            f"does")
 
     def _set_extras(self, spec: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
         """Fix the extras of the dataset; with flat spaces this arms the quick episode check."""
@@ -420,6 +438,7 @@ class DatasetWriter:
     def _create_fields(self, *, rows_hint: int, episodes_hint: int) -> None:
         """Root attributes and empty fields of a new dataset (chunks sized from the first block)."""
         store = self._store
+        has_rewards = self._has_rewards is not False
         store.set_attrs({
             fmt.ATTR_FORMAT: fmt.FORMAT_NAME,
             fmt.ATTR_VERSION: np.int64(fmt.FORMAT_VERSION),
@@ -433,20 +452,22 @@ class DatasetWriter:
             "demokit_version": _version.__version__,
             "total_steps": np.int64(0),
             "total_episodes": np.int64(0),
+            **({} if has_rewards else {fmt.ATTR_REWARDS: fmt.REWARDS_NONE}),
         })
         for root, leaves, rows in ((fmt.OBSERVATIONS, self._obs_leaves, rows_hint),
                                    (fmt.ACTIONS, self._act_leaves, rows_hint),
                                    (fmt.FINAL_OBSERVATIONS, self._obs_leaves, episodes_hint)):
             for path, dtype, shape in leaves:
                 self._create(fmt.h5_name(root, path), dtype, shape, rows)
-        self._create(fmt.REWARDS, np.dtype(np.float64), (), rows_hint)
+        if has_rewards:
+            self._create(fmt.REWARDS, np.dtype(np.float64), (), rows_hint)
         self._create(fmt.TERMINATED, np.dtype(bool), (), rows_hint)
         self._create(fmt.TRUNCATED, np.dtype(bool), (), rows_hint)
         store.create_group(fmt.EXTRAS)
         for name, (shape, dtype) in (self._extras or {}).items():
             self._create(f"{fmt.EXTRAS}/{name}", dtype, shape, rows_hint)
         store.create_group(fmt.EPISODES)
-        for name, dtype in fmt.EPISODE_FIELDS.items():
+        for name, dtype in fmt.episode_fields(has_rewards).items():
             self._create(f"{fmt.EPISODES}/{name}", dtype, (), episodes_hint)
         self._started = True
 
@@ -492,7 +513,7 @@ class DatasetWriter:
         # one pass over the episodes: a tuple of pieces per field
         obs, act, fin, rewards, terminated, truncated, seed = zip(*map(attrgetter(
             "observations", "actions", "final_observation", "rewards", "terminated", "truncated", "seed"), episodes))
-        lengths = np.fromiter(map(len, rewards), dtype=np.int64, count=e)
+        lengths = np.fromiter(map(len, terminated), dtype=np.int64, count=e)
         n = int(lengths.sum())
         cols: dict[str, np.ndarray] = {}
 
@@ -512,7 +533,8 @@ class DatasetWriter:
                 cols[fmt.h5_name(root, path)] = data
         for name, pieces, dtype in ((fmt.REWARDS, rewards, np.float64), (fmt.TERMINATED, terminated, bool),
                                     (fmt.TRUNCATED, truncated, bool)):
-            cols[name] = column(name, pieces, np.dtype(dtype), (), n)
+            if name != fmt.REWARDS or self._has_rewards:
+                cols[name] = column(name, pieces, np.dtype(dtype), (), n)
         for name, (shape, dtype) in (self._extras or {}).items():
             key = f"{fmt.EXTRAS}/{name}"
             cols[key] = column(key, tuple(ep.extras[name] for ep in episodes), dtype, shape, n)
@@ -522,7 +544,7 @@ class DatasetWriter:
     def _write_columns(self, cols: Mapping[str, np.ndarray], lengths: np.ndarray, seeds: np.ndarray) -> None:
         """Append whole episodes given as flat per-field arrays, plus their episode index rows."""
         store = self._store
-        steps0 = store.num_rows(fmt.REWARDS)
+        steps0 = store.num_rows(fmt.TERMINATED)
         for name, data in cols.items():
             store.append(name, data)
         ends = np.cumsum(lengths)
@@ -530,17 +552,18 @@ class DatasetWriter:
         index = {
             "start": steps0 + first,
             "length": lengths,
-            "return": np.add.reduceat(cols[fmt.REWARDS], first),
+            "return": np.add.reduceat(cols[fmt.REWARDS], first) if fmt.REWARDS in cols else None,
             "terminated": cols[fmt.TERMINATED][ends - 1],
             "truncated": cols[fmt.TRUNCATED][ends - 1],
             "seed": seeds,
         }
         for name, values in index.items():
-            store.append(f"{fmt.EPISODES}/{name}", np.asarray(values, dtype=fmt.EPISODE_FIELDS[name]))
+            if values is not None:
+                store.append(f"{fmt.EPISODES}/{name}", np.asarray(values, dtype=fmt.EPISODE_FIELDS[name]))
 
     def _finalize_attrs(self) -> None:
         store = self._store
-        steps = store.num_rows(fmt.REWARDS)
+        steps = store.num_rows(fmt.TERMINATED)
         episodes = store.num_rows(f"{fmt.EPISODES}/length")
         values: dict[str, Any] = {}
         if self._appending:

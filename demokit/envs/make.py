@@ -25,11 +25,18 @@ from demokit.errors import UserError
 def _check_id(env_id: str) -> None:
     if not isinstance(env_id, str) or not env_id:
         raise UserError(f"env id must be a non-empty string, got {env_id!r}")
-    if env_id not in gym.registry:
+    if env_id not in gym.registry and not _register_pixels(env_id):
         close = difflib.get_close_matches(env_id, list(gym.registry), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         extra = "; Box2D envs need `pip install demokit[box2d]`" if _extra_of(env_id) == "box2d" else ""
         raise UserError(f"unknown env id {env_id!r}{hint}{extra}")
+
+
+def _register_pixels(env_id: str) -> bool:
+    """Register a rendered-frames env id (``pixels84-gray-stack4/CartPole-v1``, :mod:`demokit.envs.pixels`)."""
+    from demokit.envs.pixels import ensure_registered
+
+    return ensure_registered(env_id)
 
 
 def _extra_of(env_id: str) -> str | None:

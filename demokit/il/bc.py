@@ -34,6 +34,21 @@ epochs (``epochs``, ``eval_every``). Training stops early once an evaluation
 (``eval_episodes`` deterministic episodes) reaches ``stop_value`` (default: the env's
 ``reward_threshold``); ``converged`` says whether it did. Same seed, same weights.
 
+Data larger than memory: ``max_memory_mb`` (default: half the available RAM) bounds what the
+training data may take (:func:`plan_memory`). When the in-memory split would not fit (or with
+``stream=True``) batches are streamed from the file instead (``DemoDataset.iter_batches``:
+chunk-aligned reads, a seeded shuffle buffer sized to the budget; optionally through a
+``DataLoader`` with ``workers`` processes, :class:`demokit.data.loader.StreamingBatches`): one
+first pass computes the normalisation statistics and checks the values, validation uses a
+seeded sample of at most ``STREAM_VAL_ROWS`` rows. A budget too small for one batch is refused.
+
+History (``history = K > 1``): each sample is the window of the last K observations ending at
+the step (``DemoDataset`` windows, edge-padded at an episode's start), stacked; the policy's
+``arch.history`` records K and acting keeps a per-env history (``HistoryActor``).
+
+Images: ``encoder="auto"`` builds ``nature_cnn`` for uint8 image observations; their batches
+stay uint8 (no float copy, no observation normalisation: the encoder scales by 1/255).
+
 Data: each rank reads its shard of the training rows with ``DemoDataset.read`` (one
 rank: all of them), the same code for one and for many processes. With
 ``distributed=True`` (``demokit bc-train`` sets it under ``torchrun``) the same
@@ -66,11 +81,13 @@ from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
 from demokit.policies.networks import make_adam
+from demokit.policies.encoders import encoder_class
+from demokit.policies.neural import stack_space
 from demokit.paths import check_output_path
 from demokit.rl.common import resolve_stop_value
 from demokit.runtime import torch_threads
 from demokit.seeding import derive_seed
-from demokit.spaces import flatten_batch
+from demokit.spaces import flat_dim, flatten_batch
 
 #: default training length (gradient steps) and evaluation period (gradient steps), see ``BCConfig``
 DEFAULT_STEPS = 10_000
@@ -78,6 +95,8 @@ DEFAULT_MIN_EPOCHS = 20
 DEFAULT_EVAL_STEPS = 250
 #: networks with fewer parameters than this train with one torch thread on the CPU
 SMALL_NET_PARAMS = 1_000_000
+#: validation rows kept in memory when streaming (a seeded sample of the validation episodes' rows)
+STREAM_VAL_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,11 @@ class BCConfig:
     activation: str = option("tanh", "hidden activation: tanh, relu, elu or gelu")
     loss: Literal["nll", "mse"] = option("nll", "continuous actions: Gaussian negative log-likelihood (nll) or mean "
                                                 "squared error (mse); discrete actions always use cross-entropy")
-    normalize_obs: bool = option(True, "normalise observations with the training data's mean and std")
+    normalize_obs: bool | None = option(None, "normalise observations with the training data's mean and std "
+                                              "(default: yes for flat-input encoders such as mlp; image encoders "
+                                              "scale uint8 by 1/255 instead and refuse it)")
+    encoder: str = option("auto", "observation encoder: mlp, nature_cnn or another registered one (auto: "
+                                  "nature_cnn for uint8 image observations of at least 36x36, else mlp)")
     val_fraction: float = option(0.1, "fraction of episodes held out for validation (whole episodes)")
     eval_every: int | None = option(None, "evaluate in the env every N epochs (default: about every 250 gradient "
                                           "steps, at most every epoch; 0: only after training)")
@@ -105,6 +128,14 @@ class BCConfig:
     out: str | None = option(None, "checkpoint path (Python: none written when unset; the CLI writes "
                                    "policies/<dataset-stem>-bc.pt)")
     num_threads: int | None = option(None, "torch CPU threads (default: 1 for small networks, else unchanged)")
+    stream: bool | None = option(None, "train from batches streamed from the file (DemoDataset.iter_batches) "
+                                       "instead of loading the training split into memory (default: stream "
+                                       "only when the split would not fit max_memory_mb)")
+    max_memory_mb: float | None = option(None, "memory the training data may take, in MB (default: half of the "
+                                             "machine's available RAM); decides streaming and the shuffle buffer")
+    workers: int = option(0, "DataLoader worker processes reading streamed batches (0: read in this process)")
+    history: int = option(1, "observations the policy sees per decision: the last K, oldest first, edge-padded "
+                             "at an episode's start (windows of the dataset; acting keeps a per-env history)")
 
 
 @dataclass(frozen=True)
@@ -196,6 +227,15 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.hidden_sizes must be positive widths like 64,64, got {cfg.hidden_sizes}")
     if cfg.seed < 0:
         raise ConfigError(f"BCConfig.seed must be >= 0, got {cfg.seed}")
+    if cfg.max_memory_mb is not None and not cfg.max_memory_mb > 0:
+        raise ConfigError(f"BCConfig.max_memory_mb must be > 0, got {cfg.max_memory_mb}")
+    if cfg.workers < 0:
+        raise ConfigError(f"BCConfig.workers must be >= 0, got {cfg.workers}")
+    if cfg.history < 1:
+        raise ConfigError(f"BCConfig.history must be >= 1, got {cfg.history}")
+    if cfg.history > 1 and cfg.workers > 0:
+        raise ConfigError("BCConfig.workers > 0 streams plain batches; with history > 1 leave workers at 0 "
+                          "(windows are streamed in this process)")
 
 
 def resolve_schedule(cfg: BCConfig, n_train: int, world_size: int = 1) -> tuple[int, int]:
@@ -212,10 +252,109 @@ def resolve_schedule(cfg: BCConfig, n_train: int, world_size: int = 1) -> tuple[
     return int(epochs), int(every)
 
 
-def _read_xy(ds: DemoDataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat float32 observations (B, D) and stored actions of the transition rows ``rows``."""
-    got = ds.read(["observations", "actions"], rows)
-    return flatten_batch(ds.observation_space, got["observations"]), np.asarray(got["actions"])
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How BC holds its data: in memory, or streamed with a shuffle buffer of ``buffer_rows`` rows.
+
+    ``in_ram_bytes``: estimated bytes of the in-memory path (flat float32 observations and
+    actions, held three times: the read arrays, the normalised tensors and one epoch's
+    shuffled copy); ``stream_bytes``: the streaming bound (``iter_batches``: buffer + one
+    block + one batch, twice: stored rows and their float copies); ``budget_bytes``: the
+    memory allowed (``max_memory_mb``, default half the available RAM)."""
+
+    stream: bool
+    buffer_rows: int | None
+    budget_bytes: int
+    in_ram_bytes: int
+    stream_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stream": self.stream, "buffer_rows": self.buffer_rows, "budget_bytes": self.budget_bytes,
+                "in_ram_bytes": self.in_ram_bytes, "stream_bytes": self.stream_bytes}
+
+
+def available_memory_bytes() -> int:
+    """The machine's available RAM (``MemAvailable`` of /proc/meminfo, else the physical RAM)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def resolve_encoder(ds: DemoDataset, cfg: BCConfig) -> str:
+    """The encoder BC builds: ``cfg.encoder``, or for "auto" nature_cnn on uint8 images, else mlp."""
+    if cfg.encoder != "auto":
+        encoder_class(cfg.encoder)  # an unknown name is a UserError listing the known ones
+        return cfg.encoder
+    from demokit.policies.encoders.cnn import image_layout
+
+    try:
+        image_layout(ds.observation_space)
+    except UserError:
+        return "mlp"
+    return "nature_cnn"
+
+
+def _obs_row_bytes(ds: DemoDataset, cfg: BCConfig) -> int:
+    """Bytes of one network input row: flat float32 for flat encoders, the stored dtype for image encoders."""
+    space = ds.observation_space
+    if encoder_class(resolve_encoder(ds, cfg)).normalizable or not isinstance(space, spaces.Box):
+        return 4 * cfg.history * flat_dim(space)
+    return cfg.history * int(np.prod(space.shape, dtype=np.int64)) * space.dtype.itemsize
+
+
+def plan_memory(ds: DemoDataset, cfg: BCConfig, n_train: int, n_val: int) -> MemoryPlan:
+    """Stream or not, and the shuffle buffer (see :class:`MemoryPlan`). ``cfg.stream`` None: stream when the
+    in-memory estimate exceeds the budget. Raises :class:`ConfigError` when streaming cannot hold one batch."""
+    budget = int(cfg.max_memory_mb * 2**20) if cfg.max_memory_mb is not None else available_memory_bytes() // 2
+    act = np.dtype(_target_dtype(ds.action_space))
+    row = _obs_row_bytes(ds, cfg) + act.itemsize * max(1, int(np.prod(ds.action_space.shape or (1,))))
+    in_ram = 3 * row * n_train + 2 * row * n_val
+    n_val = min(n_val, STREAM_VAL_ROWS)
+    stream = cfg.stream if cfg.stream is not None else in_ram > budget
+    block = min(ds.block_rows(), max(n_train, 1))  # a read block never holds more than the selected rows
+    default_buffer = max(8 * block, 16 * cfg.batch_size)
+    if not stream:
+        return MemoryPlan(False, None, int(budget), int(in_ram), int(2 * row * (default_buffer + block + cfg.batch_size)))
+    fit = budget // (2 * row) - block - cfg.batch_size - n_val
+    buffer_rows = int(min(default_buffer, fit))
+    if buffer_rows < cfg.batch_size:
+        need = (2 * row * (block + 2 * cfg.batch_size + n_val)) / 2**20
+        given = f"max_memory_mb {cfg.max_memory_mb:g}" if cfg.max_memory_mb is not None else \
+            f"the default memory budget ({budget / 2**20:.0f} MB, half the available RAM)"
+        raise ConfigError(f"{given} is too small to stream batches of {cfg.batch_size} rows from {ds.path}: it needs at least "
+                          f"{need:.2f} MB (one {block}-row read block, a shuffle buffer of one batch, one batch "
+                          f"and the validation sample)")
+    return MemoryPlan(True, buffer_rows, int(budget), int(in_ram),
+                      int(2 * row * (buffer_rows + block + cfg.batch_size + n_val)))
+
+
+def _target_dtype(action_space: spaces.Space) -> np.dtype:
+    """The dtype BC's targets take per action value (int64 for Discrete, float32 otherwise)."""
+    return np.dtype(np.int64) if isinstance(action_space, spaces.Discrete) else np.dtype(np.float32)
+
+
+def _read_xy(ds: DemoDataset, rows: np.ndarray, history: int = 1, flat: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float32 observations (B, D) (with a history: the last ``history`` observations of each row,
+    (B, history * D)) and stored actions of the transition rows ``rows``. ``flat=False`` (image
+    encoders): observations as stored ((B, ...) or (B, history, ...), uint8 images stay uint8)."""
+    if history == 1:
+        got = ds.read(["observations", "actions"], rows)
+        obs = flatten_batch(ds.observation_space, got["observations"]) if flat else np.asarray(got["observations"])
+        return obs, np.asarray(got["actions"])
+    from demokit.data.windows import windows_at
+
+    w = windows_at(ds, rows, history, before=history - 1)
+    obs = _flat_windows(ds, w, history) if flat else np.asarray(w["observations"])
+    return obs, np.asarray(w["actions"][:, -1])
+
+
+def _flat_windows(ds: DemoDataset, w: dict[str, Any], history: int) -> np.ndarray:
+    return flatten_batch(stack_space(ds.observation_space, history), w["observations"])
 
 
 def _dataset_sha256(ds: DemoDataset) -> str | None:
@@ -229,6 +368,11 @@ def _open(dataset: DemoDataset | str | os.PathLike[str]) -> DemoDataset:
     if not isinstance(dataset, (str, os.PathLike)):
         raise UserError(f"dataset must be a path or a DemoDataset, got {type(dataset).__name__}")
     return load_dataset(dataset)
+
+
+def _as_is(batch: Any) -> Any:
+    """DataLoader collate function for whole streamed batches (kept as numpy)."""
+    return batch
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,6 +407,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
         raise DatasetError(f"dataset {ds.path} is empty (0 transitions); collect episodes into it first "
                            f"(demokit collect)")
     head = default_head(ds.action_space)
+    encoder = resolve_encoder(ds, cfg)
     check_output_path(cfg.out, inputs=[ds.path])
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
     device = rank_device(resolve_device(cfg.device), distributed)
@@ -274,13 +419,14 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     train_rows = episode_rows(ds.episode_starts, ds.episode_lengths, train_eps)
     val_rows = episode_rows(ds.episode_starts, ds.episode_lengths, val_eps)
 
-    policy = _init_policy(ds, cfg, head)
+    plan = plan_memory(ds, cfg, len(train_rows), len(val_rows))
+    policy = _init_policy(ds, cfg, head, encoder)
     threads = cfg.num_threads
     if threads is None and device.type == "cpu" and sum(p.numel() for p in policy.parameters()) < SMALL_NET_PARAMS:
         threads = 1
     with torch_threads(threads), communicator(device, distributed) as comm:
         trainer = _Trainer(ds, cfg, policy, comm, device, env_id=env_id, stop_value=stop_value,
-                           train_rows=train_rows, val_rows=val_rows)
+                           train_rows=train_rows, val_rows=val_rows, plan=plan)
         history, epochs_done, samples_per_s, eval_result = trainer.run(callback)
     policy.to("cpu").eval()
     mean_return, std_return = eval_result if eval_result is not None else (None, None)
@@ -293,7 +439,8 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                     "samples_per_s": samples_per_s, "converged": converged, "stop_value": stop_value,
                     "max_epochs": trainer.max_epochs, "eval_every": trainer.eval_every,
                     "wall_s": wall_s, "train_episodes": int(len(train_eps)), "val_episodes": int(len(val_eps)),
-                    "train_samples": int(len(train_rows)), "world_size": comm.world_size, "history": history}
+                    "train_samples": int(len(train_rows)), "world_size": comm.world_size,
+                    "data": plan.as_dict(), "history": history}
         save_checkpoint(cfg.out, policy, algo="bc", env_id=env_id, env_spec=env_spec_json(env_id), training=training)
         checkpoint = str(cfg.out)
     return BCResult(policy=policy, checkpoint=checkpoint, mean_return=mean_return, std_return=std_return,
@@ -301,30 +448,39 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                     history=tuple(history))
 
 
-def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str) -> NeuralPolicy:
+def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp") -> NeuralPolicy:
     """A fresh policy whose initial weights depend on the seed only."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "bc-init"))
         return make_policy(ds.observation_space, ds.action_space, head=head, hidden_sizes=cfg.hidden_sizes,
-                           activation=cfg.activation, normalize_obs=cfg.normalize_obs)
+                           activation=cfg.activation, history=cfg.history, encoder=encoder,
+                           normalize_obs=cfg.normalize_obs if cfg.normalize_obs is not None
+                           else encoder_class(encoder).normalizable)
 
 
 class _Trainer:
     """One BC run on one rank (see the module docstrings of bc and distributed)."""
 
     def __init__(self, ds: DemoDataset, cfg: BCConfig, policy: NeuralPolicy, comm: Comm, device: torch.device, *,
-                 env_id: str, stop_value: float | None, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
+                 env_id: str, stop_value: float | None, train_rows: np.ndarray, val_rows: np.ndarray,
+                 plan: MemoryPlan | None = None) -> None:
         self.ds, self.cfg, self.policy, self.comm, self.device = ds, cfg, policy, comm, device
         self.env_id, self.stop_value = env_id, stop_value
         self.n_train = len(train_rows)
         self.lo, self.hi = shard_bounds(self.n_train, comm.rank, comm.world_size)
         self.max_epochs, self.eval_every = resolve_schedule(cfg, self.n_train, comm.world_size)
-        x, a, xv, av = self._load(train_rows, val_rows)
-        self._fit_normalizer(x)
+        self.stream = plan is not None and plan.stream
+        if self.stream:
+            assert plan is not None
+            xv, av = self._init_stream(train_rows, val_rows, plan)
+        else:
+            x, a, xv, av = self._load(train_rows, val_rows)
+            self._fit_normalizer(x)
         policy.to(device)
         with torch.no_grad():
-            self.x = policy.normalize(torch.from_numpy(x).to(device))
-            self.y = _targets(a, ds.action_space).to(device)
+            if not self.stream:
+                self.x = policy.normalize(torch.from_numpy(x).to(device))
+                self.y = _targets(a, ds.action_space).to(device)
             self.xv = policy.normalize(torch.from_numpy(xv).to(device)) if xv is not None else None
             self.yv = _targets(av, ds.action_space).to(device) if av is not None else None
         self.discrete = isinstance(ds.action_space, spaces.Discrete)
@@ -338,8 +494,10 @@ class _Trainer:
 
         Only those rows are read (``DemoDataset.read``): one rank reads all training rows."""
         ds, comm = self.ds, self.comm
-        x, a = _read_xy(ds, train_rows[self.lo:self.hi])
-        xv, av = _read_xy(ds, val_rows) if comm.is_main and len(val_rows) else (None, None)
+        k = self.cfg.history
+        flat = self.policy.encoder.normalizable
+        x, a = _read_xy(ds, train_rows[self.lo:self.hi], k, flat)
+        xv, av = _read_xy(ds, val_rows, k, flat) if comm.is_main and len(val_rows) else (None, None)
         counts = np.array(bad_value_counts(x, a, ds.action_space))
         if xv is not None:
             counts += np.array(bad_value_counts(xv, av, ds.action_space))
@@ -347,6 +505,113 @@ class _Trainer:
         if any(total):
             raise bad_values_error(ds.path, total, ds.action_space, "BC")
         return x, a, xv, av
+
+    def _init_stream(self, train_rows: np.ndarray, val_rows: np.ndarray, plan: MemoryPlan) -> tuple[Any, Any]:
+        """Streaming: one pass over this rank's training rows (bad values, normalisation statistics:
+        sums around the first batch's mean, merged across ranks), a seeded sample of at most
+        ``STREAM_VAL_ROWS`` validation rows, and the batch stream."""
+        ds, comm, cfg = self.ds, self.comm, self.cfg
+        shard = train_rows[self.lo:self.hi]
+        counts = np.zeros(3, dtype=np.int64)
+        shift = total = sq = None
+        for batch in self._stream(shard, cfg.batch_size, plan.buffer_rows, None):
+            x = self._flat(batch["observations"])
+            counts += np.array(bad_value_counts(x, batch["actions"], ds.action_space))
+            if not self.policy.normalizes_obs:
+                continue
+            x = x.astype(np.float64)
+            if shift is None:
+                shift = x.mean(0)
+                total, sq = np.zeros_like(shift), np.zeros_like(shift)
+            d = x - shift
+            total += d.sum(0)
+            sq += (d * d).sum(0)
+        xv = av = None
+        if comm.is_main and len(val_rows):
+            keep = val_rows
+            if len(val_rows) > STREAM_VAL_ROWS:
+                pick = np.random.default_rng(derive_seed(cfg.seed, "bc-val-sample"))
+                keep = np.sort(pick.choice(val_rows, STREAM_VAL_ROWS, replace=False))
+            xv, av = _read_xy(ds, keep, cfg.history, self.policy.encoder.normalizable)
+            counts += np.array(bad_value_counts(xv, av, ds.action_space))
+        bad = comm.all_reduce_sum(torch.as_tensor(counts, dtype=torch.float64)).long().tolist()
+        if any(bad):
+            raise bad_values_error(ds.path, bad, ds.action_space, "BC")
+        if self.policy.normalizes_obs:
+            dim = cfg.history * flat_dim(ds.observation_space)
+            local_shift = torch.from_numpy(shift if shift is not None else np.zeros(dim))
+            n_local = float(len(shard))
+            # global mean from shifted sums, then the variance around it (shift-corrected per rank)
+            s = torch.from_numpy(total if total is not None else np.zeros(dim))
+            q = torch.from_numpy(sq if sq is not None else np.zeros(dim))
+            sums = comm.all_reduce_sum(torch.cat([s + n_local * local_shift, torch.tensor([n_local])]))
+            n = sums[-1]
+            mean = sums[:-1] / n
+            # sum (x - mean)^2 = sum (d + shift - mean)^2 = q + 2 (shift - mean) s + n_local (shift - mean)^2
+            c = local_shift - mean
+            var = comm.all_reduce_sum(q + 2 * c * s + n_local * c * c) / n
+            self.policy.set_obs_statistics(mean, var.clamp_min(0.0), float(n))
+        world = comm.world_size
+        if world > 1:  # equal step counts on every rank (DDP): whole batches of the smallest shard
+            self.stream_steps = (self.n_train // world) // cfg.batch_size
+            if self.stream_steps < 1:
+                raise ConfigError(f"streaming BC on {world} processes needs at least one batch of {cfg.batch_size} "
+                                  f"rows per process; the training split has {self.n_train} rows")
+        else:
+            self.stream_steps = math.ceil(len(shard) / cfg.batch_size)
+        from demokit.data.loader import StreamingBatches
+
+        self.batches = StreamingBatches(ds, cfg.batch_size, seed=derive_seed(cfg.seed, "bc-stream"), rows=shard,
+                                        buffer_rows=plan.buffer_rows, drop_last=world > 1)
+        return xv, av
+
+    def _stream(self, rows: np.ndarray, batch_size: int, buffer_rows: int | None, seed: int | None) -> Any:
+        """Streamed ``{observations, actions}`` batches of ``rows`` (shuffled when ``seed`` is given); with a
+        history, observations are windows (B, K, ...) and actions those of each window's last step."""
+        ds, k = self.ds, self.cfg.history
+        if k == 1:
+            return ds.iter_batches(batch_size, rows=rows, buffer_rows=buffer_rows, shuffle=seed is not None,
+                                   seed=seed, drop_last=self.comm.world_size > 1 and seed is not None)
+        wins = ds.iter_windows(batch_size, k, before=k - 1, rows=rows, shuffle=seed is not None, seed=seed,
+                               drop_last=self.comm.world_size > 1 and seed is not None)
+        return ({"observations": w["observations"], "actions": w["actions"][:, -1]} for w in wins)
+
+    def _flat(self, obs: Any) -> np.ndarray:
+        """Network inputs of a batch: flat float32 for flat encoders, the stored arrays for image encoders."""
+        if not self.policy.encoder.normalizable:
+            return np.asarray(obs)
+        return flatten_batch(stack_space(self.ds.observation_space, self.cfg.history), obs)
+
+    def _stream_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over streamed batches (``stream_steps`` of them); (mean training loss, seconds)."""
+        t0 = time.perf_counter()
+        ds, model, opt, device = self.ds, self.model, self.opt, self.device
+        self.batches.set_epoch(epoch)
+        source: Any = self.batches
+        if self.cfg.history > 1:
+            source = self._stream(self.batches.rows, self.cfg.batch_size, self.batches.buffer_rows,
+                                  derive_seed(self.batches.seed, "stream", epoch, 0))
+        elif self.cfg.workers > 0:
+            source = torch.utils.data.DataLoader(self.batches, batch_size=None, num_workers=self.cfg.workers,
+                                                 collate_fn=_as_is)
+        total = torch.zeros((), device=device)
+        seen = 0
+        for step, batch in enumerate(source):
+            if step >= self.stream_steps:
+                break
+            x = torch.from_numpy(self._flat(batch["observations"]))
+            with torch.no_grad():
+                x = self.policy.normalize(x.to(device))
+            y = _targets(batch["actions"], ds.action_space).to(device)
+            summed = self._losses(model(x), y).sum()
+            opt.zero_grad()
+            (summed / len(y)).backward()
+            opt.step()
+            total += summed.detach()
+            seen += len(y)
+        sums = self.comm.all_reduce_sum(torch.stack([total.double(), torch.tensor(float(seen), device=device,
+                                                                                  dtype=torch.float64)]))
+        return float(sums[0] / sums[1].clamp_min(1)), time.perf_counter() - t0
 
     def _fit_normalizer(self, x: np.ndarray) -> None:
         if not self.policy.normalizes_obs:
@@ -431,7 +696,7 @@ class _Trainer:
         t_start = time.perf_counter()
         for epoch in range(1, self.max_epochs + 1):
             self.policy.train()
-            loss, secs = self._epoch(gen)
+            loss, secs = self._stream_epoch(epoch) if self.stream else self._epoch(gen)
             train_time += secs
             rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
             evaluated = cfg.eval_episodes > 0 and self.eval_every > 0 and epoch % self.eval_every == 0

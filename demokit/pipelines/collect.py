@@ -100,7 +100,8 @@ class CollectConfig:
     deterministic: bool = option(True, "act greedily (false: sample actions from the policy)")
     mode: Literal["create", "append", "overwrite"] = option(
         "create", "create (refuse an existing file), append (add episodes to it) or overwrite (replace it)")
-    compression: str | None = option(None, "HDF5 compression: gzip, lzf or none")
+    compression: str | None = option(None, "HDF5 compression: gzip, lzf, blosc (the blosc extra) or none "
+                                           "(default: none; lzf with render_obs)")
     experts_dir: str = option("experts", "folder of the named experts <env>-<algo>.pt")
     train_missing_expert: bool = option(True, "train a named expert (ppo, dqn, sac) when its checkpoint is missing")
     eval_episodes: int = option(5, "episodes of the quick evaluation that records the policy's return in the "
@@ -108,6 +109,12 @@ class CollectConfig:
     store_log_probs: bool = option(True, "store the log-probability of each sampled action (extras/log_prob) "
                                          "when a neural policy acts stochastically")
     write_block_steps: int = option(DEFAULT_BLOCK_STEPS, "transitions the writer buffers per HDF5 block")
+    render_obs: bool = option(False, "record rendered frames as the observations while the policy acts on the "
+                                     "env's state observation (privileged expert, pixel student); the dataset's env "
+                                     "is pixels<size>-<gray|rgb>-stack<k>/<env> (demokit.envs.pixels)")
+    render_size: int = option(84, "with render_obs: frames are resized to render_size x render_size")
+    grayscale: bool = option(False, "with render_obs: store grayscale frames (default: RGB)")
+    frame_stack: int = option(1, "with render_obs: observations are the last frame_stack frames")
 
 
 @dataclass(frozen=True)
@@ -309,6 +316,8 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                      compression=compression, **config)
     policy, cfg = _config(policy, overrides)
     _check_budget(cfg)
+    if not cfg.render_obs and (cfg.grayscale or cfg.frame_stack != 1 or cfg.render_size != 84):
+        raise UserError("--grayscale, --frame-stack and --render-size apply to rendered frames: add --render-obs")
     seeds = range(cfg.seed, cfg.seed + (cfg.n_episodes or 1))
     if cfg.env_id is not None:
         make_env(cfg.env_id).close()  # an unknown env fails before anything else
@@ -321,17 +330,29 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     probe = make_env(env_id)
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
+    state_env_id = env_id
+    if cfg.render_obs:  # the policy acts on env_id's states; the dataset records env_id's frames
+        from demokit.envs.pixels import pixel_env_id
+
+        env_id = pixel_env_id(state_env_id, size=cfg.render_size, grayscale=cfg.grayscale,
+                              frame_stack=cfg.frame_stack)
+        pixel_probe = make_env(env_id)
+        pixel_probe.reset(seed=cfg.seed)  # an env that cannot render fails here, before anything is written
+        obs_space = pixel_probe.observation_space
+        pixel_probe.close()
     check_same_spaces(what=f"the policy ({cfg.policy})", expected_obs=res.policy.observation_space,
-                      expected_act=res.policy.action_space, actual_obs=obs_space, actual_act=act_space,
-                      against=f"env {env_id}")
-    if res.env_id is not None and res.env_id != env_id:
+                      expected_act=res.policy.action_space,
+                      actual_obs=make_env(state_env_id).observation_space if cfg.render_obs else obs_space,
+                      actual_act=act_space, against=f"env {state_env_id}")
+    if res.env_id is not None and res.env_id != state_env_id:
         warnings.warn(f"the policy was trained on {res.env_id} but collects on {env_id} (same spaces)", stacklevel=2)
     out = Path(cfg.path) if cfg.path is not None else default_dataset_path(env_id, res.label)
     _check_target(out, cfg.mode, seeds)
 
     cpu_net = isinstance(res.policy, NeuralPolicy) and res.policy.device.type == "cpu"
+    compression = cfg.compression if cfg.compression is not None or not cfg.render_obs else "lzf"
     with torch_threads(1 if cpu_net else None):  # small MLPs run fastest on one thread
-        policy_return, return_source = _policy_return(res, env_id, cfg)
+        policy_return, return_source = _policy_return(res, state_env_id, cfg)
         num_envs = min(cfg.num_envs, cfg.n_episodes or cfg.num_envs, cfg.n_steps or cfg.num_envs)
         prov: dict[str, Any] = {
             "collector": "demokit.pipelines.collect", "policy": cfg.policy, "policy_kind": res.kind,
@@ -341,17 +362,25 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
             "num_envs": num_envs, "deterministic": cfg.deterministic, "n_episodes": cfg.n_episodes,
             "n_steps": cfg.n_steps, "command": list(sys.argv), "demokit_version": __version__,
         }
+        if cfg.render_obs:
+            prov["render_obs"] = {"state_env_id": state_env_id, "size": cfg.render_size, "grayscale": cfg.grayscale,
+                                  "frame_stack": cfg.frame_stack,
+                                  "note": "the policy acted on the state observation; the frames were recorded"}
         prov.update(dict(provenance or {}))
         stepper = VecStepper(make_vec_env(env_id, num_envs))
         actor = make_actor(res.policy, random=res.kind == "random", deterministic=cfg.deterministic, seed=cfg.seed,
                            num_envs=num_envs, store_log_probs=cfg.store_log_probs)
+        if cfg.render_obs:
+            from demokit.envs.pixels import StateObsActor
+
+            actor = StateObsActor(actor, stepper.venv)
         stop = StopFlag()
         t0 = time.perf_counter()
         try:
             with stop.installed():
                 writer = DatasetWriter(out, observation_space=obs_space, action_space=act_space, env_id=env_id,
                                        env_spec=env_spec_json(env_id), provenance=prov, mode=cfg.mode,
-                                       compression=cfg.compression, extras=actor.extras_spec,
+                                       compression=compression, extras=actor.extras_spec,
                                        block_steps=cfg.write_block_steps)
                 with writer:
                     sink = OrderedSink(writer.add_episode, cfg.n_steps)

@@ -23,7 +23,7 @@ from typing import Any
 
 from demokit.config import from_mapping, option, required, to_dict
 from demokit.envs import make_env, reward_threshold
-from demokit.errors import CheckpointError, UserError
+from demokit.errors import CheckpointError, ConfigError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.policies import Checkpoint, RandomPolicy, load_checkpoint
 from demokit.paths import atomic_write_bytes
@@ -46,7 +46,9 @@ class PipelineConfig:
     env_id: str = required("gymnasium env id, e.g. CartPole-v1")
     episodes: int = option(10, "expert episodes to collect and learn from")
     seed: int = option(0, "seed of every stage")
-    expert_algo: str = option("ppo", "learner of the expert (a registered name: ppo, dqn, ...)")
+    expert_algo: str | None = option(None, "learner of the expert (a registered name: ppo, dqn, sac, ...; default: "
+                                           "ppo, or the tuned table's learner for envs without a ppo row, e.g. "
+                                           "sac on Hopper-v5)")
     gail_algo: str | None = option(None, "learner inside GAIL (default: GAIL's for the env: ppo, dqn on "
                                          "MountainCar-v0)")
     experts_dir: str = option("experts", "where experts live (<env>-<algo>.pt is reused when present)")
@@ -54,9 +56,18 @@ class PipelineConfig:
     eval_episodes: int = option(20, "deterministic evaluation episodes per row of the table")
     gail: bool = option(True, "run GAIL (false: expert, BC and random only)")
     device: str = option("auto", "auto, cpu or cuda (BC and GAIL)")
+    expert_timesteps: int | None = option(None, "env-step budget of a newly trained expert (default: the tuned "
+                                                "table's; a reused expert is not retrained)")
+    bc_epochs: int | None = option(None, "BC's maximum passes over the data (default: BC's)")
+    gail_timesteps: int | None = option(None, "GAIL's env-step budget (default: 3x the tuned RL budget)")
 
     def __post_init__(self) -> None:
-        get_learner(self.expert_algo)  # unknown names: one error listing the registered learners
+        if self.expert_algo is not None:
+            get_learner(self.expert_algo)  # unknown names: one error listing the registered learners
+        for name in ("expert_timesteps", "bc_epochs", "gail_timesteps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"PipelineConfig.{name} must be >= 1, got {value}")
         if self.gail_algo is not None:
             get_learner(self.gail_algo)
 
@@ -98,6 +109,21 @@ class PipelineResult:
         return out
 
 
+def _set(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without its unset (None) entries (a stage's own defaults apply)."""
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def expert_learner(cfg: PipelineConfig) -> str:
+    """The expert's learner: the configured one, else ppo, else the first learner with a tuned row for the env."""
+    from demokit.rl.hyperparams import TUNED
+
+    if cfg.expert_algo is not None:
+        return cfg.expert_algo
+    rows = TUNED.get(cfg.env_id, {})
+    return "ppo" if "ppo" in rows or not rows else next(iter(rows))
+
+
 def _reusable_expert(path: Path, env_id: str) -> Checkpoint | None:
     """The checkpoint at ``path`` when it loads and matches ``env_id``'s spaces, else None."""
     if not path.exists():
@@ -137,6 +163,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     run_dir = Path(cfg.workdir) / cfg.env_id.replace("/", "_")
     run_dir.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Path] = {}
+    expert_algo = expert_learner(cfg)
 
     def stage_run(command: str, config: dict[str, Any], info: dict[str, Any]) -> RunFolder:
         """The run folder of one stage: <workdir>/<env>/runs/<command>/<env>/seed<seed> (replaced on a rerun)."""
@@ -146,16 +173,17 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
         return run
 
     # 1. the expert
-    expert_path = Path(cfg.experts_dir) / f"{cfg.env_id.replace('/', '_')}-{cfg.expert_algo}.pt"
+    expert_path = Path(cfg.experts_dir) / f"{cfg.env_id.replace('/', '_')}-{expert_algo}.pt"
     expert = _reusable_expert(expert_path, cfg.env_id)
     if expert is not None:
         stage("expert", f"reusing the expert {expert_path}")
         expert_train_s: float | None = None
         expert_detail = f"reused ({expert.training.get('env_steps', '?')} env steps)"
     else:
-        stage("expert", f"training a {cfg.expert_algo} expert for {cfg.env_id} -> {expert_path}")
-        expert_cfg = {"env_id": cfg.env_id, "algo": cfg.expert_algo, "seed": cfg.seed, "out": str(expert_path)}
-        with stage_run("train-expert", expert_cfg, {"algo": cfg.expert_algo}) as run:
+        stage("expert", f"training a {expert_algo} expert for {cfg.env_id} -> {expert_path}")
+        expert_cfg = _set({"env_id": cfg.env_id, "algo": expert_algo, "seed": cfg.seed, "out": str(expert_path),
+                           "total_timesteps": cfg.expert_timesteps})
+        with stage_run("train-expert", expert_cfg, {"algo": expert_algo}) as run:
             res = train_expert(expert_cfg, progress=run.tee(lambda i: prog("expert", i["env_steps"],
                                                                               i["total_timesteps"],
                                                                               training_progress_text(i))),
@@ -176,7 +204,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
 
     # 3. behavioral cloning
     stage("bc", "behavioral cloning on the demonstrations")
-    bc_cfg = {"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device}
+    bc_cfg = _set({"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device, "epochs": cfg.bc_epochs})
     with stage_run("bc-train", bc_cfg, {"algo": "bc", "expert_return": col.mean_return}) as bc_run:
 
         def on_epoch(rec: dict[str, Any]) -> None:
@@ -191,7 +219,8 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     if cfg.gail:
         gail_algo = cfg.gail_algo or default_learner(cfg.env_id, act_space)
         stage("gail", f"GAIL ({gail_algo}) on the demonstrations")
-        gail_cfg = {"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device}
+        gail_cfg = _set({"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device,
+                         "total_timesteps": cfg.gail_timesteps})
         with stage_run("gail", gail_cfg, {"algo": f"gail-{gail_algo}", "expert_return": col.mean_return}) as gail_run:
             gail = run_irl(gail_cfg, cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt", tb_logger=gail_run,
                             progress=gail_run.tee(lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
@@ -202,7 +231,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     # 5. one evaluation protocol for every row
     stage("eval", f"evaluating every policy on {cfg.eval_episodes} episodes (seeds {EVAL_SEED}+)")
     rows_spec: list[tuple[str, Any, float | None, str, str | None]] = [
-        (f"expert ({cfg.expert_algo})", expert.policy, expert_train_s, expert_detail, str(expert_path))]
+        (f"expert ({expert_algo})", expert.policy, expert_train_s, expert_detail, str(expert_path))]
     rows_spec.append(("BC", bc.policy, bc.wall_s, f"{bc.epochs} epochs, {bc.samples_per_s:,.0f} samples/s",
                       bc.checkpoint))
     if gail is not None:

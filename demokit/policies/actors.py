@@ -112,13 +112,49 @@ class SamplingActor:
         return policy.to_env_action(actions), ({"log_prob": log_prob.numpy()} if self.store else None)
 
 
+class HistoryActor:
+    """Wraps an actor of a policy with ``arch.history = K > 1``: keeps the last K observations of
+    every env (oldest first) and hands the stacked batch (n, K, ...) to the wrapped actor. An env
+    that starts an episode fills its history with its first observation (edge padding, as
+    ``DemoDataset.sample_windows(..., before=K - 1)`` and gymnasium's ``FrameStackObservation``)."""
+
+    def __init__(self, inner: Any, history: int, num_envs: int) -> None:
+        self.inner, self.k, self.num_envs = inner, int(history), int(num_envs)
+        self.extras_spec: ExtrasSpec = inner.extras_spec
+        self.buf: np.ndarray | None = None
+        self.fresh = np.ones(num_envs, dtype=bool)
+
+    def start(self, slot: int, episode: int) -> None:
+        self.fresh[slot] = True
+        self.inner.start(slot, episode)
+
+    def act(self, obs: Any, slots: np.ndarray) -> tuple[Any, Any]:
+        obs = np.asarray(obs)
+        if self.buf is None:
+            self.buf = np.zeros((self.num_envs, self.k, *obs.shape[1:]), obs.dtype)
+        fresh = self.fresh[slots]
+        old = slots[~fresh]
+        self.buf[old, :-1] = self.buf[old, 1:]
+        self.buf[old, -1] = obs[~fresh]
+        self.buf[slots[fresh]] = obs[fresh][:, None]
+        self.fresh[slots] = False
+        return self.inner.act(self.buf[slots], slots)
+
+
+def with_history(actor: Any, policy: Policy, num_envs: int) -> Any:
+    """``actor`` wrapped in a :class:`HistoryActor` when ``policy`` acts on a history of observations."""
+    k = policy.arch.history if isinstance(policy, NeuralPolicy) else 1
+    return HistoryActor(actor, k, num_envs) if k > 1 else actor
+
+
 def make_actor(policy: Policy, *, random: bool, deterministic: bool, seed: int, num_envs: int,
-               store_log_probs: bool = True) -> BatchActor | RandomActor | SamplingActor:
+               store_log_probs: bool = True) -> BatchActor | RandomActor | SamplingActor | HistoryActor:
     """The collector's actor: per-episode uniform draws (``random``), per-episode sampling streams
     (a NeuralPolicy with a distribution, ``deterministic=False``) or batched ``act`` (padded for
     greedy CPU networks)."""
     if random:
         return RandomActor(policy.action_space, seed, num_envs)
     if not deterministic and isinstance(policy, NeuralPolicy) and policy.stochastic:
-        return SamplingActor(policy, seed, num_envs, store_log_probs)
-    return BatchActor(policy, deterministic=deterministic, seed=derive_seed(seed, "actions"), pad=True)
+        return with_history(SamplingActor(policy, seed, num_envs, store_log_probs), policy, num_envs)
+    return with_history(BatchActor(policy, deterministic=deterministic, seed=derive_seed(seed, "actions"), pad=True),
+                        policy, num_envs)

@@ -60,7 +60,10 @@ class PolicyArch:
     activation: "tanh", "relu", "elu" or "gelu".
     normalize_obs: whether observations pass through running mean/std statistics.
     log_std_init: initial log standard deviation of the Gaussian head.
-    encoder: a registered observation encoder ("mlp").
+    encoder: a registered observation encoder ("mlp", "nature_cnn").
+    history: observations the encoder sees per decision (1: the current one; K > 1: the last K,
+      oldest first, stacked on a new leading axis; acting keeps a per-env history buffer,
+      :class:`demokit.policies.actors.HistoryActor`). Box observation spaces only.
     """
 
     head: Head
@@ -69,21 +72,36 @@ class PolicyArch:
     normalize_obs: bool = False
     log_std_init: float = 0.0
     encoder: str = "mlp"
+    history: int = 1
 
     def __post_init__(self) -> None:
         head_class(self.head)
         encoder_class(self.encoder)
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 1:
+            raise UserError(f"history must be an integer >= 1, got {self.history!r}")
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"head": self.head, "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
-                "normalize_obs": self.normalize_obs, "log_std_init": self.log_std_init, "encoder": self.encoder}
+        d = {"head": self.head, "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
+             "normalize_obs": self.normalize_obs, "log_std_init": self.log_std_init, "encoder": self.encoder}
+        return {**d, "history": self.history} if self.history != 1 else d  # older checkpoints unchanged
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PolicyArch":
         return cls(head=d["head"], hidden_sizes=tuple(d["hidden_sizes"]), activation=d.get("activation", "tanh"),
                    normalize_obs=bool(d.get("normalize_obs", False)), log_std_init=float(d.get("log_std_init", 0.0)),
-                   encoder=str(d.get("encoder", "mlp")))
+                   encoder=str(d.get("encoder", "mlp")), history=int(d.get("history", 1)))
+
+
+def stack_space(space: spaces.Space, history: int) -> spaces.Space:
+    """The space of ``history`` stacked observations of ``space`` (``space`` itself for 1): a Box
+    with a new leading axis of size ``history``. Other spaces cannot be stacked (UserError)."""
+    if history == 1:
+        return space
+    if not isinstance(space, spaces.Box):
+        raise UserError(f"a history of observations needs a Box observation space, not {describe(space)}")
+    return spaces.Box(np.repeat(space.low[None], history, 0), np.repeat(space.high[None], history, 0),
+                      dtype=space.dtype)
 
 
 def default_head(action_space: spaces.Space) -> Head:
@@ -129,7 +147,7 @@ class NeuralPolicy(nn.Module, Policy):
         self.arch = arch
         head_cls = head_class(arch.head)
         head_cls.check_action_space(action_space, arch.head)
-        self.encoder = encoder_class(arch.encoder)(observation_space, arch)
+        self.encoder = encoder_class(arch.encoder)(stack_space(observation_space, arch.history), arch)
         self.head = head_cls(self.encoder.out_dim, action_space, arch)
         if arch.normalize_obs and not self.encoder.normalizable:
             raise UserError(f"observation normalisation needs flat inputs; the {arch.encoder} encoder does not take "
@@ -291,9 +309,9 @@ class NeuralPolicy(nn.Module, Policy):
 
 def make_policy(observation_space: spaces.Space, action_space: spaces.Space, *, head: Head | None = None,
                 hidden_sizes: Sequence[int] = (64, 64), activation: str = "tanh", normalize_obs: bool = False,
-                log_std_init: float = 0.0, encoder: str = "mlp") -> NeuralPolicy:
+                log_std_init: float = 0.0, encoder: str = "mlp", history: int = 1) -> NeuralPolicy:
     """Build a ``NeuralPolicy`` with ``head`` defaulting to the action space's natural one."""
     arch = PolicyArch(head=head or default_head(action_space), hidden_sizes=tuple(hidden_sizes),
                       activation=activation, normalize_obs=normalize_obs, log_std_init=log_std_init,
-                      encoder=encoder)
+                      encoder=encoder, history=history)
     return NeuralPolicy(observation_space, action_space, arch)

@@ -70,7 +70,8 @@ class ExpertData:
         self.episode_starts = np.asarray(dataset.episode_starts[keep], dtype=np.int64)
         self.episode_lengths = np.minimum(np.asarray(dataset.episode_lengths[keep], dtype=np.int64),
                                           n - self.episode_starts)
-        self.episode_returns = np.asarray(dataset.episode_returns[keep], dtype=np.float64)
+        self.episode_returns = (np.asarray(dataset.episode_returns[keep], dtype=np.float64) if dataset.has_rewards
+                                else None)  # None: a reward-free dataset
         std = self.observations.std(0, unbiased=False)
         self.obs_mean = self.observations.mean(0)
         self.obs_std = torch.where(std > 1e-6, std, torch.ones_like(std))

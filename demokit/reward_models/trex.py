@@ -102,6 +102,7 @@ def dataset_trajectories(expert: ExpertData, cfg: TrexConfig, who: str) -> list[
     """The dataset's episodes with their scores (``cfg.ranking``); a UserError without usable rankings."""
     ds = expert.dataset
     if cfg.ranking == "returns":
+        ds.require_rewards(f"{who}'s ranking by returns (T-REX rankings)")
         scores = expert.episode_returns
     else:
         extras = ds.extras_spec

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from demokit.config import from_mapping, option, required
-from demokit.errors import UserError
+from demokit.errors import ConfigError, UserError
 from demokit.paths import check_output_path
 from demokit.rl.common import ProgressFn, TrainResult
 from demokit.rl.hyperparams import tuned_config
-from demokit.rl.registry import LearnerSpec, check_action_space, get_learner, learner_of_config
+from demokit.rl.registry import LearnerSpec, check_action_space, get_learner, learner_names, learner_of_config
 
 
 @dataclass(frozen=True)
@@ -105,20 +107,94 @@ class EvalConfig:
     episodes: int = option(20, "number of evaluation episodes")
     seed: int = option(0, "episode i is reset with seed + i")
     deterministic: bool = option(True, "act deterministically (greedy / mean action)")
+    dataset: str | None = option(None, "expert dataset whose mean episode return is the expert return of the "
+                                       "normalised score (unset: the checkpoint's expert dataset or training "
+                                       "figures)")
+    expert_return: float | None = option(None, "the expert return of the normalised score (overrides dataset)")
+    random_return: float | None = option(None, "the random policy's return of the normalised score (unset: "
+                                               "measured on the same episode seeds)")
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ConfigError(f"EvalConfig.episodes must be >= 1, got {self.episodes}")
+        for name in ("expert_return", "random_return"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"EvalConfig.{name} must be a finite number, got {value}")
+
+
+def normalised_score(mean_return: float, random_return: float, expert_return: float) -> float | None:
+    """``(return - random) / (expert - random)``: 0 at the random policy, 1 at the expert; None when the
+    expert is no better than random (the score is undefined)."""
+    if not expert_return > random_return:
+        return None
+    return (float(mean_return) - float(random_return)) / (float(expert_return) - float(random_return))
+
+
+def _dataset_return(path: str, env_id: str) -> float:
+    from demokit.data import load_dataset
+
+    dataset = load_dataset(path)
+    dataset.check_env(env_id)
+    returns = dataset.episode_returns
+    if len(returns) == 0:
+        raise UserError(f"{path}: the dataset has no complete episode, so no expert return")
+    return float(returns.mean())
+
+
+def expert_return_of(cfg: EvalConfig, training: Mapping[str, Any], algo: str, env_id: str) -> tuple[float, str] | None:
+    """The expert return for the normalised score and where it comes from: the config's number, its
+    dataset, the checkpoint's expert dataset (BC: ``dataset``; GAIL: ``irl.expert_data_path``) when that
+    file still exists, or an expert checkpoint's own training evaluation; None when unknown."""
+    if cfg.expert_return is not None:
+        return float(cfg.expert_return), "given"
+    if cfg.dataset is not None:
+        return _dataset_return(cfg.dataset, env_id), f"dataset {cfg.dataset}"
+    irl = training.get("irl")
+    recorded = training.get("dataset") or (irl.get("expert_data_path") if isinstance(irl, Mapping) else None)
+    if recorded:
+        if os.path.isfile(str(recorded)):
+            return _dataset_return(str(recorded), env_id), f"the checkpoint's expert dataset {recorded}"
+        return None
+    value = training.get("mean_return")
+    if algo in learner_names() and isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value), "the expert checkpoint's training evaluation"
+    return None
 
 
 def evaluate_checkpoint(config: EvalConfig | Mapping[str, Any]) -> dict[str, Any]:
     """Load a checkpoint (CheckpointError if missing/foreign/damaged), check its spaces
-    against the env (SpaceMismatchError) and return mean_return, std_return, episodes, ..."""
+    against the env (SpaceMismatchError) and return mean_return, std_return, episodes, ...
+
+    When the expert return is known (:func:`expert_return_of`), also ``normalised_score``
+    (:func:`normalised_score`; None when the expert is no better than random), ``expert_return``
+    (+ ``expert_return_source``) and ``random_return`` (a uniformly random policy on the same
+    episode seeds, unless given)."""
+    from demokit.envs import make_env
     from demokit.evaluation import evaluate_policy
     from demokit.policies import load_checkpoint
+    from demokit.policies.random import RandomPolicy
 
     cfg = config if isinstance(config, EvalConfig) else from_mapping(EvalConfig, config)
     ckpt = load_checkpoint(cfg.policy)
     env_id = cfg.env_id or ckpt.env_id
     if not env_id:
         raise UserError(f"{cfg.policy}: the checkpoint names no env; pass --env ENV")
+    expert = expert_return_of(cfg, dict(ckpt.training), ckpt.algo or "", env_id)  # a bad dataset fails first
     result = evaluate_policy(ckpt.policy, env_id, episodes=cfg.episodes, seed=cfg.seed,
                              deterministic=cfg.deterministic)
-    return {**result.as_dict(), "env_id": env_id, "policy": str(cfg.policy), "algo": ckpt.algo,
-            "deterministic": cfg.deterministic}
+    figures = {**result.as_dict(), "env_id": env_id, "policy": str(cfg.policy), "algo": ckpt.algo,
+               "deterministic": cfg.deterministic}
+    if expert is None:
+        return figures
+    random_return = cfg.random_return
+    if random_return is None:
+        env = make_env(env_id)
+        try:
+            random_policy = RandomPolicy(env.observation_space, env.action_space, seed=cfg.seed)
+        finally:
+            env.close()
+        random_return = evaluate_policy(random_policy, env_id, episodes=cfg.episodes, seed=cfg.seed).mean_return
+    figures.update(expert_return=expert[0], expert_return_source=expert[1], random_return=float(random_return),
+                   normalised_score=normalised_score(result.mean_return, float(random_return), expert[0]))
+    return figures

@@ -116,3 +116,65 @@ def test_tensorboard_without_the_package(tmp_path, capsys):
                      "--tensorboard", str(tmp_path / "tb"), "--out", str(tmp_path / "a.pt"))
     assert rc == 0, err
     assert any((tmp_path / "tb").iterdir())
+
+
+def test_normalised_score_known_answers():
+    from demokit.rl.expert import normalised_score
+
+    assert normalised_score(50.0, 10.0, 110.0) == pytest.approx(0.4)
+    assert normalised_score(-200.0, -1200.0, -150.0) == pytest.approx(1000.0 / 1050.0)
+    assert normalised_score(110.0, 10.0, 110.0) == pytest.approx(1.0)
+    assert normalised_score(5.0, 10.0, 10.0) is None  # expert no better than random: undefined
+
+
+def test_eval_normalised_score_from_given_returns(trained, capsys):
+    rc, out, err = run(capsys, "eval", "--policy", str(trained), "--episodes", "3", "--expert-return", "500",
+                       "--random-return", "20", "--json")
+    assert rc == 0, err
+    res = last_json(out)
+    assert res["expert_return"] == 500 and res["random_return"] == 20 and res["expert_return_source"] == "given"
+    assert res["normalised_score"] == pytest.approx((res["mean_return"] - 20) / 480)
+
+
+def test_eval_normalised_score_from_a_dataset(trained, capsys):
+    from demokit.data import load_dataset
+    from demokit.envs import make_env
+    from demokit.evaluation import evaluate_policy
+    from demokit.policies.random import RandomPolicy
+
+    data = Path(__file__).resolve().parents[2] / "datasets" / "cartpole-v1-expert.h5"
+    rc, out, err = run(capsys, "eval", "--policy", str(trained), "--episodes", "4", "--seed", "7", "--dataset",
+                       str(data), "--json")
+    assert rc == 0, err
+    res = last_json(out)
+    assert res["expert_return"] == pytest.approx(float(load_dataset(data).episode_returns.mean()))
+    env = make_env("CartPole-v1")
+    random_policy = RandomPolicy(env.observation_space, env.action_space, seed=7)
+    env.close()
+    random_return = evaluate_policy(random_policy, "CartPole-v1", episodes=4, seed=7).mean_return
+    assert res["random_return"] == pytest.approx(random_return) and 8 < random_return < 60
+    assert res["normalised_score"] == pytest.approx((res["mean_return"] - random_return)
+                                                    / (res["expert_return"] - random_return))
+    rc, out, _ = run(capsys, "eval", "--policy", str(trained), "--episodes", "2", "--dataset", str(data))
+    assert rc == 0 and "normalised score" in out
+
+
+def test_eval_normalised_score_of_an_expert_checkpoint_and_none_when_unknown(trained, tmp_path, capsys):
+    from demokit.policies import load_checkpoint
+    from tests.pipelines.collect_helpers import write_checkpoint
+
+    res = last_json(run(capsys, "eval", "--policy", str(trained), "--episodes", "2", "--json")[1])
+    assert res["expert_return"] == pytest.approx(load_checkpoint(trained).training["mean_return"])
+    assert res["expert_return_source"] == "the expert checkpoint's training evaluation"
+    # a BC checkpoint whose dataset is gone: no expert return, no score (its own return is not the expert's)
+    bc = write_checkpoint(tmp_path / "bc.pt", "CartPole-v1", hidden_sizes=(8,),
+                          training={"dataset": str(tmp_path / "gone.h5"), "mean_return": 30.0})
+    res = last_json(run(capsys, "eval", "--policy", str(bc), "--episodes", "2", "--json")[1])
+    assert "normalised_score" not in res and "expert_return" not in res
+
+
+def test_eval_dataset_of_another_env_is_one_error_line(trained, capsys):
+    data = Path(__file__).resolve().parents[2] / "datasets" / "acrobot-v1-expert.h5"
+    rc, out, err = run(capsys, "eval", "--policy", str(trained), "--dataset", str(data), "--json")
+    assert rc == 2 and out == ""
+    assert_one_error_line(err)

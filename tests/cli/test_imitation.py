@@ -103,3 +103,19 @@ def test_dagger_default_paths_and_bad_schedule(data, capsys):
                "--epochs", "1", "--eval-episodes", "0"])
     assert rc == 0, capsys.readouterr().err
     assert Path("policies/cartpole-v1-dagger.pt").exists() and Path("datasets/cartpole-v1-dagger.h5").exists()
+
+
+def test_bc_train_stream_history_and_a_memory_cap_too_small(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bc.pt"
+    rc = main(["bc-train", str(data / "cp.h5"), "--stream", "--history", "2", "--epochs", "2", "--eval-episodes", "0",
+               "--out", str(out), "--json"])
+    assert rc == 0, capsys.readouterr().err
+    ck = load_checkpoint(out)
+    assert ck.policy.arch.history == 2 and ck.training["data"]["stream"]
+    capsys.readouterr()
+    runs = sorted(p.name for p in (tmp_path / "runs").rglob("*"))
+    rc = main(["bc-train", str(data / "cp.h5"), "--max-memory", "0.01", "--out", str(tmp_path / "no.pt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: max_memory_mb 0.01 is too small") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "no.pt").exists() and sorted(p.name for p in (tmp_path / "runs").rglob("*")) == runs

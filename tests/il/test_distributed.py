@@ -97,6 +97,25 @@ def test_two_gloo_processes_match_one_process_with_the_global_batch(cartpole10, 
     assert max(float((other[k] - b[k]).abs().max()) for k in a if k.startswith(("encoder.", "head."))) > 1e-3
 
 
+def test_two_gloo_processes_stream_with_merged_statistics(cartpole10, tmp_path):
+    """torchrun bc-train --stream: each rank streams its shard; the normalisation statistics merged
+    from the ranks' shifted sums equal those of the whole training split; both ranks take the same steps."""
+    out = tmp_path / "ddp-stream.pt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "demokit", "bc-train", str(cartpole10), "--stream", "--epochs", "2", "--batch-size", "64",
+           "--eval-episodes", "0", "--device", "cpu", "--seed", "11", "--out", str(out), "--json"]
+    stdout, stderr, rc = _run_torchrun(cmd, env=env, cwd=tmp_path)
+    assert rc == 0, stderr[-3000:]
+    ck = load_checkpoint(out)
+    assert ck.training["world_size"] == 2 and ck.training["data"]["stream"]
+    single = train_bc(cartpole10, epochs=1, batch_size=64, eval_episodes=0, device="cpu", seed=11)
+    torch.testing.assert_close(ck.policy.obs_norm.mean, single.policy.obs_norm.mean, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(ck.policy.obs_norm.var, single.policy.obs_norm.var, rtol=1e-9, atol=1e-9)
+    assert all(h["loss"] < 0.7 for h in ck.training["history"])
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training_matches_cpu_closely(cartpole3):

@@ -38,8 +38,12 @@ def register(app: typer.Typer) -> None:
                                              "(the log-probabilities are stored as extras/log_prob)"),
         append: bool = typer.Option(False, "--append", help="add the episodes to an existing dataset"),
         force: bool = typer.Option(False, "--force", help="replace an existing dataset"),
-        compression: Optional[str] = typer.Option(None, "--compression", metavar="gzip|lzf|none",
+        compression: Optional[str] = typer.Option(None, "--compression", metavar="gzip|lzf|blosc|none",
                                                   help=h("compression")),
+        render_obs: bool = typer.Option(False, "--render-obs", help=h("render_obs")),
+        render_size: Optional[int] = typer.Option(None, "--render-size", help=h("render_size"), show_default=False),
+        grayscale: bool = typer.Option(False, "--grayscale", help=h("grayscale")),
+        frame_stack: Optional[int] = typer.Option(None, "--frame-stack", help=h("frame_stack"), show_default=False),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON line (last stdout line)"),
     ) -> None:
         from demokit.cli.checks import check_num_envs, check_seed
@@ -63,7 +67,8 @@ def register(app: typer.Typer) -> None:
                 result = collect_demo_data(
                     policy, env, out, n_episodes=episodes, n_steps=steps, seed=seed, num_envs=num_envs,
                     deterministic=False if stochastic else None, mode=mode, compression=compression,
-                    progress=reporter)
+                    progress=reporter, render_obs=render_obs, render_size=render_size, grayscale=grayscale,
+                    frame_stack=frame_stack)
         except CollectionInterrupted as exc:
             r = exc.result
             if r.episodes:

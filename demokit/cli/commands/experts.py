@@ -85,6 +85,11 @@ def register(app: typer.Typer) -> None:
         episodes: Optional[int] = typer.Option(None, "--episodes", help=field_help(EvalConfig, "episodes")),
         seed: Optional[int] = typer.Option(None, "--seed", help=field_help(EvalConfig, "seed")),
         stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of acting deterministically"),
+        dataset: Optional[str] = typer.Option(None, "--dataset", help=field_help(EvalConfig, "dataset")),
+        expert_return: Optional[float] = typer.Option(None, "--expert-return",
+                                                      help=field_help(EvalConfig, "expert_return")),
+        random_return: Optional[float] = typer.Option(None, "--random-return",
+                                                      help=field_help(EvalConfig, "random_return")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Evaluate a policy checkpoint: mean and std of the episode return."""
@@ -94,7 +99,8 @@ def register(app: typer.Typer) -> None:
 
         check_seed(seed)
         cfg = from_mapping(EvalConfig, {"policy": policy}, env_id=env, episodes=episodes, seed=seed,
-                           deterministic=False if stochastic else None)
+                           deterministic=False if stochastic else None, dataset=dataset,
+                           expert_return=expert_return, random_return=random_return)
         figures = evaluate_checkpoint(cfg)
         if json_out:
             emit_json(figures)
@@ -102,3 +108,8 @@ def register(app: typer.Typer) -> None:
             out_console.print(f"{figures['env_id']}: mean return {figures['mean_return']:.2f} +/- "
                               f"{figures['std_return']:.2f} over {figures['episodes']} episodes "
                               f"(mean length {figures['mean_length']:.1f})")
+            if "expert_return" in figures:
+                score = figures["normalised_score"]
+                out_console.print(f"normalised score {'undefined' if score is None else f'{score:.3f}'} "
+                                  f"(random {figures['random_return']:.2f}, expert {figures['expert_return']:.2f} "
+                                  f"from {figures['expert_return_source']})")

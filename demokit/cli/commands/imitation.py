@@ -37,7 +37,7 @@ def bc_run_folder(dataset: Path, overrides: dict[str, Any], *, run_dir: Optional
     return RunFolder("bc-train", env_id, config={"dataset": str(dataset), **overrides}, run_dir=run_dir,
                      name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
                      info={"algo": "bc", "dataset": str(dataset),
-                           "expert_return": float(returns.mean()) if len(returns) else None,
+                           "expert_return": float(returns.mean()) if returns is not None and len(returns) else None,
                            "reward_threshold": reward_threshold(env_id) if env_id != "unknown-env" else None})
 
 
@@ -84,6 +84,14 @@ def register(app: typer.Typer) -> None:
                                            "(default: policies/<dataset-stem>-bc.pt)", show_default=False),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(BCConfig, "device"), show_default=False),
         loss: Optional[str] = typer.Option(None, "--loss", help=field_help(BCConfig, "loss"), show_default=False),
+        stream: Optional[bool] = typer.Option(None, "--stream/--in-memory", help=field_help(BCConfig, "stream"),
+                                              show_default=False),
+        max_memory: Optional[float] = typer.Option(None, "--max-memory", help=field_help(BCConfig, "max_memory_mb"),
+                                                 show_default=False),
+        workers: Optional[int] = typer.Option(None, "--workers", help=field_help(BCConfig, "workers"),
+                                              show_default=False),
+        history: Optional[int] = typer.Option(None, "--history", help=field_help(BCConfig, "history"),
+                                              show_default=False),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -110,7 +118,8 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, Any] = {"env_id": env, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                                      "hidden_sizes": hidden, "val_fraction": val_fraction, "eval_every": eval_every,
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
-                                     "device": device, "loss": loss, "out": target}
+                                     "device": device, "loss": loss, "out": target, "stream": stream,
+                                     "max_memory_mb": max_memory, "workers": workers, "history": history}
         if not main_rank:
             train_bc(dataset, None, distributed=distributed, **overrides)
             return

@@ -12,8 +12,8 @@ from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.spaces import describe, space_to_dict
 
 
-def _stats(values: np.ndarray) -> dict[str, float | None]:
-    if values.size == 0:
+def _stats(values: np.ndarray | None) -> dict[str, float | None]:
+    if values is None or values.size == 0:  # None: a reward-free dataset has no returns
         return {"mean": None, "std": None, "min": None, "max": None}
     v = values.astype(np.float64)
     return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())}
@@ -37,6 +37,7 @@ def summarize(ds: DemoDataset) -> dict[str, Any]:
         "action_space": space_to_dict(ds.action_space),
         "episodes": ds.num_episodes,
         "steps": len(ds),
+        "has_rewards": ds.has_rewards,
         "mean_return": returns["mean"],
         "std_return": returns["std"],
         "min_return": returns["min"],
@@ -79,8 +80,11 @@ def render(ds: DemoDataset, summary: dict[str, Any], episodes: int) -> None:
     t.add_row("action space", describe(ds.action_space))
     t.add_row("episodes", f"{summary['episodes']:,}")
     t.add_row("steps", f"{summary['steps']:,}")
-    t.add_row("return", f"mean {_fmt(summary['mean_return'])} +/- {_fmt(summary['std_return'])}  "
-                        f"(min {_fmt(summary['min_return'])}, max {_fmt(summary['max_return'])})")
+    if not summary["has_rewards"]:
+        t.add_row("return", "none: the dataset has no rewards (reward-free)")
+    else:
+        t.add_row("return", f"mean {_fmt(summary['mean_return'])} +/- {_fmt(summary['std_return'])}  "
+                            f"(min {_fmt(summary['min_return'])}, max {_fmt(summary['max_return'])})")
     t.add_row("episode length", f"mean {_fmt(summary['mean_length'], 1)} +/- {_fmt(summary['std_length'], 1)}  "
                                 f"(min {_fmt(summary['min_length'], 0)}, max {_fmt(summary['max_length'], 0)})")
     t.add_row("ended by", f"{summary['terminated_episodes']} terminated, {summary['truncated_episodes']} truncated, "

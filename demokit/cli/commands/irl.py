@@ -49,7 +49,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
     run = RunFolder(command, env_id, config={**to_dict(cfg), "seed": seed, "out": target}, run_dir=run_dir,
                     name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
                     info={"algo": f"{reward_model}-{name}", "reward_threshold": reward_threshold(env_id),
-                          "expert_return": float(returns.mean()) if len(returns) else None})
+                          "expert_return": float(returns.mean()) if returns is not None and len(returns) else None})
 
     def report(info: dict[str, Any]) -> None:  # the env's return: the learner trains on the model's reward
         run.progress(info)

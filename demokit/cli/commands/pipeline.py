@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
         workdir: Optional[str] = typer.Option(None, "--workdir", help=h("workdir")),
         eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help=h("eval_episodes")),
         no_gail: bool = typer.Option(False, "--no-gail", help="skip GAIL"),
+        expert_timesteps: Optional[int] = typer.Option(None, "--expert-timesteps", help=h("expert_timesteps")),
+        bc_epochs: Optional[int] = typer.Option(None, "--bc-epochs", help=h("bc_epochs")),
+        gail_timesteps: Optional[int] = typer.Option(None, "--gail-timesteps", help=h("gail_timesteps")),
         device: Optional[str] = typer.Option(None, "--device", help=h("device")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
@@ -45,7 +48,8 @@ def register(app: typer.Typer) -> None:
             resolve_device(device)
         cfg = from_mapping(PipelineConfig, {"env_id": env}, episodes=episodes, seed=seed, expert_algo=expert_algo,
                            gail_algo=gail_algo, workdir=workdir, eval_episodes=eval_episodes,
-                           gail=False if no_gail else None, device=device)
+                           gail=False if no_gail else None, device=device, expert_timesteps=expert_timesteps,
+                           bc_epochs=bc_epochs, gail_timesteps=gail_timesteps)
         run_dir = Path(cfg.workdir) / cfg.env_id.replace("/", "_")
         check_output_path(run_dir / "summary.json", what="--workdir")
         made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # removed again if the run fails

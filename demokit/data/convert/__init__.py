@@ -32,6 +32,7 @@ from demokit.data.convert.common import (
 from demokit.data.convert.d4rl import is_d4rl_file, read_d4rl, write_d4rl
 from demokit.data.convert.ding import read_ding
 from demokit.data.convert.imitation import is_imitation_dir, prepare_dir_target, read_imitation, write_imitation
+from demokit.data.convert.lerobot import is_lerobot_dir, prepare_lerobot_target, read_lerobot, write_lerobot
 from demokit.data.convert.minari import minari_data_dir, read_minari, write_minari
 from demokit.data.convert.robomimic import is_robomimic_file, read_robomimic, write_robomimic
 from demokit.data.convert.safe_pickle import UnsafePickleError, safe_load
@@ -43,8 +44,8 @@ __all__ = [
     "from_d4rl", "from_ding_pickle", "from_minari", "read_source", "safe_load", "to_d4rl", "to_minari",
 ]
 
-SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic", "imitation")
-TARGET_KINDS = ("demokit", "minari", "d4rl", "robomimic", "imitation")
+SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic", "imitation", "lerobot")
+TARGET_KINDS = ("demokit", "minari", "d4rl", "robomimic", "imitation", "lerobot")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth")
 
@@ -58,6 +59,8 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
         return "minari"
     if is_imitation_dir(p):
         return "imitation"
+    if is_lerobot_dir(p):
+        return "lerobot"
     if p.is_dir():
         raise UserError(f"{p} is a directory but not a Minari dataset (no data/main_data.hdf5 + data/metadata.json)")
     with open(p, "rb") as f:
@@ -121,7 +124,7 @@ def read_demokit(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
 
 
 _READERS = {"demokit": read_demokit, "minari": read_minari, "d4rl": read_d4rl, "ding": read_ding,
-            "robomimic": read_robomimic, "imitation": read_imitation}
+            "robomimic": read_robomimic, "imitation": read_imitation, "lerobot": read_lerobot}
 
 
 def read_source(src: str | os.PathLike[str], *, env_id: str | None = None, kind: str | None = None) -> Source:
@@ -156,9 +159,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         raise UserError(f"SRC and DST are the same ({src_path}); write the conversion to another path")
     if target == "imitation":
         prepare_dir_target(dst_path, force=cfg.force)
+    elif target == "lerobot":
+        prepare_lerobot_target(dst_path, force=cfg.force)
     else:
         prepare_target(dst_path, force=cfg.force, is_dir=target == "minari")  # early: before reading a large source
-    if target not in ("minari", "imitation"):  # the one output-path check (kinds, special files, read-only, names)
+    if target not in ("minari", "imitation", "lerobot"):  # the one output-path check (kinds, special files, read-only, names)
         check_output_path(dst_path, kind="dataset", inputs=[src_path], force=cfg.force, what="DST")
     source = read_source(src_path, env_id=cfg.env_id, kind=source_kind)
     if target == "minari":
@@ -169,6 +174,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         return write_robomimic(source, dst_path, force=cfg.force, compression=compression_)
     if target == "imitation":
         return write_imitation(source, dst_path, force=cfg.force)
+    if target == "lerobot":
+        return write_lerobot(source, dst_path, force=cfg.force)
     return write_demokit(source, dst_path, force=cfg.force, compression=compression_)
 
 

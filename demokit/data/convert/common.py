@@ -36,7 +36,7 @@ class ConvertConfig:
     force: bool = option(False, "replace DST if it exists")
     compression: str | None = option(None, "HDF5 compression of the output: gzip, lzf or none")
     to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory), d4rl "
-                                  "(flat .hdf5), robomimic (.hdf5) or imitation (datasets folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
+                                  "(flat .hdf5), robomimic (.hdf5), imitation (datasets folder) or lerobot (v3.0 folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
     dataset_id: str | None = option(None, "Minari dataset id written into metadata.json "
                                           "(default: from the DST directory name, e.g. cartpole-expert-v0)")
 
@@ -265,7 +265,7 @@ class ColumnBlock:
     :meth:`DatasetWriter.add_columns <demokit.data.writer.DatasetWriter.add_columns>`).
 
     N transitions of E episodes: ``observations`` / ``actions`` (N rows; nested batches for
-    Dict / Tuple spaces), ``rewards`` /
+    Dict / Tuple spaces), ``rewards`` (None: reward-free) /
     ``terminated`` / ``truncated`` (N,) with the flags only on an episode's last step,
     ``final_observations`` (E rows), ``episode_lengths`` (E,) summing to N, ``extras``
     ``{name: (N, ...)}`` and ``seeds`` (E,) or None (unknown). Flat sources (D4RL,
@@ -275,7 +275,7 @@ class ColumnBlock:
 
     observations: np.ndarray
     actions: np.ndarray
-    rewards: np.ndarray
+    rewards: np.ndarray | None
     terminated: np.ndarray
     truncated: np.ndarray
     final_observations: np.ndarray
@@ -296,7 +296,7 @@ class ColumnBlock:
 
     @property
     def num_steps(self) -> int:
-        return len(self.rewards)
+        return len(self.terminated)
 
     def columns(self) -> dict[str, Any]:
         """Keyword arguments of ``DatasetWriter.add_columns``."""
@@ -318,7 +318,7 @@ class ColumnBlock:
         for k, stop in enumerate(stops):
             sl = slice(start, stop)
             yield Episode(observations=obs_index(self.observations, sl), actions=obs_index(self.actions, sl),
-                          rewards=self.rewards[sl], terminated=self.terminated[sl], truncated=self.truncated[sl],
+                          rewards=None if self.rewards is None else self.rewards[sl], terminated=self.terminated[sl], truncated=self.truncated[sl],
                           final_observation=obs_index(self.final_observations, slice(k, k + 1)),
                           extras={name: arr[sl] for name, arr in self.extras.items()}, seed=seeds[k])
             start = stop
@@ -379,12 +379,13 @@ def split_segments(source: Source, *, terminals: np.ndarray, timeouts: np.ndarra
                     terminated=terminals[last].astype(bool), truncated=(timeouts[last] | cut[last]).astype(bool))
 
 
-def block_from_segments(segments: Segments, *, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+def block_from_segments(segments: Segments, *, observations: np.ndarray, actions: np.ndarray,
+                        rewards: np.ndarray | None,
                         finals: np.ndarray, extras: Mapping[str, np.ndarray]) -> ColumnBlock:
     """One :class:`ColumnBlock` of the segments' rows (rows outside every segment are left
     out); ``finals`` holds one final observation per segment."""
     lengths = segments.lengths.astype(np.int64)
-    n = len(rewards)
+    n = len(actions)
     if len(segments) and segments.start[0] == 0 and segments.stop[-1] == n and np.array_equal(
             segments.start[1:], segments.stop[:-1]):
         rows: Any = slice(None)  # the segments tile the data: no copy
@@ -395,7 +396,8 @@ def block_from_segments(segments: Segments, *, observations: np.ndarray, actions
     truncated = np.zeros(int(lengths.sum()), dtype=bool)
     terminated[ends] = segments.terminated
     truncated[ends] = segments.truncated
-    return ColumnBlock(observations=observations[rows], actions=actions[rows], rewards=rewards[rows],
+    return ColumnBlock(observations=observations[rows], actions=actions[rows],
+                       rewards=None if rewards is None else rewards[rows],
                        terminated=terminated, truncated=truncated, final_observations=finals,
                        episode_lengths=lengths, extras={name: arr[rows] for name, arr in extras.items()})
 
@@ -518,3 +520,36 @@ def same_path(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def publish_dir(dst: Path, write: Any) -> None:
+    """Build a folder with ``write(tmp)`` in a hidden folder beside ``dst``, then rename it onto ``dst``
+    (an existing ``dst`` is kept aside until the rename succeeds and restored on any failure)."""
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
+    old = dst.parent / f".{dst.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write(tmp)
+        if dst.exists():
+            os.replace(dst, old)
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not dst.exists():
+            os.replace(old, dst)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare_folder_target(dst: Path, *, force: bool, recognise: Any, kind: str) -> None:
+    """An existing folder DST is replaced only with ``force`` and only when ``recognise(dst)`` says it is a
+    ``kind`` folder (or it is empty); otherwise one UserError and nothing is touched."""
+    if not dst.exists() or (dst.is_dir() and not any(dst.iterdir())):
+        return
+    if not force:
+        raise UserError(f"{dst} already exists; pass --force (force=True) to replace it or choose another DST")
+    if not recognise(dst):
+        raise UserError(f"{dst} is not a {kind} folder; it was left alone: choose another DST")

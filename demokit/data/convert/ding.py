@@ -55,6 +55,9 @@ from demokit.data.convert.safe_pickle import safe_load
 from demokit.errors import UserError
 
 CORE_KEYS = ("obs", "next_obs", "action", "reward", "done")
+#: keys a transition must hold; the others of CORE_KEYS may be absent from every transition (reward-free data,
+#: DI-engine's obs/action-only GAIL expert data)
+REQUIRED_KEYS = ("obs", "action")
 TRUNCATION_KEYS = ("truncated", "timeout")
 
 
@@ -94,10 +97,10 @@ def load_transitions(path: str | os.PathLike[str]) -> list[Mapping[str, Any]]:
     for i, tr in enumerate(data):
         if not isinstance(tr, Mapping):
             raise UserError(f"{path}: transition {i} is a {type(tr).__name__}, not a dict")
-        missing = [k for k in CORE_KEYS if k not in tr]
+        missing = [k for k in REQUIRED_KEYS if k not in tr]
         if missing:
             raise UserError(f"{path}: transition {i} lacks {', '.join(map(repr, missing))}; DI-engine transitions "
-                            f"hold {', '.join(CORE_KEYS)}")
+                            f"hold {', '.join(CORE_KEYS)} (reward, done and next_obs may be absent)")
     return list(data)
 
 
@@ -111,9 +114,22 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
         for key, value in tr.items():
             columns.setdefault(str(key), []).append(_to_numpy(value))
     partial = sorted(k for k, v in columns.items() if len(v) != n)
-    core = {k: _stack(path, columns.pop(k), k) for k in CORE_KEYS}
-    rewards = core["reward"].astype(np.float64)
-    if rewards.size != n:
+    for key in ("reward", "done", "next_obs"):
+        if key in partial:
+            first = next(i for i, tr in enumerate(transitions) if key not in tr)
+            raise UserError(f"{path}: transition {first} lacks {key!r}, which {len(columns[key])} of the {n} "
+                            f"transitions hold; it must be in every transition or in none")
+    absent = [k for k in CORE_KEYS if k not in columns]
+    core = {k: _stack(path, columns.pop(k), k) for k in CORE_KEYS if k not in absent}
+    if "done" not in core:
+        core["done"] = np.zeros(n, dtype=bool)
+    dropped = 0
+    if "next_obs" not in core:  # obs/action only: the next observation is the following row's
+        core, columns, n, dropped = _derive_next_obs(core, columns, n)
+        if n == 0:
+            raise UserError(f"{path}: without next_obs a transition needs a following row; no transition has one")
+    rewards = core["reward"].astype(np.float64) if "reward" in core else None
+    if rewards is not None and rewards.size != n:
         raise UserError(f"{path}: 'reward' has per-step shape {rewards.shape[1:]}; expected one reward per transition")
     done = core["done"]
     if done.size != n:
@@ -125,6 +141,8 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
             flags = _stack(path, columns.pop(key), key)
             if flags.size == n:
                 truncation |= flags.reshape(n).astype(bool)
+    if "__cut__" in core:
+        truncation |= core.pop("__cut__")
 
     env = env_info(env_id) if env_id is not None else None
     obs_space, act_space, obs, actions = flat_spaces(core["obs"], core["action"], env, path=path)
@@ -140,6 +158,17 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
                     num_episodes=0, num_steps=0, env_id=env.env_id if env else None,
                     env_spec=env.spec_json if env else None, spaces_inferred=env is None,
                     info={"transitions": n, "keys": sorted(transitions[0].keys(), key=str)})
+    if rewards is None:
+        source.note("the transitions hold no 'reward': the dataset is reward-free (BC, DAgger and GAIL train on it; "
+                    "return statistics and return filters are not available)")
+    if "done" in absent:
+        source.note("the transitions hold no 'done': episodes end only where the observations jump "
+                    "(next_obs differs from the following obs) and are kept as truncated")
+    if dropped:
+        source.note(f"the transitions hold no 'next_obs': each transition's next observation is the following "
+                    f"row's obs; the {dropped} transition(s) whose next observation is unknown (at each done and the "
+                    f"file's last row) were dropped, their obs kept as the episode's final observation, and those "
+                    f"episodes are marked truncated")
     if env is None:
         source.note(f"the file names no env, so the spaces were inferred from the data (observations {obs_space}, "
                     f"actions {act_space}) and every done counts as a termination; pass --env to use the env's "
@@ -191,9 +220,34 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
     identity = len(order) == n and bool(np.all(order[1:] > order[:-1]))
     take = (lambda a: a) if identity else (lambda a: a[order])
     source.set_blocks([block_from_segments(segments, observations=take(obs), actions=take(actions),
-                                           rewards=take(rewards.reshape(n)), finals=next_obs[last],
+                                           rewards=None if rewards is None else take(rewards.reshape(n)),
+                                           finals=next_obs[last],
                                            extras={k: take(v) for k, v in extras.items()})])
     return source
+
+
+def _derive_next_obs(core: dict[str, np.ndarray], columns: dict[str, list[Any]], n: int
+                     ) -> tuple[dict[str, np.ndarray], dict[str, list[Any]], int, int]:
+    """Data without ``next_obs``: row i's next observation is row i + 1's obs. The rows whose next observation
+    is unknown (a done row, the last row) are dropped; the row before each becomes a cut (``__cut__``: truncated)
+    whose next observation is the dropped row's obs. Returns (core, columns, rows kept, rows dropped)."""
+    done = core["done"].reshape(n).astype(bool)
+    drop = done.copy()
+    drop[-1] = True
+    keep = ~drop
+    obs = core["obs"]
+    nxt = np.empty_like(obs)
+    nxt[:-1] = obs[1:]
+    nxt[-1] = obs[-1]
+    cut = np.zeros(n, dtype=bool)
+    cut[:-1] = drop[1:]
+    out = {k: v[keep] for k, v in core.items() if k != "done"}
+    out["next_obs"] = nxt[keep]
+    out["__cut__"] = cut[keep]
+    out["done"] = np.zeros(int(keep.sum()), dtype=bool)
+    idx = np.flatnonzero(keep).tolist()
+    cols = {k: [v[i] for i in idx] if len(v) == n else v for k, v in columns.items()}
+    return out, cols, len(idx), int(drop.sum())
 
 
 def _pieces(obs: np.ndarray, next_obs: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:

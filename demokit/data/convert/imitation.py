@@ -14,7 +14,7 @@ Reading: observations ``obs[:-1]``, final observation ``obs[-1]``; ``terminal`` 
 terminated, else truncated; spaces from ``--env`` (the files carry no env id) or
 inferred from the data. ``infos`` are never decoded (jsonpickle can build arbitrary
 objects); a note says when non-empty ones were skipped. Trajectories without ``rews``
-are refused: demokit's format (version 1) stores a reward with every step.
+(imitation's ``Trajectory``) become a reward-free dataset.
 
 Writing (``--to imitation``): the same columns (infos ``"{}"``), so
 ``imitation.data.serialize.load`` reads it; the dataset description holds demokit's
@@ -26,14 +26,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from demokit.data.convert.common import ColumnBlock, ConvertResult, Source, env_info, fit_to_space, infer_space
+from demokit.data.convert.common import (
+    ColumnBlock,
+    ConvertResult,
+    Source,
+    env_info,
+    fit_to_space,
+    infer_space,
+    prepare_folder_target,
+    publish_dir,
+)
 from demokit.errors import UserError
 from demokit.spaces import space_from_json, space_to_json
 
@@ -78,17 +86,14 @@ def read_imitation(path: str | os.PathLike[str], *, env_id: str | None = None) -
     if missing:
         raise UserError(f"{path}: columns {ds.column_names} lack {missing}; imitation trajectories have obs, acts, "
                         f"infos, terminal and rews")
-    if "rews" not in ds.column_names:
-        raise UserError(f"{path}: the trajectories have no rewards (imitation's Trajectory, not TrajectoryWithRew); "
-                        f"demokit's format (version 1) stores a reward with every step, so reward-free data cannot "
-                        f"be converted yet")
     if len(ds) == 0:
         raise UserError(f"{path}: the dataset holds no trajectories; there is nothing to convert")
     own = _own_metadata(ds.info)
     table = ds.data  # read the Arrow columns directly: datasets' numpy formatter turns float64 into float32
     obs_rows, obs_vals = _column(table, "obs", path)
     act_rows, actions = _column(table, "acts", path)
-    rew_rows, rewards = _column(table, "rews", path)
+    has_rews = "rews" in ds.column_names
+    rew_rows, rewards = _column(table, "rews", path) if has_rews else (act_rows, None)
     terminal = np.asarray(table.column("terminal").to_pylist(), dtype=bool).reshape(-1)
     nonempty_infos = 0
     if "infos" in ds.column_names:
@@ -105,7 +110,7 @@ def read_imitation(path: str | os.PathLike[str], *, env_id: str | None = None) -
         raise UserError(f"{path}: trajectory {i} has {obs_rows[i]} observations and {act_rows[i]} actions; imitation "
                         f"stores T+1 observations for T actions")
     bad = np.flatnonzero(rew_rows != act_rows)
-    if len(bad) or rewards.ndim != 1:
+    if len(bad) or (rewards is not None and rewards.ndim != 1):
         i = int(bad[0]) if len(bad) else 0
         raise UserError(f"{path}: trajectory {i} has {rew_rows[i]} rewards for {act_rows[i]} actions; expected one "
                         f"reward per action")
@@ -116,7 +121,7 @@ def read_imitation(path: str | os.PathLike[str], *, env_id: str | None = None) -
     is_final[obs_end - 1] = True
     obs_all, finals = obs_vals[~is_final], obs_vals[is_final]
     lengths = act_rows
-    rewards = rewards.astype(np.float64)
+    rewards = None if rewards is None else rewards.astype(np.float64)
     if env_id is not None:
         env = env_info(env_id)
         obs_space, act_space = env.observation_space, env.action_space
@@ -151,6 +156,9 @@ def read_imitation(path: str | os.PathLike[str], *, env_id: str | None = None) -
     if inferred and not own:
         source.note(f"imitation's trajectories name no env, so the spaces were inferred from the data (observations "
                     f"{obs_space}, actions {act_space}); pass --env to use an env's spaces")
+    if rewards is None:
+        source.note("the trajectories have no rewards (imitation's Trajectory, not TrajectoryWithRew): the dataset "
+                    "is reward-free")
     if nonempty_infos:
         source.note(f"{nonempty_infos} non-empty info(s) were skipped: they are jsonpickle strings, which demokit "
                     f"does not decode (decoding can build arbitrary objects)")
@@ -200,12 +208,7 @@ def _column(table: Any, name: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def prepare_dir_target(dst: Path, *, force: bool) -> None:
     """An existing DST is replaced only with ``force`` and only when it is a datasets folder (or empty)."""
-    if not dst.exists() or (dst.is_dir() and not any(dst.iterdir())):
-        return
-    if not force:
-        raise UserError(f"{dst} already exists; pass --force (force=True) to replace it or choose another DST")
-    if not is_imitation_dir(dst):
-        raise UserError(f"{dst} is not a Hugging Face dataset folder; it was left alone: choose another DST")
+    prepare_folder_target(dst, force=force, recognise=is_imitation_dir, kind="Hugging Face dataset")
 
 
 def _feature(hf: Any, example: np.ndarray) -> Any:
@@ -240,15 +243,15 @@ def write_imitation(source: Source, dst: Path, *, force: bool) -> ConvertResult:
                      "action_space": json.loads(space_to_json(source.action_space)), "env_id": source.env_id,
                      "env_spec": source.env_spec, "spaces_inferred": source.spaces_inferred, "seeds": seeds,
                      "provenance": source.output_provenance()}}
-    features = hf.Features({"obs": _feature(hf, columns["obs"][0]), "acts": _feature(hf, columns["acts"][0]),
-                            "infos": hf.Sequence(hf.Value("string")), "terminal": hf.Value("bool"),
-                            "rews": hf.Sequence(hf.Value("float64"))})
+    features = {"obs": _feature(hf, columns["obs"][0]), "acts": _feature(hf, columns["acts"][0]),
+                "infos": hf.Sequence(hf.Value("string")), "terminal": hf.Value("bool"),
+                "rews": hf.Sequence(hf.Value("float64"))}
+    if columns["rews"][0] is None:  # reward-free: imitation's Trajectory (no rews column)
+        del columns["rews"], features["rews"]
+    features = hf.Features(features)
     info = hf.DatasetInfo(description=json.dumps(meta, default=str), features=features)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
-    old = dst.parent / f".{dst.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+
+    def save(tmp: Path) -> None:
         bars = hf.is_progress_bar_enabled()
         hf.disable_progress_bars()
         try:
@@ -256,15 +259,8 @@ def write_imitation(source: Source, dst: Path, *, force: bool) -> ConvertResult:
         finally:
             if bars:
                 hf.enable_progress_bars()
-        if dst.exists():
-            os.replace(dst, old)
-        os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not dst.exists():
-            os.replace(old, dst)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+
+    publish_dir(dst, save)
     steps = sum(len(a) for a in columns["acts"])
     return ConvertResult(path=dst, source_kind=source.kind, episodes=len(seeds), steps=steps, target_kind="imitation",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))

@@ -106,10 +106,6 @@ def _read_demo(g: h5io.Group, name: str, path: Path, keys: list[str] | None) -> 
     for req in ("actions", "obs"):
         if req not in g:
             raise UserError(f"{where} has no {req!r}; a robomimic demo holds actions, rewards, dones, obs and next_obs")
-    if "rewards" not in g:
-        raise UserError(f"{where} has no 'rewards': demokit's format (version 1) stores rewards with every step, so "
-                        f"reward-free robomimic data cannot be converted yet (extract rewards with robomimic's "
-                        f"dataset_states_to_obs.py first)")
     obs_keys = sorted(g["obs"].keys())
     if keys is not None and obs_keys != keys:
         raise UserError(f"{where} has observation keys {obs_keys} but demo 0 has {keys}; every demo needs the same keys")
@@ -117,18 +113,19 @@ def _read_demo(g: h5io.Group, name: str, path: Path, keys: list[str] | None) -> 
     n = len(actions)
     if n < 1:
         raise UserError(f"{where} has no steps")
-    fields = {"actions": actions, "rewards": g["rewards"][()],
+    fields = {"actions": actions, "rewards": g["rewards"][()] if "rewards" in g else None,  # None: reward-free
               "dones": g["dones"][()] if "dones" in g else np.zeros(n, dtype=bool)}
     obs = {k: g["obs"][k][()] for k in obs_keys}
     nxt = {k: g["next_obs"][k][()] for k in obs_keys} if "next_obs" in g else None
-    for label, arr in [*fields.items(), *((f"obs/{k}", v) for k, v in obs.items()),
+    for label, arr in [*((k, v) for k, v in fields.items() if v is not None), *((f"obs/{k}", v) for k, v in obs.items()),
                        *((f"next_obs/{k}", v) for k, v in (nxt or {}).items())]:
         if len(arr) != n:
             raise UserError(f"{where}/{label} has {len(arr)} rows but actions has {n}; the demo is inconsistent")
     declared = _attr(g, "num_samples")
     if declared is not None and int(declared) != n:
         raise UserError(f"{where}: num_samples says {declared} but the demo holds {n} steps")
-    if np.asarray(fields["rewards"]).size != n or np.asarray(fields["dones"]).size != n:
+    if (fields["rewards"] is not None and np.asarray(fields["rewards"]).size != n) or \
+            np.asarray(fields["dones"]).size != n:
         raise UserError(f"{where}: rewards and dones need one value per step")
     states = g["states"][()] if isinstance(g.get("states"), h5io.Dataset) else None
     extras = {k: v[()] for k, v in g[EXTRAS_GROUP].items()} if isinstance(g.get(EXTRAS_GROUP), h5io.Group) else {}
@@ -178,7 +175,13 @@ def read_robomimic(path: str | os.PathLike[str], *, env_id: str | None = None) -
         notes.append("some demos have no next_obs, so the final observation of every episode is a copy of its last "
                      "observation (a placeholder: never bootstrapped for terminated episodes)")
     actions = cat("actions")
-    rewards = cat("rewards").astype(np.float64).reshape(-1)
+    free = [d["rewards"] is None for d in demos]
+    if any(free) and not all(free):
+        raise UserError(f"{path}: {sum(free)} of {len(demos)} demos have no 'rewards'; every demo needs rewards, or "
+                        f"none (a reward-free dataset)")
+    rewards = None if all(free) else cat("rewards").astype(np.float64).reshape(-1)
+    if rewards is None:
+        notes.append("the demos have no rewards (raw robosuite demonstrations): the dataset is reward-free")
     dones = cat("dones").reshape(-1).astype(bool)
     obs_keys_meta = own_meta.get("obs_keys", keys)
 
@@ -233,8 +236,8 @@ def read_robomimic(path: str | os.PathLike[str], *, env_id: str | None = None) -
         extras[STATES_EXTRA] = np.concatenate(states)
     for name in demos[0]["extras"]:
         extras[name] = np.concatenate([d["extras"][name] for d in demos])
-    terminated = np.zeros(len(rewards), dtype=bool)
-    truncated = np.zeros(len(rewards), dtype=bool)
+    terminated = np.zeros(len(dones), dtype=bool)
+    truncated = np.zeros(len(dones), dtype=bool)
     terminated[ends] = dones[ends]
     truncated[ends] = ~dones[ends]
     seeds = np.array([-1 if d["seed"] is None else int(d["seed"]) for d in demos], dtype=np.int64)
@@ -363,7 +366,8 @@ def _write_demo(g: h5io.Group, ep: Episode, source: Source, keys: list[str], kwa
         g.create_dataset(f"next_obs/{k}", data=nxt[k], **kwargs)
     actions = np.asarray(ep.actions)
     g.create_dataset("actions", data=actions[:, None] if actions.ndim == 1 else actions, **kwargs)  # robomimic: (N, A)
-    g.create_dataset("rewards", data=ep.rewards, **kwargs)
+    if ep.rewards is not None:  # a reward-free dataset: no rewards, as in raw robosuite demos
+        g.create_dataset("rewards", data=ep.rewards, **kwargs)
     dones = ep.extras.get(DONES_EXTRA)
     g.create_dataset("dones", data=(np.asarray(dones) if dones is not None else ep.terminated).astype(np.int64),
                      **kwargs)

@@ -40,7 +40,8 @@ Dataset = h5py.Dataset
 Group = h5py.Group
 File = h5py.File
 
-_FILL_TIME = h5py.version.version_tuple[:2] >= (3, 12)  # create_dataset(fill_time=...)
+_FILL_TIME = h5py.version.version_tuple[:2] >= (3, 12)  # create_dataset(fill_time=...)#: HDF5 filter id of Blosc (registered by hdf5plugin, imported only when a file uses it)
+_BLOSC_FILTER = "32001"
 
 
 def open_file(path: Any, mode: str = "r", **kwargs: Any) -> h5py.File:
@@ -62,9 +63,20 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _load_blosc() -> None:
+    """Register the Blosc filter with HDF5 (hdf5plugin, the blosc extra) before a blosc field is read."""
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        raise DatasetError("this dataset stores blosc-compressed fields: reading them needs the hdf5plugin "
+                           "package (pip install demokit[blosc])") from None
+
+
 def _datasets(h5: h5py.File) -> dict[str, h5py.Dataset]:
     out: dict[str, h5py.Dataset] = {}
     h5.visititems(lambda name, obj: out.__setitem__(name, obj) if isinstance(obj, h5py.Dataset) else None)
+    if any(_BLOSC_FILTER in d._filters for d in out.values() if d.chunks):
+        _load_blosc()
     return out
 
 
@@ -266,7 +278,11 @@ class HDF5Storage(Storage):
         # copy, no read-modify-write at block ends). Compressed chunks are always staged, so they
         # keep HDF5's default. (h5py < 3.12 cannot set the fill time: the default, just slower.)
         kwargs: dict[str, Any] = {"fill_time": "never"} if _FILL_TIME else {}
-        if spec.compression is not None:
+        if spec.compression == "blosc":
+            import hdf5plugin
+
+            kwargs = dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))
+        elif spec.compression is not None:
             kwargs = {"compression": spec.compression, "shuffle": spec.dtype.itemsize > 1}
         chunks = (spec.chunks, *spec.shape) if spec.chunks else True
         with self._disk_errors():

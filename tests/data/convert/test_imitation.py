@@ -91,7 +91,7 @@ def test_demokit_imitation_demokit_is_exact(tmp_path, demokit_cartpole):
     assert (other / "notes.txt").read_text() == "keep"
 
 
-@pytest.mark.parametrize("case,needle", [("no_rews", "reward-free"), ("wrong_env", "does not fit")])
+@pytest.mark.parametrize("case,needle", [("wrong_env", "does not fit")])  # no rews: tests/data/convert/test_reward_free_sources.py
 def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, capsys, case, needle):
     src = tmp_path / "traj"
     save_like_imitation(src, rews=case != "no_rews", obs_dim=4 if case != "wrong_env" else 3)

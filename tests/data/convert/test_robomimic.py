@@ -176,16 +176,18 @@ def test_gym_env_name_gives_the_env_spaces(tmp_path, demokit_cartpole):
 
 
 @pytest.mark.parametrize("case,needle", [
-    ("no_rewards", "reward-free"),
+    ("some_rewards", "or none (a reward-free dataset)"),
     ("short_obs", "rows but actions has"),
     ("bad_count", "num_samples says"),
     ("no_demos", "nor a robomimic file"),
 ])
 def test_bad_files_are_refused_with_one_line(tmp_path, capsys, case, needle):
     src = tmp_path / "bad.hdf5"
-    write_robomimic_by_hand(src, rewards=case != "no_rewards")
+    write_robomimic_by_hand(src)
     with h5py.File(src, "r+") as f:
-        if case == "short_obs":
+        if case == "some_rewards":
+            del f["data/demo_1/rewards"]
+        elif case == "short_obs":
             del f["data/demo_1/obs/eef"]
             f.create_dataset("data/demo_1/obs/eef", data=np.zeros((2, 3)))
         elif case == "bad_count":

@@ -1,0 +1,76 @@
+"""The Nature-DQN CNN encoder for image observations (uint8 until the network).
+
+Mnih et al. 2015: conv 32 8x8 stride 4, conv 64 4x4 stride 2, conv 64 3x3 stride 1 (ReLU
+after each), flatten, linear 512 + ReLU. Features: (B, 512).
+
+Input layout. A Box observation of shape ``(..., H, W)`` (grayscale frames, stacked on any
+leading axes: ``(H, W)``, ``(K, H, W)``, a policy history ``(K2, K, H, W)``) or
+``(..., H, W, C)`` with ``C`` in (1, 3, 4) (channels-last RGB / RGBA frames); every leading
+axis and the channel axis are merged into the conv's input channels. Images stay uint8 from
+the env to ``forward``, which scales by 1/255 (``x.float() / 255``); a uint8 Box is what the
+encoder expects (an image space of another dtype is refused, as is a frame too small for the
+three convolutions: at least 36x36).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from demokit.errors import UserError
+from demokit.policies.encoders.base import Encoder
+from demokit.spaces import describe
+
+#: the smallest frame the three convolutions accept (8 + 4 * (2 + 2 * (3 - 1)) = 36)
+MIN_SIDE = 36
+FEATURES = 512
+
+
+def image_layout(space: spaces.Space) -> tuple[int, int, int, bool]:
+    """(channels, height, width, channels_last) of an image observation space (UserError if not one)."""
+    if not (isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) >= 2):
+        raise UserError(f"the nature_cnn encoder needs uint8 image observations (a uint8 Box of shape (..., H, W) "
+                        f"or (..., H, W, C)), not {describe(space)}")
+    shape = tuple(space.shape)
+    last = len(shape) >= 3 and shape[-1] in (1, 3, 4) and shape[-2] >= MIN_SIDE
+    h, w = (shape[-3], shape[-2]) if last else (shape[-2], shape[-1])
+    c = int(np.prod(shape[:-3] + shape[-1:], dtype=np.int64)) if last else int(np.prod(shape[:-2], dtype=np.int64))
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise UserError(f"the nature_cnn encoder needs frames of at least {MIN_SIDE}x{MIN_SIDE}; the observation "
+                        f"shape {shape} has {h}x{w} (record them larger, e.g. collect --render-size 84)")
+    return c, int(h), int(w), bool(last)
+
+
+class NatureCNNEncoder(Encoder):
+    """uint8 images -> (B, 512) features (see the module docstring for the input layout)."""
+
+    def __init__(self, observation_space: spaces.Space, arch: Any) -> None:
+        super().__init__(observation_space, arch)
+        self.channels, self.height, self.width, self.channels_last = image_layout(observation_space)
+        self.obs_shape = tuple(observation_space.shape)
+        self.convs = nn.Sequential(
+            nn.Conv2d(self.channels, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            n_flat = int(self.convs(torch.zeros(1, self.channels, self.height, self.width)).shape[1])
+        self.fc = nn.Sequential(nn.Linear(n_flat, FEATURES), nn.ReLU())
+        self.out_dim = FEATURES
+
+    def prepare(self, obs: Any, device: torch.device) -> torch.Tensor:
+        x = obs if isinstance(obs, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(obs))
+        if tuple(x.shape[1:]) != self.obs_shape:
+            raise UserError(f"the nature_cnn encoder was built for observations of shape {self.obs_shape}, got a "
+                            f"batch of shape {tuple(x.shape)}")
+        return x.to(device)  # still uint8: forward scales it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        if self.channels_last:  # (B, ..., H, W, C) -> (B, ..., C, H, W)
+            x = x.movedim(-1, -3)
+        x = x.reshape(b, self.channels, self.height, self.width).float() / 255.0
+        return self.fc(self.convs(x))

@@ -1,0 +1,128 @@
+"""Images end to end: rendered-frame collection (uint8, compressed), the Nature CNN encoder, BC from pixels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("pygame")
+
+from demokit.data import load_dataset  # noqa: E402
+from demokit.envs import make_env  # noqa: E402
+from demokit.envs.pixels import parse_pixel_env_id, pixel_env_id, process_frame  # noqa: E402
+from demokit.errors import UserError  # noqa: E402
+from demokit.evaluation import evaluate_policy  # noqa: E402
+from demokit.il import train_bc  # noqa: E402
+from demokit.pipelines.collect import collect_demo_data  # noqa: E402
+from demokit.policies import load_checkpoint, make_policy  # noqa: E402
+from demokit.policies.encoders import NatureCNNEncoder  # noqa: E402
+
+SMALL = dict(render_obs=True, render_size=36, grayscale=True, frame_stack=2)
+
+
+def test_area_resize_and_luma_known_answer():
+    frame = np.zeros((4, 6, 3), np.uint8)
+    frame[:2, :3] = (255, 0, 0)  # top-left block red
+    frame[2:, 3:] = (0, 0, 255)  # bottom-right block blue
+    np.testing.assert_array_equal(process_frame(frame, 2, grayscale=False)[..., 0], [[255, 0], [0, 0]])
+    np.testing.assert_array_equal(process_frame(frame, 2, grayscale=True), [[76, 0], [0, 29]])  # 0.299, 0.114 * 255
+
+
+def test_pixel_env_ids_round_trip():
+    env_id = pixel_env_id("CartPole-v1", size=84, grayscale=True, frame_stack=4)
+    assert env_id == "pixels84-gray-stack4/CartPole-v1"
+    assert parse_pixel_env_id(env_id) == {"base": "CartPole-v1", "size": 84, "grayscale": True, "frame_stack": 4}
+    assert pixel_env_id("ALE/Pong-v5") == "pixels84-rgb-stack1-in-ALE/Pong-v5"
+    assert parse_pixel_env_id("pixels84-rgb-stack1-in-ALE/Pong-v5")["base"] == "ALE/Pong-v5"
+    env = make_env(env_id)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and (obs[0] == obs[3]).all()
+    assert env.get_wrapper_attr("state_obs").shape == (4,)
+    env.close()
+
+
+def test_cnn_keeps_uint8_until_the_network_and_refuses_other_shapes():
+    space = gym.spaces.Box(0, 255, (2, 36, 36), np.uint8)
+    policy = make_policy(space, gym.spaces.Discrete(2), encoder="nature_cnn")
+    assert isinstance(policy.encoder, NatureCNNEncoder) and policy.encoder.out_dim == 512
+    obs = np.full((3, 2, 36, 36), 255, np.uint8)
+    x = policy.preprocess(obs)
+    assert x.dtype == torch.uint8 and policy(x).shape == (3, 2)
+    with pytest.raises(UserError, match="built for observations of shape"):
+        policy.preprocess(np.zeros((3, 2, 40, 40), np.uint8))
+    with pytest.raises(UserError, match="uint8 image"):
+        make_policy(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2), encoder="nature_cnn")
+    with pytest.raises(UserError, match="at least 36x36"):
+        make_policy(gym.spaces.Box(0, 255, (4, 20, 20), np.uint8), gym.spaces.Discrete(2), encoder="nature_cnn")
+    rgb = make_policy(gym.spaces.Box(0, 255, (2, 40, 40, 3), np.uint8), gym.spaces.Discrete(2), encoder="nature_cnn")
+    assert rgb.encoder.channels == 6 and rgb.encoder.channels_last
+
+
+def test_collect_rendered_frames_then_bc_with_the_cnn(expert_checkpoint, tmp_path):
+    path = tmp_path / "pix.h5"
+    res = collect_demo_data(str(expert_checkpoint), "CartPole-v1", path, n_steps=120, num_envs=2, eval_episodes=0,
+                            **SMALL)
+    ds = load_dataset(path)
+    assert ds.env_id == "pixels36-gray-stack2/CartPole-v1" and res.steps == 120
+    assert ds.observations.dtype == np.uint8 and ds.observations.shape == (120, 2, 36, 36)
+    assert ds.provenance["render_obs"]["state_env_id"] == "CartPole-v1"
+    with h5py.File(path, "r") as f:
+        assert f["observations"].compression == "lzf"  # frames are stored chunk-compressed by default
+    out = tmp_path / "pix-bc.pt"
+    bc = train_bc(path, epochs=1, batch_size=32, eval_episodes=1, out=str(out))
+    assert bc.mean_return is not None
+    policy = load_checkpoint(out).policy
+    assert policy.arch.encoder == "nature_cnn" and not policy.normalizes_obs
+    ev = evaluate_policy(policy, ds.env_id, episodes=2, seed=3)
+    assert ev.episodes == 2
+
+
+def test_blosc_compression_round_trips(expert_checkpoint, tmp_path):
+    pytest.importorskip("hdf5plugin")
+    a = tmp_path / "blosc.h5"
+    collect_demo_data(str(expert_checkpoint), "CartPole-v1", a, n_steps=30, num_envs=2, eval_episodes=0,
+                      compression="blosc", **SMALL)
+    b = tmp_path / "plain.h5"
+    collect_demo_data(str(expert_checkpoint), "CartPole-v1", b, n_steps=30, num_envs=2, eval_episodes=0,
+                      compression="none", **SMALL)
+    np.testing.assert_array_equal(load_dataset(a).observations, load_dataset(b).observations)
+    # a fresh process reads it (the filter is registered when a file needs it)
+    code = f"from demokit.data import load_dataset; print(load_dataset({str(a)!r}).observations.sum())"
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert int(got) == int(load_dataset(b).observations.astype(np.int64).sum())
+
+
+def test_render_obs_bad_inputs(tmp_path, expert_checkpoint):
+    gym.register("demokit-test/NoRender-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv")
+    try:
+        no_render = gym.spec("demokit-test/NoRender-v0")
+        assert no_render is not None
+        from gymnasium.envs.classic_control import CartPoleEnv
+
+        saved = CartPoleEnv.metadata
+        CartPoleEnv.metadata = {**saved, "render_modes": ["human"]}
+        try:
+            with pytest.raises(UserError, match="cannot render"):
+                collect_demo_data(str(expert_checkpoint), "demokit-test/NoRender-v0", tmp_path / "x.h5", n_steps=5,
+                                  eval_episodes=0, render_obs=True)
+        finally:
+            CartPoleEnv.metadata = saved
+    finally:
+        gym.registry.pop("demokit-test/NoRender-v0", None)
+    assert not (tmp_path / "x.h5").exists()
+    with pytest.raises(UserError, match="add --render-obs"):
+        collect_demo_data(str(expert_checkpoint), "CartPole-v1", tmp_path / "y.h5", n_steps=5, grayscale=True)
+    with pytest.raises(UserError, match="uint8 image"):
+        train_bc(load_dataset_path(tmp_path, expert_checkpoint), encoder="nature_cnn", epochs=1, eval_episodes=0)
+
+
+def load_dataset_path(tmp_path, expert_checkpoint):
+    path = tmp_path / "state.h5"
+    collect_demo_data(str(expert_checkpoint), "CartPole-v1", path, n_steps=20, eval_episodes=0)
+    return path
