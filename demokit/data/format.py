@@ -34,6 +34,7 @@ import numpy as np
 from gymnasium import spaces
 
 from demokit.errors import DatasetError, UserError
+from demokit.results import json_default
 
 FORMAT_NAME = "demokit"
 FORMAT_VERSION = 1
@@ -89,15 +90,7 @@ def utc_now() -> str:
 
 def to_json(value: Any) -> str:
     """JSON text of ``value``; numpy scalars/arrays become plain numbers/lists."""
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, (set, frozenset)):
-            return sorted(o)
-        return str(o)
-    return json.dumps(value, default=default)
+    return json.dumps(value, default=json_default)
 
 
 def check_compression(compression: str | None) -> str | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,8 +32,9 @@ from demokit.data import format as fmt
 from demokit.data.episode import obs_map
 from demokit.errors import UserError
 
-if TYPE_CHECKING:
-    from demokit.data.dataset import DemoDataset
+#: a :class:`demokit.data.dataset.DemoDataset`; not imported here: the dataset module calls
+#: this one from its ``sample_windows`` / ``iter_windows`` methods (layers import downward only)
+DemoDataset = Any
 
 Pad = Literal["edge", "none"]
 DEFAULT_FIELDS = (fmt.OBSERVATIONS, fmt.ACTIONS)

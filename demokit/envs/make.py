@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from demokit.errors import UserError
+from demokit.results import json_default
 
 
 def _check_id(env_id: str) -> None:
@@ -101,7 +101,7 @@ def env_spec_json(spec: Any) -> str | None:
         _check_id(spec)
         spec = gym.spec(spec)
     if isinstance(spec, Mapping):
-        return json.dumps(dict(spec), default=_json_value)
+        return json.dumps(dict(spec), default=json_default)
     to_json = getattr(spec, "to_json", None)
     if to_json is None:
         raise UserError(f"env_spec must be an env id, a gymnasium EnvSpec, a dict or JSON text, "
@@ -116,16 +116,6 @@ def env_spec_json(spec: Any) -> str | None:
                            "kwargs": {k: repr(v) for k, v in (getattr(spec, "kwargs", {}) or {}).items()},
                            "max_episode_steps": getattr(spec, "max_episode_steps", None)})
 
-
-def _json_value(o: Any) -> Any:
-    """JSON form of values json cannot write itself (numpy scalars and arrays, sets, others as text)."""
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    return str(o)
 
 
 def make_env_from_spec_json(text: str) -> gym.Env:
