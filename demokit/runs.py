@@ -101,6 +101,14 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+def final_row(env_steps: int, mean_return: float, std_return: float | None = None) -> dict[str, Any]:
+    """The metrics row of a run's final evaluation (``RunFolder.finish(final_row=...)``)."""
+    row: dict[str, Any] = {"step": int(env_steps), "env_steps": int(env_steps), "eval_return": mean_return}
+    if std_return is not None:
+        row["eval_return_std"] = std_return
+    return {**row, "final": True}
+
+
 class RunFolder:
     """One run's folder (see the module docstring). Use as a context manager::
 

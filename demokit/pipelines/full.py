@@ -147,7 +147,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
     from demokit.pipelines.collect import collect_demo_data
     from demokit.pipelines.reward_model import default_learner, run_irl
     from demokit.rl.expert import train_expert
-    from demokit.runs import RunFolder, epoch_row
+    from demokit.runs import RunFolder, epoch_row, final_row
 
     cfg = config if isinstance(config, PipelineConfig) else from_mapping(PipelineConfig, config)
     if cfg.episodes < 1:
@@ -188,8 +188,8 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
                                                                               i["total_timesteps"],
                                                                               training_progress_text(i))),
                                tb_writer=run)
-            run.finish(res.as_dict(), checkpoint=expert_path, final_row={
-                "step": res.env_steps, "env_steps": res.env_steps, "eval_return": res.mean_return, "final": True})
+            run.finish(res.as_dict(), checkpoint=expert_path,
+                       final_row=final_row(res.env_steps, res.mean_return, res.std_return))
         expert_train_s = res.wall_s
         expert_detail = f"{res.env_steps} env steps"
         expert = load_checkpoint(expert_path)
@@ -225,8 +225,8 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
             gail = run_irl(gail_cfg, cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt", tb_logger=gail_run,
                             progress=gail_run.tee(lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
                                                                  training_progress_text(i, return_label="env return"))))
-            gail_run.finish(gail.as_dict(), checkpoint=gail.checkpoint, final_row={
-                "step": gail.env_steps, "env_steps": gail.env_steps, "eval_return": gail.mean_return, "final": True})
+            gail_run.finish(gail.as_dict(), checkpoint=gail.checkpoint,
+                            final_row=final_row(gail.env_steps, gail.mean_return, gail.std_return))
 
     # 5. one evaluation protocol for every row
     stage("eval", f"evaluating every policy on {cfg.eval_episodes} episodes (seeds {EVAL_SEED}+)")

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         from demokit.policies import load_checkpoint
         from demokit.progress import training_progress_text
         from demokit.rl.expert import default_out, train_expert
-        from demokit.runs import RunFolder
+        from demokit.runs import RunFolder, final_row
 
         check_seed(seed)
         check_num_envs(num_envs)
@@ -60,15 +60,10 @@ def register(app: typer.Typer) -> None:
 
         with run, LazyProgress(f"{cfg.algo} {cfg.env_id}") as progress:
             result = train_expert(cfg, progress=report, tb_writer=run)
-            figures = {"checkpoint": result.checkpoint, "mean_return": result.mean_return,
-                       "std_return": result.std_return, "env_steps": result.env_steps, "wall_s": result.wall_s,
-                       "reached_threshold": result.reached_threshold, "env_id": result.env_id, "algo": result.algo,
-                       "run_dir": str(run.path)}
+            figures = {**result.as_dict(), "run_dir": str(run.path)}
             run.update_config(resolved=load_checkpoint(result.checkpoint).training.get("config"))
             run.finish(figures, checkpoint=result.checkpoint,
-                       final_row={"step": result.env_steps, "env_steps": result.env_steps,
-                                  "eval_return": result.mean_return, "eval_return_std": result.std_return,
-                                  "final": True})
+                       final_row=final_row(result.env_steps, result.mean_return, result.std_return))
         if json_out:
             emit_json(figures)
         else:

@@ -35,7 +35,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
     from demokit.pipelines.reward_model import IRLConfig, expert_dataset_and_env, resolve_learner, run_irl
     from demokit.progress import training_progress_text
     from demokit.reward_models import reward_model_class
-    from demokit.runs import RunFolder
+    from demokit.runs import RunFolder, final_row
 
     reward_model_class(reward_model)  # an unknown name lists the registered ones
     cfg = from_mapping(IRLConfig, {"expert_data_path": expert, "reward_model": {"type": reward_model}}, env_id=env,
@@ -60,9 +60,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
         result = run_irl(cfg, seed, algo=name, tb_logger=run, out=target, progress=report)
         figures = {**result.as_dict(), "run_dir": str(run.path)}
         run.finish(figures, checkpoint=result.checkpoint,
-                   final_row={"step": result.env_steps, "env_steps": result.env_steps,
-                              "eval_return": result.mean_return, "eval_return_std": result.std_return,
-                              "final": True})
+                   final_row=final_row(result.env_steps, result.mean_return, result.std_return))
     if json_out:
         emit_json(figures)
     else:

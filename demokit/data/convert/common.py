@@ -24,6 +24,7 @@ from gymnasium import spaces
 from demokit import _version
 from demokit.config import option
 from demokit.data.episode import Episode, obs_index
+from demokit.data.storage import hdf5 as h5io
 from demokit.errors import SpaceMismatchError, UserError
 from demokit.spaces import check_same_spaces, describe
 
@@ -553,3 +554,11 @@ def prepare_folder_target(dst: Path, *, force: bool, recognise: Any, kind: str) 
         raise UserError(f"{dst} already exists; pass --force (force=True) to replace it or choose another DST")
     if not recognise(dst):
         raise UserError(f"{dst} is not a {kind} folder; it was left alone: choose another DST")
+
+
+def open_hdf5(path: str | os.PathLike[str]) -> h5io.File:
+    """A foreign HDF5 file (D4RL, Minari, robomimic) opened read-only; UserError when it cannot be."""
+    try:
+        return h5io.open_file(path, "r")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None

@@ -39,6 +39,7 @@ from gymnasium import spaces
 
 from demokit.data import format as fmt
 from demokit.data.convert.common import (
+    open_hdf5,
     ConvertResult,
     MemoryHDF5,
     Segments,
@@ -89,11 +90,7 @@ def _flat_group(group: Any, prefix: str = "") -> dict[str, np.ndarray]:
 def read_d4rl(path: str | os.PathLike[str], *, env_id: str | None = None) -> Source:
     """Validate a D4RL-style file and return it as a :class:`Source`."""
     path = Path(path)
-    try:
-        h5 = h5io.open_file(path, "r")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None
-    with h5:
+    with open_hdf5(path) as h5:
         for key in REQUIRED:
             if key == "terminals" and "timeouts" in h5:
                 continue

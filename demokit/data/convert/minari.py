@@ -36,6 +36,7 @@ from gymnasium import spaces
 
 from demokit.data import format as fmt
 from demokit.data.convert.common import (
+    open_hdf5,
     MAIN_FILE,
     METADATA_FILE,
     ConvertResult,
@@ -243,11 +244,7 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
                     provenance=own if isinstance(own, dict) else None)
     check_declared_spaces(source, env_id)
 
-    try:
-        h5 = h5io.open_file(main_path, "r")
-    except OSError as exc:
-        raise UserError(f"{main_path}: cannot be opened as HDF5 ({exc})") from None
-    with h5:
+    with open_hdf5(main_path) as h5:
         names = [k for k in h5.keys() if k.startswith("episode_")]
         ids = []
         for name in names:

@@ -45,6 +45,7 @@ import numpy as np
 from gymnasium import spaces
 
 from demokit.data.convert.common import (
+    open_hdf5,
     ConvertResult,
     MemoryHDF5,
     Source,
@@ -135,11 +136,7 @@ def _read_demo(g: h5io.Group, name: str, path: Path, keys: list[str] | None) -> 
 def read_robomimic(path: str | os.PathLike[str], *, env_id: str | None = None) -> Source:
     """Validate a robomimic HDF5 file and return it as a :class:`Source` (see the module docstring)."""
     path = Path(path)
-    try:
-        h5 = h5io.open_file(path, "r")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be opened as HDF5 ({exc})") from None
-    with h5:
+    with open_hdf5(path) as h5:
         data = h5.get("data")
         if not isinstance(data, h5io.Group):
             raise UserError(f"{path}: no 'data' group; not a robomimic dataset")
