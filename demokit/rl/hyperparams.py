@@ -89,6 +89,11 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
                     tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, hidden_sizes=(256, 256),
                     eval_every=10_000, stop_value=3000.0, final_eval_episodes=50),
     },
+    "HalfCheetah-v5": {  # rl-zoo settings (no termination: every episode is 1000 steps); goal 5000 on 50 episodes
+        "sac": dict(total_timesteps=1_000_000, learning_starts=10_000, batch_size=256, learning_rate=3e-4,
+                    tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, hidden_sizes=(256, 256),
+                    eval_every=10_000, stop_value=5000.0, final_eval_episodes=50),
+    },
     "LunarLander-v3": {  # needs the box2d extra; rl-zoo settings. ppo 214 / 208 (seeds 0-1) after
         # 473k / 702k steps (63 / 93 s); dqn (seed 0) 228 but std 116 (some episodes crash) after
         # 60k steps (155 s)
