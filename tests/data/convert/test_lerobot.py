@@ -120,6 +120,9 @@ def test_discrete_actions_round_trip(tmp_path: Path, demokit_cartpole) -> None:
     convert(demokit_cartpole, tmp_path / "mid", to="lerobot")
     src, back = load_dataset(demokit_cartpole), load_dataset(convert(tmp_path / "mid", tmp_path / "b.h5").path)
     assert back.env_id == src.env_id and back.action_space == src.action_space
+    assert set(back.extras) == set(src.extras)  # one task: no task_index extra is added
+    for name in src.extras:
+        np.testing.assert_array_equal(src.extras[name], back.extras[name])
     for name in ("observations", "actions", "rewards", "terminated", "truncated", "final_observations"):
         np.testing.assert_array_equal(getattr(src, name), getattr(back, name))
 
