@@ -492,6 +492,24 @@ class DemoDataset:
             out[NEXT_OBSERVATIONS] = fmt.assemble(self.observation_space, nxt)
         return {name: out[name] for name in names}
 
+    def read_final_observations(self, episodes: Any = None) -> Any:
+        """The final observations of ``episodes`` (None: all; a slice / range or episode indices),
+        read without caching (nested for Dict / Tuple spaces), like :meth:`read` reads rows."""
+        e = self.num_episodes
+        rng = rows_range(episodes, e)
+        sel = slice(*rng) if rng is not None else index_array(episodes, e)
+        names = [fmt.h5_name(fmt.FINAL_OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space)]
+        with self._open() as st:
+            return fmt.assemble(self.observation_space, [st.read(name, sel) for name in names])
+
+    @cached_property
+    def compression(self) -> str | None:
+        """The compression of the stored observations (None, ``gzip``, ``lzf``, ``blosc``)."""
+        first = fmt.h5_name(fmt.OBSERVATIONS, fmt.leaf_specs(self.observation_space)[0][0])
+        with self._open() as st:
+            spec = st.fields().get(first)
+        return None if spec is None else spec.compression
+
     def iter_batches(self, batch_size: int, *, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS),
                      shuffle: bool = False, seed: int | None = None, rows: Any = None,
                      buffer_rows: int | None = None, drop_last: bool = False) -> Iterator[dict[str, Any]]:
