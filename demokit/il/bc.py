@@ -130,6 +130,8 @@ class BCConfig:
     device: str = option("auto", "auto, cpu or cuda (auto: cuda when available)")
     out: str | None = option(None, "checkpoint path (Python: none written when unset; the CLI writes "
                                    "policies/<dataset-stem>-bc.pt)")
+    force: bool = option(False, "replace out even when it is not a checkpoint (a dataset, a file demokit did not "
+                                "write); an input, a special or a read-only file is never replaced")
     num_threads: int | None = option(None, "torch CPU threads (default: 1 for small networks, else unchanged)")
     stream: bool | None = option(None, "train from batches streamed from the file (DemoDataset.iter_batches) "
                                        "instead of loading the training split into memory (default: stream "
@@ -411,7 +413,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                            f"(demokit collect)")
     head = default_head(ds.action_space)
     encoder = resolve_encoder(ds, cfg)
-    check_output_path(cfg.out, inputs=[ds.path])
+    check_output_path(cfg.out, kind="checkpoint", inputs=[ds.path], force=cfg.force)  # the CLI's rules
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
     device = rank_device(resolve_device(cfg.device), distributed)
 
