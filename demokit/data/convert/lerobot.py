@@ -151,22 +151,23 @@ def _decode_images(table: Any, name: str, path: Path) -> np.ndarray:
     return np.stack(out)
 
 
-def _decode_video(name: str, info: dict[str, Any], episode: np.ndarray, timestamps: np.ndarray,
-                  episodes: dict[int, dict[str, Any]], path: Path) -> np.ndarray | str:
+def _decode_video(name: str, info: dict[str, Any], episode: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                  timestamps: np.ndarray, episodes: dict[int, dict[str, Any]], path: Path) -> np.ndarray | str:
     """A ``video`` feature decoded at each frame's time, (N, H, W, 3) uint8; or why it cannot be."""
     template = info.get("video_path") or VIDEO_PATH
     frames = np.zeros(len(episode), dtype=object)
     groups: dict[Path, list[int]] = {}
     query = np.zeros(len(episode), dtype=np.float64)
-    for ep in np.unique(episode):
-        row = episodes.get(int(ep))
+    for start, length in zip(starts.tolist(), lengths.tolist()):
+        ep = int(episode[start])
+        row = episodes.get(ep)
         keys = [f"videos/{name}/{k}" for k in ("chunk_index", "file_index", "from_timestamp")]
         if row is None or any(row.get(k) is None for k in keys):
             return f"meta/episodes has no video file for episode {int(ep)}"
         f = path / template.format(video_key=name, chunk_index=int(row[keys[0]]), file_index=int(row[keys[1]]))
         if not f.is_file():
             return f"its video file {f.relative_to(path)} is absent"
-        rows = np.flatnonzero(episode == ep)
+        rows = np.arange(start, start + length)
         query[rows] = float(row[keys[2]]) + timestamps[rows].astype(np.float64)
         groups.setdefault(f, []).extend(rows.tolist())
     for f, rows in groups.items():
@@ -237,7 +238,7 @@ def read_lerobot(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
                     episodes_meta = _episode_rows(pq, pa, path)
                 ts = _column(table, "timestamp") if "timestamp" in table.column_names else \
                     (np.arange(n) - np.repeat(starts, lengths)) / fps
-                got = _decode_video(name, info, episode, np.asarray(ts), episodes_meta, path)
+                got = _decode_video(name, info, episode, starts, lengths, np.asarray(ts), episodes_meta, path)
                 if isinstance(got, str):
                     why = got
                 else:
