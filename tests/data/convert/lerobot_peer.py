@@ -62,7 +62,7 @@ def make(root: Path) -> None:
                    "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
                    "observation.images.cam": {"dtype": "image", "shape": (32, 32, 3),
                                               "names": ["height", "width", "channels"]}},
-        # the same camera stored as video (an MP4 per file)
+        # the same camera stored as video (AV1 MP4 files, several episodes per file)
         "video": {"observation.state": state, "action": {"dtype": "float32", "shape": (2,), "names": None},
                   "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
                   "observation.images.cam": {"dtype": "video", "shape": (64, 64, 3),
@@ -71,6 +71,8 @@ def make(root: Path) -> None:
     for name, features in kinds.items():
         ds = LeRobotDataset.create(repo_id=f"demokit/{name}", fps=FPS, features=features, root=root / name,
                                    use_videos=name == "video", robot_type="toy")
+        if name == "video":  # small files: episodes spread over several data and video files and chunks
+            ds.meta.update_chunk_settings(chunks_size=2, data_files_size_in_mb=0.002, video_files_size_in_mb=0.0025)
         for ep, (length, task) in enumerate(zip(LENGTHS, TASKS)):
             for t in range(length):
                 frame: dict = {"task": task}

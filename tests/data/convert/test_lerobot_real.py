@@ -89,6 +89,10 @@ def check_lerobot_folders(root: Path, tmp_path: Path) -> None:
 
 
 def test_folders_written_by_lerobot_convert(tmp_path: Path) -> None:
+    # the video folder spreads its 3 episodes over 2 data files and 2 video files, episodes 0 and 1 packed
+    # in one video (LeRobot's update_chunk_settings with small file sizes)
+    assert len(list((FIXTURES / "video" / "videos").rglob("*.mp4"))) == 2
+    assert len(list((FIXTURES / "video" / "data").rglob("*.parquet"))) == 2
     check_lerobot_folders(FIXTURES, tmp_path)
 
 
