@@ -442,9 +442,14 @@ def _tasks_table(pa: Any, tasks: list[str]) -> Any:
     return table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
 
 
-def _recorded_tasks(source: Source) -> list[str] | None:
+def _lerobot_origin(source: Source) -> dict[str, Any]:
+    """What an earlier LeRobot -> demokit conversion recorded (tasks, fps, robot type), else {}."""
     origin = (source.provenance or {}).get("converted_from") or {}
-    tasks = origin.get("tasks") if origin.get("kind") == "lerobot" else None
+    return origin if isinstance(origin, dict) and origin.get("kind") == "lerobot" else {}
+
+
+def _recorded_tasks(source: Source) -> list[str] | None:
+    tasks = _lerobot_origin(source).get("tasks")
     return [str(t) for t in tasks] if isinstance(tasks, list) and tasks else None
 
 
@@ -491,7 +496,8 @@ def write_lerobot(source: Source, dst: Path, *, force: bool) -> ConvertResult:
     ends = starts + lengths - 1
     episode = np.repeat(np.arange(e, dtype=np.int64), lengths)
     frame = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
-    fps = DEFAULT_FPS
+    origin = _lerobot_origin(source)  # data that came from LeRobot keeps its fps and robot type
+    fps = origin.get("fps") if isinstance(origin.get("fps"), int) and origin["fps"] > 0 else DEFAULT_FPS
     values: dict[str, np.ndarray] = {**obs, "action": acts}
     if has_rewards:
         values["next.reward"] = cat(lambda b: np.asarray(b.rewards, dtype=np.float64))
@@ -524,7 +530,7 @@ def write_lerobot(source: Source, dst: Path, *, force: bool) -> ConvertResult:
         features[name] = {"dtype": "float32" if name == "timestamp" else "int64", "shape": [1], "names": None}
     cols = {name: _column_for(pa, values[name], features[name]) for name in features}
     stats = {name: _stats(values[name], features[name]) for name in features}
-    info = {"codebase_version": VERSION, "robot_type": None, "total_episodes": e, "total_frames": n,
+    info = {"codebase_version": VERSION, "robot_type": origin.get("robot_type"), "total_episodes": e, "total_frames": n,
             "total_tasks": len(tasks), "chunks_size": 1000, "data_files_size_in_mb": 100,
             "video_files_size_in_mb": 200, "fps": fps, "splits": {"train": f"0:{e}"}, "data_path": DATA_PATH,
             "video_path": None, "features": features}

@@ -116,6 +116,7 @@ def test_image_and_video_datasets_round_trip_through_demokit(tmp_path: Path) -> 
     convert(first.path, tmp_path / "mid", to="lerobot")
     info = json.loads((tmp_path / "mid" / "meta" / "info.json").read_text())
     assert info["features"]["observation.images.cam"]["dtype"] == "image"
+    assert (info["fps"], info["robot_type"]) == (10, "toy")  # kept from the LeRobot source
     back = load_dataset(convert(tmp_path / "mid", tmp_path / "b.h5").path)
     for key in ("state", "images.cam"):
         np.testing.assert_array_equal(first.observations[key], back.observations[key])
