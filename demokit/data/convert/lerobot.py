@@ -346,6 +346,9 @@ def read_lerobot(path: str | os.PathLike[str], *, env_id: str | None = None) -> 
         source.note(f"picture feature(s) skipped, only the others were converted: {'; '.join(skipped)}")
     if other_pictures:
         source.note(f"picture feature(s) outside observation.* skipped: {', '.join(other_pictures)}")
+    texts = [k for k, f in features.items() if isinstance(f, dict) and f.get("dtype") == "string"]
+    if texts:
+        source.note(f"string feature(s) not converted (demokit datasets hold numbers): {', '.join(texts)}")
     if unregistered:
         source.note(f"env {env_id!r} is not a Gymnasium env installed here: spaces were inferred from the data "
                     f"(observations {obs_space}, actions {act_space}); the env name is recorded as given, and the "

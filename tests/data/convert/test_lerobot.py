@@ -184,3 +184,13 @@ def test_what_lerobot_cannot_hold_is_refused_in_one_line(tmp_path: Path, capsys)
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
     assert len(err) == 1 and "vectors or uint8 (H, W, 1|3) images" in err[0], err
     assert not (tmp_path / "lr").exists()
+
+
+def test_string_features_are_named_in_a_note(tmp_path: Path) -> None:
+    src = tmp_path / "lr"
+    write_lerobot_by_hand(src, video=False)
+    info = json.loads((src / "meta" / "info.json").read_text())
+    info["features"]["language_instruction"] = {"dtype": "string", "shape": [1], "names": None}
+    (src / "meta" / "info.json").write_text(json.dumps(info))
+    with pytest.warns(UserWarning, match="string feature\\(s\\) not converted .*language_instruction"):
+        convert(src, tmp_path / "o.h5")
