@@ -77,6 +77,7 @@ from gymnasium import spaces
 from demokit.config import from_mapping, option, to_dict
 from demokit.data.checks import bad_value_counts, bad_values_error
 from demokit.data.dataset import DemoDataset, load_dataset
+from demokit.data.storage.base import RowRuns
 from demokit.devices import resolve_device
 from demokit.envs import env_spec_json
 from demokit.errors import ConfigError, DatasetError, UserError
@@ -130,6 +131,8 @@ class BCConfig:
     device: str = option("auto", "auto, cpu or cuda (auto: cuda when available)")
     out: str | None = option(None, "checkpoint path (Python: none written when unset; the CLI writes "
                                    "policies/<dataset-stem>-bc.pt)")
+    force: bool = option(False, "replace out even when it is not a checkpoint (a dataset, a file demokit did not "
+                                "write); an input, a special or a read-only file is never replaced")
     num_threads: int | None = option(None, "torch CPU threads (default: 1 for small networks, else unchanged)")
     stream: bool | None = option(None, "train from batches streamed from the file (DemoDataset.iter_batches) "
                                        "instead of loading the training split into memory (default: stream "
@@ -201,11 +204,10 @@ def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[n
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def episode_rows(starts: np.ndarray, lengths: np.ndarray, episodes: np.ndarray) -> np.ndarray:
-    """Sorted transition indices of ``episodes``."""
-    if len(episodes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.concatenate([np.arange(starts[e], starts[e] + lengths[e], dtype=np.int64) for e in episodes])
+def episode_rows(starts: np.ndarray, lengths: np.ndarray, episodes: np.ndarray) -> RowRuns:
+    """The transition rows of ``episodes`` (sorted), as runs: O(episodes) memory, not O(rows)
+    (``np.asarray`` gives the index array)."""
+    return RowRuns.of_episodes(starts, lengths, episodes)
 
 
 def _targets(actions: np.ndarray, action_space: spaces.Space) -> torch.Tensor:
@@ -351,7 +353,7 @@ def _read_xy(ds: DemoDataset, rows: np.ndarray, history: int = 1, flat: bool = T
         return obs, np.asarray(got["actions"])
     from demokit.data.windows import windows_at
 
-    w = windows_at(ds, rows, history, before=history - 1)
+    w = windows_at(ds, np.asarray(rows), history, before=history - 1)
     obs = _flat_windows(ds, w, history) if flat else np.asarray(w["observations"])
     return obs, np.asarray(w["actions"][:, -1])
 
@@ -411,7 +413,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                            f"(demokit collect)")
     head = default_head(ds.action_space)
     encoder = resolve_encoder(ds, cfg)
-    check_output_path(cfg.out, inputs=[ds.path])
+    check_output_path(cfg.out, kind="checkpoint", inputs=[ds.path], force=cfg.force)  # the CLI's rules
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
     device = rank_device(resolve_device(cfg.device), distributed)
 
@@ -535,7 +537,7 @@ class _Trainer:
             keep = val_rows
             if len(val_rows) > STREAM_VAL_ROWS:
                 pick = np.random.default_rng(derive_seed(cfg.seed, "bc-val-sample"))
-                keep = np.sort(pick.choice(val_rows, STREAM_VAL_ROWS, replace=False))
+                keep = np.sort(val_rows.take(pick.choice(len(val_rows), STREAM_VAL_ROWS, replace=False)))
             xv, av = _read_xy(ds, keep, cfg.history, self.policy.encoder.normalizable)
             counts += np.array(bad_value_counts(xv, av, ds.action_space))
         bad = comm.all_reduce_sum(torch.as_tensor(counts, dtype=torch.float64)).long().tolist()
