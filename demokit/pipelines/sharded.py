@@ -26,6 +26,9 @@ into the same output (their owner's pid is dead) and by ``demokit collect --npro
 Ctrl-C keeps nothing of a sharded collection (the shards would not be one contiguous run of
 episodes).
 
+An ``--append`` target whose env or spaces do not match is refused when the shards are
+combined, after the collection (nothing is written; the shards are removed).
+
 Limits: an episode budget only (``n_steps`` would need the lengths of every earlier episode
 before a rank could know where its share starts), a named expert must exist (every rank
 would train it), and an explicit output path.
