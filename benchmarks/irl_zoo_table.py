@@ -1,17 +1,28 @@
-"""The reward-model zoo on CartPole-v1 from the 10-episode reference dataset: return, env steps, wall time.
+"""The reward-model zoo from 10 expert episodes per env: return, normalised score, env steps, wall time.
 
 Every registered reward model of demokit's zoo runs through ``demokit irl`` (the whole
-process: start-up, evaluations and the checkpoint included) at its defaults, seeds 0..2,
-``--device cpu``, one torch thread, stopping at the env's threshold (475) as `demokit gail`
-does. ``sqil`` runs with DQN (it needs a replay buffer; its default), AIRL / PWIL / RED /
-D-REX with PPO (the default). T-REX needs ranked demonstrations (the reference dataset's
-10 episodes all return 500): it runs on a ranked dataset made here (``make_ranked``: a BC
-policy of the reference data rolled out with epsilon-greedy noise 1.0, 0.75, 0.5, 0.25,
-0.0, two episodes each, every step's ``rank`` extra = -epsilon), or on ``--ranked FILE``.
+process: start-up, evaluations and the checkpoint included) at its defaults (the per-env
+defaults each model declares in ``pipeline_defaults`` / ``default_learners`` included),
+``--device cpu``, one torch thread, stopping at the env's goal as `demokit gail` does
+(CartPole-v1 475, Acrobot-v1 -100, MountainCar-v0 -110, Pendulum-v1 -200), or at
+``--cap`` env steps (default: the pipeline's own budget). Each policy is then evaluated on
+100 fresh deterministic episodes (``demokit eval --episodes 100 --seed 5000 --dataset
+DATA``): mean return and the normalised score ``(return - random) / (expert - random)``
+(expert: the dataset's mean return; random: a uniform policy on the same episode seeds).
 
-    .venv/bin/python benchmarks/irl_zoo_table.py [--models airl sqil ...] [--seeds 0 1 2] [--ranked FILE]
+Data: ``datasets/<env>-expert.h5`` (10 greedy episodes of the env's reference expert,
+``demokit collect --episodes 10 --seed 0``; see datasets/README.md). ``sqil`` runs with
+the env's off-policy learner (DQN; SAC on Box actions), AIRL / PWIL / RED / D-REX with
+their default learner. T-REX needs ranked demonstrations: on CartPole-v1 it runs on a
+ranked dataset made here (``make_ranked``: a BC policy of the reference data rolled out
+with epsilon-greedy noise 1.0, 0.75, 0.5, 0.25, 0.0, two episodes each, every step's
+``rank`` extra = -epsilon), or on ``--ranked FILE``; elsewhere its row says it is refused.
+
+    .venv/bin/python benchmarks/irl_zoo_table.py [--envs CartPole-v1 Acrobot-v1 ...] [--models airl sqil ...]
+        [--seeds 0 1 2] [--cap N] [--ranked FILE] [--cache FILE]
 
 Prints one JSON line per run and a markdown table (median over seeds) for docs/benchmarks.md.
+Runs are cached per cell (env, model, seed, cap) in ``--cache``: a rerun adds missing cells.
 """
 
 from __future__ import annotations
@@ -30,22 +41,39 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "datasets" / "cartpole-v1-expert.h5"
 MODELS = ("sqil", "red", "pwil", "airl", "drex", "trex")
+ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1")
+EVAL = {"episodes": 100, "seed": 5000}
 
 
-def run(model: str, seed: int, data: Path, workdir: Path) -> dict:
-    cmd = [sys.executable, "-m", "demokit", "irl", "--reward-model", model, "--expert", str(data), "--seed",
-           str(seed), "--device", "cpu", "--out", str(workdir / f"{model}-{seed}.pt"),
-           "--run-dir", str(workdir / f"run-{model}-{seed}"), "--json"]
+def dataset_of(env_id: str) -> Path:
+    return ROOT / "datasets" / f"{env_id.lower()}-expert.h5"
+
+
+def _cli(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
-    wall = time.perf_counter() - start
+    proc = subprocess.run([sys.executable, "-m", "demokit", *args], capture_output=True, text=True, env=env, cwd=cwd)
+    return proc, time.perf_counter() - start
+
+
+def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None) -> dict:
+    """One ``demokit irl`` run at the defaults, then a 100-episode evaluation of its policy."""
+    out = workdir / f"{data.stem}-{model}-{seed}.pt"
+    proc, wall = _cli(["irl", "--reward-model", model, "--expert", str(data), "--seed", str(seed), "--device", "cpu",
+                       "--out", str(out), "--run-dir", str(workdir / f"run-{data.stem}-{model}-{seed}"), "--json",
+                       "--force", "--overwrite", *(["--timesteps", str(cap)] if cap else [])], workdir)
     if proc.returncode != 0:
         return {"model": model, "seed": seed, "error": proc.stderr.strip().splitlines()[-1:], "process_s": wall}
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    ev_proc, _ = _cli(["eval", "--policy", str(out), "--episodes", str(EVAL["episodes"]), "--seed", str(EVAL["seed"]),
+                       "--dataset", str(data), "--json"], workdir)
+    ev = json.loads(ev_proc.stdout.strip().splitlines()[-1])
     return {"model": model, "seed": seed, "algo": result["algo"], "mean_return": result["mean_return"],
             "env_steps": result["env_steps"], "wall_s": round(result["wall_s"], 1), "process_s": round(wall, 1),
-            "converged": result["converged"]}
+            "converged": result["converged"], "eval100": round(ev["mean_return"], 1),
+            "eval100_std": round(ev["std_return"], 1), "score": round(ev["normalised_score"], 3),
+            "expert": round(ev["expert_return"], 1), "random": round(ev["random_return"], 1),
+            "loadavg_1m": round(os.getloadavg()[0], 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def make_ranked(path: Path, seed: int = 0) -> Path:
@@ -83,33 +111,43 @@ def make_ranked(path: Path, seed: int = 0) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=list(ENVS))
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--ranked", type=Path, default=None, help="ranked dataset for trex")
+    parser.add_argument("--cap", type=int, default=None, help="env-step budget of each run (default: the pipeline's)")
+    parser.add_argument("--ranked", type=Path, default=None, help="ranked CartPole-v1 dataset for trex")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "demokit-irl-zoo.json")
     args = parser.parse_args()
-    rows = []
+    cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
+    key = lambda env, model, seed: f"{env}/{model}/{seed}/cap{args.cap}"  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
-        if "trex" in args.models and args.ranked is None:
-            args.ranked = make_ranked(Path(tmp) / "cartpole-ranked.h5")
+        for env in args.envs:
+            for model in args.models:
+                data = dataset_of(env)
+                if model == "trex" and env == "CartPole-v1":
+                    if args.ranked is None and any(key(env, model, s) not in cache for s in args.seeds):
+                        args.ranked = make_ranked(Path(tmp) / "cartpole-ranked.h5")
+                    data = args.ranked or data
+                for seed in args.seeds:
+                    if key(env, model, seed) not in cache:
+                        cache[key(env, model, seed)] = run(model, seed, data, Path(tmp), args.cap)
+                        args.cache.write_text(json.dumps(cache, indent=1))
+                    print(json.dumps({"env": env, **cache[key(env, model, seed)]}), flush=True)
+    print("\n| env | model | learner | seeds | eval return (median, min) | score (median) | env steps (median) "
+          "| wall s (median) | reached goal |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for env in args.envs:
         for model in args.models:
-            data = args.ranked if model == "trex" else DATA
-            for seed in args.seeds:
-                row = run(model, seed, data, Path(tmp))
-                print(json.dumps(row), flush=True)
-                rows.append(row)
-    print("\n| model | learner | seeds | return (median, min) | env steps (median) | wall s (median) | reached 475 |")
-    print("|---|---|---|---|---|---|---|")
-    for model in args.models:
-        ok = [r for r in rows if r["model"] == model and "error" not in r]
-        bad = [r for r in rows if r["model"] == model and "error" in r]
-        if not ok:
-            print(f"| {model} | - | {len(bad)} | refused: {bad[0]['error'][0] if bad and bad[0]['error'] else '?'} "
-                  f"| - | - | - |")
-            continue
-        med = lambda k: statistics.median(r[k] for r in ok)  # noqa: E731
-        print(f"| {model} | {ok[0]['algo'].split('-', 1)[1]} | {len(ok)} | {med('mean_return'):.1f}, "
-              f"{min(r['mean_return'] for r in ok):.1f} | {med('env_steps'):.0f} | {med('wall_s'):.1f} | "
-              f"{sum(r['converged'] for r in ok)}/{len(ok)} |")
+            rows = [cache[key(env, model, s)] for s in args.seeds if key(env, model, s) in cache]
+            ok = [r for r in rows if "error" not in r]
+            if not ok:
+                why = rows[0]["error"][0] if rows and rows[0]["error"] else "?"
+                print(f"| {env} | {model} | - | {len(rows)} | refused: {why} | - | - | - | - |")
+                continue
+            med = lambda k: statistics.median(r[k] for r in ok)  # noqa: E731
+            print(f"| {env} | {model} | {ok[0]['algo'].split('-', 1)[1]} | {len(ok)} | {med('eval100'):.1f}, "
+                  f"{min(r['eval100'] for r in ok):.1f} | {med('score'):.2f} | {med('env_steps'):.0f} | "
+                  f"{med('wall_s'):.1f} | {sum(r['converged'] for r in ok)}/{len(ok)} |")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,19 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
+def imitation_result(fields: dict[str, Any], *, args: argparse.Namespace, tracker: ThresholdTracker,
+                     ev: dict[str, Any], wall: float, cpu: float, t_start: float, t_imported: float,
+                     setup_wall: float) -> dict[str, Any]:
+    """The JSON result of an imitation trainer's run: ``fields`` (peer, env_id, settings, ...), the training
+    wall / CPU time, the final evaluation ``ev``, the threshold checks, timings, seed, machine and versions."""
+    result = {**fields, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), **ev,
+              "total_wall_s": round(wall + ev["eval_wall_s"], 3), **tracker.summary()}
+    result.update(import_wall_s=round(t_imported - t_start, 3), setup_wall_s=round(setup_wall, 3),
+                  script_wall_s=round(time.perf_counter() - t_start, 3), seed=args.seed, threads=args.threads,
+                  machine=machine(), versions=versions("imitation", "stable-baselines3", "gymnasium", "torch", "numpy"))
+    return result
+
+
 def load_demos(path: str) -> dict[str, np.ndarray]:
     """Read and validate a demonstration `.npz` (layout: README.md)."""
     if not os.path.isfile(path):

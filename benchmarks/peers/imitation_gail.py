@@ -1,7 +1,8 @@
-"""Peer runner: imitation 1.0.1 GAIL with its documented CartPole settings (runs in .venv-imitation).
+"""Peer runner: imitation 1.0.1 GAIL or AIRL with its documented CartPole settings (runs in .venv-imitation).
 
     .venv-imitation/bin/python benchmarks/peers/imitation_gail.py --demos demos.npz
     .venv-imitation/bin/python benchmarks/peers/imitation_gail.py --demos demos.npz --eval-every 16384
+    .venv-imitation/bin/python benchmarks/peers/imitation_gail.py --algo airl --demos demos.npz --eval-every 16384
 
 Settings of imitation's GAIL tutorial (docs/tutorials/3_train_gail.ipynb): 8 envs
 (imitation.util.util.make_vec_env, DummyVecEnv); learner SB3 PPO MlpPolicy with
@@ -11,6 +12,11 @@ BasicRewardNet with RunningNorm input normalisation; GAIL demo_batch_size 1024,
 gen_replay_buffer_capacity 512, n_disc_updates_per_round 8; 200000 steps (12 rounds).
 The tutorial uses seals/CartPole-v0 (fixed horizon); here the env is plain
 CartPole-v1, so allow_variable_horizon=True.
+``--algo airl``: the settings of imitation's AIRL tutorial (docs/tutorials/4_train_airl.ipynb):
+PPO with batch_size 64, ent_coef 0.0, learning_rate 5e-4, gamma 0.95, clip_range 0.1,
+vf_coef 0.1, n_epochs 5; reward net BasicShapedRewardNet with RunningNorm; AIRL
+demo_batch_size 2048, gen_replay_buffer_capacity 512, n_disc_updates_per_round 16
+(the tutorial trains 100k steps with FAST, 2M for the expert's level).
 Prints one JSON line: wall_s (training), mean_return / std_return of the final
 deterministic evaluation, and with --eval-every K the env steps / wall time
 (evaluation time included) at which a periodic evaluation first reached the threshold.
@@ -30,18 +36,34 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _common import (PeerError, ThresholdTracker, add_common_args, add_training_args,  # noqa: E402
-                     check_training_args, evaluate, imitation_trajectories, machine, open_demos, run_main,
-                     setup_run, stdout_to_stderr, versions)
+                     check_training_args, evaluate, imitation_result, imitation_trajectories, open_demos, run_main,
+                     setup_run, stdout_to_stderr)
+
+
+#: the tutorials' settings per trainer: PPO keyword arguments, demo batch, discriminator updates per round
+PRESETS: dict[str, dict[str, Any]] = {
+    "gail": {"ppo": {"batch_size": 64, "ent_coef": 0.0, "learning_rate": 0.0004, "gamma": 0.95, "n_epochs": 5},
+             "demo_batch_size": 1024, "n_disc_updates_per_round": 8,
+             "settings": "imitation GAIL tutorial: 8 envs, PPO(batch 64, ent 0, lr 4e-4, gamma 0.95, 5 epochs), "
+                         "BasicRewardNet+RunningNorm, demo_batch 1024, gen_replay 512, 8 disc updates/round"},
+    "airl": {"ppo": {"batch_size": 64, "ent_coef": 0.0, "learning_rate": 0.0005, "gamma": 0.95, "clip_range": 0.1,
+                     "vf_coef": 0.1, "n_epochs": 5},
+             "demo_batch_size": 2048, "n_disc_updates_per_round": 16,
+             "settings": "imitation AIRL tutorial: 8 envs, PPO(batch 64, ent 0, lr 5e-4, gamma 0.95, clip 0.1, "
+                         "vf 0.1, 5 epochs), BasicShapedRewardNet+RunningNorm, demo_batch 2048, gen_replay 512, "
+                         "16 disc updates/round"},
+}
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--demos", required=True, help="demonstration .npz (layout: benchmarks/peers/README.md)")
     p.add_argument("--env-id", default=None, help="gymnasium env id (default: the npz's env_id)")
+    p.add_argument("--algo", choices=sorted(PRESETS), default="gail", help="imitation's trainer (default gail)")
     add_training_args(p, total_timesteps=200_000)
-    p.add_argument("--demo-batch-size", type=int, default=1024)
+    p.add_argument("--demo-batch-size", type=int, default=None, help="default: the algo's tutorial value")
     p.add_argument("--gen-replay-buffer-capacity", type=int, default=512)
-    p.add_argument("--n-disc-updates-per-round", type=int, default=8)
+    p.add_argument("--n-disc-updates-per-round", type=int, default=None, help="default: the algo's tutorial value")
     add_common_args(p)
     return p.parse_args()
 
@@ -55,8 +77,9 @@ def main() -> dict[str, Any]:
     check_training_args(args)
     setup_run(args.seed, args.threads)
 
+    from imitation.algorithms.adversarial.airl import AIRL
     from imitation.algorithms.adversarial.gail import GAIL
-    from imitation.rewards.reward_nets import BasicRewardNet
+    from imitation.rewards.reward_nets import BasicRewardNet, BasicShapedRewardNet
     from imitation.util import logger as imit_logger
     from imitation.util.networks import RunningNorm
     from imitation.util.util import make_vec_env
@@ -64,24 +87,27 @@ def main() -> dict[str, Any]:
     from stable_baselines3.ppo import MlpPolicy
     t_imported = time.perf_counter()
 
+    preset = PRESETS[args.algo]
+    demo_batch = args.demo_batch_size or preset["demo_batch_size"]
+    disc_updates = args.n_disc_updates_per_round or preset["n_disc_updates_per_round"]
     data, env_id, _, _ = open_demos(args.demos, args.env_id)
     tracker = ThresholdTracker(args, env_id)
     trajectories = imitation_trajectories(data)
-    if len(data["obs"]) < args.demo_batch_size:
+    if len(data["obs"]) < demo_batch:
         raise PeerError(f"only {len(data['obs'])} demonstration transitions, fewer than "
-                        f"--demo-batch-size {args.demo_batch_size}")
+                        f"--demo-batch-size {demo_batch}")
 
     with tempfile.TemporaryDirectory(prefix="peer-gail-") as logdir, stdout_to_stderr():
         venv = make_vec_env(env_id, rng=np.random.default_rng(args.seed), n_envs=args.n_envs)
-        learner = PPO(env=venv, policy=MlpPolicy, batch_size=64, ent_coef=0.0, learning_rate=0.0004,
-                      gamma=0.95, n_epochs=5, seed=args.seed, device="cpu", verbose=0)
-        reward_net = BasicRewardNet(observation_space=venv.observation_space, action_space=venv.action_space,
-                                    normalize_input_layer=RunningNorm)
-        trainer = GAIL(demonstrations=trajectories, demo_batch_size=args.demo_batch_size,
-                       gen_replay_buffer_capacity=args.gen_replay_buffer_capacity,
-                       n_disc_updates_per_round=args.n_disc_updates_per_round, venv=venv, gen_algo=learner,
-                       reward_net=reward_net, allow_variable_horizon=True, log_dir=logdir,
-                       custom_logger=imit_logger.configure(logdir, format_strs=[]))
+        learner = PPO(env=venv, policy=MlpPolicy, **preset["ppo"], seed=args.seed, device="cpu", verbose=0)
+        net_class, trainer_class = (BasicRewardNet, GAIL) if args.algo == "gail" else (BasicShapedRewardNet, AIRL)
+        reward_net = net_class(observation_space=venv.observation_space, action_space=venv.action_space,
+                               normalize_input_layer=RunningNorm)
+        trainer = trainer_class(demonstrations=trajectories, demo_batch_size=demo_batch,
+                                gen_replay_buffer_capacity=args.gen_replay_buffer_capacity,
+                                n_disc_updates_per_round=disc_updates, venv=venv, gen_algo=learner,
+                                reward_net=reward_net, allow_variable_horizon=True, log_dir=logdir,
+                                custom_logger=imit_logger.configure(logdir, format_strs=[]))
         round_steps = trainer.gen_train_timesteps
         if args.total_timesteps < round_steps:
             raise PeerError(f"--total-timesteps {args.total_timesteps} is less than one round "
@@ -106,24 +132,11 @@ def main() -> dict[str, Any]:
 
     ev = evaluate(lambda o: learner.predict(o, deterministic=True)[0], env_id, args.eval_episodes,
                   seed=args.seed + 10_000)
-    result: dict[str, Any] = {
-        "peer": "imitation-gail",
-        "env_id": env_id,
-        "settings": "imitation GAIL tutorial: 8 envs, PPO(batch 64, ent 0, lr 4e-4, gamma 0.95, 5 epochs), "
-                    "BasicRewardNet+RunningNorm, demo_batch 1024, gen_replay 512, 8 disc updates/round",
-        "demo_transitions": int(len(data["obs"])),
-        "demo_episodes": int(len(data["episode_lengths"])),
-        "round_env_steps": int(round_steps),
-        "env_steps": int(learner.num_timesteps),
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        **ev,
-        "total_wall_s": round(wall + ev["eval_wall_s"], 3),
-    }
-    result.update(tracker.summary())
-    result.update(import_wall_s=round(t_imported - T_START, 3), setup_wall_s=round(setup_wall, 3),
-                  script_wall_s=round(time.perf_counter() - T_START, 3), seed=args.seed, threads=args.threads,
-                  machine=machine(), versions=versions("imitation", "stable-baselines3", "gymnasium", "torch", "numpy"))
+    fields = {"peer": f"imitation-{args.algo}", "env_id": env_id, "settings": preset["settings"],
+              "demo_transitions": int(len(data["obs"])), "demo_episodes": int(len(data["episode_lengths"])),
+              "round_env_steps": int(round_steps), "env_steps": int(learner.num_timesteps)}
+    result = imitation_result(fields, args=args, tracker=tracker, ev=ev, wall=wall, cpu=cpu, t_start=T_START,
+                              t_imported=t_imported, setup_wall=setup_wall)
     return result
 
 

@@ -52,7 +52,8 @@ the step (``DemoDataset`` windows, edge-padded at an episode's start), stacked; 
 ``arch.history`` records K and acting keeps a per-env history (``HistoryActor``).
 
 Images: ``encoder="auto"`` builds ``nature_cnn`` for uint8 image observations; their batches
-stay uint8 (no float copy, no observation normalisation: the encoder scales by 1/255).
+stay uint8 (no float copy: the encoder scales by 1/255); ``normalize_obs`` (default: yes) makes the
+encoder subtract the training frames' mean frame (see :mod:`demokit.policies.encoders.cnn`).
 
 Data: each rank reads its shard of the training rows with ``DemoDataset.read`` (one
 rank: all of them), the same code for one and for many processes. With
@@ -79,6 +80,7 @@ from gymnasium import spaces
 from demokit.config import from_mapping, option, to_dict
 from demokit.data.checks import bad_value_counts, bad_values_error
 from demokit.data.dataset import DemoDataset, load_dataset
+from demokit.data.storage.base import RowRuns
 from demokit.devices import resolve_device
 from demokit.envs import env_spec_json
 from demokit.errors import ConfigError, DatasetError, UserError
@@ -87,7 +89,7 @@ from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.il.mlp_grad import hand_written_grad
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
 from demokit.policies.networks import make_adam
-from demokit.policies.encoders import encoder_class
+from demokit.policies.encoders import encoder_class, resolve_encoder as pick_encoder
 from demokit.policies.neural import stack_space
 from demokit.paths import check_output_path
 from demokit.rl.common import resolve_stop_value
@@ -118,9 +120,9 @@ class BCConfig:
     activation: str = option("tanh", "hidden activation: tanh, relu, elu or gelu")
     loss: Literal["nll", "mse"] = option("nll", "continuous actions: Gaussian negative log-likelihood (nll) or mean "
                                                 "squared error (mse); discrete actions always use cross-entropy")
-    normalize_obs: bool | None = option(None, "normalise observations with the training data's mean and std "
-                                              "(default: yes for flat-input encoders such as mlp; image encoders "
-                                              "scale uint8 by 1/255 instead and refuse it)")
+    normalize_obs: bool | None = option(None, "normalise observations with the training data's statistics "
+                                              "(default: yes; flat-input encoders such as mlp: mean and std; "
+                                              "nature_cnn: subtract the mean frame after scaling by 1/255)")
     encoder: str = option("auto", "observation encoder: mlp, nature_cnn or another registered one (auto: "
                                   "nature_cnn for uint8 image observations of at least 36x36, else mlp)")
     val_fraction: float = option(0.1, "fraction of episodes held out for validation (whole episodes)")
@@ -133,6 +135,8 @@ class BCConfig:
     device: str = option("auto", "auto, cpu or cuda (auto: cuda when available)")
     out: str | None = option(None, "checkpoint path (Python: none written when unset; the CLI writes "
                                    "policies/<dataset-stem>-bc.pt)")
+    force: bool = option(False, "replace out even when it is not a checkpoint (a dataset, a file demokit did not "
+                                "write); an input, a special or a read-only file is never replaced")
     num_threads: int | None = option(None, "torch CPU threads (default: 1 for small networks, else unchanged)")
     stream: bool | None = option(None, "train from batches streamed from the file (DemoDataset.iter_batches) "
                                        "instead of loading the training split into memory (default: stream "
@@ -204,11 +208,10 @@ def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[n
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def episode_rows(starts: np.ndarray, lengths: np.ndarray, episodes: np.ndarray) -> np.ndarray:
-    """Sorted transition indices of ``episodes``."""
-    if len(episodes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.concatenate([np.arange(starts[e], starts[e] + lengths[e], dtype=np.int64) for e in episodes])
+def episode_rows(starts: np.ndarray, lengths: np.ndarray, episodes: np.ndarray) -> RowRuns:
+    """The transition rows of ``episodes`` (sorted), as runs: O(episodes) memory, not O(rows)
+    (``np.asarray`` gives the index array)."""
+    return RowRuns.of_episodes(starts, lengths, episodes)
 
 
 def _targets(actions: np.ndarray, action_space: spaces.Space) -> torch.Tensor:
@@ -293,16 +296,7 @@ def available_memory_bytes() -> int:
 
 def resolve_encoder(ds: DemoDataset, cfg: BCConfig) -> str:
     """The encoder BC builds: ``cfg.encoder``, or for "auto" nature_cnn on uint8 images, else mlp."""
-    if cfg.encoder != "auto":
-        encoder_class(cfg.encoder)  # an unknown name is a UserError listing the known ones
-        return cfg.encoder
-    from demokit.policies.encoders.cnn import image_layout
-
-    try:
-        image_layout(ds.observation_space)
-    except UserError:
-        return "mlp"
-    return "nature_cnn"
+    return pick_encoder(cfg.encoder, ds.observation_space)
 
 
 def _obs_row_bytes(ds: DemoDataset, cfg: BCConfig) -> int:
@@ -354,7 +348,7 @@ def _read_xy(ds: DemoDataset, rows: np.ndarray, history: int = 1, flat: bool = T
         return obs, np.asarray(got["actions"])
     from demokit.data.windows import windows_at
 
-    w = windows_at(ds, rows, history, before=history - 1)
+    w = windows_at(ds, np.asarray(rows), history, before=history - 1)
     obs = _flat_windows(ds, w, history) if flat else np.asarray(w["observations"])
     return obs, np.asarray(w["actions"][:, -1])
 
@@ -414,7 +408,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                            f"(demokit collect)")
     head = default_head(ds.action_space)
     encoder = resolve_encoder(ds, cfg)
-    check_output_path(cfg.out, inputs=[ds.path])
+    check_output_path(cfg.out, kind="checkpoint", inputs=[ds.path], force=cfg.force)  # the CLI's rules
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
     device = rank_device(resolve_device(cfg.device), distributed)
 
@@ -461,7 +455,13 @@ def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp"
         return make_policy(ds.observation_space, ds.action_space, head=head, hidden_sizes=cfg.hidden_sizes,
                            activation=cfg.activation, history=cfg.history, encoder=encoder,
                            normalize_obs=cfg.normalize_obs if cfg.normalize_obs is not None
-                           else encoder_class(encoder).normalizable)
+                           else _normalizes_by_default(encoder))
+
+
+def _normalizes_by_default(encoder: str) -> bool:
+    """BC's ``normalize_obs`` when not given: yes for encoders that take statistics (flat or their own)."""
+    cls = encoder_class(encoder)
+    return cls.normalizable or cls.normalizes_itself
 
 
 class _Trainer:
@@ -529,7 +529,7 @@ class _Trainer:
             counts += np.array(bad_value_counts(x, batch["actions"], ds.action_space))
             if not self.policy.normalizes_obs:
                 continue
-            x = x.astype(np.float64)
+            x = x.reshape(len(x), -1).astype(np.float64)
             if shift is None:
                 shift = x.mean(0)
                 total, sq = np.zeros_like(shift), np.zeros_like(shift)
@@ -541,7 +541,7 @@ class _Trainer:
             keep = val_rows
             if len(val_rows) > STREAM_VAL_ROWS:
                 pick = np.random.default_rng(derive_seed(cfg.seed, "bc-val-sample"))
-                keep = np.sort(pick.choice(val_rows, STREAM_VAL_ROWS, replace=False))
+                keep = np.sort(val_rows.take(pick.choice(len(val_rows), STREAM_VAL_ROWS, replace=False)))
             xv, av = _read_xy(ds, keep, cfg.history, self.policy.encoder.normalizable)
             counts += np.array(bad_value_counts(xv, av, ds.action_space))
         bad = comm.all_reduce_sum(torch.as_tensor(counts, dtype=torch.float64)).long().tolist()
@@ -626,6 +626,14 @@ class _Trainer:
             self.policy.fit_obs_statistics(x)
             return
         # merge the shards' statistics: global mean first, then the global variance around it
+        if not self.policy.encoder.normalizable:  # an encoder with its own statistics (a mean frame): the mean
+            flat = torch.from_numpy(np.ascontiguousarray(x)).reshape(len(x), -1)
+            total = torch.zeros(flat.shape[1], dtype=torch.float64)
+            for lo in range(0, len(flat), 1024):
+                total += flat[lo:lo + 1024].double().sum(0)
+            sums = self.comm.all_reduce_sum(torch.cat([total, torch.tensor([float(len(flat))], dtype=torch.float64)]))
+            self.policy.set_obs_statistics(sums[:-1] / sums[-1], None, float(sums[-1]))
+            return
         x64 = torch.from_numpy(x).double()
         sums = self.comm.all_reduce_sum(torch.cat([x64.sum(0), torch.tensor([float(len(x64))], dtype=torch.float64)]))
         n = sums[-1]

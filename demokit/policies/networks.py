@@ -122,6 +122,24 @@ class FusedAdam:
         for p in self.params:
             p.grad = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The moments and the step count (tensors; what resuming a run needs) and the hyperparameters."""
+        return {"exp_avgs": [t.detach().clone() for t in self.exp_avgs],
+                "exp_avg_sqs": [t.detach().clone() for t in self.exp_avg_sqs],
+                "step_count": self.step_count.detach().clone(),
+                "lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (same parameters, same shapes)."""
+        for name in ("exp_avgs", "exp_avg_sqs"):
+            ours, theirs = getattr(self, name), state[name]
+            if len(ours) != len(theirs) or any(a.shape != b.shape for a, b in zip(ours, theirs)):
+                raise ValueError(f"FusedAdam state: {name} do not match the parameters' shapes")
+            torch._foreach_copy_(ours, [t.to(a.device) for a, t in zip(ours, theirs)])
+        self.step_count.copy_(state["step_count"])
+        self.lr, self.betas, self.eps = float(state["lr"]), tuple(state["betas"]), float(state["eps"])
+
     @torch.no_grad()
     def step(self) -> None:
         grads = [p.grad for p in self.params]

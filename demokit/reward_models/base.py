@@ -137,13 +137,21 @@ class BaseRewardModel(ABC):
 
 
 def rename_di_engine_keys(config: dict[str, Any], target: type) -> dict[str, Any]:
-    """``config`` with DI-engine's key names (:data:`DI_ENGINE_KEYS`) renamed to ``target``'s fields.
+    """``config`` with DI-engine's key names renamed to ``target``'s fields.
 
-    Giving both names of one setting is a ConfigError.
+    The names: :data:`DI_ENGINE_KEYS` plus the config class's own ``di_engine_keys``
+    (a ClassVar ``{DI-engine's key: field}``, e.g. T-REX's ``min_snippet_length``). A
+    DI-engine key the class lists in ``di_engine_unmapped`` (``{key: why}``: a setting
+    with no equivalent) is a ConfigError saying why; giving both names of one setting is
+    a ConfigError.
     """
     fields = {f.name for f in dataclasses.fields(target)}
+    unmapped = getattr(target, "di_engine_unmapped", {})
+    for key in config:
+        if key in unmapped and key not in fields:
+            raise ConfigError(f"{target.__name__}: DI-engine's key {key!r} has no equivalent here: {unmapped[key]}")
     out = dict(config)
-    for theirs, ours in DI_ENGINE_KEYS.items():
+    for theirs, ours in {**DI_ENGINE_KEYS, **getattr(target, "di_engine_keys", {})}.items():
         if theirs in out and ours in fields and theirs not in fields:
             if ours in out:
                 raise ConfigError(f"{target.__name__}: give {ours!r} or DI-engine's {theirs!r}, not both")

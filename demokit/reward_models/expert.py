@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -147,6 +147,25 @@ def check_positive(cfg: Any, *names: str) -> None:
         value = getattr(cfg, name)
         if value is not None and not value > 0:
             raise ConfigError(f"{type(cfg).__name__}.{name} must be > 0, got {value}")
+
+
+#: sign conventions of a bounded similarity reward ``0 < r <= r_max`` (RED, PWIL): ``positive`` keeps it,
+#: ``negative`` pays ``r - r_max`` (``-r_max < r - r_max <= 0``: the same ranking of transitions, but every
+#: step costs, so ending an episode sooner pays: for tasks solved by ending it, e.g. Acrobot-v1, MountainCar-v0)
+BoundedForm = Literal["positive", "negative"]
+BOUNDED_FORMS: tuple[str, ...] = ("positive", "negative")
+
+
+def check_form(cfg: Any) -> None:
+    """ConfigError unless ``cfg.reward_form`` is one of :data:`BOUNDED_FORMS`."""
+    if cfg.reward_form not in BOUNDED_FORMS:
+        raise ConfigError(f"{type(cfg).__name__}.reward_form must be one of {', '.join(BOUNDED_FORMS)}, "
+                          f"got {cfg.reward_form!r}")
+
+
+def bounded_form(rewards: Any, r_max: float, form: str) -> Any:
+    """``rewards`` (in (0, r_max]) in the sign convention ``form`` (:data:`BOUNDED_FORMS`)."""
+    return rewards - r_max if form == "negative" else rewards
 
 
 def check_type(cfg: Any, name: str) -> None:

@@ -10,8 +10,10 @@ the paper's
     r_t = alpha * exp(-beta * T * c_t / sqrt(d))          (alpha = 5, beta = 5, d = input width)
 
 Sign and scale: ``0 < r <= alpha``; ``alpha`` at a perfect match. Being positive it pays
-for living longer (right for CartPole; a time-to-goal task such as MountainCar prefers
-short episodes, which PWIL's per-episode budget handles: atoms run out).
+for living longer (right for CartPole); the atoms running out over an episode rewards
+finishing only weakly. ``reward_form: negative`` pays ``r - alpha`` in ``(-alpha, 0]``
+instead (every step costs: for tasks solved by ending the episode; the per-env defaults,
+``pipeline_defaults``, choose it where measured).
 
 The reward depends on the episode's history, so it is computed when the transitions are
 collected (``collect_data``, in order: an episode continues where a transition's
@@ -27,7 +29,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,10 +38,13 @@ from demokit.config import option
 from demokit.data.dataset import DemoDataset
 from demokit.devices import resolve_device
 from demokit.envs import max_episode_steps
+from demokit.errors import ConfigError
 from demokit.reward_models.base import BaseRewardModel, Transitions, num_transitions
-from demokit.reward_models.expert import check_positive, check_type, expert_data_for, model_config, relabel
+from demokit.reward_models.expert import (BoundedForm, bounded_form, check_form, check_positive, check_type,
+                                          expert_data_for, model_config, relabel)
 from demokit.reward_models.gail import encode_actions
 from demokit.reward_models.registry import register_reward_model
+from demokit.seeding import derive_seed
 from demokit.transitions import TransitionBatch
 
 
@@ -55,9 +60,24 @@ class PwilConfig:
                                        "expert episode)")
     table_size: int = option(1_000_000, "transitions whose rewards are remembered for estimate (oldest dropped)")
     collect_count: int | None = option(None, "use the first N expert transitions; unset: all")
+    sample_size: int | None = option(None, "atoms: a seeded random sample of N expert transitions (DI-engine's key; "
+                                           "after collect_count); unset: all")
+    s_size: int | None = option(None, "DI-engine's state width: checked against the data's (unset: not checked)")
+    a_size: int | None = option(None, "DI-engine's action width (one-hot for Discrete): checked against the data's "
+                                      "(unset: not checked)")
+    reward_form: BoundedForm = option("positive", "positive (the paper's, in (0, alpha]) or negative (that minus alpha, in "
+                                          "(-alpha, 0]: ending sooner pays)")
+
+    #: DI-engine's PWIL keys without an equivalent here, and why (ding/reward_model/pwil_irl_model.py)
+    di_engine_unmapped: ClassVar[dict[str, str]] = {
+        "clear_buffer_per_iters": "demokit's PWIL keeps no policy buffer to clear (its reward table follows the "
+                                  "replay buffer, bounded by table_size): remove the key",
+    }
 
     def __post_init__(self) -> None:
         check_type(self, "pwil")
+        check_form(self)
+        check_positive(self, "sample_size", "s_size", "a_size")
         check_positive(self, "alpha", "beta", "horizon", "table_size", "collect_count")
 
 
@@ -100,6 +120,12 @@ class PwilRewardModel(BaseRewardModel):
         self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
         self.expert = expert_data_for(self.cfg, self.device, "PWIL", expert_data, self.cfg.collect_count)
         x = self.expert.expert_features().cpu().numpy().astype(np.float64)
+        self._check_sizes(x.shape[1])
+        self._atom_rows = np.arange(len(x))
+        if self.cfg.sample_size is not None and self.cfg.sample_size < len(x):
+            rng = np.random.default_rng(derive_seed(seed, "pwil", "sample"))
+            self._atom_rows = np.sort(rng.choice(len(x), size=self.cfg.sample_size, replace=False))
+        x = x[self._atom_rows]
         std = x.std(0)
         self.scale = np.where(std > 1e-6, std, 1.0)  # standardise [s, a] with the expert's std (paper)
         self.atoms = x / self.scale
@@ -109,6 +135,15 @@ class PwilRewardModel(BaseRewardModel):
         self._table: OrderedDict[bytes, float] = OrderedDict()
         self._open: dict[bytes, np.ndarray] = {}  # next_obs key of an unfinished episode -> atoms' weights left
 
+    def _check_sizes(self, width: int) -> None:
+        """DI-engine's ``s_size`` / ``a_size``, when given, must be the data's widths."""
+        widths = {"s_size": self.expert.obs_dim, "a_size": width - self.expert.obs_dim}
+        for key, actual in widths.items():
+            given = getattr(self.cfg, key)
+            if given is not None and given != actual:
+                raise ConfigError(f"PwilConfig.{key} is {given} but the expert data's width is {actual} (actions "
+                                  f"one-hot for Discrete): leave it unset, demokit reads it from the data")
+
     def _points(self, b: TransitionBatch) -> np.ndarray:
         """Standardised [s, a] of the expert's layout (x - 0) / std: (B, d)."""
         obs = (b.observations.to(self.device, torch.float32) - self.expert.obs_mean) / self.expert.obs_std
@@ -116,8 +151,9 @@ class PwilRewardModel(BaseRewardModel):
         return x.cpu().numpy().astype(np.float64) / self.scale
 
     def reward_of_cost(self, cost: np.ndarray | float) -> np.ndarray:
-        """``alpha * exp(-beta * T * cost / sqrt(d))``."""
-        return self.cfg.alpha * np.exp(-self.cfg.beta * self.horizon * np.asarray(cost) / math.sqrt(self.dim))
+        """``alpha * exp(-beta * T * cost / sqrt(d))`` (minus alpha in the ``negative`` form)."""
+        r = self.cfg.alpha * np.exp(-self.cfg.beta * self.horizon * np.asarray(cost) / math.sqrt(self.dim))
+        return bounded_form(r, self.cfg.alpha, self.cfg.reward_form)
 
     def _fresh_weights(self) -> np.ndarray:
         return np.full(len(self.atoms), 1.0 / len(self.atoms))
@@ -193,5 +229,5 @@ class PwilRewardModel(BaseRewardModel):
 
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         self.scale = state["scale"].cpu().numpy().astype(np.float64)
-        self.atoms = self.expert.expert_features().cpu().numpy().astype(np.float64) / self.scale
+        self.atoms = self.expert.expert_features().cpu().numpy().astype(np.float64)[self._atom_rows] / self.scale
         self.horizon = int(state["horizon"])

@@ -11,8 +11,10 @@ Sign and scale: ``0 < r <= 1``, 1 where the predictor is exact. ``sigma`` is set
 expert data after training (demokit's choice; the paper tunes it so the expert's reward
 is close to 1 and falls off quickly): ``sigma = sigma_scale / mean expert error``, so a
 typical expert pair earns ``exp(-sigma_scale)`` (``sigma_scale = 0.1``: 0.90) and a pair with
-ten times the expert's mean error ``exp(-1)``. The reward is positive: it pays for
-living longer (right for CartPole).
+ten times the expert's mean error ``exp(-1)``. ``reward_form``: ``positive`` (default, the
+paper's) pays for living longer (right for CartPole); ``negative`` pays ``r - 1`` in
+``(-1, 0]`` (every step costs, least where expert-like: for tasks solved by ending the
+episode; the per-env defaults, ``pipeline_defaults``, choose it where measured).
 
 RED learns from the expert data alone: the first ``train()`` fits the predictor
 (``train_steps`` Adam steps; ``pretrain_reward=True`` does it before RL) and later calls
@@ -33,7 +35,8 @@ from demokit.devices import resolve_device
 from demokit.errors import UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions
-from demokit.reward_models.expert import check_positive, check_type, expert_data_for, model_config, relabel
+from demokit.reward_models.expert import (BoundedForm, bounded_form, check_form, check_positive, check_type, expert_data_for,
+                                          model_config, relabel)
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 
@@ -51,11 +54,25 @@ class RedConfig:
     learning_rate: float = option(1e-3, "predictor Adam learning rate")
     sigma_scale: float = option(0.1, "sigma = sigma_scale / mean expert error (typical expert reward exp(-0.1))")
     collect_count: int | None = option(None, "use the first N expert transitions; unset: all")
+    reward_form: BoundedForm = option("positive", "positive (exp(-sigma*err), in (0, 1]) or negative (that minus 1, in "
+                                          "(-1, 0]: ending sooner pays)")
 
     def __post_init__(self) -> None:
         check_type(self, "red")
+        check_form(self)
         check_positive(self, "output_dim", "batch_size", "train_steps", "learning_rate", "sigma_scale",
                        "collect_count")
+
+
+#: RED's own defaults per env and learner for the IRL pipelines (measured, seed 0, 100 evaluation episodes:
+#: docs/benchmarks.md, reward-model zoo). Acrobot-v1 is solved by ending the episode: the positive reward
+#: kept PPO at -500 for 1M env steps; ``negative`` reached -85.2 (expert -86.0).
+RED_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative"}}},
+}
+#: RED's learner per env when none is given: SAC on Pendulum-v1 (-188.4 after 3k env steps; PPO was at -885
+#: after 60k, its RL budget there is 400k)
+RED_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac"}
 
 
 @register_reward_model("red")
@@ -63,6 +80,8 @@ class RedRewardModel(BaseRewardModel):
     """RED's random-distillation reward (see the module docstring)."""
 
     config_class = RedConfig
+    pipeline_defaults = RED_PIPELINE_DEFAULTS
+    default_learners = RED_DEFAULT_LEARNERS
 
     @classmethod
     def parse_config(cls, config: Any) -> RedConfig:
@@ -119,11 +138,12 @@ class RedRewardModel(BaseRewardModel):
 
     @torch.no_grad()
     def rewards(self, data: Transitions) -> torch.Tensor:
-        """``exp(-sigma * error)`` (B,)."""
+        """``exp(-sigma * error)`` (B,) (minus 1 in the ``negative`` form)."""
         if self.sigma <= 0:
             raise UserError("RED's predictor is not trained: call train() first (or pretrain_reward=True)")
         b = self.expert.batch(data)
-        return torch.exp(-self.sigma * self.errors(self.expert.features(b.observations, b.actions)))
+        r = torch.exp(-self.sigma * self.errors(self.expert.features(b.observations, b.actions)))
+        return bounded_form(r, 1.0, self.cfg.reward_form)
 
     def estimate(self, data: Transitions) -> Transitions:
         """New data with RED rewards; ``data`` is untouched."""

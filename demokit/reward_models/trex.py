@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -64,6 +64,21 @@ class RankedRewardConfig:
     learning_rate: float = option(1e-3, "Adam learning rate")
     reward_form: Literal["sigmoid", "standardized"] = option("sigmoid", "sigmoid of the standardised R (in (0, 1)) "
                                                                         "or the standardised R itself")
+
+    #: DI-engine's T-REX / D-REX key names with the same meaning (ding/reward_model/trex_reward_model.py)
+    di_engine_keys: ClassVar[dict[str, str]] = {"min_snippet_length": "snippet_min",
+                                                "max_snippet_length": "snippet_max"}
+    #: DI-engine's keys without an equivalent here, and why
+    di_engine_unmapped: ClassVar[dict[str, str]] = {
+        "num_snippets": "demokit draws fresh snippet pairs at every update (train_steps x batch_size pairs in all); "
+                        "set train_steps",
+        "update_per_collect": "DI-engine's passes over a fixed snippet set; demokit counts updates: set train_steps",
+        "num_trajs": "demokit compares snippets only (no downsampled whole trajectories)",
+        "offline_data_path": "demokit reads the ranked episodes from one dataset: set expert_data_path to a demokit "
+                             ".h5 (a per-step rank extra, or ranking: returns)",
+        "reward_model_path": "the reward model's weights go into the policy checkpoint (state_dict), not a file",
+        "target_new_data_count": "the ranking fit runs once, before RL (pretrain_reward); it waits for no new data",
+    }
 
     def __post_init__(self) -> None:
         check_type(self, self.registered_as)

@@ -84,6 +84,33 @@ def test_di_engine_key_names(cartpole_expert: Path) -> None:
         GailRewardModel({**di, "hiden_dims": 3}, "cpu", None)
 
 
+def test_di_engine_key_names_of_trex_and_pwil(cartpole_expert: Path) -> None:
+    from demokit.reward_models.pwil import PwilConfig
+    from demokit.reward_models.trex import TrexConfig
+
+    cfg = reward_model_class("trex").parse_config(
+        {"type": "trex", "min_snippet_length": 20, "max_snippet_length": 40, "hidden_size": 32})
+    assert isinstance(cfg, TrexConfig) and (cfg.snippet_min, cfg.snippet_max, cfg.hidden_dims) == (20, 40, (32,))
+    with pytest.raises(ConfigError, match="'num_snippets' has no equivalent here: .*train_steps"):
+        create_reward_model({"type": "trex", "data_path": str(cartpole_expert), "num_snippets": 6000}, "cpu", None)
+    with pytest.raises(ConfigError, match="not both"):
+        create_reward_model({"type": "drex", "snippet_min": 5, "min_snippet_length": 5}, "cpu", None)
+    # PWIL: sample_size (a seeded random subset of the atoms), s_size / a_size checked against the data
+    pwil = create_reward_model({"type": "pwil", "expert_data_path": str(cartpole_expert), "sample_size": 100,
+                                "s_size": 4, "a_size": 2, "alpha": 5, "beta": 5}, "cpu", None, seed=3)
+    again = create_reward_model({"type": "pwil", "expert_data_path": str(cartpole_expert), "sample_size": 100},
+                                "cpu", None, seed=3)
+    assert isinstance(pwil.cfg, PwilConfig) and pwil.atoms.shape == (100, 6)
+    np.testing.assert_array_equal(pwil.atoms, again.atoms)
+    pwil.load_state_dict(pwil.state_dict())
+    np.testing.assert_array_equal(pwil.atoms, again.atoms)
+    with pytest.raises(ConfigError, match="s_size is 3 but the expert data's width is 4"):
+        create_reward_model({"type": "pwil", "expert_data_path": str(cartpole_expert), "s_size": 3}, "cpu", None)
+    with pytest.raises(ConfigError, match="'clear_buffer_per_iters' has no equivalent here"):
+        create_reward_model({"type": "pwil", "expert_data_path": str(cartpole_expert), "clear_buffer_per_iters": 1},
+                            "cpu", None)
+
+
 def test_serial_pipeline_bc_is_serial_pipeline_il(cartpole_expert: Path) -> None:
     cfg = {"epochs": 2, "device": "cpu", "eval_every": 0}
     a, _ = serial_pipeline_bc(cfg, seed=3, data_path=cartpole_expert)

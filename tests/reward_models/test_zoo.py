@@ -176,6 +176,11 @@ def test_pwil_reward_formula_and_episodes() -> None:
     batch = _random_batch(300, seed=2)
     rm.collect_data(batch)  # collected in order: estimate gives the same (episode-coupled) rewards
     assert np.allclose(rm.estimate(batch).rewards.numpy(), rm.episode_rewards(batch), atol=1e-5)
+    neg = _model("pwil", REFERENCE, reward_form="negative")  # r - alpha: same ranking, every step costs
+    assert neg.reward_of_cost(0.0) == pytest.approx(0.0)
+    assert neg.reward_of_cost(0.01) == pytest.approx(rm.reward_of_cost(0.01) - 5.0)
+    with pytest.raises(ConfigError, match="reward_form"):
+        _model("pwil", REFERENCE, reward_form="logit")
 
 
 # -- RED ----------------------------------------------------------------------------------
@@ -193,6 +198,10 @@ def test_red_reward_known_answer_and_sigma(cartpole_expert: Path) -> None:
     assert torch.allclose(rm.estimate(b).rewards, torch.exp(-rm.sigma * err), atol=1e-6)
     assert rm.estimate(b).rewards.mean() > rm.estimate(_random_batch(200)).rewards.mean()
     assert rm.train() == stats  # fitted once
+    neg = _model("red", cartpole_expert, train_steps=400, reward_form="negative")
+    neg.train()  # same seed, same fit: exactly the positive reward minus 1
+    assert torch.allclose(neg.estimate(b).rewards, rm.estimate(b).rewards - 1.0, atol=1e-6)
+    assert float(neg.estimate(b).rewards.max()) <= 0.0
 
 
 # -- T-REX / D-REX --------------------------------------------------------------------------
