@@ -104,11 +104,23 @@ def greedy_coupling_cost(x: np.ndarray, atoms: np.ndarray, weights: np.ndarray, 
     return cost
 
 
+#: PWIL's own defaults per env and learner for the IRL pipelines (measured, seed 0, 100 evaluation episodes:
+#: docs/benchmarks.md, reward-model zoo). Acrobot-v1 is solved by ending the episode: the positive reward kept
+#: PPO at -500 for 1M env steps; ``negative`` reached -81.7 (expert -86.0).
+PWIL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative"}}},
+}
+#: PWIL's learner per env when none is given: SAC on Pendulum-v1 (-161.6 after 17k env steps)
+PWIL_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac"}
+
+
 @register_reward_model("pwil")
 class PwilRewardModel(BaseRewardModel):
     """PWIL's greedy-coupling reward (see the module docstring)."""
 
     config_class = PwilConfig
+    pipeline_defaults = PWIL_PIPELINE_DEFAULTS
+    default_learners = PWIL_DEFAULT_LEARNERS
 
     @classmethod
     def parse_config(cls, config: Any) -> PwilConfig:
