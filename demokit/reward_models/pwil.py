@@ -65,8 +65,8 @@ class PwilConfig:
     s_size: int | None = option(None, "DI-engine's state width: checked against the data's (unset: not checked)")
     a_size: int | None = option(None, "DI-engine's action width (one-hot for Discrete): checked against the data's "
                                       "(unset: not checked)")
-    reward_form: BoundedForm = option("positive", "positive (the paper's, in (0, alpha]) or negative (that minus alpha, in "
-                                          "(-alpha, 0]: ending sooner pays)")
+    reward_form: BoundedForm = option("positive", "positive (the paper's, in (0, alpha]) or negative (that minus "
+                                                  "alpha, in (-alpha, 0]: ending sooner pays)")
 
     #: DI-engine's PWIL keys without an equivalent here, and why (ding/reward_model/pwil_irl_model.py)
     di_engine_unmapped: ClassVar[dict[str, str]] = {

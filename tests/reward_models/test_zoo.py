@@ -357,8 +357,9 @@ def test_per_env_defaults_of_the_zoo() -> None:
 
     box = spaces.Box(-2.0, 2.0, (1,))
     for name in ("airl", "red", "pwil"):  # Acrobot-v1 is solved by ending the episode: every step costs
-        assert irl_defaults(reward_model_class(name), "Acrobot-v1", "ppo", "reward_model") == {"reward_form": "negative"}
-        assert irl_defaults(reward_model_class(name), "CartPole-v1", "ppo", "reward_model") == {}
+        model = reward_model_class(name)
+        assert irl_defaults(model, "Acrobot-v1", "ppo", "reward_model") == {"reward_form": "negative"}
+        assert irl_defaults(model, "CartPole-v1", "ppo", "reward_model") == {}
     for name in ("red", "pwil", "sqil"):
         assert default_learner("Pendulum-v1", box, reward_model=name) == "sac"
     assert default_learner("Pendulum-v1", box, reward_model="airl") == "ppo"  # needs log-probs
