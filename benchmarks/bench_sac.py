@@ -14,9 +14,10 @@ so load changes hit both. ``--sb3-full`` adds SB3's whole 20k-step run (no early
 ``--hopper N``: training throughput on Hopper-v5 instead (mujoco extra), both at the rl-zoo
 Hopper settings (256x256, batch 256, lr 3e-4, one gradient step per env step): after 1000
 random steps, N env steps with training, timed inside each process (wall and CPU).
+``--bf16`` adds demokit with ``precision="bfloat16"`` (mixed precision) as a third row.
 
     .venv/bin/python benchmarks/bench_sac.py [--seeds 0 1 2] [--sb3-full]
-    .venv/bin/python benchmarks/bench_sac.py --hopper 1000 [--seeds 0 1 2]
+    .venv/bin/python benchmarks/bench_sac.py --hopper 1000 [--seeds 0 1 2] [--bf16]
 """
 
 from __future__ import annotations
@@ -102,9 +103,9 @@ warnings.simplefilter("ignore")
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.sac import SACTrainer
 from demokit.rl.common import torch_threads
-seed, n = int(sys.argv[1]), int(sys.argv[2])
+seed, n, precision = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 trainer = SACTrainer(tuned_config("sac", "Hopper-v5", seed=seed, learning_starts=1000, buffer_size=100_000,
-                                  device="cpu"))
+                                  device="cpu", precision=precision))
 with torch_threads(1):
     trainer.collect(1000)
     t, c = time.perf_counter(), time.process_time()
@@ -115,12 +116,15 @@ print(json.dumps({"wall_s": time.perf_counter() - t, "cpu_s": time.process_time(
 """
 
 
-def hopper(seeds: list[int], n: int) -> None:
-    rows: dict[str, list[dict]] = {"demokit": [], "sb3": []}
+def hopper(seeds: list[int], n: int, bf16: bool) -> None:
+    runs = [("demokit", HOPPER_OURS, "float32"), ("sb3", HOPPER_SB3, "")]
+    if bf16:
+        runs.insert(1, ("demokit bfloat16", HOPPER_OURS, "bfloat16"))
+    rows: dict[str, list[dict]] = {name: [] for name, _, _ in runs}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            for name, script in (("demokit", HOPPER_OURS), ("sb3", HOPPER_SB3)):
-                _, _, res = run_json([sys.executable, "-c", script, str(seed), str(n)], cwd=tmp)
+            for name, script, precision in runs:
+                _, _, res = run_json([sys.executable, "-c", script, str(seed), str(n), precision], cwd=tmp)
                 rows[name].append(res)
                 print(f"seed {seed}: {name} {n / res['wall_s']:.1f} env steps/s wall, "
                       f"{1e3 * res['cpu_s'] / n:.2f} ms CPU per step", file=sys.stderr, flush=True)
@@ -130,8 +134,11 @@ def hopper(seeds: list[int], n: int) -> None:
     for name, rs in rows.items():
         print(f"| {name} SAC, Hopper-v5, 256x256 | {len(rs)} | {statistics.median(n / r['wall_s'] for r in rs):.1f} | "
               f"{statistics.median(1e3 * r['cpu_s'] / n for r in rs):.2f} |")
-    ratio = statistics.median(r["cpu_s"] for r in rows["demokit"]) / statistics.median(r["cpu_s"] for r in rows["sb3"])
-    print(f"\nCPU time per env step, demokit / SB3 (medians): {ratio:.2f}")
+    for name in rows:
+        if name != "sb3":
+            cpu = statistics.median(r["cpu_s"] for r in rows[name]) / statistics.median(r["cpu_s"] for r in rows["sb3"])
+            wall = statistics.median(r["wall_s"] for r in rows[name]) / statistics.median(r["wall_s"] for r in rows["sb3"])
+            print(f"\n{name} / SB3 per env step (medians): CPU {cpu:.2f}, wall {wall:.2f}")
 
 
 def demokit_cmd() -> list[str]:
@@ -168,9 +175,10 @@ def main() -> None:
     ap.add_argument("--sb3-full", action="store_true", help="also run SB3 for its whole 20k steps")
     ap.add_argument("--hopper", type=int, default=0, metavar="N", help="measure Hopper-v5 training throughput "
                     "over N env steps instead (needs the mujoco extra and SB3)")
+    ap.add_argument("--bf16", action="store_true", help="with --hopper: add demokit with precision bfloat16")
     args = ap.parse_args()
     if args.hopper:
-        hopper(args.seeds, args.hopper)
+        hopper(args.seeds, args.hopper, args.bf16)
         return
     sb3 = have_sb3()
     if not sb3:

@@ -355,12 +355,14 @@ def _scatter(space: spaces.Space, full: Any, rows: np.ndarray, part: Any) -> Any
 
 def run_episodes(stepper: VecStepper, actor: Actor, sink: EpisodeSink, *, seed: int, n_episodes: int | None = None,
                  n_steps: int | None = None, record: bool = True, stop: StopFlag | None = None,
-                 progress: ProgressFn | None = None) -> int:
+                 progress: ProgressFn | None = None, first_episode: int = 0) -> int:
     """Run seeded episodes until the budget is met (or ``stop`` is set); returns transitions stepped.
 
     Episode ``k`` is reset with seed ``seed + k`` and handed to ``sink.add`` when it ends (cut
     episodes of a step budget included; data only with ``record``). Give exactly one of
-    ``n_episodes`` and ``n_steps``. ``progress`` gets ``{"episodes", "steps", "steps_per_s"}``
+    ``n_episodes`` and ``n_steps``. ``first_episode`` = f runs episodes f, f + 1, ... of the
+    same sequence (reset seed ``seed + k`` and ``actor.start(slot, k)`` with the global ``k``;
+    ``sink.add`` gets ``k - f``): a shard of a longer collection. ``progress`` gets ``{"episodes", "steps", "steps_per_s"}``
     (the sink's figures) every ``PROGRESS_EVERY_S`` seconds.
     """
     assert (n_episodes is None) != (n_steps is None), "give exactly one budget"
@@ -383,8 +385,8 @@ def run_episodes(stepper: VecStepper, actor: Actor, sink: EpisodeSink, *, seed: 
     seeds: list[int | None] = [None] * n
     for i in range(n):
         if may_start():
-            slot_ep[i], seeds[i] = next_k, seed + next_k
-            actor.start(i, next_k)
+            slot_ep[i], seeds[i] = next_k, seed + first_episode + next_k
+            actor.start(i, first_episode + next_k)
             next_k += 1
     obs = stepper.reset(seeds)
     active = slot_ep >= 0                # kept up to date only when episodes end (cheap steps)
@@ -423,13 +425,14 @@ def run_episodes(stepper: VecStepper, actor: Actor, sink: EpisodeSink, *, seed: 
                     if bufs is not None:
                         ep = bufs.episode(i, int(t[i]), obs_index(obs, slice(i, i + 1)),
                                           terminated=bool(step.terminated[i]),
-                                          truncated=bool(step.truncated[i] or cut[i]), seed=seed + k)
+                                          truncated=bool(step.truncated[i] or cut[i]),
+                                          seed=seed + first_episode + k)
                     ret = figures[int(i)] if ended[i] else float(stepper._ep_return[i])
                     sink.add(k, ep, bool(cut[i]), ret, int(t[i]))
                     t[i] = 0
                     if may_start():
-                        slot_ep[i], seeds[i], reset_mask[i] = next_k, seed + next_k, True
-                        actor.start(int(i), next_k)
+                        slot_ep[i], seeds[i], reset_mask[i] = next_k, seed + first_episode + next_k, True
+                        actor.start(int(i), first_episode + next_k)
                         next_k += 1
                     else:
                         slot_ep[i] = -1

@@ -1,36 +1,76 @@
 #!/usr/bin/env bash
-# Regenerate the committed reference datasets:
-#   datasets/cartpole-v1-expert.h5, acrobot-v1-expert.h5 (PPO experts), pendulum-v1-expert.h5 (SAC),
-#   mountaincar-v0-expert.h5 (DQN)
-# Each holds 10 greedy episodes of the env's reference expert (episode k reset with seed k),
-# gzip-compressed. A missing expert (experts/<env>-<algo>.pt) is trained first with the
-# tuned settings (`demokit train-expert`). The script fails when an expert's collected
-# mean return is below the env's reward threshold (CartPole-v1 475, Acrobot-v1 -100,
-# MountainCar-v0 -110; Pendulum-v1 has none).
+# Regenerate the committed reference datasets.
 #
-# Usage: bash scripts/make_reference_datasets.sh        (from anywhere; PYTHON=... to choose the interpreter)
+#   bash scripts/make_reference_datasets.sh           classic control (default):
+#       datasets/cartpole-v1-expert.h5, acrobot-v1-expert.h5 (PPO experts), pendulum-v1-expert.h5
+#       (SAC), mountaincar-v0-expert.h5 (DQN): 10 greedy episodes of the env's expert (episode k
+#       reset with seed k), gzip-compressed. A missing expert (experts/<env>-<algo>.pt) is trained
+#       first with the tuned settings (`demokit train-expert`).
+#   bash scripts/make_reference_datasets.sh mujoco [ENV ...]
+#       datasets/<env>-expert.h5 for Hopper-v5, HalfCheetah-v5, Walker2d-v5 (or the ENVs given):
+#       25 greedy episodes of the env's SAC expert experts/<env>-sac.pt (train it first:
+#       scripts/make_mujoco_experts.sh), gzip-compressed, after a 50-episode evaluation of it.
+#       An env whose expert is missing is skipped with a note.
+#
+# The script fails when an expert's collected mean return is below the goal (CartPole-v1 475,
+# Acrobot-v1 -100, MountainCar-v0 -110, Pendulum-v1 none; Hopper-v5 3000, HalfCheetah-v5 5000,
+# Walker2d-v5 4000: the zoo's level) or a file is over its size budget (1 MB classic, 5 MB MuJoCo).
+#
+# Usage: from anywhere; PYTHON=... to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-.venv/bin/python}"
+MODE="${1:-classic}"
 
-for pair in CartPole-v1:ppo Acrobot-v1:ppo Pendulum-v1:sac MountainCar-v0:dqn; do
-    env="${pair%%:*}" algo="${pair##*:}"
-    out="datasets/$(echo "$env" | tr '[:upper:]' '[:lower:]')-expert.h5"
-    result=$("$PY" cli.py collect --policy "$algo" --env "$env" --episodes 10 --seed 0 --compression gzip \
-        --force --out "$out" --json | tail -n 1)
-    echo "$result"
-    "$PY" - "$env" "$result" <<'PYEOF'
-import json, sys
+check() {  # check ENV RESULT_JSON GOAL BUDGET_BYTES ALGO
+    "$PY" - "$@" <<'PYEOF'
+import json, os, sys
+env, result, goal, budget, algo = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 from demokit.envs import reward_threshold
-env, result = sys.argv[1], json.loads(sys.argv[2])
-goal = reward_threshold(env)
-size = __import__("os").path.getsize(result["path"])
+goal = reward_threshold(env) if goal == "threshold" else float(goal)
+size = os.path.getsize(result["path"])
 print(f"{result['path']}: {result['episodes']} episodes, mean return {result['mean_return']:.1f} "
-      f"(threshold {goal}), {size / 1024:.0f} KiB", file=sys.stderr)
+      f"(goal {goal}), {size / 1024:.0f} KiB", file=sys.stderr)
 if goal is not None and result["mean_return"] < goal:
     sys.exit(f"error: the {env} expert's demonstrations average {result['mean_return']:.1f} < {goal}; "
-             f"retrain it (rm experts/{env}-*.pt) before committing")
-if size >= 1 << 20:
-    sys.exit(f"error: {result['path']} is {size} bytes, over the 1 MB budget of a committed dataset")
+             f"retrain it (rm experts/{env}-{algo}.pt) before committing")
+if size >= budget:
+    sys.exit(f"error: {result['path']} is {size} bytes, over the {budget} byte budget of a committed dataset")
 PYEOF
-done
+}
+
+case "$MODE" in
+  classic)
+    for pair in CartPole-v1:ppo Acrobot-v1:ppo Pendulum-v1:sac MountainCar-v0:dqn; do
+        env="${pair%%:*}" algo="${pair##*:}"
+        out="datasets/$(echo "$env" | tr '[:upper:]' '[:lower:]')-expert.h5"
+        result=$("$PY" cli.py collect --policy "$algo" --env "$env" --episodes 10 --seed 0 --compression gzip \
+            --force --out "$out" --json | tail -n 1)
+        echo "$result"
+        check "$env" "$result" threshold $((1 << 20)) "$algo"
+    done
+    ;;
+  mujoco)
+    shift || true
+    envs=("$@")
+    [[ ${#envs[@]} -gt 0 ]] || envs=(Hopper-v5 HalfCheetah-v5 Walker2d-v5)
+    declare -A GOAL=([Hopper-v5]=3000 [HalfCheetah-v5]=5000 [Walker2d-v5]=4000)
+    for env in "${envs[@]}"; do
+        expert="experts/$env-sac.pt"
+        if [[ ! -f "$expert" ]]; then
+            echo "note: $expert missing: skipped (train it: bash scripts/make_mujoco_experts.sh $env)" >&2
+            continue
+        fi
+        "$PY" cli.py eval --policy "$expert" --episodes 50 --seed 1000 --json | tail -n 1
+        out="datasets/$(echo "$env" | tr '[:upper:]' '[:lower:]')-expert.h5"
+        result=$("$PY" cli.py collect --policy sac --env "$env" --episodes 25 --seed 0 --compression gzip \
+            --force --out "$out" --json | tail -n 1)
+        echo "$result"
+        check "$env" "$result" "${GOAL[$env]:-threshold}" $((5 << 20)) sac
+    done
+    ;;
+  *)
+    echo "usage: $0 [classic | mujoco [ENV ...]]" >&2
+    exit 2
+    ;;
+esac

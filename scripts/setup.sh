@@ -3,7 +3,8 @@
 # Idempotent: safe to run before every command. torch is pinned through
 # constraints.txt (a CPU build here); pyproject.toml keeps a normal range for users.
 # The mujoco extra (Gymnasium's MuJoCo v5 envs, the mujoco wheel from PyPI) is part of the set-up, and so is
-# the minari extra (Minari 0.5 with its DataCollector's jax[cpu], Pillow): the Minari interop tests run in CI.
+# the minari extra (Minari 0.5 with its DataCollector's jax[cpu], Pillow): the Minari interop tests run in CI;
+# and the lerobot extra (pyarrow, Pillow, PyAV with its own FFmpeg: LeRobot's image and video features decode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-}"
@@ -18,8 +19,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.demokit-setup
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import demokit, torch, h5py, gymnasium, pytest, mujoco, minari, jax, PIL, tensorboard, matplotlib, datasets" 2>/dev/null; then
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import demokit, torch, h5py, gymnasium, pytest, mujoco, minari, jax, PIL, tensorboard, matplotlib, datasets, av, pyarrow" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco,minari,tensorboard,plot,imitation-data,render,blosc]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco,minari,tensorboard,plot,imitation-data,lerobot,render,blosc]"
   echo "$want" > "$stamp"
 fi

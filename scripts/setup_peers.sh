@@ -4,6 +4,7 @@
 #   scripts/setup_peers.sh            # both parts
 #   scripts/setup_peers.sh imitation  # only .venv-imitation
 #   scripts/setup_peers.sh main       # only the benchmark packages in .venv
+#   scripts/setup_peers.sh lerobot    # only .venv-lerobot (not part of "all")
 #
 # 1. .venv-imitation (git-ignored, repo root): imitation==1.0.1 with its own pins
 #    (gymnasium ~=0.29, stable-baselines3 ~=2.2.1), numpy<2 (gymnasium 0.29 uses
@@ -14,6 +15,16 @@
 #    minari[create] 0.5 for benchmarks/peers/minari_collect.py: Minari's DataCollector
 #    imports jax.tree_util on every step, so `create` (jax[cpu], ~130 MB of wheels,
 #    ~500 MB installed, no CUDA) is needed. SKIP_MINARI=1 leaves minari/jax out.
+#
+# 3. .venv-lerobot (git-ignored): lerobot==0.4.4 (the newest release on the index here; writes
+#    codebase v3.0) for tests/data/convert/test_lerobot_real.py. lerobot pins torch<2.11 and
+#    torchvision<0.26, which clash with the CPU torch 2.13.0, so lerobot goes in with --no-deps
+#    plus what its dataset module imports (datasets<5, huggingface-hub<0.36, av<16, accelerate,
+#    draccus, ...), torchvision 0.28.0 (the release for torch 2.13) and numpy<2.4 (lerobot 0.4.4's
+#    (1,)-shaped features go through float(array), which numpy 2.4 refuses). On a CPU-only torch the
+#    PyPI torchvision/torchcodec wheels cannot load their C extensions (CUDA builds), so LeRobot's own
+#    video decoders do not run here: lerobot_peer.py declares torchvision's two op schemas and decodes
+#    with PyAV instead (see its docstring).
 #
 # Environment: PYTHON (interpreter for the new venv; default: the one .venv was
 # made from, else python3).
@@ -27,8 +38,8 @@ MAIN_VENV="$ROOT/.venv"
 WHAT="${1:-all}"
 
 case "$WHAT" in
-  all|imitation|main) ;;
-  *) echo "usage: $0 [all|imitation|main]" >&2; exit 2 ;;
+  all|imitation|main|lerobot) ;;
+  *) echo "usage: $0 [all|imitation|main|lerobot]" >&2; exit 2 ;;
 esac
 
 pick_python() {
@@ -117,6 +128,27 @@ print("  " + ", ".join(found))
 EOF
 }
 
+LEROBOT_VENV="$ROOT/.venv-lerobot"
+setup_lerobot() {
+  echo "== .venv-lerobot (lerobot 0.4.4)"
+  if [[ ! -x "$LEROBOT_VENV/bin/python" ]]; then
+    "$(pick_python)" -m venv "$LEROBOT_VENV"
+  fi
+  if "$LEROBOT_VENV/bin/python" -c 'import importlib.metadata as md; assert md.version("lerobot") == "0.4.4"; import av, datasets, accelerate, torchvision' 2>/dev/null; then
+    echo "  already installed"
+  else
+    pip_in "$LEROBOT_VENV" --upgrade pip
+    pip_in "$LEROBOT_VENV" "torch==2.13.0"
+    pip_in "$LEROBOT_VENV" --no-deps "lerobot==0.4.4"
+    pip_in "$LEROBOT_VENV" "torchvision==0.28.0" "numpy<2.4" "datasets>=4,<5" "huggingface-hub>=0.34.2,<0.36" \
+      "av>=15,<16" "accelerate>=1.10,<2" "draccus==0.10.0" pandas pyarrow jsonlines "deepdiff>=7,<9" termcolor \
+      "imageio[ffmpeg]" "packaging<26" einops "gymnasium>=1.1.1,<2" pillow
+  fi
+  check_cpu_torch "$LEROBOT_VENV"
+  "$LEROBOT_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("lerobot", "torch", "torchvision", "av", "datasets", "numpy")))'
+}
+
+if [[ "$WHAT" == lerobot ]]; then setup_lerobot; fi
 if [[ "$WHAT" == all || "$WHAT" == imitation ]]; then setup_imitation; fi
 if [[ "$WHAT" == all || "$WHAT" == main ]]; then setup_main; fi
 echo "done"

@@ -1,20 +1,34 @@
-"""Train one expert for hours in the background: a progress line every --log-every env steps and
-a resumable-looking snapshot (``<out>.partial.pt``, the current policy) every --snapshot-every.
+"""Train one expert for hours in the background, resumably: a progress line every --log-every env
+steps; every --snapshot-every steps a snapshot of the current policy (``<out>.partial.pt``) and,
+for SAC, the whole training state (``<out>.state.pt``: replay buffer, optimisers, random streams;
+see ``SACTrainer.save_training_state``); a snapshot of the best policy so far (``<out>.best.pt``)
+whenever a goal check's quick evaluation beats the previous best.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/train_expert_logged.py \\
-        --env Hopper-v5 --algo sac --out experts/Hopper-v5-sac.pt --log experts/Hopper-v5-sac.log &
+        --env Hopper-v5 --algo sac --out experts/Hopper-v5-sac.pt --log experts/Hopper-v5-sac.log \\
+        --resume --stop-at 23:25 &
 
-The final checkpoint is written to --out (atomically) only when training ends; the partial
-snapshot's ``training`` figures say ``"partial": true``. Settings: the tuned table.
+--resume continues from ``<out>.state.pt`` when it exists (a later session, or after a stop);
+the envs start fresh episodes there. --stop-at HH:MM (UTC) or SIGTERM / SIGINT: the state is
+saved at the next progress report (<= 250 env steps later) and the script exits 0 without a
+final checkpoint. The final checkpoint goes to --out (atomically) only when training ends (goal
+reached or budget spent); the partial/best snapshots' ``training`` figures say ``"partial": true``.
+Settings: the tuned table.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
+import signal
 import sys
 import time
 from pathlib import Path
+
+
+class Stop(Exception):
+    """Raised from the progress callback to end a run early (deadline or signal)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,21 +41,51 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", required=True)
     ap.add_argument("--log-every", type=int, default=10_000)
     ap.add_argument("--snapshot-every", type=int, default=50_000)
+    ap.add_argument("--resume", action="store_true", help="continue from <out>.state.pt if it exists (sac)")
+    ap.add_argument("--stop-at", default=None, help="HH:MM UTC: save the state and exit at that time")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--precision", default=None, choices=("float32", "bfloat16"), help="sac: matmul precision")
     args = ap.parse_args(argv)
+    if args.resume and args.algo != "sac":
+        ap.error("--resume needs --algo sac (the learner with a saved training state)")
 
     from demokit.rl.dqn import DQNTrainer
     from demokit.rl.hyperparams import tuned_config
     from demokit.rl.ppo import PPOTrainer
     from demokit.rl.sac import SACTrainer
 
-    cfg = tuned_config(args.algo, args.env, seed=args.seed, total_timesteps=args.timesteps, device="cpu")
+    extra = {} if args.precision is None else {"precision": args.precision}
+    if extra and args.algo != "sac":
+        ap.error("--precision is a sac option")
+    cfg = tuned_config(args.algo, args.env, seed=args.seed, total_timesteps=args.timesteps, device=args.device,
+                       **extra)
     out = Path(args.out)
     partial = out.with_name(out.stem + ".partial" + out.suffix)
+    best = out.with_name(out.stem + ".best" + out.suffix)
+    state = out.with_name(out.stem + ".state" + out.suffix)
+    deadline = None
+    if args.stop_at:
+        now = dt.datetime.now(dt.timezone.utc)
+        hh, mm = (int(x) for x in args.stop_at.split(":"))
+        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if deadline <= now:
+            deadline += dt.timedelta(days=1)
     log = open(args.log, "a", buffering=1)
     t0 = time.time()
-    marks = {"log": 0, "snap": 0}
+    marks: dict[str, float] = {"log": 0, "snap": 0, "best": -math.inf, "signal": 0}
     trainer_cls = {"ppo": PPOTrainer, "dqn": DQNTrainer, "sac": SACTrainer}[args.algo]
     trainer = None
+
+    def on_signal(signum: int, _frame: object) -> None:
+        marks["signal"] = signum
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def save_snapshots(steps: int) -> None:
+        trainer.save(partial, training={"partial": True, "env_steps": steps})
+        if isinstance(trainer, SACTrainer):
+            trainer.save_training_state(state)
 
     def progress(info: dict[str, float]) -> None:
         steps = int(info["env_steps"])
@@ -52,19 +96,47 @@ def main(argv: list[str] | None = None) -> int:
             log.write(f"{time.strftime('%H:%M:%S')} steps {steps} train_return_mean20 {mean20:.1f} "
                       f"eval_return {info['eval_return']:.1f} steps_per_s {info['steps_per_s']:.1f} "
                       f"elapsed_s {time.time() - t0:.0f}\n")
-        if trainer is not None and steps - marks["snap"] >= args.snapshot_every:
+        if trainer is None:
+            return
+        if info["eval_return"] > marks["best"]:  # a new best quick evaluation
+            marks["best"] = info["eval_return"]
+            trainer.save(best, training={"partial": True, "env_steps": steps, "quick_eval_return": marks["best"]})
+            log.write(f"{time.strftime('%H:%M:%S')} best snapshot at {steps} steps: eval_return {marks['best']:.1f}\n")
+        if steps - marks["snap"] >= args.snapshot_every:
             marks["snap"] = steps
-            trainer.save(partial, training={"partial": True, "env_steps": steps})
+            save_snapshots(steps)
+        late = deadline is not None and dt.datetime.now(dt.timezone.utc) >= deadline
+        if late or marks["signal"]:
+            save_snapshots(steps)
+            raise Stop("deadline" if late else f"signal {int(marks['signal'])}")
 
     log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start {cfg}\n")
     trainer = trainer_cls(cfg, progress=progress)
+    if args.resume and state.exists():
+        trainer.load_training_state(state)
+        marks["log"] = marks["snap"] = trainer.env_steps
+        if not math.isnan(trainer.last_eval):
+            marks["best"] = trainer.last_eval if not best.exists() else max(trainer.last_eval, _best_of(best))
+        log.write(f"{time.strftime('%H:%M:%S')} resumed from {state} at {trainer.env_steps} steps\n")
     try:
         result = trainer.learn(out=out)
+    except Stop as why:
+        log.write(f"{time.strftime('%H:%M:%S')} stopped ({why}) at {trainer.env_steps} steps; state in {state}\n")
+        return 0
     finally:
         trainer.close()
     log.write(f"{time.strftime('%H:%M:%S')} done {result.as_dict()}\n")
     log.close()
     return 0
+
+
+def _best_of(path: Path) -> float:
+    """The quick evaluation recorded in a best snapshot (-inf when unreadable)."""
+    from demokit.policies import load_checkpoint
+    try:
+        return float(load_checkpoint(path).training.get("quick_eval_return", -math.inf))
+    except Exception:  # noqa: BLE001 - an unreadable old snapshot just loses its rank
+        return -math.inf
 
 
 if __name__ == "__main__":

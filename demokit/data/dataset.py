@@ -22,7 +22,7 @@ from gymnasium import spaces
 from demokit.data import format as fmt
 from demokit.data.episode import Episode, obs_index, obs_map
 from demokit.data.storage import Storage, storage_for
-from demokit.data.storage.base import index_array, rows_range
+from demokit.data.storage.base import RowRuns, index_array, rows_range
 from demokit.errors import DatasetError, UserError
 from demokit.spaces import check_same_spaces, flatten_batch, space_from_json
 
@@ -492,6 +492,24 @@ class DemoDataset:
             out[NEXT_OBSERVATIONS] = fmt.assemble(self.observation_space, nxt)
         return {name: out[name] for name in names}
 
+    def read_final_observations(self, episodes: Any = None) -> Any:
+        """The final observations of ``episodes`` (None: all; a slice / range or episode indices),
+        read without caching (nested for Dict / Tuple spaces), like :meth:`read` reads rows."""
+        e = self.num_episodes
+        rng = rows_range(episodes, e)
+        sel = slice(*rng) if rng is not None else index_array(episodes, e)
+        names = [fmt.h5_name(fmt.FINAL_OBSERVATIONS, p) for p, _, _ in fmt.leaf_specs(self.observation_space)]
+        with self._open() as st:
+            return fmt.assemble(self.observation_space, [st.read(name, sel) for name in names])
+
+    @cached_property
+    def compression(self) -> str | None:
+        """The compression of the stored observations (None, ``gzip``, ``lzf``, ``blosc``)."""
+        first = fmt.h5_name(fmt.OBSERVATIONS, fmt.leaf_specs(self.observation_space)[0][0])
+        with self._open() as st:
+            spec = st.fields().get(first)
+        return None if spec is None else spec.compression
+
     def iter_batches(self, batch_size: int, *, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS),
                      shuffle: bool = False, seed: int | None = None, rows: Any = None,
                      buffer_rows: int | None = None, drop_last: bool = False) -> Iterator[dict[str, Any]]:
@@ -515,9 +533,8 @@ class DemoDataset:
         names = self._check_fields(fields)
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
-        n = len(self)
-        sel = np.arange(n, dtype=np.int64) if rows is None else np.sort(index_array(rows, n))
-        return self._iter_batches(names, int(batch_size), sel, shuffle, seed, buffer_rows, drop_last)
+        return self._iter_batches(names, int(batch_size), RowRuns.of(rows, len(self)), shuffle, seed, buffer_rows,
+                                  drop_last)
 
     def block_rows(self, fields: str | Sequence[str] = (fmt.OBSERVATIONS, fmt.ACTIONS)) -> int:
         """Rows per read block of :meth:`iter_batches` of ``fields`` (their largest chunk, >= 4096)."""
@@ -543,25 +560,28 @@ class DemoDataset:
                       not spec.name.startswith((fmt.EPISODES + "/", fmt.FINAL_OBSERVATIONS)))]
         return max([4096, *chunks])
 
-    def _iter_batches(self, names: list[str], batch_size: int, sel: np.ndarray, shuffle: bool, seed: int | None,
+    def _iter_batches(self, names: list[str], batch_size: int, sel: RowRuns, shuffle: bool, seed: int | None,
                       buffer_rows: int | None, drop_last: bool) -> Iterator[dict[str, Any]]:
-        if sel.size == 0:
+        if len(sel) == 0:
             return
         with self._open() as st:
             block = self._block_rows(names, st)
-            cuts = np.flatnonzero(np.diff(sel // block)) + 1
-            blocks = list(zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [sel.size])).tolist()))
+            blocks = sel.blocks(block)  # the selection per storage block: O(runs + blocks), never O(rows)
             rng = np.random.default_rng(seed)
             if shuffle:
                 blocks = [blocks[i] for i in rng.permutation(len(blocks))]
             capacity = buffer_rows if buffer_rows is not None else max(8 * block, 16 * batch_size)
             pending: list[dict[str, Any]] = []
             held = 0
-            for k, (a, b) in enumerate(blocks):
-                part = sel[a:b]
-                pending.append(self._read_rows(st, names, slice(int(part[0]), int(part[-1]) + 1)
-                                               if int(part[-1]) - int(part[0]) + 1 == part.size else part))
-                held += part.size
+            for k, (starts, stops) in enumerate(blocks):
+                if starts.size == 1:  # one contiguous piece: a range read
+                    part: Any = slice(int(starts[0]), int(stops[0]))
+                    size = int(stops[0] - starts[0])
+                else:
+                    part = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(starts, stops)])
+                    size = part.size
+                pending.append(self._read_rows(st, names, part))
+                held += size
                 if held < (capacity if shuffle else batch_size) and k + 1 < len(blocks):
                     continue
                 pool = _concat_batches(pending)

@@ -23,6 +23,7 @@ import torch.utils.data
 
 from demokit.data import format as fmt
 from demokit.data.dataset import DemoDataset
+from demokit.data.storage.base import RowRuns
 from demokit.seeding import derive_seed
 
 
@@ -38,20 +39,21 @@ class StreamingBatches(torch.utils.data.IterableDataset):
         super().__init__()
         self.ds, self.batch_size, self.fields = ds, int(batch_size), tuple(fields)
         self.shuffle, self.seed, self.buffer_rows, self.drop_last = shuffle, int(seed), buffer_rows, drop_last
-        self.rows = np.arange(len(ds), dtype=np.int64) if rows is None else np.sort(np.asarray(rows, np.int64))
+        self.rows = RowRuns.of(rows, len(ds))  # runs, not an index array: O(episodes) memory
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def shares(self, num_workers: int) -> list[np.ndarray]:
-        """The rows of each of ``num_workers`` workers (contiguous, together all of ``rows``)."""
-        return np.array_split(self.rows, max(1, num_workers))
+    def shares(self, num_workers: int) -> list[RowRuns]:
+        """The rows of each of ``num_workers`` workers (contiguous, together all of ``rows``; sized as
+        ``np.array_split`` sizes them)."""
+        return self.rows.split(num_workers)
 
     def batches(self, worker: int = 0, num_workers: int = 1) -> Iterator[dict[str, Any]]:
         """The batches worker ``worker`` of ``num_workers`` yields (also usable without a DataLoader)."""
         share = self.shares(num_workers)[worker]
-        if share.size == 0:
+        if len(share) == 0:
             return iter(())
         return self.ds.iter_batches(self.batch_size, fields=self.fields, shuffle=self.shuffle,
                                     seed=derive_seed(self.seed, "stream", self.epoch, worker), rows=share,

@@ -20,6 +20,12 @@ Beta schedules (``beta_schedule``), for rounds i >= 1 (round 0 always has beta 1
 * ``exponential[:p]``: ``p ** i`` (p defaults to 0.5);
 * ``constant[:b]``: ``b`` (defaults to 0: after round 0 only the learner acts, the
   variant the paper recommends in practice).
+
+``demonstrations``: a dataset of expert demonstrations (it may be reward-free: teleoperation, robot
+logs) that replaces round 0's expert rollouts: the aggregate starts with its episodes (labels = its
+actions, ``expert_executed`` true, ``round`` 0; its own extras are not carried) and round 0's policy is
+BC on it. When it is reward-free the whole aggregate is written without rewards (the rollouts' env
+rewards are left out, with a warning saying so; the evaluations still measure returns live).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +44,14 @@ from gymnasium import spaces
 
 from demokit.config import from_mapping, option, to_dict
 from demokit.data import format as fmt
+from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.data.episode import Episode
 from demokit.data.writer import DatasetWriter
 from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import ConfigError, UserError
 from demokit.il.bc import BCConfig, train_bc
 from demokit.policies import NeuralPolicy, Policy, default_head, file_sha256, load_checkpoint, save_checkpoint
-from demokit.paths import check_output_path
+from demokit.paths import check_input_path, check_output_path, resolve_output
 from demokit.rollout import EpisodeTable, VecStepper, run_episodes
 from demokit.seeding import derive_seed
 from demokit.spaces import check_same_spaces
@@ -72,7 +80,10 @@ class DAggerConfig:
                                    "policies/<env>-dagger.pt)")
     dataset_out: str | None = option(None, "aggregated dataset (Python: a temporary file when unset; the CLI "
                                            "writes datasets/<env>-dagger.h5)")
-    overwrite: bool = option(False, "replace an existing dataset_out")
+    demonstrations: str | None = option(None, "a dataset of expert demonstrations (may be reward-free) that "
+                                              "replaces round 0's expert rollouts")
+    overwrite: bool = option(False, "replace an existing dataset_out, and an out / dataset_out that is a file of "
+                                    "another kind (the CLI's --force); an input is never replaced")
 
 
 @dataclass(frozen=True)
@@ -183,8 +194,31 @@ def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta
                     seed=ep.seed) for ep in table.in_order()]
 
 
-def _with_round(ep: Episode, r: int) -> Episode:
-    return Episode(observations=ep.observations, actions=ep.actions, rewards=ep.rewards, terminated=ep.terminated,
+def _demonstrations(cfg: DAggerConfig, env_id: str) -> DemoDataset | None:
+    """The demonstrations that replace round 0's rollouts (checked against the env), or None."""
+    if cfg.demonstrations is None:
+        return None
+    demos = load_dataset(check_input_path(cfg.demonstrations, what="demonstrations"))
+    demos.check_env(env_id)
+    if len(demos) == 0:
+        raise UserError(f"demonstrations {demos.path} hold no transitions; collect episodes into them first")
+    return demos
+
+
+def _add_demonstrations(w: DatasetWriter, demos: DemoDataset) -> None:
+    """The demonstrations as round 0 of the aggregate: labels = their actions, executed by the expert."""
+    n = len(demos)
+    w.add_columns(observations=demos.observations, actions=demos.actions, rewards=demos.rewards,
+                  terminated=demos.terminated, truncated=demos.truncated,
+                  final_observations=demos.final_observations, episode_lengths=demos.episode_lengths,
+                  seeds=demos.episode_seeds,
+                  extras={"executed_action": demos.actions, "expert_executed": np.ones(n, dtype=bool),
+                          "round": np.zeros(n, dtype=np.int64)})
+
+
+def _with_round(ep: Episode, r: int, *, rewards: bool = True) -> Episode:
+    return Episode(observations=ep.observations, actions=ep.actions, rewards=ep.rewards if rewards else None,
+                   terminated=ep.terminated,
                    truncated=ep.truncated, final_observation=ep.final_observation,
                    extras={**ep.extras, "round": np.full(len(ep), r, dtype=np.int64)}, seed=ep.seed)
 
@@ -210,7 +244,14 @@ def _check(cfg: DAggerConfig) -> None:
             raise UserError(f"--dataset-out {p}: is a directory; give a file path such as {p / 'dagger.h5'}")
         if p.exists() and not cfg.overwrite:
             raise UserError(f"--dataset-out {p} already exists; pass --force to replace it or choose another path")
-    check_output_path(cfg.out, inputs=[cfg.expert, cfg.dataset_out])
+    if cfg.out is not None and cfg.dataset_out is not None and resolve_output(cfg.out) == resolve_output(
+            cfg.dataset_out):
+        raise UserError(f"out and dataset_out are the same file ({cfg.out}); give them different paths")
+    # the CLI's rules: never an input, another kind of file only with overwrite (--force)
+    check_output_path(cfg.out, kind="checkpoint", inputs=[cfg.expert, cfg.dataset_out, cfg.demonstrations],
+                      force=cfg.overwrite)
+    check_output_path(cfg.dataset_out, kind="dataset", inputs=[cfg.expert, cfg.out, cfg.demonstrations],
+                      force=cfg.overwrite, what="--dataset-out")
 
 
 def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expert_policy: Policy | None = None,
@@ -249,23 +290,41 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
                        eval_episodes=cfg.eval_episodes, device=cfg.device)
     provenance = {"algo": "dagger", "env_id": env_id, "seed": cfg.seed, "beta_schedule": cfg.beta_schedule,
                   **expert_info}
+    demos = _demonstrations(cfg, env_id)
+    if demos is not None:
+        provenance["demonstrations"] = str(demos.path)
+    reward_free = demos is not None and not demos.has_rewards
+    if reward_free:
+        warnings.warn(f"demonstrations {demos.path} are reward-free: the aggregated dataset is written without "  # type: ignore[union-attr]
+                      f"rewards (the rollouts' env rewards are left out); evaluation returns are measured live",
+                      stacklevel=2)
     learner: NeuralPolicy | None = None
     records: list[dict[str, Any]] = []
     with _dataset_path(cfg) as data_path:
         for r, beta in enumerate(betas):
-            eps = rollout_mixture(env_id, expert=expert, learner=learner, beta=beta, episodes=cfg.episodes_per_round,
-                                  seed=derive_seed(cfg.seed, "dagger-rollout", r) % (2**31), rng=rng)
+            eps: list[Episode] = []
+            if r > 0 or demos is None:
+                eps = rollout_mixture(env_id, expert=expert, learner=learner, beta=beta,
+                                      episodes=cfg.episodes_per_round,
+                                      seed=derive_seed(cfg.seed, "dagger-rollout", r) % (2**31), rng=rng)
             mode = "append" if r > 0 else ("overwrite" if cfg.overwrite else "create")
             with DatasetWriter(data_path, observation_space=obs_space, action_space=act_space, env_id=env_id,
                                env_spec=env_spec_json(env_id), provenance={**provenance, "round": r, "beta": beta},
                                mode=mode) as w:
-                w.add_episodes(_with_round(ep, r) for ep in eps)
+                if eps:
+                    w.add_episodes(_with_round(ep, r, rewards=not reward_free) for ep in eps)
+                else:
+                    _add_demonstrations(w, demos)  # type: ignore[arg-type]
                 total_episodes, total_steps = w.total_episodes, w.total_steps
             res = train_bc(data_path, bc_base, seed=derive_seed(cfg.seed, "dagger-bc", r) % (2**31))
             learner = res.policy
-            rec = {"round": r, "beta": beta,
-                   "rollout_return": float(np.mean([ep.episode_return for ep in eps])),
-                   "expert_fraction": float(np.mean(np.concatenate([ep.extras["expert_executed"] for ep in eps]))),
+            if eps:
+                rollout_return = float(np.mean([ep.episode_return for ep in eps]))
+                expert_fraction = float(np.mean(np.concatenate([ep.extras["expert_executed"] for ep in eps])))
+            else:  # the demonstrations' round: their returns when they have rewards
+                rollout_return = float(np.mean(demos.episode_returns)) if demos.has_rewards else float("nan")  # type: ignore[union-attr]
+                expert_fraction = 1.0
+            rec = {"round": r, "beta": beta, "rollout_return": rollout_return, "expert_fraction": expert_fraction,
                    "dataset_episodes": total_episodes, "dataset_steps": total_steps,
                    "mean_return": res.mean_return, "std_return": res.std_return, "bc_wall_s": res.wall_s}
             records.append(rec)

@@ -95,6 +95,9 @@ class CollectConfig:
     n_steps: int | None = option(None, "number of transitions to collect (or give a number of episodes); the "
                                        "episode crossing the budget is cut and stored as truncated")
     seed: int = option(0, "episode k of the collection is reset with seed + k")
+    first_episode: int = option(0, "collect episodes first_episode, first_episode + 1, ... of the seed's sequence "
+                                   "(a shard of a longer collection: shards written on several machines and "
+                                   "combined in order equal the one-process dataset)")
     num_envs: int = option(32, "environments stepped together (batched policy calls); the dataset does not "
                                "depend on it")
     deterministic: bool = option(True, "act greedily (false: sample actions from the policy)")
@@ -265,6 +268,8 @@ def _check_budget(cfg: CollectConfig) -> None:
         raise UserError(f"num_envs must be >= 1, got {cfg.num_envs}")
     if cfg.seed < 0:
         raise UserError(f"seed must be a non-negative integer, got {cfg.seed}")
+    if cfg.first_episode < 0:
+        raise UserError(f"first_episode must be >= 0, got {cfg.first_episode}")
     fmt.check_compression(cfg.compression)
 
 
@@ -318,7 +323,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     _check_budget(cfg)
     if not cfg.render_obs and (cfg.grayscale or cfg.frame_stack != 1 or cfg.render_size != 84):
         raise UserError("--grayscale, --frame-stack and --render-size apply to rendered frames: add --render-obs")
-    seeds = range(cfg.seed, cfg.seed + (cfg.n_episodes or 1))
+    seeds = range(cfg.seed + cfg.first_episode, cfg.seed + cfg.first_episode + (cfg.n_episodes or 1))
     if cfg.env_id is not None:
         make_env(cfg.env_id).close()  # an unknown env fails before anything else
         if policy in learner_names():  # refuse a bad output before training a missing expert
@@ -362,6 +367,8 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
             "num_envs": num_envs, "deterministic": cfg.deterministic, "n_episodes": cfg.n_episodes,
             "n_steps": cfg.n_steps, "command": list(sys.argv), "demokit_version": __version__,
         }
+        if cfg.first_episode:
+            prov["first_episode"] = cfg.first_episode
         if cfg.render_obs:
             prov["render_obs"] = {"state_env_id": state_env_id, "size": cfg.render_size, "grayscale": cfg.grayscale,
                                   "frame_stack": cfg.frame_stack,
@@ -390,7 +397,8 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                                   "target_steps": cfg.n_steps})
                     try:
                         run_episodes(stepper, actor, sink, seed=cfg.seed, n_episodes=cfg.n_episodes,
-                                     n_steps=cfg.n_steps, stop=stop, progress=_collect_progress(progress, cfg))
+                                     n_steps=cfg.n_steps, stop=stop, progress=_collect_progress(progress, cfg),
+                                     first_episode=cfg.first_episode)
                     except KeyboardInterrupt:  # not in the main thread: no handler, a plain interrupt
                         stop.set = True
                     if stop.set:

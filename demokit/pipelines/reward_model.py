@@ -244,7 +244,7 @@ def irl_rl_config(spec: LearnerSpec, env_id: str, cfg: IRLConfig, *, seed: int) 
 def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *, algo: str | None = None,
             off_policy: bool | None = None, cooptrain_reward: bool = True, pretrain_reward: bool = False,
             max_env_step: int | None = None, progress: ProgressFn | None = None, tb_logger: Any = None,
-            out: str | os.PathLike[str] | None = None) -> IRLResult:
+            out: str | os.PathLike[str] | None = None, force: bool = False) -> IRLResult:
     """Inverse RL with the configured reward model and learner (see the two serial pipelines).
 
     ``algo``: the learner (default: the config's, else :func:`default_learner`);
@@ -252,7 +252,9 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     ``pretrain_reward``: ``reward_model.train()`` once before RL (for models that learn
     from expert data alone); ``cooptrain_reward=False``: the reward model is frozen during
     RL (no collect_data / train / clear_data; its estimates are still used);
-    ``max_env_step``: DI-engine's name of the budget (``total_timesteps``).
+    ``max_env_step``: DI-engine's name of the budget (``total_timesteps``); ``out``: the checkpoint
+    to write, refused before any work when it is the expert data, a special or read-only file, or a
+    file of another kind (a dataset, a file demokit did not write) unless ``force`` (the CLI's rules).
     """
     start = time.perf_counter()
     cfg = irl_config(config)
@@ -261,7 +263,7 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
             raise ConfigError(f"max_env_step={max_env_step} and total_timesteps={cfg.total_timesteps} differ: "
                               f"give one")
         cfg = from_mapping(IRLConfig, cfg, total_timesteps=max_env_step)
-    check_output_path(out, inputs=[cfg.expert_path])
+    check_output_path(out, kind="checkpoint", inputs=[cfg.expert_path], force=force)  # the CLI's rules
     dataset, env_id = expert_dataset_and_env(cfg)
     spec = resolve_learner(cfg, dataset, env_id, algo=algo, off_policy=off_policy)
     rl_config = irl_rl_config(spec, env_id, cfg, seed=seed)
@@ -311,8 +313,8 @@ def irl_config(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any]) -> IRLCo
 def serial_pipeline_reward_model_offpolicy(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *,
                                            cooptrain_reward: bool = True, pretrain_reward: bool = False,
                                            max_env_step: int | None = None, progress: ProgressFn | None = None,
-                                           tb_logger: Any = None,
-                                           out: str | os.PathLike[str] | None = None) -> IRLResult:
+                                           tb_logger: Any = None, out: str | os.PathLike[str] | None = None,
+                                           force: bool = False) -> IRLResult:
     """Inverse RL with an off-policy learner (default: the first registered one that fits, DQN on
     Discrete actions) and a replay buffer (the seeds' CartPole example).
 
@@ -322,14 +324,14 @@ def serial_pipeline_reward_model_offpolicy(config: IRLConfig | Mapping[str, Any]
     keeps the env rewards). ``out``: write a ``<reward model>-<learner>`` checkpoint there.
     """
     return run_irl(config, seed, off_policy=True, cooptrain_reward=cooptrain_reward, pretrain_reward=pretrain_reward,
-                   max_env_step=max_env_step, progress=progress, tb_logger=tb_logger, out=out)
+                   max_env_step=max_env_step, progress=progress, tb_logger=tb_logger, out=out, force=force)
 
 
 def serial_pipeline_reward_model_onpolicy(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *,
                                           cooptrain_reward: bool = True, pretrain_reward: bool = False,
                                           max_env_step: int | None = None, progress: ProgressFn | None = None,
-                                          tb_logger: Any = None,
-                                          out: str | os.PathLike[str] | None = None) -> IRLResult:
+                                          tb_logger: Any = None, out: str | os.PathLike[str] | None = None,
+                                          force: bool = False) -> IRLResult:
     """Inverse RL with an on-policy learner (default: PPO; the notebook's Acrobot example).
 
     Each round: one rollout (valid steps go to the reward model); train the reward model
@@ -337,4 +339,4 @@ def serial_pipeline_reward_model_onpolicy(config: IRLConfig | Mapping[str, Any] 
     ``reward_model.estimate``. ``out``: write a ``<reward model>-<learner>`` checkpoint there.
     """
     return run_irl(config, seed, off_policy=False, cooptrain_reward=cooptrain_reward, pretrain_reward=pretrain_reward,
-                   max_env_step=max_env_step, progress=progress, tb_logger=tb_logger, out=out)
+                   max_env_step=max_env_step, progress=progress, tb_logger=tb_logger, out=out, force=force)

@@ -340,7 +340,7 @@ class BaseTrainer:
         check_output_path(out)
         self._t_start = time.perf_counter()
         check_goal = stop_at_goal and self.stop_value is not None
-        next_check = int(cfg.eval_every)
+        next_check = (int(self.env_steps) // int(cfg.eval_every) + 1) * int(cfg.eval_every)  # a resumed run goes on
         final: EvalResult | None = None
         passes = 0  # consecutive passing goal checks
         with torch_threads(self._threads):

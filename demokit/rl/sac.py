@@ -23,7 +23,10 @@ target update as two foreach calls, and loss figures read only when TensorBoard 
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,8 +37,9 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from demokit.config import from_mapping, option
-from demokit.errors import ConfigError, UserError
+from demokit.config import from_mapping, option, to_dict
+from demokit.errors import CheckpointError, ConfigError, UserError
+from demokit.paths import atomic_write_bytes
 from demokit.policies import make_policy
 from demokit.policies.networks import ACTIVATIONS, make_adam
 from demokit.rl.buffers import ReplayBuffer
@@ -46,6 +50,13 @@ from demokit.seeding import derive_seed
 from demokit.spaces import describe
 
 RewardFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+#: ``format`` of a file written by :meth:`SACTrainer.save_training_state`
+TRAINING_STATE_FORMAT = "demokit-sac-training-state"
+TRAINING_STATE_VERSION = 1
+#: config fields a resumed run may change (budget, evaluation, placement); all others must match
+RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_every", "eval_episodes", "final_eval_episodes",
+                               "stop_value", "stop_after_passes", "device"})
 
 #: env steps per ``_iteration`` (one progress report / goal-check opportunity); bounded by eval_every
 STEPS_PER_ITERATION = 250
@@ -73,6 +84,10 @@ class SACConfig(LoopConfig):
     n_critics: int = option(2, "Q networks; the target is their minimum")
     hidden_sizes: tuple[int, ...] = option((256, 256), "hidden layers of the actor and of each critic")
     activation: str = option("relu", "activation: tanh, relu, elu or gelu")
+    precision: Literal["float32", "bfloat16"] = option(
+        "float32", "matrix products of the gradient steps' hidden layers: float32, or bfloat16 (mixed precision: "
+                   "weights, optimiser, output layers, losses and acting stay float32; ~1.5x faster training on "
+                   "CPUs with AVX512-BF16 or AMX, and on GPUs; numerics differ from float32)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -91,6 +106,8 @@ class SACConfig(LoopConfig):
             raise ConfigError(f"SACConfig.ent_coef_init must be > 0, got {self.ent_coef_init}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"SACConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ConfigError(f"SACConfig.precision must be float32 or bfloat16, got {self.precision!r}")
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
             raise ConfigError(f"SACConfig.hidden_sizes must be positive integers, got {self.hidden_sizes}")
         if self.learning_starts >= self.total_timesteps:
@@ -142,14 +159,17 @@ class QEnsemble(nn.Module):
 
     Member i has the layers of ``nn.Linear`` (same default initialisation); weights are stored
     stacked as (n, in, out) so one ``baddbmm`` per layer evaluates all members.
-    ``forward(x, params=None)``: x (B, in) -> (n, B); ``params`` replaces the module's own
-    tensors (e.g. detached ones, so that a loss differentiates only through ``x``).
+    ``forward(x, params=None, compute_dtype=None)``: x (B, in) -> (n, B) float32; ``params``
+    replaces the module's own tensors (e.g. detached ones, so that a loss differentiates only
+    through ``x``); ``compute_dtype`` (e.g. bfloat16) runs the hidden layers' products in that
+    dtype (the output layer stays in x's dtype: Q-values keep float32 resolution).
     """
 
     def __init__(self, in_dim: int, hidden_sizes: Sequence[int], *, n: int = 2, activation: str = "relu") -> None:
         super().__init__()
         self.n = int(n)
         self.act = ACTIVATIONS[activation]()
+        self._relu = activation == "relu"  # in place on the fresh product (same values, no new tensor)
         sizes = [int(in_dim), *(int(h) for h in hidden_sizes), 1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -165,15 +185,18 @@ class QEnsemble(nn.Module):
             out += [w, b]
         return out
 
-    def forward(self, x: torch.Tensor, params: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Sequence[torch.Tensor] | None = None,
+                compute_dtype: torch.dtype | None = None) -> torch.Tensor:
         p = self.param_list() if params is None else params
         h = x.unsqueeze(0).expand(self.n, *x.shape)
         last = len(p) // 2 - 1
-        for i in range(last + 1):
-            h = torch.baddbmm(p[2 * i + 1], h, p[2 * i])
-            if i < last:
-                h = self.act(h)
-        return h.squeeze(-1)
+        for i in range(last):
+            w, b = p[2 * i], p[2 * i + 1]
+            if compute_dtype is not None:
+                h, w, b = h.to(compute_dtype), w.to(compute_dtype), b.to(compute_dtype)
+            h = torch.baddbmm(b, h, w)
+            h = h.relu_() if self._relu else self.act(h)
+        return torch.baddbmm(p[-1], h.to(x.dtype), p[-2]).squeeze(-1)
 
 
 def _set_lr(opt: Any, lr: float) -> None:
@@ -242,6 +265,7 @@ class SACTrainer(BaseTrainer):
         self._act_shape = tuple(act_space.shape)
         self._act_dtype = act_space.dtype
         self.gradient_steps_done = 0
+        self._low_precision = torch.bfloat16 if cfg.precision == "bfloat16" else None
 
     # ---- acting ------------------------------------------------------------------
     @property
@@ -259,7 +283,7 @@ class SACTrainer(BaseTrainer):
         n = self.runner.num_envs
         if self.env_steps < int(self.config.learning_starts):
             return self.rng.uniform(-1.0, 1.0, size=(n, self.act_dim)).astype(np.float32)
-        with torch.no_grad():
+        with torch.inference_mode():
             actions, _ = self.policy.sample(self.policy.preprocess(obs), generator=self.generator)
         return actions.numpy()
 
@@ -327,27 +351,27 @@ class SACTrainer(BaseTrainer):
         return tuple(sums / n)
 
     def _gradient_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        cfg, actor, gen = self.config, self.policy, self.generator
+        cfg, actor, gen, low = self.config, self.policy, self.generator, self._low_precision
         x = actor.preprocess(batch["obs"])
         x_next = actor.preprocess(batch["next_obs"])
         # the actor's reparameterised sample at s (used by the alpha and actor losses)
         shape = (x.shape[0], self.act_dim)
-        a_pi, logp_pi = actor.rsample(x, torch.randn(shape, generator=gen).to(x.device))
+        a_pi, logp_pi = self._actor_rsample(x, torch.randn(shape, generator=gen).to(x.device))
         alpha = self.alpha
         if self.auto_alpha:  # the gradient of sac_alpha_loss, set directly
             self.log_alpha.grad = sac_alpha_grad(logp_pi, self.target_entropy)
             self.alpha_optimizer.step()
         with torch.no_grad():
-            a2, logp2 = actor.rsample(x_next, torch.randn(shape, generator=gen).to(x.device))
-            next_q = self.critic_target(torch.cat([x_next, a2], -1))
+            a2, logp2 = self._actor_rsample(x_next, torch.randn(shape, generator=gen).to(x.device))
+            next_q = self.critic_target(torch.cat([x_next, a2], -1), compute_dtype=low)
             y = sac_critic_target(batch["reward"], next_q, logp2, batch["terminated"], cfg.gamma, alpha)
-        q = self.critic(torch.cat([x, batch["action"]], -1))
+        q = self.critic(torch.cat([x, batch["action"]], -1), compute_dtype=low)
         critic_loss = sac_critic_loss(q, y)
         self.critic_optimizer.zero_grad()
         critic_loss.backward()
         self.critic_optimizer.step()
         frozen = [p.detach() for p in self._critic_params]
-        actor_loss = sac_actor_loss(logp_pi, self.critic(torch.cat([x, a_pi], -1), frozen), alpha)
+        actor_loss = sac_actor_loss(logp_pi, self.critic(torch.cat([x, a_pi], -1), frozen, low), alpha)
         self.actor_optimizer.zero_grad()
         actor_loss.backward()
         self.actor_optimizer.step()
@@ -355,6 +379,16 @@ class SACTrainer(BaseTrainer):
         if self.gradient_steps_done % int(cfg.target_update_interval) == 0:
             polyak_update_(self._target_params, self._critic_params, float(cfg.tau))
         return critic_loss.detach(), actor_loss.detach(), alpha.reshape(())
+
+    def _actor_rsample(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's reparameterised sample (``policy.rsample``); with ``precision`` bfloat16 the
+        network's products run under autocast and the head's maths (tanh, log-prob) in float32."""
+        actor = self.policy
+        if self._low_precision is None:
+            return actor.rsample(x, noise)
+        with torch.autocast(x.device.type, dtype=self._low_precision):
+            out = actor(x)
+        return actor.head.sample(out.float(), noise)
 
     def _iteration(self) -> dict[str, float]:
         cfg = self.config
@@ -382,6 +416,97 @@ class SACTrainer(BaseTrainer):
         """The reward model's rewards of a sampled replay batch (it sees the env's actions)."""
         env_actions = self.to_env_actions(batch["action"].cpu().numpy())
         return self.training_rewards(lambda: self.replay_batch(batch, env_actions))
+
+    # ---- resuming a long run ----------------------------------------------------------
+    def save_training_state(self, path: str | os.PathLike[str]) -> None:
+        """Write everything needed to CONTINUE training (atomically): the config, the actor, the
+        critics and their targets, log alpha, the three optimisers' states, the replay buffer's
+        contents, the counters and every random generator's state. (To ACT, the ordinary
+        checkpoint of :meth:`save` suffices.) Not saved: the envs' in-progress episodes (a
+        resumed run starts fresh episodes) and a reward model (plain SAC only)."""
+        if self.reward_model is not None:
+            raise UserError("save_training_state resumes plain SAC; a reward model's state is not included")
+        r = self.replay
+        n = r.size
+        payload = {
+            "format": TRAINING_STATE_FORMAT, "format_version": TRAINING_STATE_VERSION,
+            "config": json.dumps(to_dict(self.config)),
+            "policy": {k: v.detach().cpu() for k, v in self.policy.state_dict().items()},
+            "critic": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()},
+            "critic_target": {k: v.detach().cpu() for k, v in self.critic_target.state_dict().items()},
+            "log_alpha": self.log_alpha.detach().cpu(),
+            "optimizers": {name: opt.state_dict() for name, opt in self._optimizers().items()},
+            "replay": {**{f: torch.from_numpy(np.ascontiguousarray(getattr(r, f)[:n])) for f in ReplayBuffer.FIELDS},
+                       "pos": r.pos, "size": n},
+            "counters": json.dumps({"env_steps": int(self.env_steps), "iterations": int(self.iterations),
+                                    "gradient_steps_done": int(self.gradient_steps_done),
+                                    "recent_returns": list(self.recent_returns), "last_eval": self.last_eval}),
+            "rng": json.dumps({"trainer": self.rng.bit_generator.state, "replay": r.rng.bit_generator.state}),
+            "generators": {"sampling": self.generator.get_state(),
+                           "policy": self.policy._generator.get_state() if self.policy._generator else torch.empty(0)},
+        }
+        if self._best is not None:
+            payload["best"] = {"mean": torch.tensor(self._best[0], dtype=torch.float64),
+                               "state": {k: v.detach().cpu() for k, v in self._best[1].items()}}
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load_training_state(self, path: str | os.PathLike[str]) -> None:
+        """Continue from a :meth:`save_training_state` file (loaded with ``weights_only=True``).
+        The file's config must equal this trainer's except for :data:`RESUMABLE_CHANGES`; the
+        replay buffer's capacity must hold the saved transitions."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise CheckpointError(f"no SAC training state at {path}") from None
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input
+            raise CheckpointError(f"{path} is not a readable SAC training state ({type(exc).__name__})") from None
+        if not isinstance(payload, dict) or payload.get("format") != TRAINING_STATE_FORMAT:
+            raise CheckpointError(f"{path} is not a SAC training state (format {TRAINING_STATE_FORMAT!r})")
+        if payload.get("format_version") != TRAINING_STATE_VERSION:
+            raise CheckpointError(f"{path}: SAC training state version {payload.get('format_version')} is not "
+                                  f"{TRAINING_STATE_VERSION}")
+        saved, ours = json.loads(payload["config"]), json.loads(json.dumps(to_dict(self.config)))
+        differ = sorted(k for k in set(saved) | set(ours) if k not in RESUMABLE_CHANGES and saved.get(k) != ours.get(k))
+        if differ:
+            k = differ[0]
+            raise UserError(f"{path} was trained with {k}={saved.get(k)!r}, this run has {k}={ours.get(k)!r}: "
+                            f"resume with the same settings (only {', '.join(sorted(RESUMABLE_CHANGES))} may change)")
+        rep = payload["replay"]
+        n = int(rep["size"])
+        if n > self.replay.capacity:
+            raise UserError(f"{path} holds {n} replay transitions, more than this run's buffer_size")
+        self.policy.load_state_dict(payload["policy"])
+        self.critic.load_state_dict(payload["critic"])
+        self.critic_target.load_state_dict(payload["critic_target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(payload["log_alpha"])
+        for name, opt in self._optimizers().items():
+            opt.load_state_dict(payload["optimizers"][name])
+        for f in ReplayBuffer.FIELDS:
+            getattr(self.replay, f)[:n] = rep[f].numpy()
+        self.replay.size, self.replay.pos = n, int(rep["pos"]) % self.replay.capacity
+        counters = json.loads(payload["counters"])
+        self.env_steps, self.iterations = int(counters["env_steps"]), int(counters["iterations"])
+        self.gradient_steps_done = int(counters["gradient_steps_done"])
+        self.recent_returns.clear()
+        self.recent_returns.extend(counters["recent_returns"])
+        self.last_eval = float(counters["last_eval"])
+        rng = json.loads(payload["rng"])
+        self.rng.bit_generator.state = rng["trainer"]
+        self.replay.rng.bit_generator.state = rng["replay"]
+        self.generator.set_state(payload["generators"]["sampling"])
+        if self.policy._generator is not None and payload["generators"]["policy"].numel():
+            self.policy._generator.set_state(payload["generators"]["policy"])
+        best = payload.get("best")
+        self._best = None if best is None else (float(best["mean"]), best["state"])
+
+    def _optimizers(self) -> dict[str, Any]:
+        opts = {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+        if self.alpha_optimizer is not None:
+            opts["alpha"] = self.alpha_optimizer
+        return opts
 
     def _extra_state(self) -> dict[str, Any]:
         return {"critic": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()},

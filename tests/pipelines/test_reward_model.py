@@ -156,3 +156,26 @@ def test_gail_ppo_learns_cartpole(expert: str) -> None:
 def test_gail_dqn_learns_cartpole(expert: str) -> None:
     result = serial_pipeline_reward_model_offpolicy({"expert_data_path": expert, "device": "cpu"}, seed=0)
     assert result.converged and result.mean_return >= 475
+
+
+def test_python_api_checks_out_like_the_cli(expert: str, tmp_path: Path) -> None:
+    """run_irl / the serial pipelines refuse an out that is the expert data or a file of another kind
+    (force=True replaces the latter), before any training."""
+    import shutil
+
+    from demokit.errors import UserError
+
+    cfg = {"expert_data_path": expert, "device": "cpu", "total_timesteps": 256}
+    before = Path(expert).read_bytes()
+    with pytest.raises(UserError, match="is the input"):
+        serial_pipeline_reward_model_onpolicy(cfg, out=expert)
+    other = tmp_path / "other.h5"
+    shutil.copy(expert, other)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (other, notes):
+        with pytest.raises(UserError, match="not a checkpoint"):
+            serial_pipeline_reward_model_offpolicy(cfg, out=target)
+    assert Path(expert).read_bytes() == before and other.read_bytes() == before and notes.read_text() == "mine"
+    result = serial_pipeline_reward_model_onpolicy(cfg, out=notes, force=True)
+    assert result.checkpoint is not None and notes.read_bytes()[:2] == b"PK"

@@ -3,6 +3,7 @@ eval / collect act from, refusals, and (slow) learning Pendulum-v1."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -166,3 +167,78 @@ def test_sac_learns_pendulum():
     finally:
         trainer.close()
     assert res.reached_threshold and res.mean_return >= -200.0, res
+
+
+def _state(trainer: SACTrainer) -> dict[str, torch.Tensor]:
+    out = {f"p.{k}": v for k, v in trainer.policy.state_dict().items()}
+    out.update({f"c.{k}": v for k, v in trainer.critic.state_dict().items()})
+    out.update({f"t.{k}": v for k, v in trainer.critic_target.state_dict().items()})
+    out["log_alpha"] = trainer.log_alpha.detach()
+    for name, opt in trainer._optimizers().items():
+        for i, t in enumerate(opt.state_dict()["exp_avg_sqs"]):
+            out[f"{name}.v{i}"] = t
+    return out
+
+
+def test_training_state_resumes_the_same_run(tmp_path):
+    """A run continued from save_training_state takes the same gradient steps as the original:
+    same weights, optimiser moments, replay contents and random streams."""
+    cfg = small(total_timesteps=150, learning_starts=60, seed=5)
+    a, b = SACTrainer(cfg), SACTrainer(dataclasses.replace(cfg, total_timesteps=900))  # a budget may change
+    try:
+        a.collect(60)
+        for _ in range(40):
+            a.collect(1)
+            a.train_steps(1)
+        a.save_training_state(tmp_path / "state.pt")
+        b.load_training_state(tmp_path / "state.pt")
+        assert (b.env_steps, b.gradient_steps_done, len(b.replay)) == (100, 40, 100)
+        for f in ("obs", "action", "reward", "next_obs", "terminated", "truncated"):
+            np.testing.assert_array_equal(getattr(a.replay, f), getattr(b.replay, f))
+        for trainer in (a, b):
+            trainer.train_steps(5)
+        sa, sb = _state(a), _state(b)
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0, msg=k)
+        b.collect(3)  # the resumed run goes on with fresh episodes
+        assert b.env_steps == 103
+    finally:
+        a.close()
+        b.close()
+
+
+def test_training_state_refuses_other_settings_and_foreign_files(tmp_path):
+    from demokit.errors import CheckpointError
+    a = SACTrainer(small(seed=1))
+    b = SACTrainer(small(seed=1, tau=0.01))
+    try:
+        a.collect(10)
+        a.save_training_state(tmp_path / "state.pt")
+        with pytest.raises(UserError, match="tau=0.005"):
+            b.load_training_state(tmp_path / "state.pt")
+        torch.save({"x": torch.zeros(1)}, tmp_path / "other.pt")
+        for path in (tmp_path / "other.pt", tmp_path / "missing.pt"):
+            with pytest.raises(CheckpointError):
+                a.load_training_state(path)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_bfloat16_precision_trains_with_float32_weights_and_outputs():
+    trainer = SACTrainer(small(precision="bfloat16", seed=2))
+    try:
+        trainer.collect(80)
+        before = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
+        trainer.train_steps(3)
+        assert all(v.dtype == torch.float32 for v in trainer.critic.state_dict().values())
+        assert all(p.dtype == torch.float32 for p in trainer.policy.parameters())
+        assert any(not torch.equal(before[k], v) for k, v in trainer.critic.state_dict().items())
+        batch = trainer.replay.sample(8)
+        x = torch.cat([trainer.policy.preprocess(batch["obs"]), batch["action"]], -1)
+        low, full = trainer.critic(x, compute_dtype=torch.bfloat16), trainer.critic(x)
+        assert low.dtype == torch.float32 and low.shape == full.shape == (2, 8)
+        torch.testing.assert_close(low, full, rtol=0.05, atol=0.05)  # bfloat16 keeps ~3 significant digits
+    finally:
+        trainer.close()

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("collect", help=HELP)
     def collect(
+        ctx: typer.Context,
         policy: str = typer.Option(..., "--policy", metavar="SPEC", help=h("policy")),
         env: Optional[str] = typer.Option(None, "--env", help=h("env_id")),
         episodes: Optional[int] = typer.Option(None, "--episodes", metavar="N", help=h("n_episodes")),
@@ -44,6 +45,13 @@ def register(app: typer.Typer) -> None:
         render_size: Optional[int] = typer.Option(None, "--render-size", help=h("render_size"), show_default=False),
         grayscale: bool = typer.Option(False, "--grayscale", help=h("grayscale")),
         frame_stack: Optional[int] = typer.Option(None, "--frame-stack", help=h("frame_stack"), show_default=False),
+        first_episode: Optional[int] = typer.Option(None, "--first-episode", metavar="K", help=h("first_episode"),
+                                                    show_default=False),
+        nproc: Optional[int] = typer.Option(None, "--nproc", metavar="N",
+                                            help="collect on N processes: starts torchrun's launcher, each process "
+                                                 "collects a contiguous share of the episodes and the shards are "
+                                                 "combined into --out (the same dataset as one process); the same "
+                                                 "as `torchrun --nproc-per-node N -m demokit collect ...`"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON line (last stdout line)"),
     ) -> None:
         from demokit.cli.checks import check_num_envs, check_seed
@@ -56,19 +64,45 @@ def register(app: typer.Typer) -> None:
             raise UserError("--append and --force exclude each other: --append adds episodes to the dataset, "
                             "--force replaces it")
         mode = "append" if append else "overwrite" if force else None
-        check_seed(seed, count=episodes or steps or 1)
+        check_seed(seed, count=(episodes or steps or 1) + (first_episode or 0))
         check_num_envs(num_envs)
         if out is not None:  # a checkpoint given as --policy is an input; a symlink is written through
             out = check_output_path(out, kind="dataset", inputs=[policy], force=force, modify=append)
+        from demokit.il.distributed import launched_by_torchrun
+
+        if nproc is not None:
+            if launched_by_torchrun():
+                raise UserError("--nproc starts torchrun itself: under torchrun, leave --nproc out")
+            if nproc < 1:
+                raise UserError(f"--nproc must be >= 1, got {nproc}")
+            if nproc > 1:
+                from demokit.pipelines.sharded import launch
+
+                if steps is not None or episodes is None:
+                    raise UserError("--nproc takes an episode budget (--episodes): with --steps no process knows "
+                                    "where its share starts")
+                if episodes < nproc:
+                    raise UserError(f"--episodes {episodes} cannot be split across {nproc} processes: give at "
+                                    f"least one episode per process")
+                if out is None:
+                    raise UserError("--nproc needs --out (the combined dataset)")
+                if mode is None and out.exists():
+                    raise UserError(f"dataset {out} already exists; use --append to add episodes to it or --force "
+                                    f"to replace it")
+                code = launch(_argv_without(ctx, "nproc", out=out), nproc, out)
+                raise typer.Exit(code)
+        settings = dict(n_episodes=episodes, n_steps=steps, seed=seed, num_envs=num_envs,
+                        deterministic=False if stochastic else None, mode=mode, compression=compression,
+                        render_obs=render_obs, render_size=render_size, grayscale=grayscale, frame_stack=frame_stack,
+                        first_episode=first_episode)
+        if launched_by_torchrun():
+            _collect_rank(policy, env, out, settings, json_out)
+            return
         reporter = _Reporter(make_progress, err_console)
         try:
             with warnings.catch_warnings(), reporter:
                 warnings.showwarning = reporter.warning  # type: ignore[assignment]
-                result = collect_demo_data(
-                    policy, env, out, n_episodes=episodes, n_steps=steps, seed=seed, num_envs=num_envs,
-                    deterministic=False if stochastic else None, mode=mode, compression=compression,
-                    progress=reporter, render_obs=render_obs, render_size=render_size, grayscale=grayscale,
-                    frame_stack=frame_stack)
+                result = collect_demo_data(policy, env, out, progress=reporter, **settings)
         except CollectionInterrupted as exc:
             r = exc.result
             if r.episodes:
@@ -82,19 +116,59 @@ def register(app: typer.Typer) -> None:
             if json_out:
                 emit_json(r.as_dict())
             raise typer.Exit(130) from None
-        from demokit.data.doctor import cheap_warnings
+        _report(result, json_out)
 
-        for line in cheap_warnings(result.path):  # the cheap dataset checks on what was written
-            err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
-        if result.cut_episodes:
-            err_console.print("note: the last episode was cut by the --steps budget and is stored as truncated",
-                              markup=False, soft_wrap=True)
-        if json_out:
-            emit_json(result.as_dict())
+
+def _report(result: Any, json_out: bool) -> None:
+    """The lines of a finished collection: the cheap dataset checks, then the result."""
+    from demokit.cli.output import emit_json, err_console
+    from demokit.data.doctor import cheap_warnings
+
+    for line in cheap_warnings(result.path):  # the cheap dataset checks on what was written
+        err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
+    if result.cut_episodes:
+        err_console.print("note: the last episode was cut by the --steps budget and is stored as truncated",
+                          markup=False, soft_wrap=True)
+    if json_out:
+        emit_json(result.as_dict())
+    else:
+        spread = "" if math.isnan(result.std_return) else f" ± {result.std_return:.1f}"
+        print(f"wrote {result.episodes} episodes ({result.steps} steps) to {result.path}: mean return "
+              f"{result.mean_return:.1f}{spread}, {result.steps_per_s:,.0f} steps/s")
+
+
+def _collect_rank(policy: str, env: Any, out: Any, settings: dict[str, Any], json_out: bool) -> None:
+    """One rank of a torchrun launch: its shard; rank 0 combines and reports (demokit.pipelines.sharded)."""
+    from demokit.cli.output import err_console, make_progress
+    from demokit.pipelines.sharded import collect_sharded
+
+    reporter = _Reporter(make_progress, err_console)
+    try:
+        with warnings.catch_warnings(), reporter:
+            warnings.showwarning = reporter.warning  # type: ignore[assignment]
+            result = collect_sharded(policy, env, out, progress=reporter, **settings)
+    except KeyboardInterrupt:  # torchrun stopped the ranks (one failed) or Ctrl-C: the launcher says so
+        raise typer.Exit(130) from None
+    if result is not None:
+        _report(result, json_out)
+
+
+def _argv_without(ctx: Any, skip: str, *, out: Path) -> list[str]:
+    """The command line of this command rebuilt from its parsed options, without ``skip``
+    (``--out`` as checked: a symlink resolved)."""
+    argv = [ctx.command.name]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.name == skip or value is None or value is False:
+            continue
+        if param.name == "out":
+            value = out
+        flag = param.opts[0]
+        if getattr(param, "is_flag", False):
+            argv.append(flag)
         else:
-            spread = "" if math.isnan(result.std_return) else f" ± {result.std_return:.1f}"
-            print(f"wrote {result.episodes} episodes ({result.steps} steps) to {result.path}: mean return "
-                  f"{result.mean_return:.1f}{spread}, {result.steps_per_s:,.0f} steps/s")
+            argv += [flag, str(value)]
+    return argv
 
 
 class _Reporter:

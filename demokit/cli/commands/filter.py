@@ -1,9 +1,9 @@
-"""`demokit filter` and `demokit split`: new datasets made of whole episodes of another."""
+"""`demokit filter`, `demokit split` and `demokit combine`: new datasets made of whole episodes of others."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -77,3 +77,34 @@ def register(app: typer.Typer) -> None:
             for part in (res.train, res.val):
                 out_console.print(f"wrote {part.path}: {part.episodes:,} episodes, {part.steps:,} steps",
                                   markup=False, highlight=False, soft_wrap=True)
+
+    @app.command("combine")
+    def combine_cmd(
+        datasets: List[Path] = typer.Argument(..., help="demokit .h5 datasets to combine, in order",
+                                              show_default=False),
+        out: Path = typer.Option(..., "--out", help="new dataset (.h5) to write", show_default=False),
+        compression: Optional[str] = typer.Option(None, "--compression", metavar="gzip|lzf|blosc|none",
+                                                  help="compression of the new dataset (default: the first "
+                                                       "dataset's)"),
+        force: bool = typer.Option(False, "--force", help="replace --out if it exists"),
+        json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
+    ) -> None:
+        """Write the episodes of several datasets, in the order given, into one new dataset.
+
+        They must hold the same env and the same observation / action spaces (and extras, and rewards or
+        none); the new file's provenance lists each source with its own provenance. Written atomically:
+        --out appears complete or not at all.
+        """
+        from demokit.cli.output import emit_json, out_console
+        from demokit.data.combine import combine_datasets
+        from demokit.paths import check_input_path, check_output_path
+
+        for path in datasets:
+            check_input_path(path, what="dataset")
+        out = check_output_path(out, kind="dataset", inputs=datasets, force=force)
+        res = combine_datasets(datasets, out, force=force, compression="keep" if compression is None else compression)
+        if json_out:
+            emit_json(res.as_dict())
+        else:
+            out_console.print(f"wrote {res.path}: {res.episodes:,} episodes, {res.steps:,} steps from "
+                              f"{len(res.sources)} datasets", markup=False, highlight=False, soft_wrap=True)

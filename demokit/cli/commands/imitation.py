@@ -119,7 +119,8 @@ def register(app: typer.Typer) -> None:
                                      "hidden_sizes": hidden, "val_fraction": val_fraction, "eval_every": eval_every,
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target, "stream": stream,
-                                     "max_memory_mb": max_memory, "workers": workers, "history": history}
+                                     "max_memory_mb": max_memory, "workers": workers, "history": history,
+                                     "force": force}
         if not main_rank:
             train_bc(dataset, None, distributed=distributed, **overrides)
             return
@@ -177,6 +178,9 @@ def register(app: typer.Typer) -> None:
                                            "(default: policies/<env>-dagger.pt)", show_default=False),
         dataset_out: Optional[Path] = typer.Option(None, "--dataset-out", help="aggregated dataset "
                                                    "(default: datasets/<env>-dagger.h5)", show_default=False),
+        demonstrations: Optional[Path] = typer.Option(None, "--demonstrations",
+                                                      help=field_help(DAggerConfig, "demonstrations"),
+                                                      show_default=False),
         force: bool = typer.Option(False, "--force", help="replace an existing --dataset-out (and an --out that "
                                                           "is not a checkpoint)"),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
@@ -201,16 +205,19 @@ def register(app: typer.Typer) -> None:
         if not env_id:
             raise UserError(f"checkpoint {expert} does not name its env; pass --env ENV")
         default_out, default_data = default_dagger_paths(env_id)
-        out = check_output_path(out or default_out, kind="checkpoint", inputs=[expert], force=force)
-        dataset_out = check_output_path(dataset_out or default_data, kind="dataset", inputs=[expert, out],
-                                        force=force, what="--dataset-out")
+        if demonstrations is not None:
+            check_input_path(demonstrations, what="--demonstrations")
+        out = check_output_path(out or default_out, kind="checkpoint", inputs=[expert, demonstrations], force=force)
+        dataset_out = check_output_path(dataset_out or default_data, kind="dataset",
+                                        inputs=[expert, out, demonstrations], force=force, what="--dataset-out")
         if out is not None and dataset_out is not None and out == dataset_out:
             raise UserError(f"--out and --dataset-out are the same file ({out}); give them different paths")
         overrides: dict[str, Any] = {
             "expert": str(expert), "env_id": env_id, "rounds": rounds, "episodes_per_round": episodes_per_round,
             "beta_schedule": beta_schedule, "epochs": epochs, "batch_size": batch_size, "lr": lr,
             "hidden_sizes": hidden, "eval_episodes": eval_episodes, "seed": seed, "device": device,
-            "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force}
+            "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force,
+            "demonstrations": None if demonstrations is None else str(demonstrations)}
         total = rounds if rounds is not None else DAggerConfig().rounds
         from demokit.envs import reward_threshold
 

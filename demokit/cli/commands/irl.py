@@ -57,7 +57,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
                         info=training_progress_text(info, return_label="env return"))
 
     with run, LazyProgress(f"{reward_model}-{name} {env_id}") as progress:
-        result = run_irl(cfg, seed, algo=name, tb_logger=run, out=target, progress=report)
+        result = run_irl(cfg, seed, algo=name, tb_logger=run, out=target, force=force, progress=report)
         figures = {**result.as_dict(), "run_dir": str(run.path)}
         run.finish(figures, checkpoint=result.checkpoint,
                    final_row=final_row(result.env_steps, result.mean_return, result.std_return))

@@ -403,6 +403,14 @@ def block_from_segments(segments: Segments, *, observations: np.ndarray, actions
                        episode_lengths=lengths, extras={name: arr[rows] for name, arr in extras.items()})
 
 
+def require_rewards(source: Source, *, target: str, why: str) -> None:
+    """Refuse to write a reward-free source to a format whose episodes must have rewards (one UserError,
+    before anything is written): rewards are never invented."""
+    if source.blocks and source.blocks[0].rewards is None:
+        raise UserError(f"{source.path} is reward-free, but {target} {why}; demokit does not invent rewards: write "
+                        f"it as a demokit .h5, LeRobot, imitation or robomimic dataset (they hold reward-free data)")
+
+
 def check_rows(path: Path, fields: Mapping[str, Any], *, reference: str) -> int:
     """All fields must have as many rows as ``fields[reference]``; returns that count."""
     n = len(fields[reference])

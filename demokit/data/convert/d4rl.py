@@ -39,7 +39,6 @@ from gymnasium import spaces
 
 from demokit.data import format as fmt
 from demokit.data.convert.common import (
-    open_hdf5,
     ConvertResult,
     MemoryHDF5,
     Segments,
@@ -49,7 +48,9 @@ from demokit.data.convert.common import (
     env_info,
     flat_spaces,
     numeric_extras,
+    open_hdf5,
     prepare_target,
+    require_rewards,
     split_segments,
 )
 from demokit.data.locking import commit_file, temp_path_for
@@ -181,6 +182,8 @@ def write_d4rl(source: Source, dst: Path, *, force: bool, compression: str | Non
         if isinstance(space, (spaces.Dict, spaces.Tuple)):
             raise UserError(f"a D4RL file holds flat arrays; the {what} space {space} is nested: convert to demokit "
                             f"(.h5) or Minari instead")
+    require_rewards(source, target="a D4RL file", why="holds a 'rewards' array (D4RL's and Minari's D4RL loaders "
+                    "need one)")
     compression = fmt.check_compression(compression)
     prepare_target(dst, is_dir=False, force=force)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts",

@@ -36,16 +36,17 @@ from gymnasium import spaces
 
 from demokit.data import format as fmt
 from demokit.data.convert.common import (
-    open_hdf5,
+    ConvertResult,
     MAIN_FILE,
     METADATA_FILE,
-    ConvertResult,
     MemoryHDF5,
     Source,
     check_declared_spaces,
     env_info,
     minari_data_dir,
+    open_hdf5,
     prepare_target,
+    require_rewards,
 )
 from demokit.data.episode import Episode, obs_index
 from demokit.data.locking import temp_path_for
@@ -333,7 +334,9 @@ def _check_episode(h5: h5io.File, eid: int, index: int, obs_space: spaces.Space,
         raise UserError(f"{where} is not a group")
     for key in ("observations", "actions", "rewards", "terminations", "truncations"):
         if key not in g:
-            raise UserError(f"{where} has no {key!r}")
+            why = (": Minari always records rewards, and its own loader cannot read an episode without them "
+                   "(its EpisodeData needs them), so this is not a complete Minari dataset") if key == "rewards" else ""
+            raise UserError(f"{where} has no {key!r}{why}")
     T = int(g["rewards"].shape[0]) if g["rewards"].ndim else 0
     if T < 1:
         raise UserError(f"{where}/rewards has no steps; empty episodes cannot be converted")
@@ -494,6 +497,8 @@ def _write_nested(group: h5io.Group, name: str, space: spaces.Space, batch: Any,
 def write_minari(source: Source, dst: Path, *, force: bool, compression: str | None,
                  dataset_id: str | None = None) -> ConvertResult:
     """Write ``source`` as a Minari 0.5 dataset directory ``dst`` (atomically)."""
+    require_rewards(source, target="Minari", why="episodes always have rewards (Minari's EpisodeData and its "
+                    "loader read a 'rewards' array for every episode)")
     compression = fmt.check_compression(compression)
     dataset_id = dataset_id or default_dataset_id(dst)
     if not DATASET_NAME_RE.match(dataset_id.rsplit("/", 1)[-1]):

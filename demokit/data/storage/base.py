@@ -152,10 +152,128 @@ class Storage(abc.ABC):
         """Release the location (abort what is uncommitted; release a writer's lock). Idempotent."""
 
 
+class RowRuns:
+    """A sorted selection of rows held as runs ``[starts[i], stops[i])``: memory O(runs), not O(rows).
+
+    The training rows of a dataset are whole episodes, so a selection of 40M rows in 40,000
+    episodes is (at most) 40,000 runs instead of a 320 MB index array. Positions are the
+    selection's own order (row ``take(p)`` is the p-th selected row). ``np.asarray(runs)`` gives
+    the index array (for code that needs one); :meth:`blocks` cuts the selection at storage-block
+    boundaries without it. Adjacent runs are merged; a row selected twice stays twice.
+    """
+
+    def __init__(self, starts: Any, stops: Any) -> None:
+        starts, stops = np.asarray(starts, np.int64).reshape(-1), np.asarray(stops, np.int64).reshape(-1)
+        keep = stops > starts
+        starts, stops = starts[keep], stops[keep]
+        if starts.size > 1:  # merge runs that continue each other
+            cont = starts[1:] == stops[:-1]
+            if cont.any():
+                first = np.concatenate(([True], ~cont))
+                starts, stops = starts[first], stops[np.concatenate((~cont, [True]))]
+        self.starts, self.stops = starts, stops
+        self._ends = np.cumsum(stops - starts)
+
+    @classmethod
+    def of_episodes(cls, starts: np.ndarray, lengths: np.ndarray, episodes: np.ndarray) -> RowRuns:
+        """The rows of ``episodes`` (sorted episode indices) of an episode index."""
+        e = np.asarray(episodes, np.int64)
+        return cls(starts[e], starts[e] + lengths[e])
+
+    @classmethod
+    def of(cls, rows: Any, n: int) -> RowRuns:
+        """Any row selection :meth:`Storage.read` takes (None: all ``n`` rows), sorted, as runs."""
+        if isinstance(rows, RowRuns):
+            return rows
+        rng = rows_range(rows, n)
+        if rng is not None:
+            return cls([rng[0]], [rng[1]])
+        idx = np.sort(index_array(rows, n))
+        if idx.size == 0:
+            return cls([], [])
+        cuts = np.flatnonzero(np.diff(idx) != 1) + 1
+        return cls(idx[np.concatenate(([0], cuts))], idx[np.concatenate((cuts - 1, [idx.size - 1]))] + 1)
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if self._ends.size else 0
+
+    @property
+    def size(self) -> int:
+        return len(self)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        lengths = self.stops - self.starts
+        out = np.arange(len(self), dtype=np.int64) + np.repeat(self.starts - (self._ends - lengths), lengths)
+        return out if dtype is None else out.astype(dtype)
+
+    def single_range(self) -> tuple[int, int] | None:
+        """``(start, stop)`` when the selection is one contiguous run."""
+        return (int(self.starts[0]), int(self.stops[0])) if self.starts.size == 1 else None
+
+    def take(self, positions: Any) -> np.ndarray:
+        """The rows at ``positions`` of the selection."""
+        pos = np.asarray(positions, np.int64)
+        run = np.searchsorted(self._ends, pos, side="right")
+        return self.starts[run] + pos - (self._ends[run] - (self.stops[run] - self.starts[run]))
+
+    def __iter__(self) -> Any:
+        return iter(np.asarray(self).tolist())
+
+    def __getitem__(self, key: Any) -> Any:
+        """Positions ``lo:hi`` of the selection (step 1) as runs; an integer (array) of positions: its rows."""
+        if not isinstance(key, slice):
+            pos = np.asarray(key)
+            if pos.dtype.kind not in "iu":
+                raise TypeError(f"RowRuns positions must be integers or a slice, got {pos.dtype}")
+            pos = np.where(pos < 0, pos + len(self), pos)
+            if pos.size and (pos.min() < 0 or pos.max() >= len(self)):
+                raise IndexError(f"position out of range for {len(self)} selected rows")
+            out = self.take(pos)
+            return int(out) if out.ndim == 0 else out
+        lo, hi, step = key.indices(len(self))
+        if step != 1:
+            raise ValueError("RowRuns slices take step 1")
+        if hi <= lo:
+            return RowRuns([], [])
+        a = int(np.searchsorted(self._ends, lo, side="right"))
+        b = int(np.searchsorted(self._ends, hi - 1, side="right"))
+        starts, stops = self.starts[a:b + 1].copy(), self.stops[a:b + 1].copy()
+        starts[0] = self.take(lo)
+        stops[-1] = self.take(hi - 1) + 1
+        return RowRuns(starts, stops)
+
+    def split(self, parts: int) -> list[RowRuns]:
+        """``parts`` contiguous shares of the selection, sized as ``np.array_split`` sizes them."""
+        n, k = len(self), max(1, int(parts))
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        edges = np.concatenate(([0], np.cumsum(sizes)))
+        return [self[int(edges[i]):int(edges[i + 1])] for i in range(k)]
+
+    def blocks(self, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The selection cut at multiples of ``block`` rows: per storage block holding selected rows (in
+        row order), the ``(starts, stops)`` of its pieces."""
+        if not self.starts.size:
+            return []
+        first, last = self.starts // block, (self.stops - 1) // block
+        count = last - first + 1
+        run = np.repeat(np.arange(self.starts.size), count)
+        blk = first[run] + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        a = np.maximum(self.starts[run], blk * block)
+        b = np.minimum(self.stops[run], (blk + 1) * block)
+        cuts = np.flatnonzero(np.diff(blk)) + 1
+        return list(zip(np.split(a, cuts), np.split(b, cuts)))
+
+
 def rows_range(rows: Any, n: int) -> tuple[int, int] | None:
-    """``(start, stop)`` of a contiguous ``rows`` selection (None, slice or range with step 1), else None."""
+    """``(start, stop)`` of a contiguous ``rows`` selection (None, slice or range with step 1, or
+    :class:`RowRuns` of one run), else None."""
     if rows is None:
         return 0, n
+    if isinstance(rows, RowRuns):
+        rng = rows.single_range()
+        if rng is not None and not (0 <= rng[0] <= n and rng[1] <= n):
+            raise IndexError(f"rows {rng[0]}:{rng[1]} out of range for {n} rows")
+        return rng if rng is not None or len(rows) else (0, 0)
     if isinstance(rows, (slice, range)):
         start, stop, step = (rows.indices(n) if isinstance(rows, slice) else (rows.start, rows.stop, rows.step))
         if step != 1:

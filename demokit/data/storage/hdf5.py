@@ -219,8 +219,9 @@ class HDF5Storage(Storage):
         for name, d in self._dsets.items():
             if d.ndim == 0:
                 continue  # a scalar is no field (a damaged file): reported as missing
+            compression = "blosc" if _BLOSC_FILTER in d._filters else d.compression
             out[name] = FieldSpec(name, d.dtype, d.shape[1:], chunks=d.chunks[0] if d.chunks else None,
-                                  compression=d.compression)
+                                  compression=compression)
         return out
 
     def groups(self) -> set[str]:

@@ -19,6 +19,9 @@ class MLPEncoder(Encoder):
 
     Features are the last hidden layer's activations (the flat input without hidden layers).
     State-dict keys: ``net.<i>.weight`` / ``net.<i>.bias`` (``i`` = 0, 2, 4, ...).
+    ``forward`` runs the layers' own ``forward`` functions in turn (the same operations as
+    ``self.net(x)`` without a module call per layer, ~2 us each on the CPU, a few per cent of
+    a small training step): hooks go on the encoder, not on its inner layers.
     """
 
     normalizable = True
@@ -47,4 +50,6 @@ class MLPEncoder(Encoder):
         return x if device.type == "cpu" else x.to(device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        for layer in self.net:
+            x = layer.forward(x)
+        return x

@@ -82,7 +82,7 @@ class Head(nn.Module, ABC):
             raise UserError(f"a {name} policy needs a {kinds} action space, got {describe(action_space)}")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear(features)
+        return self.linear.forward(features)  # F.linear without a module call (hooks go on the head)
 
     @abstractmethod
     def mode(self, out: torch.Tensor) -> torch.Tensor:

@@ -120,6 +120,9 @@ def test_discrete_actions_round_trip(tmp_path: Path, demokit_cartpole) -> None:
     convert(demokit_cartpole, tmp_path / "mid", to="lerobot")
     src, back = load_dataset(demokit_cartpole), load_dataset(convert(tmp_path / "mid", tmp_path / "b.h5").path)
     assert back.env_id == src.env_id and back.action_space == src.action_space
+    assert set(back.extras) == set(src.extras)  # one task: no task_index extra is added
+    for name in src.extras:
+        np.testing.assert_array_equal(src.extras[name], back.extras[name])
     for name in ("observations", "actions", "rewards", "terminated", "truncated", "final_observations"):
         np.testing.assert_array_equal(getattr(src, name), getattr(back, name))
 
@@ -145,3 +148,49 @@ def test_env_option(tmp_path: Path) -> None:
     with pytest.raises(SpaceMismatchError):
         convert(src, tmp_path / "cp.h5", env_id="CartPole-v1")  # 6-d state, 2-d float actions: not CartPole's
     assert not (tmp_path / "cp.h5").exists()
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "lerobot-0.4.4"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_video_is_one_error_line(tmp_path: Path, capsys, damage: str) -> None:
+    pytest.importorskip("av")
+    import shutil
+
+    src = tmp_path / "video"
+    shutil.copytree(FIXTURES / "video", src)
+    mp4 = src / "videos" / "observation.images.cam" / "chunk-000" / "file-000.mp4"
+    data = mp4.read_bytes()
+    mp4.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"\x00" * 64)
+    assert main(["convert", str(src), str(tmp_path / "o.h5")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert len(err) == 1 and "observation.images.cam" in err[0], err
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_what_lerobot_cannot_hold_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    from gymnasium import spaces
+
+    from demokit.data import DatasetWriter
+
+    grid = tmp_path / "grid.h5"  # a 2-D float observation: neither a vector nor a picture
+    with DatasetWriter(grid, observation_space=spaces.Box(-1, 1, (3, 4), np.float32),
+                       action_space=spaces.Discrete(2), env_id=None) as w:
+        w.add_columns(observations=np.zeros((2, 3, 4), np.float32), actions=np.zeros(2, np.int64),
+                      rewards=np.zeros(2), terminated=np.array([False, True]), truncated=np.zeros(2, bool),
+                      final_observations=np.zeros((1, 3, 4), np.float32), episode_lengths=np.array([2]))
+    assert main(["convert", str(grid), str(tmp_path / "lr"), "--to", "lerobot"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert len(err) == 1 and "vectors or uint8 (H, W, 1|3) images" in err[0], err
+    assert not (tmp_path / "lr").exists()
+
+
+def test_string_features_are_named_in_a_note(tmp_path: Path) -> None:
+    src = tmp_path / "lr"
+    write_lerobot_by_hand(src, video=False)
+    info = json.loads((src / "meta" / "info.json").read_text())
+    info["features"]["language_instruction"] = {"dtype": "string", "shape": [1], "names": None}
+    (src / "meta" / "info.json").write_text(json.dumps(info))
+    with pytest.warns(UserWarning, match="string feature\\(s\\) not converted .*language_instruction"):
+        convert(src, tmp_path / "o.h5")

@@ -111,3 +111,44 @@ def test_robomimic_demos_without_rewards_round_trip(tmp_path: Path) -> None:
         for key in a.observations:
             np.testing.assert_array_equal(a.observations[key], b.observations[key])
             np.testing.assert_array_equal(a.final_observation[key], b.final_observation[key])
+
+
+def test_reward_free_to_minari_or_d4rl_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    """Minari's EpisodeData and loader need rewards (so does a D4RL file): demokit refuses, never invents them."""
+    from demokit.cli.app import main
+    from tests.data.convert.sources import write_demokit_cartpole
+    from tests.helpers_reward_free import reward_free_copy
+
+    free = reward_free_copy(write_demokit_cartpole(tmp_path / "cp.h5"), tmp_path / "free.h5")
+    for dst, extra in ((tmp_path / "out" / "cartpole-free-v0", []), (tmp_path / "flat.hdf5", ["--to", "d4rl"])):
+        assert main(["convert", str(free), str(dst), *extra]) == 2
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(err) == 1 and err[0].startswith("error:") and "reward-free" in err[0], err
+        assert "does not invent rewards" in err[0] and not dst.exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_minari_episode_without_rewards_is_refused_as_minari_refuses_it(tmp_path: Path, capsys) -> None:
+    """Minari always records rewards; an episode without them is unreadable by Minari's own loader, and demokit
+    says so in one line."""
+    import h5py
+    import pytest
+
+    minari = pytest.importorskip("minari")
+    from minari.dataset.minari_dataset import MinariDataset
+
+    from demokit.cli.app import main
+    from demokit.data.convert import convert
+    from tests.data.convert.sources import write_demokit_cartpole
+
+    dst = tmp_path / "cartpole-test-v0"
+    convert(write_demokit_cartpole(tmp_path / "cp.h5"), dst)
+    with h5py.File(dst / "data" / "main_data.hdf5", "r+") as f:
+        del f["episode_1"]["rewards"]
+    with pytest.raises(KeyError, match="rewards"):
+        list(MinariDataset(dst / "data").iterate_episodes())  # Minari's own loader
+    assert minari.__version__.startswith("0.5")
+    assert main(["convert", str(dst), str(tmp_path / "o.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "episode_1 has no 'rewards'" in err[0] and "Minari" in err[0]
+    assert not (tmp_path / "o.h5").exists()
