@@ -69,10 +69,12 @@ class RedConfig:
 #: kept PPO at -500 for 1M env steps; ``negative`` reached -85.2 (expert -86.0).
 RED_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative"}}},
+    # MountainCar-v0 is ended by reaching the flag too: negative with DQN reached -102.2 (expert -102.9) in 25k
+    "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative"}}},
 }
 #: RED's learner per env when none is given: SAC on Pendulum-v1 (-188.4 after 3k env steps; PPO was at -885
-#: after 60k, its RL budget there is 400k)
-RED_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac"}
+#: after 60k, its RL budget there is 400k); DQN on MountainCar-v0 (as GAIL's: the env's tuned learner)
+RED_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac", "MountainCar-v0": "dqn"}
 
 
 @register_reward_model("red")
