@@ -364,6 +364,7 @@ def test_per_env_defaults_of_the_zoo() -> None:
         assert default_learner("Pendulum-v1", box, reward_model=name) == "sac"
     assert default_learner("Pendulum-v1", box, reward_model="airl") == "ppo"  # needs log-probs
     assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="red") == "ppo"
-    assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="red") == "dqn"
-    assert irl_defaults(reward_model_class("red"), "MountainCar-v0", "dqn", "reward_model") == {
-        "reward_form": "negative"}
+    for name in ("red", "pwil"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
+        assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
+        assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
+            "reward_form": "negative"}
