@@ -8,7 +8,7 @@
 #
 # 1. .venv-imitation (git-ignored, repo root): imitation==1.0.1 with its own pins
 #    (gymnasium ~=0.29, stable-baselines3 ~=2.2.1), numpy<2 (gymnasium 0.29 uses
-#    np.bool8, removed in numpy 2) and the CPU torch==2.13.0 from constraints.txt.
+#    np.bool8, removed in numpy 2) with pyarrow<21 and datasets<4.1 (newer ones need numpy 2) and the CPU torch==2.13.0 from constraints.txt.
 #    torch is installed first, alone, under the constraint, so resolving imitation
 #    never pulls a CUDA build (imitation only asks for torch>=1.4).
 # 2. .venv (demokit's own venv): the `bench` extra's stable-baselines3>=2.3, and
@@ -81,13 +81,15 @@ assert md.version("torch").startswith("2.13.0")
 assert md.version("gymnasium").startswith("0.29")
 assert md.version("stable-baselines3").startswith("2.2")
 import imitation.algorithms.bc, imitation.algorithms.adversarial.gail  # noqa: F401
+import imitation.data.serialize  # noqa: F401  (datasets -> pyarrow: fails when pyarrow wants numpy 2)
 EOF
   then
     echo "  already installed"
   else
     pip_in "$IMITATION_VENV" --upgrade pip
     pip_in "$IMITATION_VENV" "torch==2.13.0"
-    pip_in "$IMITATION_VENV" "imitation==1.0.1" "numpy<2"
+    # pyarrow 21+ needs numpy 2, which gymnasium 0.29 cannot use; datasets 4.1+ needs pyarrow 21+.
+    pip_in "$IMITATION_VENV" "imitation==1.0.1" "numpy<2" "pyarrow<21" "datasets<4.1"
   fi
   check_cpu_torch "$IMITATION_VENV"
   "$IMITATION_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("imitation", "gymnasium", "stable-baselines3", "numpy")))'

@@ -50,7 +50,8 @@ the step (``DemoDataset`` windows, edge-padded at an episode's start), stacked; 
 ``arch.history`` records K and acting keeps a per-env history (``HistoryActor``).
 
 Images: ``encoder="auto"`` builds ``nature_cnn`` for uint8 image observations; their batches
-stay uint8 (no float copy, no observation normalisation: the encoder scales by 1/255).
+stay uint8 (no float copy: the encoder scales by 1/255); ``normalize_obs`` (default: yes) makes the
+encoder subtract the training frames' mean frame (see :mod:`demokit.policies.encoders.cnn`).
 
 Data: each rank reads its shard of the training rows with ``DemoDataset.read`` (one
 rank: all of them), the same code for one and for many processes. With
@@ -85,7 +86,7 @@ from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
 from demokit.policies.networks import make_adam
-from demokit.policies.encoders import encoder_class
+from demokit.policies.encoders import encoder_class, resolve_encoder as pick_encoder
 from demokit.policies.neural import stack_space
 from demokit.paths import check_output_path
 from demokit.rl.common import resolve_stop_value
@@ -116,9 +117,9 @@ class BCConfig:
     activation: str = option("tanh", "hidden activation: tanh, relu, elu or gelu")
     loss: Literal["nll", "mse"] = option("nll", "continuous actions: Gaussian negative log-likelihood (nll) or mean "
                                                 "squared error (mse); discrete actions always use cross-entropy")
-    normalize_obs: bool | None = option(None, "normalise observations with the training data's mean and std "
-                                              "(default: yes for flat-input encoders such as mlp; image encoders "
-                                              "scale uint8 by 1/255 instead and refuse it)")
+    normalize_obs: bool | None = option(None, "normalise observations with the training data's statistics "
+                                              "(default: yes; flat-input encoders such as mlp: mean and std; "
+                                              "nature_cnn: subtract the mean frame after scaling by 1/255)")
     encoder: str = option("auto", "observation encoder: mlp, nature_cnn or another registered one (auto: "
                                   "nature_cnn for uint8 image observations of at least 36x36, else mlp)")
     val_fraction: float = option(0.1, "fraction of episodes held out for validation (whole episodes)")
@@ -292,16 +293,7 @@ def available_memory_bytes() -> int:
 
 def resolve_encoder(ds: DemoDataset, cfg: BCConfig) -> str:
     """The encoder BC builds: ``cfg.encoder``, or for "auto" nature_cnn on uint8 images, else mlp."""
-    if cfg.encoder != "auto":
-        encoder_class(cfg.encoder)  # an unknown name is a UserError listing the known ones
-        return cfg.encoder
-    from demokit.policies.encoders.cnn import image_layout
-
-    try:
-        image_layout(ds.observation_space)
-    except UserError:
-        return "mlp"
-    return "nature_cnn"
+    return pick_encoder(cfg.encoder, ds.observation_space)
 
 
 def _obs_row_bytes(ds: DemoDataset, cfg: BCConfig) -> int:
@@ -460,7 +452,13 @@ def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp"
         return make_policy(ds.observation_space, ds.action_space, head=head, hidden_sizes=cfg.hidden_sizes,
                            activation=cfg.activation, history=cfg.history, encoder=encoder,
                            normalize_obs=cfg.normalize_obs if cfg.normalize_obs is not None
-                           else encoder_class(encoder).normalizable)
+                           else _normalizes_by_default(encoder))
+
+
+def _normalizes_by_default(encoder: str) -> bool:
+    """BC's ``normalize_obs`` when not given: yes for encoders that take statistics (flat or their own)."""
+    cls = encoder_class(encoder)
+    return cls.normalizable or cls.normalizes_itself
 
 
 class _Trainer:
@@ -525,7 +523,7 @@ class _Trainer:
             counts += np.array(bad_value_counts(x, batch["actions"], ds.action_space))
             if not self.policy.normalizes_obs:
                 continue
-            x = x.astype(np.float64)
+            x = x.reshape(len(x), -1).astype(np.float64)
             if shift is None:
                 shift = x.mean(0)
                 total, sq = np.zeros_like(shift), np.zeros_like(shift)
@@ -622,6 +620,14 @@ class _Trainer:
             self.policy.fit_obs_statistics(x)
             return
         # merge the shards' statistics: global mean first, then the global variance around it
+        if not self.policy.encoder.normalizable:  # an encoder with its own statistics (a mean frame): the mean
+            flat = torch.from_numpy(np.ascontiguousarray(x)).reshape(len(x), -1)
+            total = torch.zeros(flat.shape[1], dtype=torch.float64)
+            for lo in range(0, len(flat), 1024):
+                total += flat[lo:lo + 1024].double().sum(0)
+            sums = self.comm.all_reduce_sum(torch.cat([total, torch.tensor([float(len(flat))], dtype=torch.float64)]))
+            self.policy.set_obs_statistics(sums[:-1] / sums[-1], None, float(sums[-1]))
+            return
         x64 = torch.from_numpy(x).double()
         sums = self.comm.all_reduce_sum(torch.cat([x64.sum(0), torch.tensor([float(len(x64))], dtype=torch.float64)]))
         n = sums[-1]

@@ -26,6 +26,9 @@ into the same output (their owner's pid is dead) and by ``demokit collect --npro
 Ctrl-C keeps nothing of a sharded collection (the shards would not be one contiguous run of
 episodes).
 
+An ``--append`` target whose env or spaces do not match is refused when the shards are
+combined, after the collection (nothing is written; the shards are removed).
+
 Limits: an episode budget only (``n_steps`` would need the lengths of every earlier episode
 before a rank could know where its share starts), a named expert must exist (every rank
 would train it), and an explicit output path.
@@ -111,7 +114,7 @@ def collect_sharded(policy: Any, env_id: str | None, path: str | os.PathLike[str
         except BaseException as exc:  # noqa: BLE001 - every rank must reach the exchange below
             error = exc
         box: list[Any] = [str(shards_dir) if shards_dir is not None else None]
-        dist.broadcast_object_list(box, src=0)
+        _collective(dist.broadcast_object_list, box, src=0)
         if error is None and box[0] is None:
             error = UserError("rank 0 could not prepare the shards (see its error)")
         if error is None:
@@ -140,7 +143,13 @@ def collect_sharded(policy: Any, env_id: str | None, path: str | os.PathLike[str
                   "steps": None if result is None else result.steps,
                   "wall_s": None if result is None else result.wall_s}
         statuses: list[Any] = [None] * world
-        dist.all_gather_object(statuses, status)
+        try:
+            _collective(dist.all_gather_object, statuses, status)
+        except KeyboardInterrupt:
+            _remove(shard)
+            if rank == 0 and shards_dir is not None:
+                shutil.rmtree(shards_dir, ignore_errors=True)
+            raise
         failed = [s for s in statuses if not s["ok"]]
         if failed:
             _remove(shard)
@@ -165,6 +174,15 @@ def collect_sharded(policy: Any, env_id: str | None, path: str | os.PathLike[str
     finally:
         if joined:
             dist.destroy_process_group()
+
+
+def _collective(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """A collective of the process group; a peer that is gone (stopped by torchrun, killed) ends this
+    rank as an interrupt (the launcher reports the rank that failed), not with gloo's traceback."""
+    try:
+        fn(*args, **kwargs)
+    except RuntimeError as exc:
+        raise KeyboardInterrupt(f"a peer rank stopped: {exc}") from None
 
 
 def _shard_progress(progress: ProgressFn | None, out: Path, lo: int, hi: int, e_total: int, world: int
@@ -256,11 +274,13 @@ def launch(argv: list[str], nproc: int, out: Path) -> int:
     import sys
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    for name in ("torch.distributed.elastic", "torch.distributed.launcher"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)  # the ranks say what went wrong
+    for name in list(logging.root.manager.loggerDict):  # the ranks (or this launcher) say what went wrong
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.launcher")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
@@ -282,7 +302,7 @@ def launch(argv: list[str], nproc: int, out: Path) -> int:
             code = 130
         else:
             code = 2  # rank 0 printed the error line
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SignalException):  # Ctrl-C / SIGTERM: the launcher stopped the ranks
         print(f"interrupted: a collection across processes keeps nothing; {out} was not written", file=sys.stderr)
         code = 130
     finally:

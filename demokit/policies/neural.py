@@ -149,12 +149,12 @@ class NeuralPolicy(nn.Module, Policy):
         head_cls.check_action_space(action_space, arch.head)
         self.encoder = encoder_class(arch.encoder)(stack_space(observation_space, arch.history), arch)
         self.head = head_cls(self.encoder.out_dim, action_space, arch)
-        if arch.normalize_obs and not self.encoder.normalizable:
+        if arch.normalize_obs and not (self.encoder.normalizable or self.encoder.normalizes_itself):
             raise UserError(f"observation normalisation needs flat inputs; the {arch.encoder} encoder does not take "
                             f"it: set normalize_obs to false")
         #: width of the flat network input (0 for encoders whose input is not flat)
         self.obs_dim = self.encoder.input_dim
-        self.obs_norm = ObsNormalizer(self.obs_dim) if arch.normalize_obs else None
+        self.obs_norm = ObsNormalizer(self.obs_dim) if arch.normalize_obs and self.encoder.normalizable else None
         self.register_load_state_dict_pre_hook(_upgrade_v1_keys)
         self._generator: torch.Generator | None = None
         self._device: torch.device | None = None
@@ -257,25 +257,39 @@ class NeuralPolicy(nn.Module, Policy):
     # ---- observation statistics ----------------------------------------------
     @property
     def normalizes_obs(self) -> bool:
-        return self.obs_norm is not None
+        """Whether observations are normalised (flat: ``obs_norm``; else inside the encoder, e.g. a mean frame)."""
+        return self.obs_norm is not None or self._encoder_normalizes
+
+    @property
+    def _encoder_normalizes(self) -> bool:
+        return self.arch.normalize_obs and self.encoder.normalizes_itself and not self.encoder.normalizable
 
     def update_obs_statistics(self, obs: np.ndarray | torch.Tensor) -> None:
         """Fold a batch of stored observations into the running statistics (no-op without normalisation)."""
         if self.obs_norm is not None:
             self.obs_norm.update(obs)
+        elif self._encoder_normalizes:
+            self.encoder.update_statistics(obs)
 
     @torch.no_grad()
-    def set_obs_statistics(self, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
-        """Set the normalisation statistics (e.g. merged across ranks)."""
-        assert self.obs_norm is not None, "the policy does not normalise observations"
+    def set_obs_statistics(self, mean: torch.Tensor, var: torch.Tensor | None, count: float) -> None:
+        """Set the normalisation statistics (e.g. merged across ranks); flat per-element mean and variance
+        of the stored layout (an encoder that normalises itself uses what it needs: nature_cnn the mean)."""
+        if self._encoder_normalizes:
+            self.encoder.set_statistics(mean, count)
+            return
+        assert self.obs_norm is not None and var is not None, "the policy does not normalise observations"
         self.obs_norm.mean.copy_(mean)
         self.obs_norm.var.copy_(var)
         self.obs_norm.count.fill_(float(count))
 
     def fit_obs_statistics(self, x: np.ndarray | torch.Tensor) -> None:
-        """Set the statistics to those of a whole flat data set (BC, GAIL); no-op without normalisation."""
+        """Set the statistics to those of a whole data set (BC, GAIL): flat inputs, or stored observations for
+        an encoder that normalises itself; no-op without normalisation."""
         if self.obs_norm is not None:
             self.obs_norm.set_from_data(x)
+        elif self._encoder_normalizes:
+            self.encoder.fit_statistics(x)
 
     def freeze_action_std(self) -> None:
         """Stop training the head's observation-independent spread (BC with an MSE loss fits means only)."""

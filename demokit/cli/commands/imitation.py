@@ -92,6 +92,8 @@ def register(app: typer.Typer) -> None:
                                               show_default=False),
         history: Optional[int] = typer.Option(None, "--history", help=field_help(BCConfig, "history"),
                                               show_default=False),
+        encoder: Optional[str] = typer.Option(None, "--encoder", help=field_help(BCConfig, "encoder"),
+                                              show_default=False),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -120,7 +122,7 @@ def register(app: typer.Typer) -> None:
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target, "stream": stream,
                                      "max_memory_mb": max_memory, "workers": workers, "history": history,
-                                     "force": force}
+                                     "force": force, "encoder": encoder}
         if not main_rank:
             train_bc(dataset, None, distributed=distributed, **overrides)
             return

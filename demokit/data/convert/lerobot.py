@@ -86,7 +86,12 @@ def _arrow() -> Any:
 
 
 def _column(table: Any, name: str) -> np.ndarray:
+    import pyarrow as pa
+
     col = table.column(name).combine_chunks()
+    if pa.types.is_fixed_size_list(col.type) and col.null_count == 0 and not pa.types.is_nested(col.type.value_type):
+        flat = col.flatten().to_numpy(zero_copy_only=False)  # vectors in bulk: (N * k,) -> (N, k)
+        return flat.reshape(len(col), col.type.list_size)
     values = col.to_numpy(zero_copy_only=False)
     if values.dtype == object:  # list / fixed-size-list cells: one row per frame
         return np.stack([np.asarray(v) for v in values]) if len(values) else np.zeros((0,))

@@ -8,8 +8,11 @@ An encoder turns a batch of observations into features for a head, in two steps:
   on ``device``. Images stay uint8 here; an MLP encoder flattens to float32.
 * ``forward(x)`` -> features ``(B, out_dim)`` (float32).
 
-Observation normalisation (``PolicyArch.normalize_obs``) runs between the two, on flat
-float inputs only: an encoder that accepts it sets ``normalizable = True`` and ``input_dim``.
+Observation normalisation (``PolicyArch.normalize_obs``) runs between the two on flat float
+inputs (an encoder that accepts it sets ``normalizable = True`` and ``input_dim``), or inside
+the encoder for other inputs (``normalizes_itself = True``: the encoder keeps its own statistics
+and implements ``fit_statistics`` / ``update_statistics`` / ``set_statistics``; nature_cnn
+subtracts a mean frame).
 
 Adding an encoder: one module with an :class:`Encoder` subclass and one line
 ``register_encoder("name", Class)`` in ``demokit/policies/encoders/__init__.py`` (or, from
@@ -34,12 +37,18 @@ class Encoder(nn.Module, ABC):
 
     #: whether running observation normalisation may run on this encoder's (flat) input
     normalizable: ClassVar[bool] = False
+    #: whether ``arch.normalize_obs`` is applied inside this encoder (non-flat inputs)
+    normalizes_itself: ClassVar[bool] = False
 
     def __init__(self, observation_space: spaces.Space, arch: Any) -> None:
         super().__init__()
         self.observation_space = observation_space
         self.input_dim = 0
         self.out_dim = 0
+
+    @classmethod
+    def check_space(cls, observation_space: spaces.Space) -> None:
+        """Raise a UserError when this encoder cannot take ``observation_space`` (before any work is done)."""
 
     @abstractmethod
     def prepare(self, obs: Any, device: torch.device) -> torch.Tensor:
@@ -48,6 +57,23 @@ class Encoder(nn.Module, ABC):
     @abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Network input (prepared, normalised where enabled) -> features (B, out_dim)."""
+
+    # statistics of encoders that normalise their own input (``normalizes_itself``)
+    def fit_statistics(self, obs: Any) -> None:
+        """Set the statistics to those of a whole stored batch (B, ...)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no input statistics")
+
+    def update_statistics(self, obs: Any) -> None:
+        """Fold a stored batch into running statistics."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no input statistics")
+
+    def set_statistics(self, mean: torch.Tensor, count: float) -> None:
+        """Set the statistics from a flat per-element mean of the stored layout and its count."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no input statistics")
+
+    def statistics_seen(self) -> float:
+        """Observations folded into the statistics so far (0 before the first)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no input statistics")
 
 
 #: observation encoder name -> class (the built-in ones are registered by their package's ``__init__``)
