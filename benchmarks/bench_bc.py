@@ -7,8 +7,10 @@ controller that scores 500 (``--dataset`` picks another file).
 Measured (medians over ``--repeats``, runs interleaved so that machine load hits all):
 
 * throughput, samples/s of the training loop (evaluation excluded), and samples per
-  CPU-second (less sensitive to other processes on a shared machine; demokit's counts
-  the whole ``train_bc`` call, setup included, so it is a lower bound):
+  CPU-second of the training loop (less sensitive to other processes on a shared machine;
+  demokit's counts epochs 2..E, read by ``train_bc``'s per-epoch callback; the peer's
+  its ``train`` call); "paired" ratios are the median of each repeat's ratio to the peer
+  run of the same repeat (the same moment's load):
   - demokit at its defaults (batch 256, 2x64 tanh, fused Adam, 1 torch thread);
   - demokit at imitation's defaults (batch 32, 2x32 tanh);
   - a bare torch loop (the same 2x64 net, batch 256, fused Adam, 1 thread, data
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -119,11 +122,16 @@ def bare_loop(path: Path, epochs: int, seed: int = 0) -> tuple[float, float]:
 
 
 def demokit_throughput(data: Path, epochs: int, seed: int, **kw) -> tuple[float, float]:
-    """(samples/s of train_bc's training loop, samples per CPU-s of the whole train_bc call)."""
+    """(samples/s of train_bc's training loop, samples per CPU-s of that loop).
+
+    The CPU time is that of epochs 2..E (process time at the end of epoch 1 and of the
+    last epoch, read by the per-epoch callback): the loop alone, as the peer's figure is,
+    without the set-up (reading the file, building the policy) that the whole call adds."""
     n = len(load_dataset(data))
-    c0 = time.process_time()
-    r = train_bc(data, epochs=epochs, eval_episodes=0, val_fraction=0.0, seed=seed, **kw)
-    return r.samples_per_s, n * epochs / (time.process_time() - c0)
+    marks: list[float] = []
+    r = train_bc(data, epochs=epochs, eval_episodes=0, val_fraction=0.0, seed=seed,
+                 callback=lambda rec: marks.append(time.process_time()), **kw)
+    return r.samples_per_s, n * (epochs - 1) / (marks[-1] - marks[0])
 
 
 def peer_time_to_threshold(npz: Path, seed: int, run_peer) -> dict:
@@ -162,7 +170,7 @@ def main() -> None:
             export_npz(data, npz)
         print(f"data: {source}", file=sys.stderr)
         E = args.throughput_epochs
-        demokit_throughput(data, 1, 0)  # warm-up: lazy imports and first-call initialisation
+        demokit_throughput(data, 2, 0)  # warm-up: lazy imports and first-call initialisation
         bare_loop(data, 1)
         for rep in range(args.repeats):
             for key, figures in (("demokit", demokit_throughput(data, E, rep)),
@@ -182,12 +190,20 @@ def main() -> None:
             print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr)
 
     med = {k: statistics.median(v) for k, v in raw.items() if v and isinstance(v[0], float)}
+    # paired: each repeat's ratio to the peer run right after it (the same moment's load), then the median
+    paired = {k: statistics.median(a / b for a, b in zip(raw[k], raw[peer_key]))
+              for k, peer_key in ((k, "peer_cpu" if k.endswith("_cpu") else "peer") for k in raw)
+              if raw[k] and raw[peer_key] and isinstance(raw[k][0], float)}
     d475 = raw["demokit_t475"]
     p475 = [p for p in raw["peer_t475"] if p["train_wall_s"] is not None]
-    print(f"\nBC on {source}; {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.repeats} repeats (medians)\n")
-    print("| throughput (training loop) | samples/s | vs imitation | samples/CPU-s | vs imitation |")
-    print("|---|---:|---:|---:|---:|")
+    load = os.getloadavg()
+    print(f"\nBC on {source}; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+          f"{torch.__version__}, {args.repeats} repeats (medians); load average {load[0]:.1f} / {load[1]:.1f} / "
+          f"{load[2]:.1f} (1 / 5 / 15 min) at the end\n")
+    print("vs imitation: ratio of the medians; paired: median of each repeat's ratio to the peer run of the same "
+          "repeat\n")
+    print("| throughput (training loop) | samples/s | vs imitation | paired | samples/CPU-s | vs imitation | paired |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     rows = [("demokit defaults (batch 256, 2x64)", "demokit"), ("demokit at batch 32, 2x32", "demokit_small"),
             ("bare torch loop (batch 256, 2x64, fused Adam)", "bare"), ("imitation BC defaults (batch 32, 2x32)", "peer")]
     for label, key in rows:
@@ -195,7 +211,8 @@ def main() -> None:
             cpu = f"{key}_cpu"
             ratio = f"{med[key] / med['peer']:.1f}x" if "peer" in med else "n/a"
             cpu_ratio = f"{med[cpu] / med['peer_cpu']:.1f}x" if "peer_cpu" in med else "n/a"
-            print(f"| {label} | {med[key]:,.0f} | {ratio} | {med[cpu]:,.0f} | {cpu_ratio} |")
+            pair, cpu_pair = (f"{paired[k]:.1f}x" if k in paired else "n/a" for k in (key, cpu))
+            print(f"| {label} | {med[key]:,.0f} | {ratio} | {pair} | {med[cpu]:,.0f} | {cpu_ratio} | {cpu_pair} |")
     print("\n| time to >= 475 (20 episodes) | wall s | epochs | final return |")
     print("|---|---:|---:|---:|")
     print(f"| demokit train_bc defaults (load + train + evaluations) | "
@@ -212,7 +229,8 @@ def main() -> None:
         else:
             print(f"| imitation BC | not reached within {PEER_EPOCH_SWEEP[-1]} epochs | | |")
     if args.json:
-        args.json.write_text(json.dumps({"source": source, "raw": raw, "medians": med}, indent=1))
+        args.json.write_text(json.dumps({"source": source, "raw": raw, "medians": med, "paired": paired,
+                                         "loadavg": load}, indent=1))
 
 
 if __name__ == "__main__":
