@@ -8,6 +8,7 @@ a 20-episode check every 2500 env steps, as demokit's DQN evaluates) and
 ``benchmarks/peers/imitation_gail.py --algo airl`` (its AIRL tutorial's settings, 8 envs; a
 check after every round of 16384 steps, the earliest it can), both with
 ``--stop-at-threshold`` and a step cap (``--peer-cap``). Both with one torch thread.
+``--sqil-preset sb3``: imitation's SQIL with SB3's DQN defaults, as its tutorial builds it.
 
 Figures per run: the whole process's wall time and CPU time (children's user+sys: the
 better figure on a loaded machine), env steps, final return, whether 475 was reached.
@@ -57,8 +58,10 @@ def run_demokit(algo: str, seed: int, tmp: Path) -> dict:
             "learner": res["algo"]}
 
 
-def run_imitation(algo: str, seed: int, npz: Path, cap: int) -> dict:
+def run_imitation(algo: str, seed: int, npz: Path, cap: int, sqil_preset: str = "rl-zoo") -> dict:
     script, extra = PEER[algo]
+    if algo == "sqil":
+        extra = {**extra, "preset": sqil_preset}
     cpu0 = children_cpu()
     res = run_peer(script, {"demos": npz, "seed": seed, "total_timesteps": cap, "stop_at_threshold": True, **extra},
                    timeout=3600)
@@ -74,10 +77,13 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--peer-cap", type=int, nargs=2, metavar=("SQIL", "AIRL"), default=[100_000, 196_608],
                     help="env-step caps of imitation's runs (default 100000 for sqil, 12 rounds for airl)")
+    ap.add_argument("--sqil-preset", choices=("rl-zoo", "sb3"), default="rl-zoo",
+                    help="imitation SQIL's DQN settings: rl-zoo's tuned CartPole row, or sb3 (its tutorial's)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "demokit-irl-peers.json")
     args = ap.parse_args()
     caps = dict(zip(("sqil", "airl"), args.peer_cap))
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
+    suffix = lambda algo: "/sb3" if algo == "sqil" and args.sqil_preset == "sb3" else ""  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="irl-peers-") as tmp_dir:
         tmp = Path(tmp_dir)
         npz = tmp / "demos.npz"
@@ -85,8 +91,9 @@ def main() -> None:
         for algo in args.algos:
             for seed in args.seeds:  # alternate the systems per seed
                 for system, fn in (("demokit", lambda: run_demokit(algo, seed, tmp)),
-                                   ("imitation", lambda: run_imitation(algo, seed, npz, caps[algo]))):
-                    key = f"{algo}/{system}/{seed}" + (f"/cap{caps[algo]}" if system == "imitation" else "")
+                                   ("imitation", lambda: run_imitation(algo, seed, npz, caps[algo], args.sqil_preset))):
+                    tail = f"/cap{caps[algo]}{suffix(algo)}" if system == "imitation" else ""
+                    key = f"{algo}/{system}/{seed}{tail}"
                     if key not in cache:
                         row = fn()
                         row["loadavg_1m"] = round(os.getloadavg()[0], 1)
@@ -101,7 +108,7 @@ def main() -> None:
         med = {}
         for system in ("demokit", "imitation"):
             rows = [cache[k] for k in cache if k.startswith(f"{algo}/{system}/") and int(k.split("/")[2]) in args.seeds
-                    and (system == "demokit" or k.endswith(f"/cap{caps[algo]}"))]
+                    and (system == "demokit" or k.endswith(f"/cap{caps[algo]}{suffix(algo)}"))]
             if not rows:
                 continue
             m = {f: statistics.median(r[f] for r in rows) for f in ("env_steps", "process_wall_s", "process_cpu_s",
@@ -117,7 +124,8 @@ def main() -> None:
                       f"(goal <= {GOAL_RATIO}: {'met' if wall <= GOAL_RATIO and d_ok == d_n else 'NOT met'})\n")
             else:
                 print(f"\n{algo}: imitation reached 475 in {p_ok}/{p_n} runs within {caps[algo]} steps: return "
-                      f"{p['mean_return']:.1f} at {p['env_steps']:.0f} steps, {1e3 * p['process_wall_s'] / p['env_steps']:.2f} "
+                      f"{p['mean_return']:.1f} at {p['env_steps']:.0f} steps, "
+                      f"{1e3 * p['process_wall_s'] / p['env_steps']:.2f} "
                       f"ms wall per env step (demokit: {1e3 * d['process_wall_s'] / d['env_steps']:.2f})\n")
 
 

@@ -2,9 +2,10 @@
 # Regenerate the committed reference datasets.
 #
 #   bash scripts/make_reference_datasets.sh           classic control (default):
-#       datasets/cartpole-v1-expert.h5 and datasets/acrobot-v1-expert.h5: 10 greedy episodes of the
-#       env's PPO expert (episode k reset with seed k), gzip-compressed. A missing expert
-#       (experts/<env>-ppo.pt) is trained first with the tuned settings (`demokit train-expert`).
+#       datasets/cartpole-v1-expert.h5, acrobot-v1-expert.h5 (PPO experts), pendulum-v1-expert.h5
+#       (SAC), mountaincar-v0-expert.h5 (DQN): 10 greedy episodes of the env's expert (episode k
+#       reset with seed k), gzip-compressed. A missing expert (experts/<env>-<algo>.pt) is trained
+#       first with the tuned settings (`demokit train-expert`).
 #   bash scripts/make_reference_datasets.sh mujoco [ENV ...]
 #       datasets/<env>-expert.h5 for Hopper-v5, HalfCheetah-v5, Walker2d-v5 (or the ENVs given):
 #       25 greedy episodes of the env's SAC expert experts/<env>-sac.pt (train it first:
@@ -12,8 +13,8 @@
 #       An env whose expert is missing is skipped with a note.
 #
 # The script fails when an expert's collected mean return is below the goal (CartPole-v1 475,
-# Acrobot-v1 -100; Hopper-v5 3000, HalfCheetah-v5 5000, Walker2d-v5 4000: the zoo's level) or a
-# file is over its size budget (1 MB classic, 5 MB MuJoCo).
+# Acrobot-v1 -100, MountainCar-v0 -110, Pendulum-v1 none; Hopper-v5 3000, HalfCheetah-v5 5000,
+# Walker2d-v5 4000: the zoo's level) or a file is over its size budget (1 MB classic, 5 MB MuJoCo).
 #
 # Usage: from anywhere; PYTHON=... to choose the interpreter.
 set -euo pipefail
@@ -40,12 +41,13 @@ PYEOF
 
 case "$MODE" in
   classic)
-    for env in CartPole-v1 Acrobot-v1; do
+    for pair in CartPole-v1:ppo Acrobot-v1:ppo Pendulum-v1:sac MountainCar-v0:dqn; do
+        env="${pair%%:*}" algo="${pair##*:}"
         out="datasets/$(echo "$env" | tr '[:upper:]' '[:lower:]')-expert.h5"
-        result=$("$PY" cli.py collect --policy ppo --env "$env" --episodes 10 --seed 0 --compression gzip \
+        result=$("$PY" cli.py collect --policy "$algo" --env "$env" --episodes 10 --seed 0 --compression gzip \
             --force --out "$out" --json | tail -n 1)
         echo "$result"
-        check "$env" "$result" threshold $((1 << 20)) ppo
+        check "$env" "$result" threshold $((1 << 20)) "$algo"
     done
     ;;
   mujoco)

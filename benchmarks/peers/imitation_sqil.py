@@ -1,6 +1,7 @@
 """Peer runner: imitation 1.0.1 SQIL (DQN) from a demonstration npz (runs in .venv-imitation).
 
-    .venv-imitation/bin/python benchmarks/peers/imitation_sqil.py --demos demos.npz --eval-every 2500 --stop-at-threshold
+    .venv-imitation/bin/python benchmarks/peers/imitation_sqil.py --demos demos.npz --eval-every 2500 \
+        --stop-at-threshold [--preset rl-zoo|sb3]
 
 imitation's SQIL tutorial (docs/tutorials/8_train_sqil.ipynb) builds
 ``SQIL(venv=DummyVecEnv([CartPole-v1]), demonstrations=..., policy="MlpPolicy")`` with SB3's

@@ -35,8 +35,8 @@ from demokit.devices import resolve_device
 from demokit.errors import UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions
-from demokit.reward_models.expert import (BoundedForm, bounded_form, check_form, check_positive, check_type, expert_data_for,
-                                          model_config, relabel)
+from demokit.reward_models.expert import (BoundedForm, bounded_form, check_form, check_positive, check_type,
+                                          expert_data_for, model_config, relabel)
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 
@@ -54,8 +54,8 @@ class RedConfig:
     learning_rate: float = option(1e-3, "predictor Adam learning rate")
     sigma_scale: float = option(0.1, "sigma = sigma_scale / mean expert error (typical expert reward exp(-0.1))")
     collect_count: int | None = option(None, "use the first N expert transitions; unset: all")
-    reward_form: BoundedForm = option("positive", "positive (exp(-sigma*err), in (0, 1]) or negative (that minus 1, in "
-                                          "(-1, 0]: ending sooner pays)")
+    reward_form: BoundedForm = option("positive", "positive (exp(-sigma*err), in (0, 1]) or negative (that minus "
+                                                  "1, in (-1, 0]: ending sooner pays)")
 
     def __post_init__(self) -> None:
         check_type(self, "red")
@@ -69,10 +69,12 @@ class RedConfig:
 #: kept PPO at -500 for 1M env steps; ``negative`` reached -85.2 (expert -86.0).
 RED_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative"}}},
+    # MountainCar-v0 is ended by reaching the flag too: negative with DQN reached -102.2 (expert -102.9) in 25k
+    "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative"}}},
 }
 #: RED's learner per env when none is given: SAC on Pendulum-v1 (-188.4 after 3k env steps; PPO was at -885
-#: after 60k, its RL budget there is 400k)
-RED_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac"}
+#: after 60k, its RL budget there is 400k); DQN on MountainCar-v0 (as GAIL's: the env's tuned learner)
+RED_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac", "MountainCar-v0": "dqn"}
 
 
 @register_reward_model("red")

@@ -346,3 +346,25 @@ def test_supplied_transitions_reach_sac_in_policy_space() -> None:
         trainer.close()
     assert torch.allclose(mixed["action"][3:, 0], torch.tensor([1.0, -1.0, 0.0]))
     assert torch.equal(rewards, torch.tensor([0.0, 0, 0, 1, 1, 1])) and mixed["obs"][3:].eq(1).all()
+
+
+def test_per_env_defaults_of_the_zoo() -> None:
+    """Measured per-env defaults live in each model's tables (docs/benchmarks.md, reward-model zoo)."""
+    from gymnasium import spaces
+
+    from demokit.pipelines.reward_model import default_learner, irl_defaults
+    from demokit.reward_models import reward_model_class
+
+    box = spaces.Box(-2.0, 2.0, (1,))
+    for name in ("airl", "red", "pwil"):  # Acrobot-v1 is solved by ending the episode: every step costs
+        model = reward_model_class(name)
+        assert irl_defaults(model, "Acrobot-v1", "ppo", "reward_model") == {"reward_form": "negative"}
+        assert irl_defaults(model, "CartPole-v1", "ppo", "reward_model") == {}
+    for name in ("red", "pwil", "sqil"):
+        assert default_learner("Pendulum-v1", box, reward_model=name) == "sac"
+    assert default_learner("Pendulum-v1", box, reward_model="airl") == "ppo"  # needs log-probs
+    assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="red") == "ppo"
+    for name in ("red", "pwil"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
+        assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
+        assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
+            "reward_form": "negative"}
