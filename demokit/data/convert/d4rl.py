@@ -4,7 +4,7 @@ A D4RL file holds flat per-step datasets ``observations``, ``actions``, ``reward
 ``terminals`` (the MDP ended) and ``timeouts`` (a time limit cut the episode),
 optionally ``next_observations``, ``infos/*`` and ``metadata/*``.
 
-Reading (see docs/converters.md):
+Reading (see docs/converters/d4rl.md):
 
 * episodes end at ``terminals | timeouts``; a file without ``timeouts`` (old D4RL)
   has only terminal ends;

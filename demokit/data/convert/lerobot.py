@@ -12,7 +12,7 @@ A LeRobot v3.0 dataset is a folder::
     videos/<key>/chunk-000/file-000.mp4     video-encoded image features (episodes packed in time;
                                             meta/episodes gives each episode's from_timestamp)
 
-Mapping (docs/converters.md, "LeRobot v3"): numeric ``observation.*`` features become the
+Mapping (docs/converters/lerobot.md): numeric ``observation.*`` features become the
 observation (one feature: a Box; several: a Dict keyed by the name after ``observation.``),
 ``action`` the action; ``next.reward`` the rewards (absent: a reward-free dataset);
 ``next.done`` on an episode's last frame marks it terminated, else it is truncated. Image

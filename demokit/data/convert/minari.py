@@ -58,7 +58,7 @@ DEFAULT_MINARI_VERSION = "0.5.4"
 DATASET_NAME_RE = re.compile(r"^[-_\w]+?-v\d+$")
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
-#: the uint64 extra holding episode seeds >= 2**63 (Minari's 64-bit auto-seeds; see docs/converters.md)
+#: the uint64 extra holding episode seeds >= 2**63 (Minari's 64-bit auto-seeds; see docs/converters/minari.md)
 SEED_EXTRA = "minari_seed"
 #: per-episode attributes Minari's default EpisodeMetadataCallback derives from the rewards
 DERIVED_EPISODE_ATTRS = ("rewards_sum", "rewards_mean", "rewards_std", "rewards_max", "rewards_min")

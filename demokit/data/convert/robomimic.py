@@ -8,7 +8,7 @@ robomimic's layout (its docs, "Dataset Structure"): one HDF5 file with a group `
 ``next_obs/<key>`` (N, ...) per observation key; and an optional group ``mask`` whose
 datasets (filter keys such as ``train`` / ``valid``) list demo names.
 
-Reading (see docs/converters.md):
+Reading (see docs/converters/robomimic.md):
 
 * demos in the order of their index i (``demo_2`` before ``demo_10``);
 * one observation key -> a flat observation (the key is remembered), several -> a
