@@ -5,7 +5,8 @@ dataset directory, a D4RL-style flat HDF5 file, a DI-engine pickle / torch.save
 file) and of ``dst`` (``.h5``/``.hdf5`` -> demokit; a directory, a path ending in
 ``/`` or without a suffix -> Minari; ``to="d4rl"`` -> a flat D4RL file) and
 converts. Inputs are checked before anything is written; on failure nothing is
-left at ``dst``. See docs/converters.md (and docs/converters/<format>.md) for the rules of each format.
+left at ``dst``. See docs/converters.md and docs/converters/<format>.md for the rules
+of each format.
 """
 
 from __future__ import annotations
