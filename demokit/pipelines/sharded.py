@@ -290,18 +290,23 @@ def launch(argv: list[str], nproc: int, out: Path) -> int:
         elastic_launch(config, sys.executable)("-m", "demokit", *argv)
     except ChildFailedError as exc:
         codes = {int(rank): f.exitcode for rank, f in exc.failures.items()}
+        failed_at = {int(rank): f.timestamp for rank, f in exc.failures.items()}
         killed = {r: c for r, c in codes.items() if c < 0 or c not in (2, 130)}
-        if killed:  # a rank died without reporting (kill -9, a crash): the others were stopped
-            rank, c = min(killed.items())
+        if 2 in codes.values():
+            # a rank printed its error line and exited 2; the launcher then stops the ranks still running
+            # (SIGTERM), which shows as a signal exit of theirs: a consequence, not the cause
+            code = 2
+        elif killed:  # a rank died without reporting (kill -9, a crash): the others were stopped
+            # the first rank to fail is the cause (the launcher then stops the others)
+            rank = min(killed, key=lambda r: (failed_at[r], r))
+            c = killed[rank]
             how = f"was killed by signal {-c}" if c < 0 else f"exited with status {c}"
             print(f"error: collection rank {rank} of {nproc} {how}; nothing was written to {out} (the shards were "
                   f"removed)", file=sys.stderr)
             code = 1
-        elif 130 in codes.values():
+        else:
             print(f"interrupted: a collection across processes keeps nothing; {out} was not written", file=sys.stderr)
             code = 130
-        else:
-            code = 2  # rank 0 printed the error line
     except (KeyboardInterrupt, SignalException):  # Ctrl-C / SIGTERM: the launcher stopped the ranks
         print(f"interrupted: a collection across processes keeps nothing; {out} was not written", file=sys.stderr)
         code = 130
