@@ -19,7 +19,7 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from demokit.errors import DatasetError, DatasetLockedError
@@ -50,23 +50,30 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(path: Path) -> list[Path]:
-    """Delete ``.<name>.tmp-<pid>`` files next to ``path`` whose writer process is dead."""
-    pattern = re.compile(r"^\." + re.escape(path.name) + r"\.tmp-(\d+)$")
+def remove_dead_owners(folder: Path, pattern: re.Pattern[str], remove: Callable[[Path], None]) -> list[Path]:
+    """Remove the entries of ``folder`` whose name matches ``pattern`` (group 1: the owner's pid) and whose
+    owner process is dead (never this process's own); returns what was removed. Unreadable folders and
+    entries that cannot be removed are left as they are."""
     removed = []
     try:
-        entries = list(path.parent.iterdir())
+        entries = list(folder.iterdir())
     except OSError:
         return removed
     for entry in entries:
         m = pattern.match(entry.name)
         if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
             try:
-                entry.unlink()
+                remove(entry)
                 removed.append(entry)
             except OSError:
                 pass
     return removed
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete ``.<name>.tmp-<pid>`` files next to ``path`` whose writer process is dead."""
+    pattern = re.compile(r"^\." + re.escape(path.name) + r"\.tmp-(\d+)$")
+    return remove_dead_owners(path.parent, pattern, Path.unlink)
 
 
 class WriterLock:

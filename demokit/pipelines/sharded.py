@@ -59,14 +59,9 @@ def shards_dir_pattern(out: Path) -> re.Pattern[str]:
 
 def remove_stale_shards(out: Path) -> list[Path]:
     """Remove ``.<name>.shards-<pid>`` folders beside ``out`` whose owner process is dead."""
-    from demokit.data.locking import pid_alive
+    from demokit.data.locking import remove_dead_owners
 
-    pattern = shards_dir_pattern(out)
-    removed = []
-    try:
-        entries = list(out.parent.iterdir())
-    except OSError:
-        return removed
+    return remove_dead_owners(out.parent, shards_dir_pattern(out), shutil.rmtree)
     for entry in entries:
         m = pattern.match(entry.name)
         if m and entry.is_dir() and not pid_alive(int(m.group(1))):
