@@ -116,11 +116,11 @@ def _set(config: dict[str, Any]) -> dict[str, Any]:
 
 def expert_learner(cfg: PipelineConfig) -> str:
     """The expert's learner: the configured one, else ppo, else the first learner with a tuned row for the env."""
-    from demokit.rl.hyperparams import TUNED
+    from demokit.rl.hyperparams import learner_rows
 
     if cfg.expert_algo is not None:
         return cfg.expert_algo
-    rows = TUNED.get(cfg.env_id, {})
+    rows = learner_rows(cfg.env_id)
     return "ppo" if "ppo" in rows or not rows else next(iter(rows))
 
 
