@@ -118,7 +118,8 @@ class BCConfig:
     lr: float = option(1e-3, "Adam learning rate")
     hidden_sizes: tuple[int, ...] | None = option(None, "hidden layer widths, e.g. 64,64 (default: the env's "
                                                         "tuned BC row, else 64,64)")
-    activation: str = option("tanh", "hidden activation: tanh, relu, elu or gelu")
+    activation: str | None = option(None, "hidden activation: tanh, relu, elu or gelu (default: the env's tuned BC "
+                                          "row, else tanh)")
     loss: Literal["nll", "mse"] | None = option(None, "continuous actions: Gaussian negative log-likelihood (nll) or "
                                                        "mean squared error (mse); discrete actions always use "
                                                        "cross-entropy (default: the env's tuned BC row, else nll)")
@@ -177,7 +178,7 @@ class BCResult:
 
 #: the defaults of BCConfig's per-env fields for an env without a tuned BC row (``None`` fields not listed
 #: here, such as ``epochs``, keep their own meaning: "follow the data")
-GENERIC_DEFAULTS: dict[str, Any] = {"loss": "nll", "hidden_sizes": (64, 64)}
+GENERIC_DEFAULTS: dict[str, Any] = {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh"}
 
 
 def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, Any]]:

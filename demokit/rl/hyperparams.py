@@ -49,10 +49,11 @@ from demokit.rl.registry import get_learner
 #: rows of the table that configure imitation from data (keys of the IL config), not a registered learner
 IMITATION_ROWS = ("bc",)
 
-#: BC on the MuJoCo locomotion tasks: the mean action fitted by MSE with a 256x256 net; evaluated only after
-#: training (an evaluation of 1000-step episodes every 250 gradient steps costs more than the training, and
-#: the envs' reward thresholds are beyond the experts, so it would never stop training early)
-_BC_MUJOCO = dict(loss="mse", hidden_sizes=(256, 256), eval_every=0)
+#: BC on the MuJoCo locomotion tasks: the mean action fitted by MSE with a 256x256 ReLU net (the SAC experts'
+#: shape); evaluated only after training (an evaluation of 1000-step episodes every 250 gradient steps costs
+#: more than the training, and the envs' reward thresholds are beyond the experts: it would never stop early).
+#: Hopper-v5, seed 0, 50 episodes: 4 trajectories 0.60 (tanh) -> 0.99 (relu), 11 trajectories 0.62 -> 0.99.
+_BC_MUJOCO = dict(loss="mse", hidden_sizes=(256, 256), activation="relu", eval_every=0)
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {

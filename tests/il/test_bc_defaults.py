@@ -31,10 +31,10 @@ def test_bc_rows_only_name_fields_that_default_to_unset():
 
 def test_mujoco_defaults_and_a_given_value_wins():
     cfg, taken = resolve_bc_config(BCConfig(), "Hopper-v5")
-    assert (cfg.loss, cfg.hidden_sizes, cfg.eval_every) == ("mse", (256, 256), 0)
-    assert taken == {"loss": "mse", "hidden_sizes": (256, 256), "eval_every": 0}
+    assert (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("mse", (256, 256), "relu", 0)
+    assert taken == {"loss": "mse", "hidden_sizes": (256, 256), "activation": "relu", "eval_every": 0}
     cfg, taken = resolve_bc_config(BCConfig(loss="nll", hidden_sizes=(64, 64)), "Hopper-v5")
-    assert (cfg.loss, cfg.hidden_sizes) == ("nll", (64, 64)) and taken == {"eval_every": 0}
+    assert (cfg.loss, cfg.hidden_sizes) == ("nll", (64, 64)) and taken == {"activation": "relu", "eval_every": 0}
     assert "loss" not in describe_defaults("Hopper-v5", taken) and "eval_every=0" in describe_defaults("Hopper-v5", taken)
 
 
@@ -42,8 +42,8 @@ def test_mujoco_defaults_and_a_given_value_wins():
 def test_classic_control_keeps_the_generic_defaults(env_id):
     """The classic-control checkpoints must not change: same network and loss as before the rows existed."""
     cfg, taken = resolve_bc_config(BCConfig(), env_id)
-    assert taken == {} and (cfg.loss, cfg.hidden_sizes, cfg.eval_every) == ("nll", (64, 64), None)
-    assert GENERIC_DEFAULTS == {"loss": "nll", "hidden_sizes": (64, 64)}
+    assert taken == {} and (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("nll", (64, 64), "tanh", None)
+    assert GENERIC_DEFAULTS == {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh"}
     assert "generic" in describe_defaults(env_id, taken)
 
 
@@ -67,12 +67,13 @@ def _hopper_data(path, episodes: int = 2):
 def test_train_bc_takes_and_records_the_env_row(tmp_path):
     data = _hopper_data(tmp_path / "hopper.h5")
     res = train_bc(data, epochs=1, eval_episodes=0, out=str(tmp_path / "bc.pt"))
-    assert res.tuned_defaults == {"loss": "mse", "hidden_sizes": [256, 256], "eval_every": 0}
+    assert res.tuned_defaults == {"loss": "mse", "hidden_sizes": [256, 256], "activation": "relu", "eval_every": 0}
     ck = load_checkpoint(tmp_path / "bc.pt")
     assert ck.policy.arch.hidden_sizes == (256, 256)
     assert ck.training["config"]["loss"] == "mse" and ck.training["tuned_defaults"] == res.tuned_defaults
     mine = train_bc(data, epochs=1, eval_episodes=0, hidden_sizes=(16,), loss="nll")
-    assert mine.policy.arch.hidden_sizes == (16,) and mine.tuned_defaults == {"eval_every": 0}
+    assert mine.policy.arch.hidden_sizes == (16,) and mine.tuned_defaults == {"activation": "relu", "eval_every": 0}
+    assert mine.policy.arch.activation == "relu"
 
 
 def test_dagger_learner_takes_bc_defaults_of_the_env(tmp_path):
@@ -85,6 +86,6 @@ def test_dagger_learner_takes_bc_defaults_of_the_env(tmp_path):
     res = train_dagger(expert_policy=expert, env_id="Hopper-v5", rounds=2, episodes_per_round=1, epochs=1,
                        eval_episodes=0, demonstrations=str(data), out=str(tmp_path / "dagger.pt"))
     ck = load_checkpoint(res.checkpoint)
-    assert ck.policy.arch.hidden_sizes == (256, 256)
+    assert ck.policy.arch.hidden_sizes == (256, 256) and ck.policy.arch.activation == "relu"
     assert ck.training["config"]["loss"] == "mse" and ck.training["config"]["hidden_sizes"] == [256, 256]
     assert np.isfinite(res.rounds[-1]["rollout_return"])
