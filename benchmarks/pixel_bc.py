@@ -46,6 +46,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--label-noise", type=float, default=0.0,
                     help="probability of executing a random action while recording the expert's label")
+    ap.add_argument("--crop", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
+                    help="TOP,BOTTOM,LEFT,RIGHT: crop the rendered 600x400 frame before resizing (collect --render-crop)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the CNN training")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--out-dir", default="/tmp/pixel-bc")
     ap.add_argument("--reuse", action="store_true", help="reuse the expert and the frames of an earlier run")
@@ -68,22 +71,24 @@ def main() -> None:
 
     t = time.perf_counter()
     if args.label_noise > 0:
-        steps, mean_return = collect_with_label_noise(out / "expert.pt", data, args.episodes, args.label_noise)
+        steps, mean_return = collect_with_label_noise(out / "expert.pt", data, args.episodes, args.label_noise,
+                                                      args.crop)
     else:
         res = collect_demo_data(str(out / "expert.pt"), "CartPole-v1", data, n_episodes=args.episodes, seed=100,
                                 mode="overwrite", render_obs=True, render_size=84, grayscale=True, frame_stack=4,
-                                eval_episodes=0)
+                                render_crop=args.crop, eval_episodes=0)
         steps, mean_return = res.steps, res.mean_return
     fig.update(collect_s=time.perf_counter() - t, steps=steps, collect_return=mean_return,
                label_noise=args.label_noise, bytes_per_frame=data.stat().st_size / steps)
     student_stage(args, out, data, fig, steps)
 
 
-def collect_with_label_noise(expert_path: Path, data: Path, episodes: int, eps: float) -> tuple[int, float]:
+def collect_with_label_noise(expert_path: Path, data: Path, episodes: int, eps: float,
+                             crop: tuple[int, int, int, int] | None) -> tuple[int, float]:
     """Episodes seeded 100.. in the pixel env: the expert acts on ``state_obs``; with probability ``eps``
     a random action is executed instead; the recorded action is always the expert's. (steps, mean return)"""
     expert = load_checkpoint(expert_path).policy
-    env_id = pixel_env_id("CartPole-v1", size=84, grayscale=True, frame_stack=4)
+    env_id = pixel_env_id("CartPole-v1", size=84, grayscale=True, frame_stack=4, crop=crop)
     env = make_env(env_id)
     rng = np.random.default_rng(0)
     returns = []
@@ -119,7 +124,8 @@ def student_stage(args: argparse.Namespace, out: Path, data: Path, fig: dict, st
               flush=True)
 
     student = train_bc(data, out=str(out / "student.pt"), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       eval_every=2, eval_episodes=args.eval_episodes, stop_value=475.0, seed=0, callback=show)
+                       eval_every=2, eval_episodes=args.eval_episodes, stop_value=475.0, seed=0, callback=show,
+                       num_threads=args.threads)
     fig.update(train_s=time.perf_counter() - t, epochs=student.epochs, samples_per_s=student.samples_per_s,
                updates=student.epochs * -(-int(0.9 * steps) // args.batch_size))
     ev = evaluate_policy(student.policy, load_dataset(data).env_id, episodes=20, seed=1000)

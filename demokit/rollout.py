@@ -46,6 +46,9 @@ from demokit.spaces import flat_dim, flatten_batch
 INITIAL_CAPACITY = 1024
 #: seconds between progress reports of :func:`run_episodes`
 PROGRESS_EVERY_S = 0.25
+#: the per-step extra of an actor whose executed action differs from the action it records (the label):
+#: :func:`run_episodes` steps the env with it (e.g. :class:`demokit.policies.actors.LabelNoiseActor`)
+EXECUTED_ACTION = "executed_action"
 
 
 # ------------------------------------------------------------------------------------------
@@ -167,6 +170,9 @@ class Actor(Protocol):
     ``extras_spec``: per-step extras ``name -> (shape, dtype)`` that ``act`` returns (may be empty).
     ``start(slot, k)``: env ``slot`` begins episode ``k``. ``act(obs, slots)``: actions (and extras
     or None) for the observation batch of the running envs ``slots`` (increasing env indices).
+    The actions are recorded and executed, unless the extras hold :data:`EXECUTED_ACTION` (a batch
+    of the action space, flat leaves as stored): then the env executes those and the actions are
+    the recorded labels.
     """
 
     extras_spec: Mapping[str, tuple[tuple[int, ...], np.dtype]]
@@ -400,6 +406,8 @@ def run_episodes(stepper: VecStepper, actor: Actor, sink: EpisodeSink, *, seed: 
         acted, extras = actor.act(batch, rows)
         if bufs is not None:
             bufs.record(rows, t[rows] if n_active < n else t, batch, acted, extras)
+        if extras and EXECUTED_ACTION in extras:  # the recorded action is a label; the env executes this one
+            acted = extras[EXECUTED_ACTION]
         actions = acted if n_active == n else _scatter(stepper.action_space, actions, rows, acted)
         step = stepper.step(actions)
         obs = step.next_obs

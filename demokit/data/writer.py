@@ -368,18 +368,11 @@ class DatasetWriter:
         from demokit.data.dataset import load_dataset
 
         ds = load_dataset(self.path)
-        check_same_spaces(what=f"dataset {self.path}", expected_obs=ds.observation_space, expected_act=ds.action_space,
-                          actual_obs=self.observation_space, actual_act=self.action_space, against="the data to append")
-        if self.env_id is not None and ds.env_id is not None and ds.env_id != self.env_id:
-            raise DatasetError(f"dataset {self.path} holds {ds.env_id} episodes, not {self.env_id}; "
-                               f"append only episodes of the same env or write to another file")
+        check_appendable(ds, self.path, observation_space=self.observation_space, action_space=self.action_space,
+                         env_id=self.env_id, extras=self._extras)
         if self.env_id is None:
             self.env_id = ds.env_id
-        file_extras = ds.extras_spec
-        if self._extras is not None and self._extras != file_extras:
-            raise DatasetError(f"dataset {self.path} has extras {_fmt_extras(file_extras)} but the writer was given "
-                               f"{_fmt_extras(self._extras)}; append episodes with the same extra arrays")
-        self._set_extras(file_extras)
+        self._set_extras(ds.extras_spec)
         self._has_rewards = ds.has_rewards
         self._base_episodes = ds.num_episodes
         self._base_steps = len(ds)
@@ -631,6 +624,22 @@ def _joined(pieces: Sequence[Any], dtype: np.dtype, shape: tuple[int, ...], rows
     if len(data) != rows * dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
         return None
     return np.frombuffer(data, dtype=dtype).reshape(rows, *shape)
+
+
+def check_appendable(ds: Any, path: Any, *, observation_space: spaces.Space, action_space: spaces.Space,
+                     env_id: str | None, extras: ExtrasSpec | None) -> None:
+    """Refuse appending data of these spaces, env and extras (None: not known yet) to the dataset ``ds``
+    (at ``path``): a DatasetError naming what differs. The writer checks it when it opens a dataset to
+    append to; a sharded collection checks it before collecting (its ranks write new shards)."""
+    check_same_spaces(what=f"dataset {path}", expected_obs=ds.observation_space, expected_act=ds.action_space,
+                      actual_obs=observation_space, actual_act=action_space, against="the data to append")
+    if env_id is not None and ds.env_id is not None and ds.env_id != env_id:
+        raise DatasetError(f"dataset {path} holds {ds.env_id} episodes, not {env_id}; "
+                           f"append only episodes of the same env or write to another file")
+    mine = None if extras is None else _checked_extras(extras)
+    if mine is not None and mine != ds.extras_spec:
+        raise DatasetError(f"dataset {path} has extras {_fmt_extras(ds.extras_spec)} but the writer was given "
+                           f"{_fmt_extras(mine)}; append episodes with the same extra arrays")
 
 
 def _checked_extras(extras: ExtrasSpec) -> dict[str, tuple[tuple[int, ...], np.dtype]]:

@@ -2,13 +2,16 @@
 
 ``pixel_env_id("CartPole-v1", size=84, grayscale=True, frame_stack=4)`` is the env id
 ``pixels84-gray-stack4/CartPole-v1`` (a namespaced base id ``ns/Name-v0`` gives
-``pixels84-gray-stack4-in-ns/Name-v0``). Such ids are registered with gymnasium on first use
+``pixels84-gray-stack4-in-ns/Name-v0``; a crop of the rendered frame adds
+``-crop<top>-<bottom>-<left>-<right>``: ``pixels84-gray-stack4-crop150-330-60-540/CartPole-v1``). Such ids are registered with gymnasium on first use
 (:func:`ensure_registered`, called by :func:`demokit.envs.make_env`), so a dataset recorded
 from rendered frames names an env that evaluation, BC and collection can make again.
 
 The env (:class:`PixelObservation`) makes the base env with ``render_mode="rgb_array"`` and
 returns, after every reset and step, the last ``frame_stack`` frames (oldest first; after a
-reset every slot holds the reset frame), each the rendered RGB frame resized to
+reset every slot holds the reset frame), each the rendered RGB frame (with ``crop``, first cut to
+rows ``[top, bottom)`` and columns ``[left, right)`` of the rendered frame: the region where the
+task happens, so it spans more of the output pixels) resized to
 ``size x size`` (block averaging, :func:`process_frame`) and, with ``grayscale``, converted to
 luma (0.299 R + 0.587 G + 0.114 B), rounded to uint8. The
 observation space is a uint8 Box of shape ``(frame_stack, size, size)`` (grayscale) or
@@ -30,18 +33,45 @@ from gymnasium import spaces
 from demokit.errors import UserError
 
 #: pixels<size>-<gray|rgb>-stack<k>/<base env id>
-PIXEL_ID = re.compile(r"^pixels(?P<size>\d+)-(?P<color>gray|rgb)-stack(?P<stack>\d+)(?:-in-(?P<ns>[\w-]+))?"
-                      r"/(?P<base>[^/:]+)$")
+PIXEL_ID = re.compile(r"^pixels(?P<size>\d+)-(?P<color>gray|rgb)-stack(?P<stack>\d+)"
+                      r"(?:-crop(?P<crop>\d+-\d+-\d+-\d+))?(?:-in-(?P<ns>[\w-]+))?/(?P<base>[^/:]+)$")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def pixel_env_id(base: str, *, size: int = 84, grayscale: bool = False, frame_stack: int = 1) -> str:
+def check_crop(crop: Any, size: int) -> tuple[int, int, int, int] | None:
+    """``crop`` as ``(top, bottom, left, right)`` ints (None: no crop), or a UserError: four integers
+    with ``0 <= top < bottom`` and ``0 <= left < right``, a region at least ``size`` pixels each way."""
+    if crop is None:
+        return None
+    try:
+        values = tuple(int(v) for v in crop)
+        exact = len(values) == 4 and all(float(v) == int(v) for v in crop)
+    except (TypeError, ValueError):
+        exact, values = False, ()
+    if not exact:
+        raise UserError(f"render crop must be four integers TOP,BOTTOM,LEFT,RIGHT (rows [TOP, BOTTOM), columns "
+                        f"[LEFT, RIGHT) of the rendered frame), got {crop!r}")
+    top, bottom, left, right = values
+    if top < 0 or left < 0 or bottom <= top or right <= left:
+        raise UserError(f"render crop {top},{bottom},{left},{right} is empty or negative: give 0 <= TOP < BOTTOM and "
+                        f"0 <= LEFT < RIGHT")
+    if bottom - top < size or right - left < size:
+        raise UserError(f"render crop {top},{bottom},{left},{right} is {bottom - top}x{right - left} pixels, smaller "
+                        f"than the render size {size}: frames are only ever scaled down")
+    return values  # type: ignore[return-value]
+
+
+def pixel_env_id(base: str, *, size: int = 84, grayscale: bool = False, frame_stack: int = 1,
+                 crop: tuple[int, int, int, int] | None = None) -> str:
     """The env id of ``base`` observed through rendered frames (see the module docstring)."""
     if size < 8:
         raise UserError(f"render size must be >= 8 pixels, got {size}")
     if frame_stack < 1:
         raise UserError(f"frame_stack must be >= 1, got {frame_stack}")
+    crop = check_crop(crop, size)
     prefix = f"pixels{int(size)}-{'gray' if grayscale else 'rgb'}-stack{int(frame_stack)}"
+    if crop is not None:
+        prefix += "-crop" + "-".join(str(v) for v in crop)
     ns, _, name = base.rpartition("/")  # gymnasium ids hold one '/': a base namespace joins the prefix
     if ":" in base or "/" in ns:
         raise UserError(f"env id {base!r} cannot be observed through rendered frames (an id with ':' or two '/')")
@@ -49,12 +79,14 @@ def pixel_env_id(base: str, *, size: int = 84, grayscale: bool = False, frame_st
 
 
 def parse_pixel_env_id(env_id: str) -> dict[str, Any] | None:
-    """``{base, size, grayscale, frame_stack}`` of a pixel env id, None for other ids."""
+    """``{base, size, grayscale, frame_stack, crop}`` of a pixel env id (crop: ``(top, bottom, left,
+    right)`` or None), None for other ids."""
     m = PIXEL_ID.match(env_id) if isinstance(env_id, str) else None
     if m is None:
         return None
-    return {"base": f"{m['ns']}/{m['base']}" if m["ns"] else m["base"], "size": int(m["size"]), "grayscale": m["color"] == "gray",
-            "frame_stack": int(m["stack"])}
+    return {"base": f"{m['ns']}/{m['base']}" if m["ns"] else m["base"], "size": int(m["size"]),
+            "grayscale": m["color"] == "gray", "frame_stack": int(m["stack"]),
+            "crop": tuple(int(v) for v in m["crop"].split("-")) if m["crop"] else None}
 
 
 def ensure_registered(env_id: str) -> bool:
@@ -70,7 +102,8 @@ def ensure_registered(env_id: str) -> bool:
     return True
 
 
-def make_pixel_env(base: str, size: int, grayscale: bool, frame_stack: int, **kwargs: Any) -> gym.Env:
+def make_pixel_env(base: str, size: int, grayscale: bool, frame_stack: int,
+                   crop: tuple[int, int, int, int] | None = None, **kwargs: Any) -> gym.Env:
     """The gymnasium entry point of pixel env ids."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen: no display, no warning
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -85,14 +118,24 @@ def make_pixel_env(base: str, size: int, grayscale: bool, frame_stack: int, **kw
         env.close()
         raise UserError(f"env {base!r} cannot render frames: its render modes are "
                         f"{env.metadata.get('render_modes') or 'none'}")
-    return PixelObservation(env, size=size, grayscale=grayscale, frame_stack=frame_stack)
+    return PixelObservation(env, size=size, grayscale=grayscale, frame_stack=frame_stack, crop=crop)
 
 
-def process_frame(frame: np.ndarray, size: int, grayscale: bool) -> np.ndarray:
+def process_frame(frame: np.ndarray, size: int, grayscale: bool,
+                  crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """An RGB frame (H, W, 3) uint8 -> (size, size) luma or (size, size, 3) RGB, uint8.
 
-    Area resize: output pixel (i, j) is the mean of the input block rows ``[i*H//size, (i+1)*H//size)``,
-    columns ``[j*W//size, (j+1)*W//size)`` (``np.add.reduceat``); luma is taken before resizing."""
+    ``crop`` ``(top, bottom, left, right)`` first keeps rows ``[top, bottom)`` and columns
+    ``[left, right)`` (a region outside the frame is a UserError). Area resize (anti-aliased: a
+    sub-pixel motion changes intensities): output pixel (i, j) is the mean of the input block rows
+    ``[i*H//size, (i+1)*H//size)``, columns ``[j*W//size, (j+1)*W//size)`` (``np.add.reduceat``);
+    luma is taken before resizing."""
+    if crop is not None:
+        top, bottom, left, right = crop
+        if bottom > frame.shape[0] or right > frame.shape[1]:
+            raise UserError(f"render crop {top},{bottom},{left},{right} reaches outside the rendered frame "
+                            f"({frame.shape[0]}x{frame.shape[1]} pixels)")
+        frame = frame[top:bottom, left:right]
     h, w = frame.shape[:2]
     if h < size or w < size:
         raise UserError(f"the rendered frame ({h}x{w}) is smaller than the render size {size}")
@@ -109,9 +152,11 @@ def process_frame(frame: np.ndarray, size: int, grayscale: bool) -> np.ndarray:
 class PixelObservation(gym.Wrapper):
     """Observations are the last ``frame_stack`` processed frames; ``state_obs`` is the base observation."""
 
-    def __init__(self, env: gym.Env, *, size: int, grayscale: bool, frame_stack: int) -> None:
+    def __init__(self, env: gym.Env, *, size: int, grayscale: bool, frame_stack: int,
+                 crop: tuple[int, int, int, int] | None = None) -> None:
         super().__init__(env)
         self.size, self.grayscale, self.k = int(size), bool(grayscale), int(frame_stack)
+        self.crop = check_crop(crop, self.size)
         frame = (self.size, self.size) if grayscale else (self.size, self.size, 3)
         self.observation_space = spaces.Box(0, 255, (self.k, *frame), np.uint8)
         self.frames = np.zeros((self.k, *frame), np.uint8)
@@ -121,7 +166,7 @@ class PixelObservation(gym.Wrapper):
         rendered = self.env.render()
         if rendered is None:
             raise UserError(f"env {self.env.spec.id if self.env.spec else self.env!r} rendered no frame")
-        return process_frame(np.asarray(rendered), self.size, self.grayscale)
+        return process_frame(np.asarray(rendered), self.size, self.grayscale, self.crop)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         self.state_obs, info = self.env.reset(**kwargs)

@@ -60,12 +60,12 @@ from demokit._version import __version__
 from demokit.config import from_mapping, option, required
 from demokit.data import format as fmt
 from demokit.data.dataset import load_dataset
-from demokit.data.writer import DEFAULT_BLOCK_STEPS, DatasetWriter
+from demokit.data.writer import DEFAULT_BLOCK_STEPS, DatasetWriter, check_appendable
 from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import DatasetError, UserError
 from demokit.evaluation import evaluate_policy
 from demokit.policies import NeuralPolicy, Policy, RandomPolicy, load_checkpoint
-from demokit.policies.actors import make_actor
+from demokit.policies.actors import LabelNoiseActor, make_actor
 from demokit.results import as_dict
 from demokit.rollout import OrderedSink, StopFlag, VecStepper, run_episodes
 from demokit.runtime import ProgressFn, torch_threads
@@ -118,6 +118,15 @@ class CollectConfig:
     render_size: int = option(84, "with render_obs: frames are resized to render_size x render_size")
     grayscale: bool = option(False, "with render_obs: store grayscale frames (default: RGB)")
     frame_stack: int = option(1, "with render_obs: observations are the last frame_stack frames")
+    render_crop: tuple[int, ...] | None = option(None, "with render_obs: TOP,BOTTOM,LEFT,RIGHT, keep rows [TOP, "
+                                                       "BOTTOM) and columns [LEFT, RIGHT) of the rendered frame "
+                                                       "before resizing, so that the region where the task happens "
+                                                       "spans more pixels (CartPole-v1 renders 400x600; its cart and "
+                                                       "pole lie in rows 150-330); part of the dataset's env id")
+    label_noise: float = option(0.0, "DART-style data: on each step, with this probability, the env executes a "
+                                     "uniformly random action while the policy's own action is recorded as the "
+                                     "label (the executed one as extras/executed_action); seeded per episode. "
+                                     "The data then shows states off the policy's path with its corrections")
 
 
 @dataclass(frozen=True)
@@ -301,7 +310,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                       num_envs: int | None = None, deterministic: bool | None = None,
                       mode: Literal["create", "append", "overwrite"] | None = None, compression: str | None = None,
                       provenance: Mapping[str, Any] | None = None, progress: ProgressFn | None = None,
-                      **config: Any) -> CollectResult:
+                      append_target: str | os.PathLike[str] | None = None, **config: Any) -> CollectResult:
     """Collect demonstrations of ``policy`` on ``env_id`` into the dataset ``path``.
 
     ``policy`` is a :class:`~demokit.policies.Policy`, a checkpoint path, ``"random"``,
@@ -310,7 +319,9 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     a :class:`CollectConfig` / mapping holding every setting. Arguments left ``None`` keep
     the :class:`CollectConfig` defaults (seed 0, 32 envs, deterministic, mode "create");
     other config fields may be passed as keywords. Give exactly one of ``n_episodes`` and
-    ``n_steps``. ``provenance`` adds keys to the provenance stored in the dataset.
+    ``n_steps``. ``provenance`` adds keys to the provenance stored in the dataset. ``append_target``:
+    a dataset these episodes will be appended to later (a shard of a sharded ``--append``): refused
+    before collecting when its env, spaces or extras differ.
     See the module docstring for reproducibility, budgets and crash safety.
 
     Raises :class:`~demokit.errors.UserError` (nothing written) for a bad env, policy,
@@ -321,8 +332,12 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                      compression=compression, **config)
     policy, cfg = _config(policy, overrides)
     _check_budget(cfg)
-    if not cfg.render_obs and (cfg.grayscale or cfg.frame_stack != 1 or cfg.render_size != 84):
-        raise UserError("--grayscale, --frame-stack and --render-size apply to rendered frames: add --render-obs")
+    if not cfg.render_obs and (cfg.grayscale or cfg.frame_stack != 1 or cfg.render_size != 84
+                               or cfg.render_crop is not None):
+        raise UserError("--grayscale, --frame-stack, --render-size and --render-crop apply to rendered frames: add "
+                        "--render-obs")
+    if not 0.0 <= cfg.label_noise < 1.0:
+        raise UserError(f"label_noise must be a probability in [0, 1), got {cfg.label_noise}")
     seeds = range(cfg.seed + cfg.first_episode, cfg.seed + cfg.first_episode + (cfg.n_episodes or 1))
     if cfg.env_id is not None:
         make_env(cfg.env_id).close()  # an unknown env fails before anything else
@@ -340,7 +355,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
         from demokit.envs.pixels import pixel_env_id
 
         env_id = pixel_env_id(state_env_id, size=cfg.render_size, grayscale=cfg.grayscale,
-                              frame_stack=cfg.frame_stack)
+                              frame_stack=cfg.frame_stack, crop=cfg.render_crop)
         pixel_probe = make_env(env_id)
         pixel_probe.reset(seed=cfg.seed)  # an env that cannot render fails here, before anything is written
         obs_space = pixel_probe.observation_space
@@ -372,15 +387,25 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
         if cfg.render_obs:
             prov["render_obs"] = {"state_env_id": state_env_id, "size": cfg.render_size, "grayscale": cfg.grayscale,
                                   "frame_stack": cfg.frame_stack,
+                                  "crop": None if cfg.render_crop is None else list(cfg.render_crop),
                                   "note": "the policy acted on the state observation; the frames were recorded"}
+        if cfg.label_noise:
+            prov["label_noise"] = {"probability": cfg.label_noise,
+                                   "note": "actions are the policy's labels; with this probability per step the env "
+                                           "executed a uniformly random action instead (extras/executed_action)"}
         prov.update(dict(provenance or {}))
         stepper = VecStepper(make_vec_env(env_id, num_envs))
         actor = make_actor(res.policy, random=res.kind == "random", deterministic=cfg.deterministic, seed=cfg.seed,
                            num_envs=num_envs, store_log_probs=cfg.store_log_probs)
+        if cfg.label_noise:
+            actor = LabelNoiseActor(actor, act_space, cfg.label_noise, seed=cfg.seed, num_envs=num_envs)
         if cfg.render_obs:
             from demokit.envs.pixels import StateObsActor
 
             actor = StateObsActor(actor, stepper.venv)
+        if append_target is not None and Path(append_target).exists():
+            check_appendable(load_dataset(append_target), append_target, observation_space=obs_space,
+                             action_space=act_space, env_id=env_id, extras=actor.extras_spec)
         stop = StopFlag()
         t0 = time.perf_counter()
         try:

@@ -26,8 +26,9 @@ into the same output (their owner's pid is dead) and by ``demokit collect --npro
 Ctrl-C keeps nothing of a sharded collection (the shards would not be one contiguous run of
 episodes).
 
-An ``--append`` target whose env or spaces do not match is refused when the shards are
-combined, after the collection (nothing is written; the shards are removed).
+An ``--append`` target whose env, spaces or extras do not match is refused by every rank before
+it collects (``collect_demo_data(..., append_target=out)``; nothing is written, the shards are
+removed); the combine checks again (the env specs too).
 
 Limits: an episode budget only (``n_steps`` would need the lengths of every earlier episode
 before a rank could know where its share starts), a named expert must exist (every rank
@@ -123,6 +124,7 @@ def collect_sharded(policy: Any, env_id: str | None, path: str | os.PathLike[str
                         policy, env_id, shard, n_episodes=hi - lo, seed=seed, mode="create",
                         progress=_shard_progress(progress, out, lo, hi, e_total, world) if rank == 0 else None,
                         first_episode=lo, train_missing_expert=False,
+                        append_target=out if (mode or "create") == "append" else None,
                         **({"eval_episodes": 0} if rank != 0 else {}), **config)
             except KeyboardInterrupt:  # torchrun stops the ranks (one died) or Ctrl-C: keep nothing
                 _remove(shard)

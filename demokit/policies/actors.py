@@ -17,9 +17,11 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from demokit.data import format as fmt
+from demokit.errors import UserError
 from demokit.policies.base import Policy
 from demokit.policies.neural import ROW_INVARIANT_BATCH, NeuralPolicy
 from demokit.seeding import derive_seed
+from demokit.spaces import describe
 
 ExtrasSpec = Mapping[str, tuple[tuple[int, ...], np.dtype]]
 #: the (read-only) extras spec of actors that record no extras
@@ -145,6 +147,50 @@ def with_history(actor: Any, policy: Policy, num_envs: int) -> Any:
     """``actor`` wrapped in a :class:`HistoryActor` when ``policy`` acts on a history of observations."""
     k = policy.arch.history if isinstance(policy, NeuralPolicy) else 1
     return HistoryActor(actor, k, num_envs) if k > 1 else actor
+
+
+class LabelNoiseActor:
+    """DART-style data (Laskey et al. 2017): with probability ``eps`` per step the env executes a
+    uniformly random action instead of the wrapped actor's, while the recorded action stays the
+    wrapped actor's (the expert's label for the state it is shown). The executed action is the
+    per-step extra ``executed_action`` (:data:`demokit.rollout.EXECUTED_ACTION`). Episode k draws
+    from its own generator seeded from (seed, k): one uniform per step, and a random action only
+    when it is below ``eps`` (the data does not depend on how many envs ran side by side).
+    Discrete, MultiDiscrete, MultiBinary and Box action spaces (a Box needs finite bounds)."""
+
+    def __init__(self, inner: Any, action_space: spaces.Space, eps: float, seed: int, num_envs: int) -> None:
+        if not isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)) or (
+                isinstance(action_space, spaces.Box) and not action_space.is_bounded()):
+            raise UserError(f"label noise draws uniform random actions: it needs a Discrete, MultiDiscrete, "
+                            f"MultiBinary or bounded Box action space, not {describe(action_space)}")
+        self.inner, self.eps, self.seed = inner, float(eps), seed
+        self.space = action_space
+        _, dtype, shape = fmt.leaf_specs(action_space)[0]
+        self.extras_spec: ExtrasSpec = {**inner.extras_spec, "executed_action": (tuple(shape), np.dtype(dtype))}
+        self.gens = [np.random.default_rng(derive_seed(seed, "label-noise-idle", i)) for i in range(num_envs)]
+
+    def start(self, slot: int, episode: int) -> None:
+        self.gens[slot] = np.random.default_rng(derive_seed(self.seed, "label-noise", episode))
+        self.inner.start(slot, episode)
+
+    def _random(self, gen: np.random.Generator) -> np.ndarray:
+        s = self.space
+        if isinstance(s, spaces.Discrete):
+            return np.asarray(s.start + gen.integers(s.n), s.dtype)
+        if isinstance(s, spaces.MultiDiscrete):
+            return (s.start + gen.integers(s.nvec)).astype(s.dtype)
+        if isinstance(s, spaces.MultiBinary):
+            return gen.integers(2, size=s.shape).astype(s.dtype)
+        return gen.uniform(s.low, s.high).astype(s.dtype)
+
+    def act(self, obs: Any, slots: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
+        labels, extras = self.inner.act(obs, slots)
+        executed = np.array(labels, copy=True)
+        for j, i in enumerate(slots):
+            gen = self.gens[int(i)]
+            if gen.random() < self.eps:
+                executed[j] = self._random(gen)
+        return labels, {**(extras or {}), "executed_action": executed}
 
 
 def make_actor(policy: Policy, *, random: bool, deterministic: bool, seed: int, num_envs: int,

@@ -35,10 +35,36 @@ def test_area_resize_and_luma_known_answer():
     np.testing.assert_array_equal(process_frame(frame, 2, grayscale=True), [[76, 0], [0, 29]])  # 0.299, 0.114 * 255
 
 
+def test_crop_then_area_resize_known_answer():
+    frame = np.full((6, 8, 3), 255, np.uint8)
+    frame[2, 3] = 0  # one black pixel inside the crop rows [1, 5), columns [2, 6)
+    out = process_frame(frame, 2, grayscale=True, crop=(1, 5, 2, 6))
+    np.testing.assert_array_equal(out, [[191, 255], [255, 255]])  # 2x2 blocks: (3 * 255 + 0) / 4 = 191.25
+    with pytest.raises(UserError, match="outside the rendered frame"):
+        process_frame(frame, 2, grayscale=True, crop=(0, 7, 0, 8))
+
+
+def test_cropped_pixel_env_ids_round_trip_and_bad_crops():
+    env_id = pixel_env_id("CartPole-v1", size=36, grayscale=True, frame_stack=2, crop=(150, 330, 60, 540))
+    assert env_id == "pixels36-gray-stack2-crop150-330-60-540/CartPole-v1"
+    assert parse_pixel_env_id(env_id)["crop"] == (150, 330, 60, 540)
+    assert parse_pixel_env_id(pixel_env_id("ns/Name-v0", crop=(0, 90, 0, 90)))["base"] == "ns/Name-v0"
+    env = make_env(env_id)
+    obs, _ = env.reset(seed=0)
+    frame = env.unwrapped.render()
+    np.testing.assert_array_equal(obs[-1], process_frame(frame[150:330, 60:540], 36, grayscale=True))
+    env.close()
+    for bad, needle in [((1, 2, 3), "four integers"), ((10, 5, 0, 90), "empty"), ((0, 20, 0, 90), "smaller than"),
+                        ((0, 90.5, 0, 90), "four integers")]:
+        with pytest.raises(UserError, match=needle):
+            pixel_env_id("CartPole-v1", size=36, crop=bad)
+
+
 def test_pixel_env_ids_round_trip():
     env_id = pixel_env_id("CartPole-v1", size=84, grayscale=True, frame_stack=4)
     assert env_id == "pixels84-gray-stack4/CartPole-v1"
-    assert parse_pixel_env_id(env_id) == {"base": "CartPole-v1", "size": 84, "grayscale": True, "frame_stack": 4}
+    assert parse_pixel_env_id(env_id) == {"base": "CartPole-v1", "size": 84, "grayscale": True, "frame_stack": 4,
+                                          "crop": None}
     assert pixel_env_id("ALE/Pong-v5") == "pixels84-rgb-stack1-in-ALE/Pong-v5"
     assert parse_pixel_env_id("pixels84-rgb-stack1-in-ALE/Pong-v5")["base"] == "ALE/Pong-v5"
     env = make_env(env_id)
@@ -140,3 +166,34 @@ def test_bc_with_the_defaults_learns_a_dim_feature_on_a_white_background(tmp_pat
     assert policy.arch.normalize_obs and policy.normalizes_obs  # the default for the CNN: a mean frame
     assert float(policy.encoder.frame_mean.min()) < 0.9 < float(policy.encoder.frame_mean.max())
     assert res.history[-1]["val_accuracy"] >= 0.9 and res.history[-1]["loss"] < 0.5
+
+
+def test_crop_and_label_noise_are_recorded_and_evaluation_sees_the_same_frames(expert_checkpoint, tmp_path):
+    """A cropped, DART-style collection: the env id carries the crop (a policy trained on it is evaluated on
+    frames made the same way), the labels are the expert's, the executed actions are an extra, and the
+    data does not depend on how many envs ran side by side."""
+    cfg = dict(SMALL, render_crop=(150, 330, 60, 540), label_noise=0.5, eval_episodes=0, n_episodes=2, seed=7)
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    collect_demo_data(str(expert_checkpoint), "CartPole-v1", a, num_envs=2, **cfg)
+    collect_demo_data(str(expert_checkpoint), "CartPole-v1", b, num_envs=1, **cfg)
+    ds, other = load_dataset(a), load_dataset(b)
+    assert ds.env_id == "pixels36-gray-stack2-crop150-330-60-540/CartPole-v1"
+    assert ds.provenance["render_obs"]["crop"] == [150, 330, 60, 540]
+    assert ds.provenance["label_noise"]["probability"] == 0.5
+    np.testing.assert_array_equal(ds.observations, other.observations)
+    np.testing.assert_array_equal(ds.actions, other.actions)
+    executed = ds.extras["executed_action"]
+    np.testing.assert_array_equal(executed, other.extras["executed_action"])
+    assert 0.1 < (executed != ds.actions).mean() < 0.4  # half the noisy steps pick the label's action anyway
+    env = make_env(ds.env_id)  # what evaluation makes from the dataset: the recorded pipeline
+    obs, _ = env.reset(seed=int(ds.episode_seeds[0]))
+    np.testing.assert_array_equal(obs, ds.observations[0])
+    state = env.get_wrapper_attr("state_obs")  # the label is the expert's action on the state
+    expert = load_checkpoint(expert_checkpoint).policy
+    assert int(expert.act(np.asarray(state, np.float32)[None])[0]) == int(ds.actions[0])
+    env.close()
+    out = tmp_path / "bc.pt"
+    train_bc(a, epochs=1, batch_size=32, eval_episodes=0, out=str(out))
+    ck = load_checkpoint(out)
+    assert ck.env_id == ds.env_id
+    assert evaluate_policy(ck.policy, ck.env_id, episodes=1, seed=3).episodes == 1

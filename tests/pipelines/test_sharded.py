@@ -164,9 +164,9 @@ def test_nproc_rank_killed_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_nproc_refused_combine_leaves_the_target_unchanged(tmp_path):
-    """Every rank collects, rank 0's combine refuses the --append target (another env): one error line,
-    exit 2, the target byte for byte as it was, no shards left."""
+def test_nproc_refuses_an_append_target_of_another_env_before_collecting(tmp_path):
+    """Every rank refuses the --append target (another env) before it collects: one error line, exit 2,
+    the target byte for byte as it was, no shards left."""
     out = tmp_path / "d.h5"
     collect_demo_data("random", "Acrobot-v1", out, n_episodes=1, eval_episodes=0)
     before = out.read_bytes()
@@ -176,5 +176,6 @@ def test_nproc_refused_combine_leaves_the_target_unchanged(tmp_path):
     assert proc.returncode == 2, proc.stderr[-3000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "observation space" in lines[0] and "Traceback" not in proc.stderr
+    assert "collecting" not in proc.stderr  # refused before any rank started collecting
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]

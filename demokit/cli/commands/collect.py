@@ -45,6 +45,10 @@ def register(app: typer.Typer) -> None:
         render_size: Optional[int] = typer.Option(None, "--render-size", help=h("render_size"), show_default=False),
         grayscale: bool = typer.Option(False, "--grayscale", help=h("grayscale")),
         frame_stack: Optional[int] = typer.Option(None, "--frame-stack", help=h("frame_stack"), show_default=False),
+        render_crop: Optional[str] = typer.Option(None, "--render-crop", metavar="TOP,BOTTOM,LEFT,RIGHT",
+                                                  help=h("render_crop"), show_default=False),
+        label_noise: Optional[float] = typer.Option(None, "--label-noise", metavar="P", help=h("label_noise"),
+                                                    show_default=False),
         first_episode: Optional[int] = typer.Option(None, "--first-episode", metavar="K", help=h("first_episode"),
                                                     show_default=False),
         nproc: Optional[int] = typer.Option(None, "--nproc", metavar="N",
@@ -94,7 +98,7 @@ def register(app: typer.Typer) -> None:
         settings = dict(n_episodes=episodes, n_steps=steps, seed=seed, num_envs=num_envs,
                         deterministic=False if stochastic else None, mode=mode, compression=compression,
                         render_obs=render_obs, render_size=render_size, grayscale=grayscale, frame_stack=frame_stack,
-                        first_episode=first_episode)
+                        render_crop=render_crop, label_noise=label_noise, first_episode=first_episode)
         if launched_by_torchrun():
             _collect_rank(policy, env, out, settings, json_out)
             return
