@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PEERS_DIR = REPO_ROOT / "benchmarks" / "peers"
-VENVS: dict[str, Path] = {"imitation": REPO_ROOT / ".venv-imitation", "main": REPO_ROOT / ".venv"}
+VENVS: dict[str, Path] = {"imitation": REPO_ROOT / ".venv-imitation", "main": REPO_ROOT / ".venv",
+                          "imitation-mj": REPO_ROOT / ".venv-imitation-mj"}
 SETUP_HINT = "run scripts/setup_peers.sh"
 
 
@@ -36,18 +37,18 @@ class PeerFailed(RuntimeError):
     """The peer runner exited with an error, timed out, or printed no JSON line."""
 
 
-def peer_python(venv: Literal["imitation", "main"]) -> Path:
+def peer_python(venv: Literal["imitation", "main", "imitation-mj"]) -> Path:
     """Interpreter of a peer venv; raises PeerUnavailable if it is not set up."""
     if venv not in VENVS:
         raise ValueError(f"unknown peer venv {venv!r}; expected one of {sorted(VENVS)}")
     python = VENVS[venv] / "bin" / "python"
     if not python.exists():
         raise PeerUnavailable(f"peer venv {VENVS[venv]} is missing; {SETUP_HINT} "
-                              f"({'imitation' if venv == 'imitation' else 'main'} part)")
+                              f"({venv} part)")
     return python
 
 
-def peer_available(venv: Literal["imitation", "main"]) -> bool:
+def peer_available(venv: Literal["imitation", "main", "imitation-mj"]) -> bool:
     """True when the venv exists (lets a benchmark skip its peer column instead of failing)."""
     try:
         peer_python(venv)
@@ -71,7 +72,8 @@ def _argv(args: dict[str, Any]) -> list[str]:
 
 
 def run_peer(script_name: str, args: dict[str, Any] | None = None, *,
-             venv: Literal["imitation", "main"] = "imitation", timeout: float | None = 1800) -> dict[str, Any]:
+             venv: Literal["imitation", "main", "imitation-mj"] = "imitation",
+             timeout: float | None = 1800) -> dict[str, Any]:
     """Run benchmarks/peers/<script_name> in the peer venv and return its JSON result.
 
     `args` maps option names (underscores or dashes) to values; True is a bare flag,

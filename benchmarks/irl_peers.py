@@ -4,7 +4,8 @@ demokit: the whole process ``demokit irl --reward-model airl|sqil --expert DATA 
 --seed S --json`` at its defaults (sqil: DQN; airl: PPO), stopping once its deterministic
 evaluation reaches 475 (5 quick episodes, confirmed on 20). imitation (peer venv):
 ``benchmarks/peers/imitation_sqil.py`` (SQIL with rl-zoo's tuned DQN CartPole row, 1 env;
-a 20-episode check every 2500 env steps, as demokit's DQN evaluates) and
+a 20-episode check every 256 env steps, as often as demokit's SQIL checks on CartPole-v1; the
+previous session's figures used 2500, then the cadence of both) and
 ``benchmarks/peers/imitation_gail.py --algo airl`` (its AIRL tutorial's settings, 8 envs; a
 check after every round of 16384 steps, the earliest it can), both with
 ``--stop-at-threshold`` and a step cap (``--peer-cap``). Both with one torch thread.
@@ -40,7 +41,7 @@ from bench_ppo import demokit_cmd, run_json  # noqa: E402
 DATA = ROOT / "datasets" / "cartpole-v1-expert.h5"
 GOAL_RATIO = 0.5
 #: the peer runner and its arguments per algorithm (time-to-threshold settings)
-PEER = {"sqil": ("imitation_sqil.py", {"eval_every": 2_500}),
+PEER = {"sqil": ("imitation_sqil.py", {"eval_every": 256}),
         "airl": ("imitation_gail.py", {"algo": "airl", "eval_every": 16_384})}
 
 
@@ -84,6 +85,7 @@ def main() -> None:
     caps = dict(zip(("sqil", "airl"), args.peer_cap))
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     suffix = lambda algo: "/sb3" if algo == "sqil" and args.sqil_preset == "sb3" else ""  # noqa: E731
+    cadence = lambda algo: "/ev256" if algo == "sqil" else ""  # noqa: E731  (the peer SQIL checks every 256)
     with tempfile.TemporaryDirectory(prefix="irl-peers-") as tmp_dir:
         tmp = Path(tmp_dir)
         npz = tmp / "demos.npz"
@@ -92,7 +94,7 @@ def main() -> None:
             for seed in args.seeds:  # alternate the systems per seed
                 for system, fn in (("demokit", lambda: run_demokit(algo, seed, tmp)),
                                    ("imitation", lambda: run_imitation(algo, seed, npz, caps[algo], args.sqil_preset))):
-                    tail = f"/cap{caps[algo]}{suffix(algo)}" if system == "imitation" else ""
+                    tail = f"/cap{caps[algo]}{suffix(algo)}{cadence(algo)}" if system == "imitation" else ""
                     key = f"{algo}/{system}/{seed}{tail}"
                     if key not in cache:
                         row = fn()
@@ -108,7 +110,7 @@ def main() -> None:
         med = {}
         for system in ("demokit", "imitation"):
             rows = [cache[k] for k in cache if k.startswith(f"{algo}/{system}/") and int(k.split("/")[2]) in args.seeds
-                    and (system == "demokit" or k.endswith(f"/cap{caps[algo]}{suffix(algo)}"))]
+                    and (system == "demokit" or k.endswith(f"/cap{caps[algo]}{suffix(algo)}{cadence(algo)}"))]
             if not rows:
                 continue
             m = {f: statistics.median(r[f] for r in rows) for f in ("env_steps", "process_wall_s", "process_cpu_s",

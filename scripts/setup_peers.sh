@@ -5,6 +5,7 @@
 #   scripts/setup_peers.sh imitation  # only .venv-imitation
 #   scripts/setup_peers.sh main       # only the benchmark packages in .venv
 #   scripts/setup_peers.sh lerobot    # only .venv-lerobot (not part of "all")
+#   scripts/setup_peers.sh imitation-mj  # .venv-imitation, then .venv-imitation-mj (not part of "all")
 #
 # 1. .venv-imitation (git-ignored, repo root): imitation==1.0.1 with its own pins
 #    (gymnasium ~=0.29, stable-baselines3 ~=2.2.1), numpy<2 (gymnasium 0.29 uses
@@ -26,6 +27,12 @@
 #    video decoders do not run here: lerobot_peer.py declares torchvision's two op schemas and decodes
 #    with PyAV instead (see its docstring).
 #
+# 4. .venv-imitation-mj (git-ignored): imitation's MuJoCo runs (benchmarks/peers/imitation_gail.py
+#    --preset mujoco). imitation 1.0.1 pins gymnasium 0.29, whose MuJoCo envs are v4 and want the
+#    mujoco bindings 2.3.x (mujoco 3 renamed fields gymnasium 0.29 reads). The venv reuses
+#    .venv-imitation's packages through a .pth file (nothing of it is copied or changed) and adds only
+#    mujoco==2.3.7 and imageio (gymnasium 0.29's MuJoCo envs import it), ~20 MB.
+#
 # Environment: PYTHON (interpreter for the new venv; default: the one .venv was
 # made from, else python3).
 set -euo pipefail
@@ -38,8 +45,8 @@ MAIN_VENV="$ROOT/.venv"
 WHAT="${1:-all}"
 
 case "$WHAT" in
-  all|imitation|main|lerobot) ;;
-  *) echo "usage: $0 [all|imitation|main|lerobot]" >&2; exit 2 ;;
+  all|imitation|main|lerobot|imitation-mj) ;;
+  *) echo "usage: $0 [all|imitation|main|lerobot|imitation-mj]" >&2; exit 2 ;;
 esac
 
 pick_python() {
@@ -150,7 +157,26 @@ setup_lerobot() {
   "$LEROBOT_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("lerobot", "torch", "torchvision", "av", "datasets", "numpy")))'
 }
 
+IMITATION_MJ_VENV="$ROOT/.venv-imitation-mj"
+setup_imitation_mj() {
+  echo "== .venv-imitation-mj (.venv-imitation + mujoco 2.3.7: gymnasium 0.29's MuJoCo v4 envs)"
+  if [[ ! -x "$IMITATION_MJ_VENV/bin/python" ]]; then
+    "$(pick_python)" -m venv "$IMITATION_MJ_VENV"
+  fi
+  local base own
+  base="$("$IMITATION_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  own="$("$IMITATION_MJ_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$base" > "$own/_imitation_peer.pth"
+  if "$IMITATION_MJ_VENV/bin/python" -c 'import importlib.metadata as md, gymnasium as gym; assert md.version("mujoco") == "2.3.7"; gym.make("Hopper-v4").reset(seed=0)' 2>/dev/null; then
+    echo "  already installed"
+  else
+    pip_in "$IMITATION_MJ_VENV" "mujoco==2.3.7" "imageio>=2.14.1"
+  fi
+  "$IMITATION_MJ_VENV/bin/python" -c 'import importlib.metadata as m, gymnasium as gym; gym.make("Hopper-v4").reset(seed=0); print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("imitation", "gymnasium", "mujoco", "numpy")) + ": Hopper-v4 resets")'
+}
+
 if [[ "$WHAT" == lerobot ]]; then setup_lerobot; fi
+if [[ "$WHAT" == imitation-mj ]]; then setup_imitation; setup_imitation_mj; fi
 if [[ "$WHAT" == all || "$WHAT" == imitation ]]; then setup_imitation; fi
 if [[ "$WHAT" == all || "$WHAT" == main ]]; then setup_main; fi
 echo "done"

@@ -31,6 +31,16 @@ class Stop(Exception):
     """Raised from the progress callback to end a run early (deadline or signal)."""
 
 
+def utc_deadline(hhmm: str | None) -> dt.datetime | None:
+    """The next moment (today or tomorrow) the UTC clock shows ``HH:MM``; None for None."""
+    if not hhmm:
+        return None
+    now = dt.datetime.now(dt.timezone.utc)
+    hh, mm = (int(x) for x in hhmm.split(":"))
+    deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    return deadline + dt.timedelta(days=1) if deadline <= now else deadline
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--env", required=True)
@@ -63,13 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     partial = out.with_name(out.stem + ".partial" + out.suffix)
     best = out.with_name(out.stem + ".best" + out.suffix)
     state = out.with_name(out.stem + ".state" + out.suffix)
-    deadline = None
-    if args.stop_at:
-        now = dt.datetime.now(dt.timezone.utc)
-        hh, mm = (int(x) for x in args.stop_at.split(":"))
-        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-        if deadline <= now:
-            deadline += dt.timedelta(days=1)
+    deadline = utc_deadline(args.stop_at)
     log = open(args.log, "a", buffering=1)
     t0 = time.time()
     marks: dict[str, float] = {"log": 0, "snap": 0, "best": -math.inf, "signal": 0}

@@ -69,7 +69,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,18 +116,22 @@ class BCConfig:
                                       "value (default: enough for 10,000 gradient steps, at least 20)")
     batch_size: int = option(256, "samples per gradient step (per rank under torchrun)")
     lr: float = option(1e-3, "Adam learning rate")
-    hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layer widths, e.g. 64,64")
-    activation: str = option("tanh", "hidden activation: tanh, relu, elu or gelu")
-    loss: Literal["nll", "mse"] = option("nll", "continuous actions: Gaussian negative log-likelihood (nll) or mean "
-                                                "squared error (mse); discrete actions always use cross-entropy")
+    hidden_sizes: tuple[int, ...] | None = option(None, "hidden layer widths, e.g. 64,64 (default: the env's "
+                                                        "tuned BC row, else 64,64)")
+    activation: str | None = option(None, "hidden activation: tanh, relu, elu or gelu (default: the env's tuned BC "
+                                          "row, else tanh)")
+    loss: Literal["nll", "mse"] | None = option(None, "continuous actions: Gaussian negative log-likelihood (nll) or "
+                                                       "mean squared error (mse); discrete actions always use "
+                                                       "cross-entropy (default: the env's tuned BC row, else nll)")
     normalize_obs: bool | None = option(None, "normalise observations with the training data's statistics "
                                               "(default: yes; flat-input encoders such as mlp: mean and std; "
                                               "nature_cnn: subtract the mean frame after scaling by 1/255)")
     encoder: str = option("auto", "observation encoder: mlp, nature_cnn or another registered one (auto: "
                                   "nature_cnn for uint8 image observations of at least 36x36, else mlp)")
     val_fraction: float = option(0.1, "fraction of episodes held out for validation (whole episodes)")
-    eval_every: int | None = option(None, "evaluate in the env every N epochs (default: about every 250 gradient "
-                                          "steps, at most every epoch; 0: only after training)")
+    eval_every: int | None = option(None, "evaluate in the env every N epochs (default: the env's tuned BC row, "
+                                          "else about every 250 gradient steps, at most every epoch; 0: only after "
+                                          "training)")
     eval_episodes: int = option(20, "deterministic episodes per evaluation (0: never evaluate)")
     stop_value: float | None = option(None, "stop once the evaluation's mean return reaches this "
                                             "(default: the env's reward_threshold)")
@@ -162,12 +166,44 @@ class BCResult:
     converged: bool
     wall_s: float
     history: tuple[dict[str, Any], ...] = ()
+    #: the settings taken from the env's tuned BC row (:func:`resolve_bc_config`), JSON-friendly; empty: none
+    tuned_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The figures ``bc-train --json`` prints."""
         return {"checkpoint": self.checkpoint, "mean_return": self.mean_return, "std_return": self.std_return,
                 "epochs": self.epochs, "samples_per_s": self.samples_per_s, "converged": self.converged,
-                "wall_s": self.wall_s}
+                "wall_s": self.wall_s, "tuned_defaults": dict(self.tuned_defaults)}
+
+
+#: the defaults of BCConfig's per-env fields for an env without a tuned BC row (``None`` fields not listed
+#: here, such as ``epochs``, keep their own meaning: "follow the data")
+GENERIC_DEFAULTS: dict[str, Any] = {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh"}
+
+
+def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, Any]]:
+    """``cfg`` with the fields it leaves unset (None) filled for ``env_id``: first from the env's tuned BC
+    row (:data:`demokit.rl.hyperparams.TUNED`, ``"bc"``), then from :data:`GENERIC_DEFAULTS`; and the
+    values taken from the tuned row (empty when the env has none or the caller set them all).
+
+    A value the caller gave is never replaced."""
+    from demokit.rl.hyperparams import tuned_overrides
+
+    row = {k: v for k, v in tuned_overrides("bc", env_id).items() if getattr(cfg, k) is None}
+    fill = {**{k: v for k, v in GENERIC_DEFAULTS.items() if getattr(cfg, k) is None}, **row}
+    return (from_mapping(BCConfig, cfg, **fill) if fill else cfg), row
+
+
+def describe_defaults(env_id: str, taken: Mapping[str, Any]) -> str:
+    """One line saying which defaults came from the env's tuned BC row (for the CLI)."""
+    from demokit.rl.hyperparams import tuned_overrides
+
+    if not tuned_overrides("bc", env_id):
+        return f"BC defaults for {env_id}: the generic ones (no tuned BC row in demokit.rl.hyperparams)"
+    if not taken:
+        return f"BC defaults for {env_id}: every setting of its tuned BC row was given explicitly"
+    parts = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, (tuple, list)) else v}" for k, v in taken.items())
+    return f"BC defaults for {env_id} from its tuned row (demokit.rl.hyperparams): {parts}"
 
 
 def default_bc_out(dataset_path: str | os.PathLike[str]) -> Path:
@@ -232,7 +268,7 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.lr must be > 0, got {cfg.lr}")
     if not 0 <= cfg.val_fraction < 1:
         raise ConfigError(f"BCConfig.val_fraction must be in [0, 1), got {cfg.val_fraction}")
-    if not cfg.hidden_sizes or any(h < 1 for h in cfg.hidden_sizes):
+    if cfg.hidden_sizes is not None and (not cfg.hidden_sizes or any(h < 1 for h in cfg.hidden_sizes)):
         raise ConfigError(f"BCConfig.hidden_sizes must be positive widths like 64,64, got {cfg.hidden_sizes}")
     if cfg.seed < 0:
         raise ConfigError(f"BCConfig.seed must be >= 0, got {cfg.seed}")
@@ -402,6 +438,9 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     env_id = cfg.env_id or ds.env_id
     if not env_id:
         raise ConfigError(f"dataset {ds.path} does not name its env; pass the env id (--env / env_id)")
+    cfg, taken = resolve_bc_config(cfg, env_id)
+    _check_config(cfg)
+    tuned = {k: v for k, v in to_dict(cfg).items() if k in taken}
     ds.check_env(env_id)
     if len(ds) == 0:
         raise DatasetError(f"dataset {ds.path} is empty (0 transitions); collect episodes into it first "
@@ -440,12 +479,12 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                     "max_epochs": trainer.max_epochs, "eval_every": trainer.eval_every,
                     "wall_s": wall_s, "train_episodes": int(len(train_eps)), "val_episodes": int(len(val_eps)),
                     "train_samples": int(len(train_rows)), "world_size": comm.world_size,
-                    "data": plan.as_dict(), "history": history}
+                    "data": plan.as_dict(), "tuned_defaults": tuned, "history": history}
         save_checkpoint(cfg.out, policy, algo="bc", env_id=env_id, env_spec=env_spec_json(env_id), training=training)
         checkpoint = str(cfg.out)
     return BCResult(policy=policy, checkpoint=checkpoint, mean_return=mean_return, std_return=std_return,
                     epochs=epochs_done, samples_per_s=samples_per_s, converged=converged, wall_s=wall_s,
-                    history=tuple(history))
+                    history=tuple(history), tuned_defaults=tuned)
 
 
 def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp") -> NeuralPolicy:

@@ -37,6 +37,7 @@ rewards are left out, with a warning saying so; the evaluations still measure re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 import warnings
@@ -55,7 +56,7 @@ from demokit.data.episode import Episode
 from demokit.data.writer import DatasetWriter
 from demokit.envs import env_spec_json, make_env, make_vec_env
 from demokit.errors import ConfigError, UserError
-from demokit.il.bc import BCConfig, train_bc
+from demokit.il.bc import BCConfig, resolve_bc_config, train_bc
 from demokit.policies import NeuralPolicy, Policy, default_head, file_sha256, load_checkpoint, save_checkpoint
 from demokit.paths import check_input_path, check_output_path, resolve_output
 from demokit.rollout import EpisodeTable, VecStepper, run_episodes
@@ -77,8 +78,10 @@ class DAggerConfig:
                                       "enough for 10,000 gradient steps)")
     batch_size: int = option(256, "BC batch size")
     lr: float = option(1e-3, "BC Adam learning rate")
-    hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layer widths of the learner")
-    loss: Literal["nll", "mse"] = option("nll", "continuous actions: nll or mse")
+    hidden_sizes: tuple[int, ...] | None = option(None, "hidden layer widths of the learner (default: BC's for the "
+                                                        "env: its tuned BC row, else 64,64)")
+    loss: Literal["nll", "mse"] | None = option(None, "continuous actions: nll or mse (default: BC's for the env: "
+                                                       "its tuned BC row, else nll)")
     eval_episodes: int = option(20, "deterministic evaluation episodes of each round's policy (0: none)")
     seed: int = option(0, "seed of the rollouts, the mixtures, BC and the evaluations")
     device: str = option("auto", "auto, cpu or cuda (BC training)")
@@ -317,9 +320,11 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
     default_head(act_space)
     betas = beta_schedule(cfg.beta_schedule, cfg.rounds)
     rng = np.random.default_rng(derive_seed(cfg.seed, "dagger-mixture"))
-    bc_base = BCConfig(env_id=env_id, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                       hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, encoder=cfg.encoder, val_fraction=0.0, eval_every=0,
-                       eval_episodes=cfg.eval_episodes, device=cfg.device)
+    bc_base, _ = resolve_bc_config(BCConfig(env_id=env_id, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                                            hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, encoder=cfg.encoder,
+                                            val_fraction=0.0, eval_every=0, eval_episodes=cfg.eval_episodes,
+                                            device=cfg.device), env_id)
+    cfg = dataclasses.replace(cfg, hidden_sizes=bc_base.hidden_sizes, loss=bc_base.loss)  # recorded as trained
     provenance = {"algo": "dagger", "env_id": env_id, "seed": cfg.seed, "beta_schedule": cfg.beta_schedule,
                   **expert_info}
     if privileged:

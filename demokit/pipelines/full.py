@@ -5,6 +5,15 @@ expert (trained, or reused from ``experts/<env>-<algo>.pt``) -> N expert episode
 expert's, BC's, GAIL's and a random policy's returns, all evaluated the same way
 (deterministic, ``eval_episodes`` episodes with the same seeds), with their times.
 
+Where the demonstrations come from (``expert_source``): ``expert`` collects them from the
+expert checkpoint (reused when present, trained otherwise); ``reference`` takes the first N
+episodes of the env's committed reference dataset (``datasets/<env id, lower case>-expert.h5``,
+e.g. the 25 Hopper-v5 SAC episodes), without an expert checkpoint: the expert row then shows
+the dataset's returns; ``auto`` (default) reuses the checkpoint when present, else uses the
+reference dataset when training the expert could take long (a tuned budget above
+:data:`LONG_EXPERT_BUDGET` env steps, e.g. Hopper-v5's 1M SAC steps, hours on a CPU) and no
+expert budget was given, else trains the expert.
+
 Outputs go to ``<workdir>/<env>/`` (dataset, BC and GAIL checkpoints, summary.json, a run
 folder per training stage under ``runs/`` and the plots ``dataset.png``, ``bc-train.png``,
 ``gail.png`` (and ``train-expert.png``) beside summary.json when matplotlib is installed),
@@ -19,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from demokit.config import from_mapping, option, required, to_dict
 from demokit.envs import make_env, reward_threshold
@@ -37,6 +46,11 @@ ProgressFn = Callable[[str, float, "float | None", str], None]
 
 #: Evaluation episodes of every row use seeds EVAL_SEED, EVAL_SEED + 1, ... (unseen in training).
 EVAL_SEED = 100_000
+#: the committed reference datasets of a checkout: <REFERENCE_DIR>/<env id, lower case>-expert.h5
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "datasets"
+#: ``expert_source`` auto: an expert whose tuned budget exceeds this many env steps is not trained when the env
+#: has a reference dataset (CartPole-v1's 100k PPO steps train in seconds; Hopper-v5's 1M SAC steps take hours)
+LONG_EXPERT_BUDGET = 300_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,13 @@ class PipelineConfig:
                                                 "table's; a reused expert is not retrained)")
     bc_epochs: int | None = option(None, "BC's maximum passes over the data (default: BC's)")
     gail_timesteps: int | None = option(None, "GAIL's env-step budget (default: 3x the tuned RL budget)")
+    expert_source: Literal["auto", "expert", "reference"] = option(
+        "auto", "where the demonstrations come from: expert (collect them from experts/<env>-<algo>.pt, trained "
+                "first when missing), reference (the first episodes of the committed reference dataset "
+                "<reference_dir>/<env>-expert.h5, no expert needed), auto (the checkpoint when present, else the "
+                f"reference dataset when the expert's tuned budget exceeds {LONG_EXPERT_BUDGET:,} env steps and no "
+                "--expert-timesteps is given, else train the expert)")
+    reference_dir: str = option(str(REFERENCE_DIR), "where the reference datasets <env id, lower case>-expert.h5 are")
 
     def __post_init__(self) -> None:
         if self.expert_algo is not None:
@@ -70,6 +91,9 @@ class PipelineConfig:
                 raise ConfigError(f"PipelineConfig.{name} must be >= 1, got {value}")
         if self.gail_algo is not None:
             get_learner(self.gail_algo)
+        if self.expert_source not in ("auto", "expert", "reference"):
+            raise ConfigError(f"PipelineConfig.expert_source must be auto, expert or reference, got "
+                              f"{self.expert_source!r}")
 
 
 @dataclass(frozen=True)
@@ -116,12 +140,33 @@ def _set(config: dict[str, Any]) -> dict[str, Any]:
 
 def expert_learner(cfg: PipelineConfig) -> str:
     """The expert's learner: the configured one, else ppo, else the first learner with a tuned row for the env."""
-    from demokit.rl.hyperparams import TUNED
+    from demokit.rl.hyperparams import learner_rows
 
     if cfg.expert_algo is not None:
         return cfg.expert_algo
-    rows = TUNED.get(cfg.env_id, {})
+    rows = learner_rows(cfg.env_id)
     return "ppo" if "ppo" in rows or not rows else next(iter(rows))
+
+
+def reference_dataset(cfg: PipelineConfig) -> Path:
+    """The env's reference dataset path (which may not exist): <reference_dir>/<env id, lower case>-expert.h5."""
+    return Path(cfg.reference_dir) / f"{cfg.env_id.replace('/', '_').lower()}-expert.h5"
+
+
+def use_reference(cfg: PipelineConfig, expert_algo: str, expert_path: Path) -> bool:
+    """Whether the demonstrations come from the reference dataset (``expert_source``; see the module docstring).
+    ``reference`` without a reference dataset is a UserError."""
+    ref = reference_dataset(cfg)
+    if cfg.expert_source == "reference":
+        if not ref.is_file():
+            raise UserError(f"--expert-source reference: {cfg.env_id} has no reference dataset ({ref} does not "
+                            f"exist); use --expert-source expert to train or reuse an expert")
+        return True
+    if cfg.expert_source == "expert" or expert_path.exists() or cfg.expert_timesteps is not None:
+        return False
+    from demokit.rl.hyperparams import tuned_config
+
+    return ref.is_file() and int(tuned_config(expert_algo, cfg.env_id).total_timesteps) > LONG_EXPERT_BUDGET
 
 
 def _reusable_expert(path: Path, env_id: str) -> Checkpoint | None:
@@ -172,40 +217,58 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
         runs[command] = run.path
         return run
 
-    # 1. the expert
+    # 1. the expert and 2. the demonstrations
     expert_path = Path(cfg.experts_dir) / f"{cfg.env_id.replace('/', '_')}-{expert_algo}.pt"
-    expert = _reusable_expert(expert_path, cfg.env_id)
-    if expert is not None:
-        stage("expert", f"reusing the expert {expert_path}")
-        expert_train_s: float | None = None
-        expert_detail = f"reused ({expert.training.get('env_steps', '?')} env steps)"
-    else:
-        stage("expert", f"training a {expert_algo} expert for {cfg.env_id} -> {expert_path}")
-        expert_cfg = _set({"env_id": cfg.env_id, "algo": expert_algo, "seed": cfg.seed, "out": str(expert_path),
-                           "total_timesteps": cfg.expert_timesteps})
-        with stage_run("train-expert", expert_cfg, {"algo": expert_algo}) as run:
-            res = train_expert(expert_cfg, progress=run.tee(lambda i: prog("expert", i["env_steps"],
-                                                                              i["total_timesteps"],
-                                                                              training_progress_text(i))),
-                               tb_writer=run)
-            run.finish(res.as_dict(), checkpoint=expert_path,
-                       final_row=final_row(res.env_steps, res.mean_return, res.std_return))
-        expert_train_s = res.wall_s
-        expert_detail = f"{res.env_steps} env steps"
-        expert = load_checkpoint(expert_path)
-
-    # 2. the demonstrations
     dataset = run_dir / f"expert-{cfg.episodes}.h5"
-    stage("collect", f"collecting {cfg.episodes} expert episodes -> {dataset}")
-    col = collect_demo_data(str(expert_path), cfg.env_id, dataset, n_episodes=cfg.episodes, seed=cfg.seed,
-                            mode="overwrite", provenance={"pipeline": "demokit pipeline"})
-    stage("collect", f"{col.episodes} episodes, {col.steps} steps, mean return {col.mean_return:.1f} "
-                     f"({col.steps_per_s:,.0f} steps/s)")
+    expert: Checkpoint | None = None
+    if use_reference(cfg, expert_algo, expert_path):
+        from demokit.data import load_dataset
+        from demokit.data.filter import filter_dataset
+
+        ref = reference_dataset(cfg)
+        stage("expert", f"no expert checkpoint used: learning from the reference dataset {ref} (--expert-source "
+                        f"expert trains or reuses {expert_path} instead)")
+        available = load_dataset(ref).num_episodes
+        if cfg.episodes > available:
+            raise UserError(f"--episodes {cfg.episodes}: the reference dataset {ref} holds {available} episodes")
+        filter_dataset(ref, dataset, episodes=tuple(range(cfg.episodes)), force=True)
+        returns = load_dataset(dataset).episode_returns
+        stage("collect", f"first {cfg.episodes} episodes of {ref.name} -> {dataset} (mean return "
+                         f"{float(returns.mean()):.1f})")
+        expert_return, expert_std = float(returns.mean()), float(returns.std())
+        expert_train_s: float | None = None
+        expert_detail = f"reference data: {cfg.episodes} episodes of {ref.name} (dataset returns)"
+    else:
+        expert = _reusable_expert(expert_path, cfg.env_id)
+        if expert is not None:
+            stage("expert", f"reusing the expert {expert_path}")
+            expert_train_s = None
+            expert_detail = f"reused ({expert.training.get('env_steps', '?')} env steps)"
+        else:
+            stage("expert", f"training a {expert_algo} expert for {cfg.env_id} -> {expert_path}")
+            expert_cfg = _set({"env_id": cfg.env_id, "algo": expert_algo, "seed": cfg.seed, "out": str(expert_path),
+                               "total_timesteps": cfg.expert_timesteps})
+            with stage_run("train-expert", expert_cfg, {"algo": expert_algo}) as run:
+                res = train_expert(expert_cfg, progress=run.tee(lambda i: prog("expert", i["env_steps"],
+                                                                                  i["total_timesteps"],
+                                                                                  training_progress_text(i))),
+                                   tb_writer=run)
+                run.finish(res.as_dict(), checkpoint=expert_path,
+                           final_row=final_row(res.env_steps, res.mean_return, res.std_return))
+            expert_train_s = res.wall_s
+            expert_detail = f"{res.env_steps} env steps"
+            expert = load_checkpoint(expert_path)
+        stage("collect", f"collecting {cfg.episodes} expert episodes -> {dataset}")
+        col = collect_demo_data(str(expert_path), cfg.env_id, dataset, n_episodes=cfg.episodes, seed=cfg.seed,
+                                mode="overwrite", provenance={"pipeline": "demokit pipeline"})
+        stage("collect", f"{col.episodes} episodes, {col.steps} steps, mean return {col.mean_return:.1f} "
+                         f"({col.steps_per_s:,.0f} steps/s)")
+        expert_return = col.mean_return
 
     # 3. behavioral cloning
     stage("bc", "behavioral cloning on the demonstrations")
     bc_cfg = _set({"seed": cfg.seed, "out": str(run_dir / "bc.pt"), "device": cfg.device, "epochs": cfg.bc_epochs})
-    with stage_run("bc-train", bc_cfg, {"algo": "bc", "expert_return": col.mean_return}) as bc_run:
+    with stage_run("bc-train", bc_cfg, {"algo": "bc", "expert_return": expert_return}) as bc_run:
 
         def on_epoch(rec: dict[str, Any]) -> None:
             bc_run.log_row(epoch_row(rec))
@@ -221,7 +284,7 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
         stage("gail", f"GAIL ({gail_algo}) on the demonstrations")
         gail_cfg = _set({"expert_data_path": str(dataset), "env_id": cfg.env_id, "device": cfg.device,
                          "total_timesteps": cfg.gail_timesteps})
-        with stage_run("gail", gail_cfg, {"algo": f"gail-{gail_algo}", "expert_return": col.mean_return}) as gail_run:
+        with stage_run("gail", gail_cfg, {"algo": f"gail-{gail_algo}", "expert_return": expert_return}) as gail_run:
             gail = run_irl(gail_cfg, cfg.seed, algo=gail_algo, out=run_dir / f"gail-{gail_algo}.pt", tb_logger=gail_run,
                             progress=gail_run.tee(lambda i: prog("gail", i["env_steps"], i["total_timesteps"],
                                                                  training_progress_text(i, return_label="env return"))))
@@ -230,15 +293,17 @@ def run_pipeline(config: PipelineConfig | dict[str, Any], *, on_stage: StageFn |
 
     # 5. one evaluation protocol for every row
     stage("eval", f"evaluating every policy on {cfg.eval_episodes} episodes (seeds {EVAL_SEED}+)")
-    rows_spec: list[tuple[str, Any, float | None, str, str | None]] = [
-        (f"expert ({expert_algo})", expert.policy, expert_train_s, expert_detail, str(expert_path))]
+    rows_spec: list[tuple[str, Any, float | None, str, str | None]] = []
+    if expert is not None:
+        rows_spec.append((f"expert ({expert_algo})", expert.policy, expert_train_s, expert_detail, str(expert_path)))
     rows_spec.append(("BC", bc.policy, bc.wall_s, f"{bc.epochs} epochs, {bc.samples_per_s:,.0f} samples/s",
                       bc.checkpoint))
     if gail is not None:
         rows_spec.append((f"GAIL ({gail_algo})", gail.policy, gail.wall_s, f"{gail.env_steps} env steps",
                           gail.checkpoint))
     rows_spec.append(("random", RandomPolicy(obs_space, act_space, seed=cfg.seed), None, "", None))
-    rows = []
+    rows = [] if expert is not None else [Row(policy="expert (reference data)", mean_return=expert_return,
+                                              std_return=expert_std, train_s=None, detail=expert_detail)]
     for name, policy, train_s, detail, ckpt in rows_spec:
         ev = evaluate_policy(policy, cfg.env_id, episodes=cfg.eval_episodes, seed=EVAL_SEED)
         rows.append(Row(policy=name, mean_return=ev.mean_return, std_return=ev.std_return, train_s=train_s,

@@ -149,6 +149,15 @@ class FusedAdam:
                            maximize=False, grad_scale=None, found_inf=None)
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer | FusedAdam, lr: float) -> None:
+    """Set the learning rate of an optimizer from :func:`make_adam` (either kind)."""
+    if isinstance(optimizer, FusedAdam):
+        optimizer.lr = float(lr)
+    else:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+
 #: the keyword arguments :class:`FusedAdam` takes besides ``lr``
 _DIRECT_KWARGS = frozenset({"betas", "eps"})
 

@@ -8,8 +8,11 @@ The discriminator is ``D(s, a, s') = exp(f) / (exp(f) + pi(a|s))``, i.e. its log
 GAIL's: ``D -> 1`` on expert transitions, trained with BCE on the logit.
 
 * the learner's reward is computed from the logit ``z = f - log pi`` (= log D - log(1 - D)),
-  using the acting policy's log-probabilities of the TransitionBatch (``needs = {"log_probs",
-  "gamma"}``: only learners that provide them fit, e.g. PPO), in one of GAIL's forms
+  using the acting policy's log-probabilities: the TransitionBatch's ``log_probs`` where it
+  carries them (PPO's rollouts: the policy that collected them), else the current acting
+  policy's through the trainer's hook (off-policy learners' replay data: SAC's squashed
+  Gaussian; DQN's epsilon-greedy policy). ``needs = {"policy_log_probs", "gamma"}``: every
+  built-in learner provides them. In one of GAIL's forms
   (``reward_form``): ``positive`` (default, ``softplus(z) = -log(1 - D) > 0``), ``logit``
   (``z``, the paper's; either sign) or ``negative`` (``log D < 0``). Why positive: AIRL's
   shaping sets ``h = 0`` after a termination and has no absorbing-state value, so with the
@@ -67,6 +70,9 @@ class AirlConfig:
     collect_count: int | None = option(None, "use the first N expert transitions; unset: all")
     reward_form: RewardForm = option("positive", "the learner's reward from the logit z = f - log pi: positive "
                                                  "(softplus(z) = -log(1-D)), logit (z) or negative (log D)")
+    policy_window: int | None = option(None, "off-policy learners: clear_data(iter) keeps the latest N collected "
+                                             "policy transitions (the replay buffer's recent ones) instead of "
+                                             "clearing; unset: clear every clear_buffer_per_iters rounds")
 
     def __post_init__(self) -> None:
         check_type(self, "airl")
@@ -74,7 +80,7 @@ class AirlConfig:
             raise ConfigError(f"AirlConfig.reward_form must be one of {', '.join(REWARD_FORMS)}, "
                               f"got {self.reward_form!r}")
         check_positive(self, "batch_size", "update_per_collect", "learning_rate", "clear_buffer_per_iters",
-                       "collect_count")
+                       "collect_count", "policy_window")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"AirlConfig.gamma must be in [0, 1], got {self.gamma}")
 
@@ -120,7 +126,15 @@ class RecoveredReward(nn.Module):
 #: (log D < 0: every step costs) reached -85.9 (expert -86.0) in 40.8k env steps.
 AIRL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative"}}},
+    # SAC's rounds are one env step: the discriminator learns on the latest 1000 transitions, one update a step
+    "Pendulum-v1": {"sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1}}},
+    # ended by reaching the flag: every step costs (negative); GAIL's DQN rounds on this env
+    "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative", "policy_window": 1_000},
+                               "rl": {"train_freq": 64, "gradient_steps": 32, "eval_every": 5_000}}},
 }
+#: AIRL's learner per env when none is given: the env's off-policy learner where PPO needs far more steps (Pendulum-v1:
+#: PPO's RL budget is 400k) or does not solve it (MountainCar-v0)
+AIRL_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac", "MountainCar-v0": "dqn"}
 
 
 @register_reward_model("airl")
@@ -128,8 +142,9 @@ class AirlRewardModel(BaseRewardModel):
     """AIRL's discriminator ``f - log pi`` as a reward model (see the module docstring for conventions)."""
 
     config_class = AirlConfig
-    needs = frozenset({"gamma", "log_probs"})
+    needs = frozenset({"gamma", "policy_log_probs"})
     pipeline_defaults = AIRL_PIPELINE_DEFAULTS
+    default_learners = AIRL_DEFAULT_LEARNERS
 
     @classmethod
     def parse_config(cls, config: Any) -> AirlConfig:
@@ -169,13 +184,22 @@ class AirlRewardModel(BaseRewardModel):
                            self.expert.normalize(b.next_observations), b.terminated)
 
     def logits(self, data: Transitions, log_probs: torch.Tensor | None = None) -> torch.Tensor:
-        """The discriminator logit ``f - log pi`` (B,); ``log_probs``: given, else the batch's."""
+        """The discriminator logit ``f - log pi`` (B,); ``log_probs``: given, else the batch's, else the
+        current acting policy's (:meth:`use_policy_log_probs`)."""
         b = self.expert.batch(data)
         lp = log_probs if log_probs is not None else b.log_probs
         if lp is None:
-            raise UserError("AIRL needs the acting policy's log-probabilities (log_prob / TransitionBatch.log_probs); "
-                            "use a learner that provides them, e.g. ppo")
+            lp = self._current_log_probs(b.observations, b.actions)
         return self.f(b) - lp.to(self.device, torch.float32).reshape(-1)
+
+    @torch.no_grad()
+    def _current_log_probs(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """log pi(a|s) (B,) of the current acting policy (the bound function)."""
+        if self._log_prob_fn is None:
+            raise UserError("AIRL needs the acting policy's log-probabilities: transitions that carry them "
+                            "(log_prob / TransitionBatch.log_probs) or a bound use_policy_log_probs(fn) "
+                            "(demokit's trainers bind theirs)")
+        return self._log_prob_fn(observations, actions).to(self.device, torch.float32).reshape(-1)
 
     @staticmethod
     def _needs_next(b: TransitionBatch) -> TransitionBatch:
@@ -201,13 +225,25 @@ class AirlRewardModel(BaseRewardModel):
         if num_transitions(data) == 0:
             return
         b = self._needs_next(self.expert.batch(data))
-        if b.log_probs is None:
-            raise UserError("AIRL's collect_data needs the acting policy's log-probabilities (log_prob); use a "
-                            "learner that provides them, e.g. ppo")
+        if b.log_probs is None and self._log_prob_fn is None:
+            raise UserError("AIRL's collect_data needs the acting policy's log-probabilities (log_prob), or a bound "
+                            "use_policy_log_probs(fn) for data without them (demokit's trainers bind theirs)")
         self._policy.append(b)
 
+    @property
+    def num_policy_transitions(self) -> int:
+        return sum(num_transitions(b) for b in self._policy)
+
     def clear_data(self, iter: int | None = None) -> None:
-        if iter is None or int(iter) % self.cfg.clear_buffer_per_iters == 0:
+        """Drop the collected policy data: now (no ``iter``) or when ``iter % clear_buffer_per_iters == 0``;
+        with ``policy_window``, ``clear_data(iter)`` keeps the latest ``policy_window`` transitions instead."""
+        window = self.cfg.policy_window
+        if iter is not None and window is not None:
+            n = self.num_policy_transitions
+            if n > window:
+                self._policy[:] = [rows_of(concat_batches(self._policy), torch.arange(n - window, n,
+                                                                                    device=self.device))]
+        elif iter is None or int(iter) % self.cfg.clear_buffer_per_iters == 0:
             self._policy.clear()
 
     def train(self) -> dict[str, float]:
@@ -224,14 +260,14 @@ class AirlRewardModel(BaseRewardModel):
         shape = (cfg.update_per_collect, cfg.batch_size)
         ei = torch.randint(len(e), shape, device=self.device, generator=self._generator)
         pi = torch.randint(len(pol), shape, device=self.device, generator=self._generator)
-        with torch.no_grad():  # log pi(a_E | s_E) under the current policy, for every expert row used
-            rows = torch.unique(ei)
-            expert_lp = torch.zeros(len(e), device=self.device)
-            expert_lp[rows] = self._log_prob_fn(e.observations[rows], e.actions[rows]).to(self.device).reshape(-1)
+        expert_lp = self._log_probs_of_rows(e.observations, e.actions, ei, len(e))  # under the current policy
+        # policy data without its acting log-probs (off-policy replay data): the current acting policy's
+        policy_lp = (pol.log_probs.to(self.device, torch.float32).reshape(-1) if pol.log_probs is not None
+                     else self._log_probs_of_rows(pol.observations, pol.actions, pi, len(pol)))
         stats = torch.zeros(cfg.update_per_collect, 3, device=self.device)
         for u in range(cfg.update_per_collect):
             z_e = self.logits(e.transitions(ei[u]), expert_lp[ei[u]])
-            z_p = self.logits(rows_of(pol, pi[u]))
+            z_p = self.logits(rows_of(pol, pi[u]), policy_lp[pi[u]])
             loss = logits_expert_is_one_loss(z_e, z_p)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -245,6 +281,14 @@ class AirlRewardModel(BaseRewardModel):
             for k, v in self.last_stats.items():
                 self.tb_logger.add_scalar(f"reward_model/{k}", v, self.train_iter)
         return dict(self.last_stats)
+
+    def _log_probs_of_rows(self, observations: torch.Tensor, actions: torch.Tensor, index: torch.Tensor,
+                           n: int) -> torch.Tensor:
+        """(n,) log pi(a|s) of the current policy, computed once for the rows in ``index`` (0 elsewhere)."""
+        rows = torch.unique(index)
+        out = torch.zeros(n, device=self.device)
+        out[rows] = self._current_log_probs(observations[rows], actions[rows])
+        return out
 
     @torch.no_grad()
     def rewards(self, data: Transitions) -> torch.Tensor:

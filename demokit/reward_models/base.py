@@ -42,7 +42,7 @@ from demokit.transitions import TransitionBatch
 Transitions = Union[TransitionBatch, Sequence[Mapping[str, Any]], Mapping[str, Any]]
 
 #: what a reward model may need from the learner (``BaseRewardModel.needs``)
-LEARNER_FACTS = frozenset({"gamma", "log_probs", "next_observations", "replay"})
+LEARNER_FACTS = frozenset({"gamma", "log_probs", "next_observations", "policy_log_probs", "replay"})
 
 #: DI-engine's config key -> demokit's (accepted when the model's config class has demokit's key)
 DI_ENGINE_KEYS = {"input_size": "input_dims", "hidden_size": "hidden_dims", "data_path": "expert_data_path"}
@@ -66,7 +66,9 @@ class BaseRewardModel(ABC):
     * ``needs``: what it needs from the learner, a subset of :data:`LEARNER_FACTS`:
       ``"gamma"`` (its config's ``gamma`` is set to the learner's discount unless given),
       ``"log_probs"`` (only learners whose batches carry the acting policy's
-      log-probabilities fit), ``"next_observations"`` (every learner provides them), ``"replay"``
+      log-probabilities fit), ``"policy_log_probs"`` (learners whose trainer gives log pi(a|s) of the
+      policy it acts with for any transitions, bound by ``use_policy_log_probs``: PPO, SAC, DQN's
+      epsilon-greedy policy; e.g. AIRL), ``"next_observations"`` (every learner provides them), ``"replay"``
       (only off-policy learners, which train on replay minibatches, fit; e.g. SQIL).
     * ``pipeline_defaults``: ``{env_id: {learner: {"rl" | "reward_model": {key: value}}}}``, the
       model's measured settings under the user's (the IRL pipelines apply them);

@@ -18,12 +18,14 @@ from demokit.rl.sac import SACConfig, SACTrainer, check_sac_action_space
 
 # -- the built-in learners: one registration each ------------------------------------------
 register_learner("ppo", config=PPOConfig, trainer=PPOTrainer, off_policy=False,
-                 action_spaces=(spaces.Discrete, spaces.Box), provides=("log_probs",),
+                 action_spaces=(spaces.Discrete, spaces.Box), provides=("log_probs", "policy_log_probs"),
                  summary="PPO (clipped surrogate, GAE)")
 register_learner("dqn", config=DQNConfig, trainer=DQNTrainer, off_policy=True, action_spaces=(spaces.Discrete,),
-                 budget_fractions=("exploration_fraction",), summary="double DQN with a replay buffer")
+                 provides=("policy_log_probs",), budget_fractions=("exploration_fraction",),
+                 summary="double DQN with a replay buffer")
 register_learner("sac", config=SACConfig, trainer=SACTrainer, off_policy=True, action_spaces=(spaces.Box,),
-                 space_check=check_sac_action_space, summary="soft actor-critic (bounded Box actions)")
+                 provides=("policy_log_probs",), space_check=check_sac_action_space,
+                 summary="soft actor-critic (bounded Box actions)")
 
 from demokit.rl.expert import EvalConfig, ExpertConfig, default_out, evaluate_checkpoint, train_expert  # noqa: E402
 from demokit.rl.hyperparams import TUNED, tuned_config  # noqa: E402

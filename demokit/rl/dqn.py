@@ -27,7 +27,7 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError, UserError
 from demokit.policies import make_policy
-from demokit.policies.networks import make_adam, polyak_update
+from demokit.policies.networks import make_adam, polyak_update, set_learning_rate
 from demokit.rl.buffers import ReplayBuffer
 from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
 from demokit.rollout import storage_spec, to_storage
@@ -84,6 +84,19 @@ def double_dqn_targets(rewards: torch.Tensor, next_q_online: torch.Tensor, next_
     return rewards + gamma * (1.0 - terminated.float()) * next_v
 
 
+#: the least probability :func:`epsilon_greedy_log_probs` gives an action (a finite log at epsilon 0)
+MIN_ACTION_PROB = 1e-8
+
+
+def epsilon_greedy_log_probs(greedy: torch.Tensor, actions: torch.Tensor, epsilon: float,
+                             n_actions: int) -> torch.Tensor:
+    """log pi(a|s) (B,) of the epsilon-greedy policy: ``epsilon / n`` for every action plus ``1 - epsilon`` for
+    the greedy one (``greedy``, ``actions``: (B,) 0-based indices); probabilities floored at MIN_ACTION_PROB."""
+    eps = float(epsilon)
+    p = eps / int(n_actions) + (1.0 - eps) * (actions.reshape(-1).long() == greedy.reshape(-1).long()).float()
+    return p.clamp_min(MIN_ACTION_PROB).log()
+
+
 class DQNTrainer(BaseTrainer):
     """DQN on ``config.num_envs`` envs; see the module docstring for the round-by-round API."""
 
@@ -105,7 +118,9 @@ class DQNTrainer(BaseTrainer):
         self.target = copy.deepcopy(self._policy)
         self.target.requires_grad_(False)
         self._params = list(self._policy.parameters())
-        self.optimizer = make_adam(self._params, cfg.learning_rate)
+        # the fused Adam kernel without torch.optim (same maths and values as torch.optim.Adam(fused=True); its
+        # first use imports torch._dynamo, ~1 s of CPU per process, most of a short SQIL run)
+        self.optimizer = make_adam(self._params, cfg.learning_rate, direct=True)
         obs_shape, obs_dtype = storage_spec(obs_space)
         self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, obs_shape=obs_shape, obs_dtype=obs_dtype,
                                    seed=derive_seed(cfg.seed, "replay"), device=self.device)
@@ -119,6 +134,14 @@ class DQNTrainer(BaseTrainer):
         cfg = self.config
         frac = min(1.0, self.progress_done / cfg.exploration_fraction) if cfg.exploration_fraction > 0 else 1.0
         return cfg.exploration_initial_eps + frac * (cfg.exploration_final_eps - cfg.exploration_initial_eps)
+
+    def policy_log_probs(self, observations: torch.Tensor, env_actions: torch.Tensor) -> torch.Tensor:
+        """log pi(a | s) (B,) of the epsilon-greedy policy DQN acts with now (raw flat observations, env actions)."""
+        policy = self.policy
+        with torch.no_grad():
+            greedy = policy.value(policy.preprocess(observations)).argmax(-1)
+        actions = torch.as_tensor(env_actions, device=greedy.device).reshape(-1).long() - self.action_start
+        return epsilon_greedy_log_probs(greedy, actions, self.epsilon, self.n_actions)
 
     def collect(self, n_env_steps: int) -> dict[str, np.ndarray]:
         """Step the envs epsilon-greedily until ``n_env_steps`` real transitions were added
@@ -156,8 +179,7 @@ class DQNTrainer(BaseTrainer):
         if len(self.replay) == 0 or n < 1:
             return {}
         lr = linear_schedule(cfg.learning_rate, self.progress_done, cfg.lr_schedule)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rate(self.optimizer, lr)
         policy, target, params, target_every = self.policy, self.target, self._params, int(cfg.target_update_interval)
         losses = torch.zeros(int(n))
         batches = self.replay.sample_many(int(n), cfg.batch_size)
@@ -178,7 +200,7 @@ class DQNTrainer(BaseTrainer):
                                        batch["terminated"], cfg.gamma, double_q=cfg.double_q)
             q = q_all.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
             loss = nn.functional.smooth_l1_loss(q, y)
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             self.optimizer.step()

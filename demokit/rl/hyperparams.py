@@ -1,7 +1,9 @@
 """Tuned hyperparameters: ONE table, env id -> learner name -> overrides of its config class.
 
 A learner registered in :mod:`demokit.rl.registry` adds its rows here. Any env not
-listed trains with the configs' generic defaults. With the defaults,
+listed trains with the configs' generic defaults. Rows named ``"bc"`` (:data:`IMITATION_ROWS`)
+are behavioral cloning's per-env defaults: keys of ``demokit.il.bc.BCConfig`` that fill the
+fields a caller leaves unset (``resolve_bc_config``); DAgger's BC takes their network and loss. With the defaults,
 training stops once the deterministic evaluation (5 quick episodes, confirmed on 20)
 reaches the goal: the env's reward_threshold (Pendulum-v1 has none: -200; Acrobot-v1
 stops at a stricter -80, confirmed on 50 episodes).
@@ -28,6 +30,13 @@ this CPU) is an option, not a tuned setting: it is not validated on the MuJoCo g
 | MountainCarContinuous-v0 | ppo | 98/98/99/94/99 (seeds 0-4) after 10k-20k steps (1-2 s) | ppo (dqn: Box actions) |
 | LunarLander-v3 | ppo | 214 / 208 (seeds 0-1) after 473k / 702k steps, 63 / 93 s (needs the box2d extra) | ppo |
 | LunarLander-v3 | dqn | 228 (std 116: some crashes) after 60k steps, 155 s | |
+
+BC rows (imitation from the reference datasets, not RL; see docs/benchmarks.md, MuJoCo table):
+
+| env | result | |
+|---|---|---|
+| Hopper-v5 | 25 trajectories, seed 0: 0.92 normalised with MSE and 256x256 (0.37 at the generic NLL, 64x64) | bc |
+| HalfCheetah-v5, Walker2d-v5 | the Hopper row's settings (same family of tasks) | bc |
 """
 
 from __future__ import annotations
@@ -36,6 +45,15 @@ from typing import Any
 
 from demokit.config import from_mapping
 from demokit.rl.registry import get_learner
+
+#: rows of the table that configure imitation from data (keys of the IL config), not a registered learner
+IMITATION_ROWS = ("bc",)
+
+#: BC on the MuJoCo locomotion tasks: the mean action fitted by MSE with a 256x256 ReLU net (the SAC experts'
+#: shape); evaluated only after training (an evaluation of 1000-step episodes every 250 gradient steps costs
+#: more than the training, and the envs' reward thresholds are beyond the experts: it would never stop early).
+#: Hopper-v5, seed 0, 50 episodes: 4 trajectories 0.60 (tanh) -> 0.99 (relu), 11 trajectories 0.62 -> 0.99.
+_BC_MUJOCO = dict(loss="mse", hidden_sizes=(256, 256), activation="relu", eval_every=0)
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {
@@ -92,17 +110,20 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
         "sac": dict(total_timesteps=1_000_000, learning_starts=10_000, batch_size=256, learning_rate=3e-4,
                     tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, hidden_sizes=(256, 256),
                     eval_every=10_000, stop_value=3000.0, final_eval_episodes=50),
+        "bc": _BC_MUJOCO,
     },
     "HalfCheetah-v5": {  # rl-zoo settings (no termination: every episode is 1000 steps); goal 5000 on 50 episodes:
         # seed 0 reached 5186 +- 125 (50 episodes) after 110k steps (1.2 h wall on the shared 2 cores)
         "sac": dict(total_timesteps=1_000_000, learning_starts=10_000, batch_size=256, learning_rate=3e-4,
                     tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, hidden_sizes=(256, 256),
                     eval_every=10_000, stop_value=5000.0, final_eval_episodes=50),
+        "bc": _BC_MUJOCO,
     },
     "Walker2d-v5": {  # rl-zoo settings, NOT measured here yet; goal 4000 (the zoo's level) on 50 episodes
         "sac": dict(total_timesteps=1_000_000, learning_starts=10_000, batch_size=256, learning_rate=3e-4,
                     tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, hidden_sizes=(256, 256),
                     eval_every=10_000, stop_value=4000.0, final_eval_episodes=50),
+        "bc": _BC_MUJOCO,
     },
     "LunarLander-v3": {  # needs the box2d extra; rl-zoo settings. ppo 214 / 208 (seeds 0-1) after
         # 473k / 702k steps (63 / 93 s); dqn (seed 0) 228 but std 116 (some episodes crash) after
@@ -118,10 +139,17 @@ TUNED: dict[str, dict[str, dict[str, Any]]] = {
 def tuned_overrides(algo: str, env_id: str) -> dict[str, Any]:
     """The table's overrides for (algo, env_id); {} for an env not in the table.
 
-    ``algo`` is any registered learner (:mod:`demokit.rl.registry`); an unknown name is a ConfigError.
+    ``algo`` is any registered learner (:mod:`demokit.rl.registry`) or an imitation row
+    (:data:`IMITATION_ROWS`); an unknown name is a ConfigError.
     """
-    get_learner(algo)
+    if algo not in IMITATION_ROWS:
+        get_learner(algo)
     return dict(TUNED.get(env_id, {}).get(algo, {}))
+
+
+def learner_rows(env_id: str) -> dict[str, dict[str, Any]]:
+    """The env's rows of registered learners (the imitation rows left out), in table order."""
+    return {name: dict(row) for name, row in TUNED.get(env_id, {}).items() if name not in IMITATION_ROWS}
 
 
 def tuned_config(algo: str, env_id: str, **overrides: Any) -> Any:

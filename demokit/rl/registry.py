@@ -36,8 +36,10 @@ class LearnerSpec:
     off_policy:       True: learns from replay minibatches (the off-policy IRL pipeline relabels each);
                       False: learns from each fresh rollout (the on-policy pipeline).
     action_spaces:    the gymnasium action-space classes it can act in.
-    provides:         what its transition batches carry beyond the required fields: "log_probs" when the
-                      acting policy's log-probabilities are filled in.
+    provides:         what it gives a reward model beyond the required fields: "log_probs" when its
+                      transition batches carry the acting policy's log-probabilities; "policy_log_probs"
+                      when its trainer's ``policy_log_probs(obs, env_actions)`` gives log pi(a|s) of the
+                      policy it acts with now (for data without them: replay minibatches, expert data).
     budget_fractions: config fields that are fractions of ``total_timesteps`` (e.g. DQN's
                       exploration_fraction): the IRL pipelines rescale them when they change the budget,
                       so the schedule spans the same number of env steps.
@@ -80,7 +82,7 @@ class LearnerSpec:
 _LEARNERS: dict[str, LearnerSpec] = {}
 
 #: what a learner's transition batches may carry beyond the required fields
-PROVIDABLE = frozenset({"log_probs"})
+PROVIDABLE = frozenset({"log_probs", "policy_log_probs"})
 
 
 def register_learner(name: str, *, config: type, trainer: type, off_policy: bool,

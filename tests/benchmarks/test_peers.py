@@ -136,3 +136,17 @@ def test_run_peer_sb3_ppo_round_trip_and_failure(tmp_path: Path) -> None:
     assert common.load_demos(str(out))["episode_lengths"].shape == (2,)
     with pytest.raises(peers.PeerFailed, match="--eval-every must be >= 0"):
         peers.run_peer("sb3_ppo.py", {"eval_every": -1}, venv="main", timeout=300)
+
+
+@pytest.mark.skipif(not peers.peer_available("imitation-mj"),
+                    reason="needs .venv-imitation-mj (scripts/setup_peers.sh imitation-mj)")
+def test_imitation_gail_mujoco_preset_runs_one_round_on_hopper_v4(tmp_path: Path) -> None:
+    npz = tmp_path / "hopper.npz"
+    peers.export_npz(REPO / "datasets" / "hopper-v5-expert.h5", npz)
+    args = {"demos": npz, "env_id": "Hopper-v4", "preset": "mujoco", "total_timesteps": 4096, "eval_every": 4096,
+            "check_episodes": 1, "threshold": 2720, "eval_episodes": 1}
+    result = peers.run_peer("imitation_gail.py", args, venv="imitation-mj", timeout=600)
+    assert result["preset"] == "mujoco" and result["env_id"] == "Hopper-v4" and result["env_steps"] == 4096
+    assert result["round_env_steps"] == 4096 and [c["env_steps"] for c in result["checks"]] == [4096]
+    with pytest.raises(peers.PeerFailed, match="--preset mujoco is GAIL's"):
+        peers.run_peer("imitation_gail.py", {**args, "algo": "airl"}, venv="imitation-mj", timeout=300)

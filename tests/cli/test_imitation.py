@@ -34,7 +34,8 @@ def test_bc_train_json_and_checkpoint(data, tmp_path, capsys):
     assert rc == 0, cap.err
     res = _last_json(cap.out)
     assert set(res) == {"checkpoint", "mean_return", "std_return", "epochs", "samples_per_s", "converged", "wall_s",
-                        "run_dir"}
+                        "tuned_defaults", "run_dir"}
+    assert res["tuned_defaults"] == {}  # CartPole-v1 has no tuned BC row: the generic defaults
     assert res["checkpoint"] == str(out) and res["converged"] and res["mean_return"] >= 475
     assert res["epochs"] <= 30 and res["samples_per_s"] > 0
     ck = load_checkpoint(out)
@@ -51,6 +52,7 @@ def test_bc_train_default_out_is_policies_stem_bc(data, capsys):
     assert rc == 0, cap.err
     assert Path("policies/cp-bc.pt").exists()  # relative to the test's temp cwd
     assert "wrote policies/cp-bc.pt" in cap.out
+    assert "BC defaults for CartPole-v1: the generic ones" in cap.out  # which defaults it used
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -30,7 +30,7 @@ def _nothing_written(out: Path) -> None:
     assert not Path("runs").exists() or not any(Path("runs").rglob("*.json"))
 
 
-@pytest.mark.parametrize(("name", "algo"), [("sqil", "dqn"), ("red", "ppo")])
+@pytest.mark.parametrize(("name", "algo"), [("sqil", "dqn"), ("red", "ppo"), ("airl", "dqn")])
 def test_irl_json_and_checkpoint(expert: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
                                  algo: str) -> None:
     out = tmp_path / f"{name}.pt"
@@ -56,7 +56,6 @@ def test_irl_default_output_path_and_learner(expert: str, capsys: pytest.Capture
     (["--reward-model", "nope"], "unknown reward model type 'nope'; known types: airl, "),
     (["--reward-model", "sqil", "--algo", "ppo"], "sqil needs replay from the learner, which ppo does not "
                                                   "provide; learners that do: dqn"),
-    (["--reward-model", "airl", "--algo", "dqn"], "airl needs log_probs"),
     (["--reward-model", "trex"], "no per-episode rank"),
     (["--reward-model", "red", "--algo", "nope"], "unknown learner 'nope'"),
 ])

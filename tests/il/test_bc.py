@@ -127,14 +127,14 @@ def test_training_loop_is_bitwise_the_plain_torch_loop(cartpole3):
     smaller last batch, whose 1 / rows is not a power of two)."""
     import torch.nn.functional as F
 
-    from demokit.il.bc import _init_policy
+    from demokit.il.bc import _init_policy, resolve_bc_config
     from demokit.runtime import torch_threads
     from demokit.seeding import derive_seed
 
     cfg = BCConfig(epochs=3, batch_size=100, val_fraction=0.0, eval_episodes=0, seed=2)
     res = train_bc(cartpole3, cfg)
     ds = load_dataset(cartpole3)
-    ref = _init_policy(ds, cfg, "categorical")
+    ref = _init_policy(ds, resolve_bc_config(cfg, ds.env_id)[0], "categorical")
     obs = np.asarray(ds.flat_observations(), dtype=np.float32)
     ref.fit_obs_statistics(obs)
     with torch_threads(1), torch.no_grad():

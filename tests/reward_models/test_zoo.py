@@ -107,14 +107,55 @@ def test_airl_learns_expert_over_random(cartpole_expert: Path) -> None:
     assert expert_g > random_g
 
 
-def test_airl_needs_log_probs_and_a_learner_that_has_them(cartpole_expert: Path) -> None:
+def test_airl_log_probs_from_the_batch_or_the_current_policy(cartpole_expert: Path) -> None:
+    """A batch's own log-probs (PPO's rollouts) are used; data without them (off-policy replay) gets the bound
+    current policy's; without either it is an error, and a learner that gives neither is refused."""
+    from gymnasium import spaces
+
+    from demokit.pipelines.reward_model import missing_facts
+    from demokit.rl.registry import LearnerSpec
+
     rm = _model("airl", cartpole_expert)
     with pytest.raises(UserError, match="log-probabilities"):
         rm.collect_data(_random_batch(10))
+    rm.use_policy_log_probs(lambda obs, act: torch.full((obs.shape[0],), math.log(0.25)))
+    plain = _random_batch(10)
+    carried = dataclasses.replace(plain, log_probs=torch.full((10,), math.log(0.5)))
+    with torch.no_grad():
+        assert torch.allclose(rm.logits(plain), rm.f(plain) - math.log(0.25))
+        assert torch.allclose(rm.logits(carried), rm.f(plain) - math.log(0.5))
+    rm.collect_data(plain)
+    assert set(rm.train()) == {"loss", "d_expert", "d_policy"}
+    bare = LearnerSpec(name="bare", config=object, trainer=object, off_policy=True, action_spaces=(spaces.Discrete,))
+    assert missing_facts(type(rm), bare) == ["policy_log_probs"]
     cfg = IRLConfig(expert_data_path=str(cartpole_expert), reward_model={"type": "airl"}, algo="dqn")
-    dataset, env_id = expert_dataset_and_env(cfg)
-    with pytest.raises(ConfigError, match="needs log_probs"):
-        resolve_learner(cfg, dataset, env_id)
+    assert resolve_learner(cfg, *expert_dataset_and_env(cfg)).name == "dqn"  # DQN: its epsilon-greedy policy
+
+
+def test_airl_policy_window_keeps_the_latest_transitions(cartpole_expert: Path) -> None:
+    rm = _model("airl", cartpole_expert, policy_window=15)
+    rm.use_policy_log_probs(lambda obs, act: torch.zeros(obs.shape[0]))
+    batches = [_random_batch(10, seed=s) for s in range(3)]
+    for b in batches:
+        rm.collect_data(b)
+    rm.clear_data(1)
+    kept = rm._policy[0].observations
+    assert rm.num_policy_transitions == 15
+    assert torch.equal(kept, torch.cat([batches[1].observations[5:], batches[2].observations]))
+    rm.clear_data()  # without a round: now
+    assert rm.num_policy_transitions == 0
+
+
+def test_airl_with_sac_on_replay_data() -> None:
+    """AIRL end to end with SAC (no log-probs in replay batches: the actor's current ones), its Pendulum-v1 defaults."""
+    from demokit.pipelines.reward_model import run_irl
+
+    data = REFERENCE.parent / "pendulum-v1-expert.h5"
+    r = run_irl({"expert_data_path": str(data), "device": "cpu", "total_timesteps": 300, "stop_at_threshold": False,
+                 "reward_model": {"type": "airl"}}, 0)
+    assert r.algo == "airl-sac" and r.env_steps >= 300
+    assert r.reward_model.cfg.policy_window == 1000 and 0 < r.reward_model.num_policy_transitions <= 1000
+    assert r.reward_model.train_iter == r.rounds  # one discriminator update per SAC round
 
 
 # -- SQIL ---------------------------------------------------------------------------------
@@ -362,7 +403,13 @@ def test_per_env_defaults_of_the_zoo() -> None:
         assert irl_defaults(model, "CartPole-v1", "ppo", "reward_model") == {}
     for name in ("red", "pwil", "sqil"):
         assert default_learner("Pendulum-v1", box, reward_model=name) == "sac"
-    assert default_learner("Pendulum-v1", box, reward_model="airl") == "ppo"  # needs log-probs
+    # AIRL: the off-policy learners give the current policy's log-probs (SAC's actor, DQN's epsilon-greedy)
+    assert default_learner("Pendulum-v1", box, reward_model="airl") == "sac"
+    assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="airl") == "dqn"
+    assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="airl") == "ppo"
+    # SQIL on CartPole-v1: learning from the first step, one gradient step per env step, frequent checks
+    assert irl_defaults(reward_model_class("sqil"), "CartPole-v1", "dqn", "rl") == {
+        "learning_starts": 0, "train_freq": 128, "gradient_steps": 128, "eval_every": 256}
     assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="red") == "ppo"
     for name in ("red", "pwil"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
         assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"

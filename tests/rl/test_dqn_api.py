@@ -60,3 +60,48 @@ def test_target_network_follows_the_schedule():
     trainer.train_steps(1)  # 4th gradient step: hard copy
     assert all(torch.equal(a, b) for a, b in zip(trainer.policy.parameters(), trainer.target.parameters()))
     trainer.close()
+
+
+def test_epsilon_greedy_log_probs_known_answers():
+    from demokit.rl.dqn import MIN_ACTION_PROB, epsilon_greedy_log_probs
+
+    greedy, actions = torch.tensor([0, 1, 2]), torch.tensor([0, 0, 2])
+    got = epsilon_greedy_log_probs(greedy, actions, 0.3, 3)
+    assert torch.allclose(got.exp(), torch.tensor([0.8, 0.1, 0.8]))
+    assert torch.allclose(epsilon_greedy_log_probs(greedy, actions, 0.0, 3).exp(),
+                          torch.tensor([1.0, MIN_ACTION_PROB, 1.0]))
+
+
+def test_policy_log_probs_are_those_of_the_acting_policy():
+    trainer = DQNTrainer(dict(env_id="CartPole-v1", device="cpu", exploration_initial_eps=0.5, hidden_sizes=(8,)))
+    try:
+        obs = torch.randn(5, 4)
+        probs = torch.stack([trainer.policy_log_probs(obs, torch.full((5,), a)).exp() for a in (0, 1)], 1)
+        greedy = trainer.policy.value(trainer.policy.preprocess(obs)).argmax(-1)
+    finally:
+        trainer.close()
+    assert torch.allclose(probs.sum(1), torch.ones(5))
+    assert torch.allclose(probs.gather(1, greedy[:, None]).squeeze(1), torch.full((5,), 0.75))
+
+
+def test_fused_adam_trains_as_torch_optim_adam(monkeypatch):
+    """DQN's optimizer (the fused kernel without torch.optim) gives the same weights as torch.optim.Adam(fused=True)."""
+    import demokit.rl.dqn as dqn
+
+    def run():
+        trainer = DQNTrainer(dict(env_id="CartPole-v1", device="cpu", learning_starts=0, hidden_sizes=(8,), seed=2,
+                                  lr_schedule="linear", total_timesteps=1000))
+        try:
+            trainer.collect(200)
+            trainer.train_steps(5)
+            trainer.collect(200)  # the linear schedule has moved: a new learning rate
+            trainer.train_steps(5)
+            return type(trainer.optimizer).__name__, [p.detach().clone() for p in trainer.policy.parameters()]
+        finally:
+            trainer.close()
+
+    direct_name, direct = run()
+    monkeypatch.setattr(dqn, "make_adam", lambda params, lr, **_: torch.optim.Adam(params, lr=lr, fused=True))
+    optim_name, optim = run()
+    assert (direct_name, optim_name) == ("FusedAdam", "Adam")
+    assert all(torch.equal(a, b) for a, b in zip(direct, optim))

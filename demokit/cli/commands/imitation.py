@@ -138,10 +138,14 @@ def register(app: typer.Typer) -> None:
 
             result = train_bc(dataset, None, callback=on_epoch, distributed=distributed, **overrides)
             summary = {**result.summary(), "run_dir": str(run.path)}
+            defaults_line = None
             if result.checkpoint is not None:
+                from demokit.il.bc import describe_defaults
                 from demokit.policies import load_checkpoint
 
-                run.update_config(resolved=load_checkpoint(result.checkpoint).training.get("config"))
+                written = load_checkpoint(result.checkpoint)
+                run.update_config(resolved=written.training.get("config"))
+                defaults_line = describe_defaults(written.env_id or "the env", result.tuned_defaults)
             run.finish(summary, checkpoint=result.checkpoint)
         if json_out:
             emit_json(summary)
@@ -150,6 +154,8 @@ def register(app: typer.Typer) -> None:
             print(f"wrote {result.checkpoint}: return {_fmt(result.mean_return)} ± {_fmt(result.std_return)} "
                   f"after {result.epochs} epochs ({state}); {result.samples_per_s:,.0f} samples/s, "
                   f"{result.wall_s:.1f} s")
+            if defaults_line:
+                print(defaults_line)
 
     @app.command("dagger", help=DAGGER_HELP)
     def dagger(

@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         bc_epochs: Optional[int] = typer.Option(None, "--bc-epochs", help=h("bc_epochs")),
         gail_timesteps: Optional[int] = typer.Option(None, "--gail-timesteps", help=h("gail_timesteps")),
         device: Optional[str] = typer.Option(None, "--device", help=h("device")),
+        expert_source: Optional[str] = typer.Option(None, "--expert-source", help=h("expert_source")),
+        reference_dir: Optional[str] = typer.Option(None, "--reference-dir", help=h("reference_dir")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """The whole path: train (or reuse) an expert, collect its demonstrations, learn from them with
@@ -49,7 +51,8 @@ def register(app: typer.Typer) -> None:
         cfg = from_mapping(PipelineConfig, {"env_id": env}, episodes=episodes, seed=seed, expert_algo=expert_algo,
                            gail_algo=gail_algo, workdir=workdir, eval_episodes=eval_episodes,
                            gail=False if no_gail else None, device=device, expert_timesteps=expert_timesteps,
-                           bc_epochs=bc_epochs, gail_timesteps=gail_timesteps)
+                           bc_epochs=bc_epochs, gail_timesteps=gail_timesteps, expert_source=expert_source,
+                           reference_dir=reference_dir)
         run_dir = Path(cfg.workdir) / cfg.env_id.replace("/", "_")
         check_output_path(run_dir / "summary.json", what="--workdir")
         made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # removed again if the run fails

@@ -1,0 +1,113 @@
+"""benchmarks/mujoco_table.py: the cell cache (trained once, retrained when a setting changes, re-evaluated
+when the episode count changes), the skipped envs, the table. Training and evaluation are stubbed: the
+cache logic is what is tested here, on a small CartPole dataset."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import il_data
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+
+import mujoco_table as table  # noqa: E402
+
+
+class Stub:
+    """Counts the cells trained and evaluated; writes a placeholder policy file."""
+
+    def __init__(self) -> None:
+        self.trained: list[tuple] = []
+        self.evaluated: list[tuple] = []
+
+    def train(self, method, env_id, k, seed, *, data, expert, gail_steps, out) -> dict:
+        self.trained.append((method, k, seed))
+        from demokit.data import load_dataset
+
+        assert load_dataset(data).num_episodes == k  # the first k episodes of the source
+        Path(out).write_bytes(b"policy")
+        return {"env_steps": 0, "wall_s": 1.0}
+
+    def evaluate(self, policy, env_id, seed, episodes) -> dict:
+        self.evaluated.append((Path(policy).name, episodes))
+        return {"episodes": episodes, "seed": table.eval_seed(seed), "mean_return": 100.0 + seed, "std_return": 1.0,
+                "wall_s": 0.1}
+
+
+@pytest.fixture()
+def source(tmp_path) -> Path:
+    return il_data.write_cartpole(tmp_path / "source.h5", 3, seed=0)
+
+
+def _run(stub: Stub, source: Path, cache: Path, **kw: Any) -> tuple[dict, str]:
+    args = dict(source=source, expert=None, cache=cache, gail_steps=1000, episodes=5, fresh=False)
+    args.update(kw)
+    return table.run_cell("CartPole-v1", "bc", 2, 0, trainer=stub.train, evaluator=stub.evaluate, **args)
+
+
+def test_cell_is_trained_once_then_cached(source, tmp_path):
+    stub, cache = Stub(), tmp_path / "cache"
+    cell, done = _run(stub, source, cache)
+    assert done == "trained" and stub.trained == [("bc", 2, 0)] and len(stub.evaluated) == 1
+    saved = json.loads((cache / "cells" / "CartPole-v1-bc-k2-s0.json").read_text())
+    assert saved["eval"]["mean_return"] == 100.0 and saved["settings"]["bc"]["loss"] == "nll"
+    cell2, done2 = _run(stub, source, cache)
+    assert done2 == "cached" and len(stub.trained) == 1 and len(stub.evaluated) == 1 and cell2 == saved
+    _, done3 = _run(stub, source, cache, fresh=True)
+    assert done3 == "trained" and len(stub.trained) == 2
+
+
+def test_other_episode_count_re_evaluates_without_training(source, tmp_path):
+    stub, cache = Stub(), tmp_path / "cache"
+    _run(stub, source, cache)
+    cell, done = _run(stub, source, cache, episodes=7)
+    assert done == "evaluated" and len(stub.trained) == 1 and stub.evaluated[-1][1] == 7
+    assert cell["eval"]["episodes"] == 7
+
+
+def test_changed_defaults_or_data_retrain(source, tmp_path, monkeypatch):
+    stub, cache = Stub(), tmp_path / "cache"
+    _run(stub, source, cache)
+    from demokit.rl import hyperparams
+
+    monkeypatch.setitem(hyperparams.TUNED, "CartPole-v1", {**hyperparams.TUNED["CartPole-v1"],
+                                                           "bc": {"hidden_sizes": (32, 32)}})
+    _, done = _run(stub, source, cache)
+    assert done == "trained" and len(stub.trained) == 2
+    monkeypatch.undo()
+    _, done = _run(stub, source, cache)  # back to the first settings: the cell (now of the 32x32 run) retrains
+    assert done == "trained" and len(stub.trained) == 3
+    other = il_data.write_cartpole(tmp_path / "other.h5", 3, seed=5)  # another reference dataset
+    _, done = _run(stub, other, cache)
+    assert done == "trained" and len(stub.trained) == 4
+
+
+def test_missing_policy_or_damaged_cell_retrains(source, tmp_path):
+    stub, cache = Stub(), tmp_path / "cache"
+    cell, _ = _run(stub, source, cache)
+    Path(cell["policy"]).unlink()
+    assert _run(stub, source, cache)[1] == "trained"
+    (cache / "cells" / "CartPole-v1-bc-k2-s0.json").write_text("{not json")
+    assert _run(stub, source, cache)[1] == "trained" and len(stub.trained) == 3
+
+
+def test_table_rows_and_missing_dataset_is_skipped(tmp_path, capsys, monkeypatch):
+    cells = [{"env_id": "Hopper-v5", "method": "bc", "k": 4, "seed": s, "eval": {"mean_return": r},
+              "train": {"env_steps": 0, "wall_s": 60.0}} for s, r in ((0, 910.0), (1, 1010.0))]
+    text = table.table(cells, {"Hopper-v5": (1010.0, 10.0)}, ["Hopper-v5"], [4, 11], ["bc", "dagger"])
+    rows = text.splitlines()
+    assert len(rows) == 4 and "0.95 ± 0.05 (n=2)" in rows[2] and "0 / 60 s" in rows[2]
+    assert rows[3].count(" - ") >= 2 and "0.93" in rows[2]  # no cells for k=11; imitation's published figure
+    monkeypatch.setattr(table, "dataset_path", lambda env_id: tmp_path / "absent.h5")
+    assert table.main(["--envs", "Walker2d-v5", "--cache", str(tmp_path / "c")]) == 0
+    assert "Walker2d-v5: skipped" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+    assert table.main(["--methods", "bc,airl"]) == 2
+    assert capsys.readouterr().err.startswith("error: --methods")

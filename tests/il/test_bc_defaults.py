@@ -1,0 +1,91 @@
+"""Per-env BC defaults: the tuned table's "bc" rows fill what the caller leaves unset, never a given value;
+the classic-control tasks keep the generic defaults; BC and DAgger record what they took."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import il_data
+from demokit.il.bc import GENERIC_DEFAULTS, BCConfig, describe_defaults, resolve_bc_config, train_bc
+from demokit.il.dagger import train_dagger
+from demokit.policies import load_checkpoint
+from demokit.policies.random import RandomPolicy
+from demokit.rl.hyperparams import IMITATION_ROWS, TUNED, learner_rows, tuned_overrides
+
+MUJOCO = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5")
+
+
+def test_bc_rows_only_name_fields_that_default_to_unset():
+    """A row fills unset (None) fields only, so every key must be a BCConfig field whose default is None."""
+    unset = {f.name for f in dataclasses.fields(BCConfig) if f.default is None}
+    rows = {env: row["bc"] for env, row in TUNED.items() if "bc" in row}
+    assert set(MUJOCO) <= set(rows)
+    for env, row in rows.items():
+        assert set(row) <= unset, (env, set(row) - unset)
+        cfg, taken = resolve_bc_config(BCConfig(), env)
+        assert taken == row and all(getattr(cfg, k) == v for k, v in row.items())
+
+
+def test_mujoco_defaults_and_a_given_value_wins():
+    cfg, taken = resolve_bc_config(BCConfig(), "Hopper-v5")
+    assert (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("mse", (256, 256), "relu", 0)
+    assert taken == {"loss": "mse", "hidden_sizes": (256, 256), "activation": "relu", "eval_every": 0}
+    cfg, taken = resolve_bc_config(BCConfig(loss="nll", hidden_sizes=(64, 64)), "Hopper-v5")
+    assert (cfg.loss, cfg.hidden_sizes) == ("nll", (64, 64)) and taken == {"activation": "relu", "eval_every": 0}
+    assert "loss" not in describe_defaults("Hopper-v5", taken) and "eval_every=0" in describe_defaults("Hopper-v5", taken)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1"])
+def test_classic_control_keeps_the_generic_defaults(env_id):
+    """The classic-control checkpoints must not change: same network and loss as before the rows existed."""
+    cfg, taken = resolve_bc_config(BCConfig(), env_id)
+    assert taken == {} and (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("nll", (64, 64), "tanh", None)
+    assert GENERIC_DEFAULTS == {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh"}
+    assert "generic" in describe_defaults(env_id, taken)
+
+
+def test_imitation_rows_are_not_learners():
+    """The pipeline picks an expert learner from the env's rows: the bc row is not one."""
+    assert "bc" in IMITATION_ROWS and tuned_overrides("bc", "Hopper-v5")["loss"] == "mse"
+    assert "bc" not in learner_rows("Hopper-v5") and "sac" in learner_rows("Hopper-v5")
+
+
+def _hopper_data(path, episodes: int = 2):
+    """A few short random-action Hopper-v5 episodes (only their spaces and shapes matter here)."""
+    pytest.importorskip("mujoco")
+    from demokit.envs import make_env
+
+    env = make_env("Hopper-v5")
+    policy = RandomPolicy(env.observation_space, env.action_space, seed=0)
+    env.close()
+    return il_data.write_episodes(path, "Hopper-v5", il_data.rollouts("Hopper-v5", policy, episodes, 0))
+
+
+def test_train_bc_takes_and_records_the_env_row(tmp_path):
+    data = _hopper_data(tmp_path / "hopper.h5")
+    res = train_bc(data, epochs=1, eval_episodes=0, out=str(tmp_path / "bc.pt"))
+    assert res.tuned_defaults == {"loss": "mse", "hidden_sizes": [256, 256], "activation": "relu", "eval_every": 0}
+    ck = load_checkpoint(tmp_path / "bc.pt")
+    assert ck.policy.arch.hidden_sizes == (256, 256)
+    assert ck.training["config"]["loss"] == "mse" and ck.training["tuned_defaults"] == res.tuned_defaults
+    mine = train_bc(data, epochs=1, eval_episodes=0, hidden_sizes=(16,), loss="nll")
+    assert mine.policy.arch.hidden_sizes == (16,) and mine.tuned_defaults == {"activation": "relu", "eval_every": 0}
+    assert mine.policy.arch.activation == "relu"
+
+
+def test_dagger_learner_takes_bc_defaults_of_the_env(tmp_path):
+    data = _hopper_data(tmp_path / "hopper.h5", episodes=1)
+    from demokit.envs import make_env
+
+    env = make_env("Hopper-v5")
+    expert = RandomPolicy(env.observation_space, env.action_space, seed=1)
+    env.close()
+    res = train_dagger(expert_policy=expert, env_id="Hopper-v5", rounds=2, episodes_per_round=1, epochs=1,
+                       eval_episodes=0, demonstrations=str(data), out=str(tmp_path / "dagger.pt"))
+    ck = load_checkpoint(res.checkpoint)
+    assert ck.policy.arch.hidden_sizes == (256, 256) and ck.policy.arch.activation == "relu"
+    assert ck.training["config"]["loss"] == "mse" and ck.training["config"]["hidden_sizes"] == [256, 256]
+    assert np.isfinite(res.rounds[-1]["rollout_return"])
