@@ -48,6 +48,8 @@ def main() -> None:
                     help="probability of executing a random action while recording the expert's label")
     ap.add_argument("--crop", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
                     help="TOP,BOTTOM,LEFT,RIGHT: crop the rendered 600x400 frame before resizing (collect --render-crop)")
+    ap.add_argument("--encoder", default="auto", help="BC's encoder: auto (nature_cnn) or nature_cnn_diff")
+    ap.add_argument("--eval-every", type=int, default=2, help="evaluate the student every N epochs")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the CNN training")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--out-dir", default="/tmp/pixel-bc")
@@ -124,7 +126,8 @@ def student_stage(args: argparse.Namespace, out: Path, data: Path, fig: dict, st
               flush=True)
 
     student = train_bc(data, out=str(out / "student.pt"), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       eval_every=2, eval_episodes=args.eval_episodes, stop_value=475.0, seed=0, callback=show,
+                       eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+                       encoder=args.encoder, stop_value=475.0, seed=0, callback=show,
                        num_threads=args.threads)
     fig.update(train_s=time.perf_counter() - t, epochs=student.epochs, samples_per_s=student.samples_per_s,
                updates=student.epochs * -(-int(0.9 * steps) // args.batch_size))
