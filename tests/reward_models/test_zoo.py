@@ -126,6 +126,10 @@ def test_airl_log_probs_from_the_batch_or_the_current_policy(cartpole_expert: Pa
         assert torch.allclose(rm.logits(carried), rm.f(plain) - math.log(0.5))
     rm.collect_data(plain)
     assert set(rm.train()) == {"loss", "d_expert", "d_policy"}
+    shaped = _model("airl", cartpole_expert, reward_form="shaped")  # f alone: no policy term, none needed
+    assert torch.equal(shaped.estimate(plain).rewards, shaped.f(plain).detach())
+    with pytest.raises(ConfigError, match="shaped"):
+        _model("airl", cartpole_expert, reward_form="shape")
     bare = LearnerSpec(name="bare", config=object, trainer=object, off_policy=True, action_spaces=(spaces.Discrete,))
     assert missing_facts(type(rm), bare) == ["policy_log_probs"]
     cfg = IRLConfig(expert_data_path=str(cartpole_expert), reward_model={"type": "airl"}, algo="dqn")
