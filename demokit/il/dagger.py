@@ -196,12 +196,12 @@ def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta
     rendered-frame env and the expert acts on each env's ``state_obs`` (the learner on the frames).
     """
     stepper = VecStepper(make_vec_env(env_id, min(max_parallel, episodes)))
-    expert_obs = None
-    if privileged:
-        def expert_obs(obs: Any, slots: np.ndarray) -> np.ndarray:
-            states = stepper.venv.get_attr("state_obs")
-            return np.stack([np.asarray(states[int(i)]) for i in slots])
-    actor = _MixtureActor(expert, learner, beta, rng, stepper.action_space, expert_obs)
+    from demokit.envs.pixels import state_batch
+
+    def states(obs: Any, slots: np.ndarray) -> np.ndarray:  # the running envs' state observations
+        return state_batch(stepper.venv, slots)
+
+    actor = _MixtureActor(expert, learner, beta, rng, stepper.action_space, states if privileged else None)
     table = EpisodeTable(episodes)
     try:
         run_episodes(stepper, actor, table, seed=seed, n_episodes=episodes)
