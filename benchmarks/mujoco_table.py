@@ -124,8 +124,7 @@ def dagger_settings(env_id: str) -> dict[str, Any]:
 
     own = {k: v for k, v in to_dict(DAggerConfig()).items()
            if k in ("rounds", "episodes_per_round", "beta_schedule", "epochs", "batch_size", "lr")}
-    bc = bc_settings(env_id)
-    return {**own, "hidden_sizes": bc["hidden_sizes"], "loss": bc["loss"]}
+    return {**own, "bc": bc_settings(env_id)}  # its learner is BC at the env's defaults
 
 
 def gail_settings(env_id: str, algo: str, gail_steps: int) -> dict[str, Any]:

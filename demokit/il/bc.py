@@ -93,6 +93,7 @@ from demokit.policies.encoders import encoder_class, resolve_encoder as pick_enc
 from demokit.policies.neural import stack_space
 from demokit.paths import check_output_path
 from demokit.rl.common import resolve_stop_value
+from demokit.rl.hyperparams import tuned_overrides
 from demokit.runtime import torch_threads
 from demokit.seeding import derive_seed
 from demokit.spaces import flat_dim, flatten_batch
@@ -187,8 +188,6 @@ def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, A
     values taken from the tuned row (empty when the env has none or the caller set them all).
 
     A value the caller gave is never replaced."""
-    from demokit.rl.hyperparams import tuned_overrides
-
     row = {k: v for k, v in tuned_overrides("bc", env_id).items() if getattr(cfg, k) is None}
     fill = {**{k: v for k, v in GENERIC_DEFAULTS.items() if getattr(cfg, k) is None}, **row}
     return (from_mapping(BCConfig, cfg, **fill) if fill else cfg), row
@@ -196,8 +195,6 @@ def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, A
 
 def describe_defaults(env_id: str, taken: Mapping[str, Any]) -> str:
     """One line saying which defaults came from the env's tuned BC row (for the CLI)."""
-    from demokit.rl.hyperparams import tuned_overrides
-
     if not tuned_overrides("bc", env_id):
         return f"BC defaults for {env_id}: the generic ones (no tuned BC row in demokit.rl.hyperparams)"
     if not taken:

@@ -111,3 +111,9 @@ def test_table_rows_and_missing_dataset_is_skipped(tmp_path, capsys, monkeypatch
     assert not (tmp_path / "c").exists()
     assert table.main(["--methods", "bc,airl"]) == 2
     assert capsys.readouterr().err.startswith("error: --methods")
+
+
+def test_dagger_cells_depend_on_every_bc_default():
+    """DAgger's learner is BC at the env's defaults: any change of them (e.g. the activation) retrains its cells."""
+    assert table.dagger_settings("Hopper-v5")["bc"] == table.bc_settings("Hopper-v5")
+    assert table.bc_settings("Hopper-v5")["activation"] == "relu"

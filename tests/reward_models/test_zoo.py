@@ -296,6 +296,11 @@ def test_trex_learns_the_ranking(ranked_cartpole: Path) -> None:
     best = [s for s, n in zip(expert.episode_slices(), [0.9, 0.6, 0.3, 0.0] * 2) if n == 0.0][0]
     best_r = rm.estimate(expert.transitions(torch.arange(best.start, best.stop))).rewards.mean()
     assert best_r > rm.estimate(_random_batch(300)).rewards.mean()
+    negative = _model("trex", ranked_cartpole, reward_form="negative")  # the same R, every step costs
+    negative.load_state_dict(rm.state_dict())
+    batch = _random_batch(50)
+    r_neg = negative.estimate(batch).rewards
+    assert torch.allclose(r_neg, rm.estimate(batch).rewards - 1.0) and bool((r_neg < 0).all())
     returns = create_reward_model({"type": "trex", "expert_data_path": str(ranked_cartpole), "ranking": "returns"},
                                   "cpu", None)
     assert len({t.score for t in returns.trajectories}) > 2  # episode returns as scores
@@ -401,11 +406,11 @@ def test_per_env_defaults_of_the_zoo() -> None:
     from demokit.reward_models import reward_model_class
 
     box = spaces.Box(-2.0, 2.0, (1,))
-    for name in ("airl", "red", "pwil"):  # Acrobot-v1 is solved by ending the episode: every step costs
+    for name in ("airl", "red", "pwil", "trex", "drex"):  # Acrobot-v1 is solved by ending it: every step costs
         model = reward_model_class(name)
         assert irl_defaults(model, "Acrobot-v1", "ppo", "reward_model") == {"reward_form": "negative"}
         assert irl_defaults(model, "CartPole-v1", "ppo", "reward_model") == {}
-    for name in ("red", "pwil", "sqil"):
+    for name in ("red", "pwil", "sqil", "trex", "drex"):
         assert default_learner("Pendulum-v1", box, reward_model=name) == "sac"
     # AIRL: the off-policy learners give the current policy's log-probs (SAC's actor, DQN's epsilon-greedy)
     assert default_learner("Pendulum-v1", box, reward_model="airl") == "sac"
@@ -415,7 +420,7 @@ def test_per_env_defaults_of_the_zoo() -> None:
     assert irl_defaults(reward_model_class("sqil"), "CartPole-v1", "dqn", "rl") == {
         "learning_starts": 0, "train_freq": 128, "gradient_steps": 128, "eval_every": 256}
     assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="red") == "ppo"
-    for name in ("red", "pwil"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
+    for name in ("red", "trex", "drex"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
         assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
         assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
             "reward_form": "negative"}
