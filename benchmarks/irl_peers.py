@@ -4,8 +4,8 @@ demokit: the whole process ``demokit irl --reward-model airl|sqil --expert DATA 
 --seed S --json`` at its defaults (sqil: DQN; airl: PPO), stopping once its deterministic
 evaluation reaches 475 (5 quick episodes, confirmed on 20). imitation (peer venv):
 ``benchmarks/peers/imitation_sqil.py`` (SQIL with rl-zoo's tuned DQN CartPole row, 1 env;
-a 20-episode check every 256 env steps, as often as demokit's SQIL checks on CartPole-v1; the
-previous session's figures used 2500, then the cadence of both) and
+a 20-episode check every ``--sqil-eval-every`` env steps: 256, as often as demokit's SQIL checks
+on CartPole-v1, or 2500, the previous session's cadence, at which imitation's checks cost less) and
 ``benchmarks/peers/imitation_gail.py --algo airl`` (its AIRL tutorial's settings, 8 envs; a
 check after every round of 16384 steps, the earliest it can), both with
 ``--stop-at-threshold`` and a step cap (``--peer-cap``). Both with one torch thread.
@@ -41,7 +41,7 @@ from bench_ppo import demokit_cmd, run_json  # noqa: E402
 DATA = ROOT / "datasets" / "cartpole-v1-expert.h5"
 GOAL_RATIO = 0.5
 #: the peer runner and its arguments per algorithm (time-to-threshold settings)
-PEER = {"sqil": ("imitation_sqil.py", {"eval_every": 256}),
+PEER = {"sqil": ("imitation_sqil.py", {"eval_every": 2_500}),
         "airl": ("imitation_gail.py", {"algo": "airl", "eval_every": 16_384})}
 
 
@@ -59,10 +59,11 @@ def run_demokit(algo: str, seed: int, tmp: Path) -> dict:
             "learner": res["algo"]}
 
 
-def run_imitation(algo: str, seed: int, npz: Path, cap: int, sqil_preset: str = "rl-zoo") -> dict:
+def run_imitation(algo: str, seed: int, npz: Path, cap: int, sqil_preset: str = "rl-zoo",
+                  sqil_eval_every: int = 256) -> dict:
     script, extra = PEER[algo]
     if algo == "sqil":
-        extra = {**extra, "preset": sqil_preset}
+        extra = {**extra, "preset": sqil_preset, "eval_every": sqil_eval_every}
     cpu0 = children_cpu()
     res = run_peer(script, {"demos": npz, "seed": seed, "total_timesteps": cap, "stop_at_threshold": True, **extra},
                    timeout=3600)
@@ -80,12 +81,17 @@ def main() -> None:
                     help="env-step caps of imitation's runs (default 100000 for sqil, 12 rounds for airl)")
     ap.add_argument("--sqil-preset", choices=("rl-zoo", "sb3"), default="rl-zoo",
                     help="imitation SQIL's DQN settings: rl-zoo's tuned CartPole row, or sb3 (its tutorial's)")
+    ap.add_argument("--sqil-eval-every", type=int, default=256,
+                    help="env steps between imitation SQIL's 20-episode checks (default 256, demokit SQIL's cadence)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "demokit-irl-peers.json")
     args = ap.parse_args()
     caps = dict(zip(("sqil", "airl"), args.peer_cap))
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     suffix = lambda algo: "/sb3" if algo == "sqil" and args.sqil_preset == "sb3" else ""  # noqa: E731
-    cadence = lambda algo: "/ev256" if algo == "sqil" else ""  # noqa: E731  (the peer SQIL checks every 256)
+
+    def cadence(algo: str) -> str:  # the peer SQIL's check cadence (2500: the previous session's keys)
+        return f"/ev{args.sqil_eval_every}" if algo == "sqil" and args.sqil_eval_every != 2_500 else ""
+
     with tempfile.TemporaryDirectory(prefix="irl-peers-") as tmp_dir:
         tmp = Path(tmp_dir)
         npz = tmp / "demos.npz"
@@ -93,7 +99,8 @@ def main() -> None:
         for algo in args.algos:
             for seed in args.seeds:  # alternate the systems per seed
                 for system, fn in (("demokit", lambda: run_demokit(algo, seed, tmp)),
-                                   ("imitation", lambda: run_imitation(algo, seed, npz, caps[algo], args.sqil_preset))):
+                                   ("imitation", lambda: run_imitation(algo, seed, npz, caps[algo], args.sqil_preset,
+                                                                     args.sqil_eval_every))):
                     tail = f"/cap{caps[algo]}{suffix(algo)}{cadence(algo)}" if system == "imitation" else ""
                     key = f"{algo}/{system}/{seed}{tail}"
                     if key not in cache:

@@ -13,10 +13,11 @@ DATA``): mean return and the normalised score ``(return - random) / (expert - ra
 Data: ``datasets/<env>-expert.h5`` (10 greedy episodes of the env's reference expert,
 ``demokit collect --episodes 10 --seed 0``; see datasets/README.md). ``sqil`` runs with
 the env's off-policy learner (DQN; SAC on Box actions), AIRL / PWIL / RED / D-REX with
-their default learner. T-REX needs ranked demonstrations: on CartPole-v1 it runs on a
-ranked dataset made here (``make_ranked``: a BC policy of the reference data rolled out
+their default learner. T-REX needs ranked demonstrations: it runs on a ranked dataset
+made here per env (``make_ranked``: a BC policy of the env's reference data rolled out
 with epsilon-greedy noise 1.0, 0.75, 0.5, 0.25, 0.0, two episodes each, every step's
-``rank`` extra = -epsilon), or on ``--ranked FILE``; elsewhere its row says it is refused.
+``rank`` extra = -epsilon), or on ``--ranked FILE`` (for the env it records); its score
+is against the reference data's expert.
 
     .venv/bin/python benchmarks/irl_zoo_table.py [--envs CartPole-v1 Acrobot-v1 ...] [--models airl sqil ...]
         [--seeds 0 1 2] [--cap N] [--ranked FILE] [--cache FILE]
@@ -56,8 +57,9 @@ def _cli(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float
     return proc, time.perf_counter() - start
 
 
-def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None) -> dict:
-    """One ``demokit irl`` run at the defaults, then a 100-episode evaluation of its policy."""
+def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None, reference: Path | None = None) -> dict:
+    """One ``demokit irl`` run at the defaults, then a 100-episode evaluation of its policy (score against
+    ``reference``'s expert return, default ``data``'s)."""
     out = workdir / f"{data.stem}-{model}-{seed}.pt"
     proc, wall = _cli(["irl", "--reward-model", model, "--expert", str(data), "--seed", str(seed), "--device", "cpu",
                        "--out", str(out), "--run-dir", str(workdir / f"run-{data.stem}-{model}-{seed}"), "--json",
@@ -66,7 +68,7 @@ def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None
         return {"model": model, "seed": seed, "error": proc.stderr.strip().splitlines()[-1:], "process_s": wall}
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     ev_proc, _ = _cli(["eval", "--policy", str(out), "--episodes", str(EVAL["episodes"]), "--seed", str(EVAL["seed"]),
-                       "--dataset", str(data), "--json"], workdir)
+                       "--dataset", str(reference or data), "--json"], workdir)
     ev = json.loads(ev_proc.stdout.strip().splitlines()[-1])
     return {"model": model, "seed": seed, "algo": result["algo"], "mean_return": result["mean_return"],
             "env_steps": result["env_steps"], "wall_s": round(result["wall_s"], 1), "process_s": round(wall, 1),
@@ -76,24 +78,30 @@ def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None
             "loadavg_1m": round(os.getloadavg()[0], 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def make_ranked(path: Path, seed: int = 0) -> Path:
-    """Ten CartPole-v1 episodes of a BC policy (trained on the reference data) at five noise levels, ranked."""
+def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0) -> Path:
+    """Ten episodes of a BC policy (trained on the env's reference data) at five noise levels, ranked."""
     import numpy as np
+    from gymnasium import spaces
 
     from demokit.data import DatasetWriter, Episode
     from demokit.envs import make_env
     from demokit.il import train_bc
 
-    policy = train_bc(str(DATA), {"epochs": 30, "eval_episodes": 0, "seed": seed, "device": "cpu"}).policy
-    env = make_env("CartPole-v1")
+    policy = train_bc(str(dataset_of(env_id)), {"epochs": 30, "eval_episodes": 0, "seed": seed, "device": "cpu"}).policy
+    env = make_env(env_id)
+    space = env.action_space
     rng = np.random.default_rng(seed)
-    with DatasetWriter(path, observation_space=env.observation_space, action_space=env.action_space,
-                       env_id="CartPole-v1", provenance={"policy": "BC + epsilon-greedy noise (rank = -epsilon)"}) as w:
+    with DatasetWriter(path, observation_space=env.observation_space, action_space=space,
+                       env_id=env_id, provenance={"policy": "BC + epsilon-greedy noise (rank = -epsilon)"}) as w:
         for k, eps in enumerate((1.0, 1.0, 0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0)):
             obs, _ = env.reset(seed=seed + k)
             rows, acts, rews, done = [], [], [], (False, False)
             while not any(done):
-                a = int(rng.integers(2)) if rng.random() < eps else int(policy.act(obs[None])[0])
+                if rng.random() < eps:  # a uniform action (Discrete: as many draws as CartPole's table used)
+                    a = int(rng.integers(space.n)) if isinstance(space, spaces.Discrete) else \
+                        rng.uniform(space.low, space.high).astype(space.dtype)
+                else:
+                    a = policy.act(obs[None])[0]
                 rows.append(obs), acts.append(a)
                 obs, r, term, trunc, _ = env.step(a)
                 rews.append(r)
@@ -115,22 +123,26 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--cap", type=int, default=None, help="env-step budget of each run (default: the pipeline's)")
-    parser.add_argument("--ranked", type=Path, default=None, help="ranked CartPole-v1 dataset for trex")
+    parser.add_argument("--ranked", type=Path, default=None, help="ranked dataset for trex (for the env it records)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "demokit-irl-zoo.json")
     args = parser.parse_args()
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     key = lambda env, model, seed: f"{env}/{model}/{seed}/cap{args.cap}"  # noqa: E731
+    ranked: dict[str, Path] = {}
+    if args.ranked is not None:
+        from demokit.data.dataset import load_dataset
+        ranked[load_dataset(args.ranked).env_id] = args.ranked
     with tempfile.TemporaryDirectory() as tmp:
         for env in args.envs:
             for model in args.models:
                 data = dataset_of(env)
-                if model == "trex" and env == "CartPole-v1":
-                    if args.ranked is None and any(key(env, model, s) not in cache for s in args.seeds):
-                        args.ranked = make_ranked(Path(tmp) / "cartpole-ranked.h5")
-                    data = args.ranked or data
+                if model == "trex":
+                    if env not in ranked and any(key(env, model, s) not in cache for s in args.seeds):
+                        ranked[env] = make_ranked(Path(tmp) / f"{env.lower()}-ranked.h5", env)
+                    data = ranked.get(env, data)
                 for seed in args.seeds:
                     if key(env, model, seed) not in cache:
-                        cache[key(env, model, seed)] = run(model, seed, data, Path(tmp), args.cap)
+                        cache[key(env, model, seed)] = run(model, seed, data, Path(tmp), args.cap, dataset_of(env))
                         args.cache.write_text(json.dumps(cache, indent=1))
                     print(json.dumps({"env": env, **cache[key(env, model, seed)]}), flush=True)
     print("\n| env | model | learner | seeds | eval return (median, min) | score (median) | env steps (median) "

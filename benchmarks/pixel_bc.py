@@ -1,16 +1,18 @@
 """BC from pixels on CartPole-v1: a privileged expert acts on the state, a CNN student learns from frames.
 
-    python benchmarks/pixel_bc.py [--episodes 20] [--epochs 8] [--label-noise 0.3] [--out-dir /tmp/pixel-bc]
+    python benchmarks/pixel_bc.py [--episodes 20] [--epochs 8] [--label-noise 0.3] [--crop 170,320,100,400]
+        [--encoder nature_cnn_diff] [--out-dir /tmp/pixel-bc] [--reuse]
 
 1. the expert: BC (MLP) on the reference dataset datasets/cartpole-v1-expert.h5 (return 500);
 2. ``collect --render-obs``: the expert acts on CartPole's state while 84x84 grayscale frames,
    4 stacked, are recorded (lzf-compressed uint8);
-   With ``--label-noise EPS`` (DART-style, Laskey et al. 2017) the frames come from this script's own loop
-   instead: with probability EPS a random action is executed, and the recorded label is always the
-   expert's action for the state (the data then shows the pole visibly off balance, with the expert's
-   correction as the label; the dataset's provenance says so);
-3. BC with the Nature CNN on the frames (``encoder`` auto -> nature_cnn, mean-frame centring), evaluated in
-   ``pixels84-gray-stack4/CartPole-v1`` (the student sees frames only).
+   ``--crop T,B,L,R`` cuts the rendered 400x600 frame first (``collect --render-crop``);
+   ``--label-noise EPS`` (``collect --label-noise``, DART-style, Laskey et al. 2017): with probability EPS a
+   seeded random action is executed, and the recorded label is always the expert's action for the state
+   (the data then shows the pole visibly off balance, with the expert's correction as the label);
+3. BC with a CNN on the frames (``--encoder``: auto -> nature_cnn, or nature_cnn_diff; mean-frame
+   centring), evaluated in the dataset's env, e.g. ``pixels84-gray-stack4/CartPole-v1`` (the student sees
+   frames only, made as in the dataset: its env id carries size, colour, stack and crop).
 
 Prints one JSON object: the expert's return, the student's return and its ratio, episodes, steps,
 dataset bytes per frame, and the wall time of each stage. Bounded: ``--epochs`` caps training.
@@ -25,15 +27,10 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
-from demokit.data import DatasetWriter, Episode, load_dataset
-from demokit.envs import make_env
-from demokit.envs.pixels import pixel_env_id
+from demokit.data import load_dataset
 from demokit.evaluation import evaluate_policy
 from demokit.il import train_bc
 from demokit.pipelines.collect import collect_demo_data
-from demokit.policies import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +45,8 @@ def main() -> None:
                     help="probability of executing a random action while recording the expert's label")
     ap.add_argument("--crop", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
                     help="TOP,BOTTOM,LEFT,RIGHT: crop the rendered 600x400 frame before resizing (collect --render-crop)")
+    ap.add_argument("--encoder", default="auto", help="BC's encoder: auto (nature_cnn) or nature_cnn_diff")
+    ap.add_argument("--eval-every", type=int, default=2, help="evaluate the student every N epochs")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the CNN training")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--out-dir", default="/tmp/pixel-bc")
@@ -70,50 +69,13 @@ def main() -> None:
     fig["expert_return"], fig["expert_s"] = expert.mean_return, time.perf_counter() - t
 
     t = time.perf_counter()
-    if args.label_noise > 0:
-        steps, mean_return = collect_with_label_noise(out / "expert.pt", data, args.episodes, args.label_noise,
-                                                      args.crop)
-    else:
-        res = collect_demo_data(str(out / "expert.pt"), "CartPole-v1", data, n_episodes=args.episodes, seed=100,
-                                mode="overwrite", render_obs=True, render_size=84, grayscale=True, frame_stack=4,
-                                render_crop=args.crop, eval_episodes=0)
-        steps, mean_return = res.steps, res.mean_return
+    res = collect_demo_data(str(out / "expert.pt"), "CartPole-v1", data, n_episodes=args.episodes, seed=100,
+                            mode="overwrite", render_obs=True, render_size=84, grayscale=True, frame_stack=4,
+                            render_crop=args.crop, label_noise=args.label_noise, eval_episodes=0)
+    steps, mean_return = res.steps, res.mean_return
     fig.update(collect_s=time.perf_counter() - t, steps=steps, collect_return=mean_return,
                label_noise=args.label_noise, bytes_per_frame=data.stat().st_size / steps)
     student_stage(args, out, data, fig, steps)
-
-
-def collect_with_label_noise(expert_path: Path, data: Path, episodes: int, eps: float,
-                             crop: tuple[int, int, int, int] | None) -> tuple[int, float]:
-    """Episodes seeded 100.. in the pixel env: the expert acts on ``state_obs``; with probability ``eps``
-    a random action is executed instead; the recorded action is always the expert's. (steps, mean return)"""
-    expert = load_checkpoint(expert_path).policy
-    env_id = pixel_env_id("CartPole-v1", size=84, grayscale=True, frame_stack=4, crop=crop)
-    env = make_env(env_id)
-    rng = np.random.default_rng(0)
-    returns = []
-    note = {"label_noise": eps, "labels": "the expert's action on every step; executed: a uniformly random "
-                                          "action with probability label_noise"}
-    with DatasetWriter(data, observation_space=env.observation_space, action_space=env.action_space,
-                       env_id=env_id, mode="overwrite", compression="lzf", provenance=note) as writer:
-        for ep in range(episodes):
-            obs, _ = env.reset(seed=100 + ep)
-            frames, labels, rewards = [], [], []
-            terminated = truncated = False
-            while not (terminated or truncated):
-                label = int(expert.act(np.asarray(env.get_wrapper_attr("state_obs"), np.float32)[None])[0])
-                action = int(rng.integers(2)) if rng.random() < eps else label
-                frames.append(obs)
-                labels.append(label)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                rewards.append(reward)
-            last = np.arange(len(labels)) == len(labels) - 1
-            writer.add_episodes([Episode(observations=np.array(frames), actions=np.array(labels),
-                                         rewards=np.array(rewards, np.float64), terminated=last & terminated,
-                                         truncated=last & truncated, final_observation=obs[None], seed=100 + ep)])
-            returns.append(sum(rewards))
-    env.close()
-    return int(sum(returns)), float(np.mean(returns))  # CartPole: one reward per step
 
 
 def student_stage(args: argparse.Namespace, out: Path, data: Path, fig: dict, steps: int) -> None:
@@ -124,7 +86,8 @@ def student_stage(args: argparse.Namespace, out: Path, data: Path, fig: dict, st
               flush=True)
 
     student = train_bc(data, out=str(out / "student.pt"), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       eval_every=2, eval_episodes=args.eval_episodes, stop_value=475.0, seed=0, callback=show,
+                       eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+                       encoder=args.encoder, stop_value=475.0, seed=0, callback=show,
                        num_threads=args.threads)
     fig.update(train_s=time.perf_counter() - t, epochs=student.epochs, samples_per_s=student.samples_per_s,
                updates=student.epochs * -(-int(0.9 * steps) // args.batch_size))

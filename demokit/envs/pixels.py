@@ -193,5 +193,11 @@ class StateObsActor:
         self.inner.start(slot, episode)
 
     def act(self, obs: Any, slots: np.ndarray) -> tuple[Any, Any]:
-        states = self.venv.get_attr("state_obs")
-        return self.inner.act(np.stack([np.asarray(states[int(i)]) for i in slots]), slots)
+        return self.inner.act(state_batch(self.venv, slots), slots)
+
+
+def state_batch(venv: Any, slots: np.ndarray) -> np.ndarray:
+    """The base env's state observations of the sub-envs ``slots`` of a vector env of
+    :class:`PixelObservation` envs, stacked (a privileged expert's input)."""
+    states = venv.get_attr("state_obs")
+    return np.stack([np.asarray(states[int(i)]) for i in slots])

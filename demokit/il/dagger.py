@@ -21,6 +21,12 @@ Beta schedules (``beta_schedule``), for rounds i >= 1 (round 0 always has beta 1
 * ``constant[:b]``: ``b`` (defaults to 0: after round 0 only the learner acts, the
   variant the paper recommends in practice).
 
+Privileged expert (pixel student). When ``env_id`` is a rendered-frame env
+(``pixels<size>-...-stack<k>/<base>``, :mod:`demokit.envs.pixels`) and the expert was made for the
+base env's state observations, the expert labels (and, when executed, acts) from each env's
+state (``state_obs``) while the learner acts on, and is trained on, the frames: DAgger from pixels
+with a state expert as the oracle. The provenance and the result say ``privileged_expert``.
+
 ``demonstrations``: a dataset of expert demonstrations (it may be reward-free: teleoperation, robot
 logs) that replaces round 0's expert rollouts: the aggregate starts with its episodes (labels = its
 actions, ``expert_executed`` true, ``round`` 0; its own extras are not carried) and round 0's policy is
@@ -83,6 +89,8 @@ class DAggerConfig:
                                    "policies/<env>-dagger.pt)")
     dataset_out: str | None = option(None, "aggregated dataset (Python: a temporary file when unset; the CLI "
                                            "writes datasets/<env>-dagger.h5)")
+    encoder: str = option("auto", "the learner's observation encoder: mlp, nature_cnn, nature_cnn_diff or another "
+                                  "registered one (auto: nature_cnn for uint8 image observations, else mlp)")
     demonstrations: str | None = option(None, "a dataset of expert demonstrations (may be reward-free) that "
                                               "replaces round 0's expert rollouts")
     overwrite: bool = option(False, "replace an existing dataset_out, and an out / dataset_out that is a file of "
@@ -155,8 +163,9 @@ class _MixtureActor:
     are the labels, extras record what was executed."""
 
     def __init__(self, expert: Policy, learner: Policy | None, beta: float, rng: np.random.Generator,
-                 action_space: spaces.Space) -> None:
+                 action_space: spaces.Space, expert_obs: Callable[[Any, np.ndarray], Any] | None = None) -> None:
         self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
+        self.expert_obs = expert_obs  # privileged: what the expert sees instead of the learner's observations
         self.expert_only = learner is None or beta >= 1.0
         _, dtype, shape = fmt.leaf_specs(action_space)[0]  # Discrete or Box: one leaf
         self.extras_spec = {"label": (tuple(shape), np.dtype(dtype)), "expert_executed": ((), np.dtype(bool))}
@@ -165,7 +174,8 @@ class _MixtureActor:
         pass
 
     def act(self, obs: Any, slots: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        labels = np.asarray(self.expert.act(obs, deterministic=True))
+        seen = obs if self.expert_obs is None else self.expert_obs(obs, slots)
+        labels = np.asarray(self.expert.act(seen, deterministic=True))
         if self.expert_only:
             executed, coin = labels, np.ones(len(slots), dtype=bool)
         else:
@@ -177,15 +187,21 @@ class _MixtureActor:
 
 
 def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta: float, episodes: int, seed: int,
-                    rng: np.random.Generator, max_parallel: int = 32) -> list[Episode]:
+                    rng: np.random.Generator, max_parallel: int = 32, privileged: bool = False) -> list[Episode]:
     """Roll out the per-step mixture of ``expert`` and ``learner``; label states with the expert's action.
 
     Episode i resets with seed ``seed + i``. ``actions`` hold the expert's labels;
     extras ``executed_action`` (what the env received) and ``expert_executed``.
-    ``learner=None`` or ``beta >= 1`` runs the expert alone.
+    ``learner=None`` or ``beta >= 1`` runs the expert alone. ``privileged``: ``env_id`` is a
+    rendered-frame env and the expert acts on each env's ``state_obs`` (the learner on the frames).
     """
     stepper = VecStepper(make_vec_env(env_id, min(max_parallel, episodes)))
-    actor = _MixtureActor(expert, learner, beta, rng, stepper.action_space)
+    from demokit.envs.pixels import state_batch
+
+    def states(obs: Any, slots: np.ndarray) -> np.ndarray:  # the running envs' state observations
+        return state_batch(stepper.venv, slots)
+
+    actor = _MixtureActor(expert, learner, beta, rng, stepper.action_space, states if privileged else None)
     table = EpisodeTable(episodes)
     try:
         run_episodes(stepper, actor, table, seed=seed, n_episodes=episodes)
@@ -195,6 +211,20 @@ def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta
                     terminated=ep.terminated, truncated=ep.truncated, final_observation=ep.final_observation,
                     extras={"executed_action": ep.actions, "expert_executed": ep.extras["expert_executed"]},
                     seed=ep.seed) for ep in table.in_order()]
+
+
+def _privileged(expert: Policy, env_id: str, obs_space: spaces.Space) -> str | None:
+    """The state env id when ``env_id`` is a rendered-frame env and ``expert`` was made for its base env's
+    state observations (it then acts on ``state_obs``); None otherwise."""
+    from demokit.envs.pixels import parse_pixel_env_id
+
+    parsed = parse_pixel_env_id(env_id)
+    if parsed is None or expert.observation_space == obs_space:
+        return None
+    probe = make_env(parsed["base"])
+    state_space = probe.observation_space
+    probe.close()
+    return parsed["base"] if expert.observation_space == state_space else None
 
 
 def _demonstrations(cfg: DAggerConfig, env_id: str) -> DemoDataset | None:
@@ -283,17 +313,23 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
     probe = make_env(env_id)
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
+    privileged = _privileged(expert, env_id, obs_space)
     check_same_spaces(what="the expert", expected_obs=expert.observation_space, expected_act=expert.action_space,
-                      actual_obs=obs_space, actual_act=act_space, against=f"env {env_id}")
+                      actual_obs=make_env(privileged).observation_space if privileged else obs_space,
+                      actual_act=act_space, against=f"env {privileged or env_id}")
     default_head(act_space)
     betas = beta_schedule(cfg.beta_schedule, cfg.rounds)
     rng = np.random.default_rng(derive_seed(cfg.seed, "dagger-mixture"))
     bc_base, _ = resolve_bc_config(BCConfig(env_id=env_id, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                                            hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, val_fraction=0.0,
-                                            eval_every=0, eval_episodes=cfg.eval_episodes, device=cfg.device), env_id)
+                                            hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, encoder=cfg.encoder,
+                                            val_fraction=0.0, eval_every=0, eval_episodes=cfg.eval_episodes,
+                                            device=cfg.device), env_id)
     cfg = dataclasses.replace(cfg, hidden_sizes=bc_base.hidden_sizes, loss=bc_base.loss)  # recorded as trained
     provenance = {"algo": "dagger", "env_id": env_id, "seed": cfg.seed, "beta_schedule": cfg.beta_schedule,
                   **expert_info}
+    if privileged:
+        provenance["privileged_expert"] = {"state_env_id": privileged, "note": "the expert labelled (and acted) "
+                                           "from the state observation; the learner sees the frames"}
     demos = _demonstrations(cfg, env_id)
     if demos is not None:
         provenance["demonstrations"] = str(demos.path)
@@ -310,7 +346,8 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
             if r > 0 or demos is None:
                 eps = rollout_mixture(env_id, expert=expert, learner=learner, beta=beta,
                                       episodes=cfg.episodes_per_round,
-                                      seed=derive_seed(cfg.seed, "dagger-rollout", r) % (2**31), rng=rng)
+                                      seed=derive_seed(cfg.seed, "dagger-rollout", r) % (2**31), rng=rng,
+                                      privileged=bool(privileged))
             mode = "append" if r > 0 else ("overwrite" if cfg.overwrite else "create")
             with DatasetWriter(data_path, observation_space=obs_space, action_space=act_space, env_id=env_id,
                                env_spec=env_spec_json(env_id), provenance={**provenance, "round": r, "beta": beta},

@@ -70,7 +70,9 @@ class IRLConfig:
     algo: str | None = option(None, "learner: a registered name, e.g. ppo (on-policy) or dqn (off-policy); default: "
                                     "the pipeline's kind, the reward model's choice for the env (gail: dqn on "
                                     "MountainCar-v0), else the first registered learner that fits")
-    total_timesteps: int | None = option(None, f"env-step budget (default: {BUDGET_FACTOR}x the tuned RL budget)")
+    total_timesteps: int | None = option(None, f"env-step budget (default: the reward model's for the env, e.g. "
+                                               f"gail's 1M on MuJoCo tasks, else {BUDGET_FACTOR}x the tuned RL "
+                                               f"budget)")
     device: str = option("auto", "auto (CUDA when available), cpu or cuda: policy and reward model")
     stop_at_threshold: bool = option(True, "stop once the deterministic evaluation reaches the stop value")
     stop_value: float | None = option(None, "evaluation return that stops training (default: env reward_threshold)")
@@ -226,19 +228,28 @@ def resolve_learner(cfg: IRLConfig, dataset: DemoDataset, env_id: str, *, algo: 
 def irl_rl_config(spec: LearnerSpec, env_id: str, cfg: IRLConfig, *, seed: int) -> Any:
     """The learner config IRL trains with: tuned table < the reward model's defaults < ``cfg.rl`` < top-level keys.
 
+    The budget: ``cfg.total_timesteps``, else the reward model's ``total_timesteps`` for the env and learner (its
+    ``pipeline_defaults`` "rl" part), else :data:`BUDGET_FACTOR` times the tuned RL budget; the stop value likewise
+    (``cfg.stop_value``, else the model's, else the tuned table's, else the env's reward threshold).
+
     Fields that are fractions of the budget (``spec.budget_fractions``, e.g. DQN's
     exploration_fraction) are rescaled so that they span as many env steps as in the
     tuned run, whatever the (larger) IRL budget.
     """
     tuned = tuned_config(spec.name, env_id)
-    budget = cfg.total_timesteps if cfg.total_timesteps is not None else BUDGET_FACTOR * int(tuned.total_timesteps)
     model = reward_model_class(cfg.reward_model_config()["type"])
-    overrides = {**irl_defaults(model, env_id, spec.name, "rl"), **dict(cfg.rl or {})}
+    model_rl = irl_defaults(model, env_id, spec.name, "rl")
+    model_budget = model_rl.pop("total_timesteps", None)  # the model's own budget for the env, when it has one
+    budget = (cfg.total_timesteps if cfg.total_timesteps is not None else int(model_budget) if model_budget
+              else BUDGET_FACTOR * int(tuned.total_timesteps))
+    overrides = {**model_rl, **dict(cfg.rl or {})}
     for name in spec.budget_fractions:
         if name not in overrides:
             overrides[name] = min(1.0, getattr(tuned, name) * tuned.total_timesteps / budget)
+    stop_value = cfg.stop_value if cfg.stop_value is not None else overrides.pop("stop_value", None)
+    overrides.pop("stop_value", None)
     return tuned_config(spec.name, env_id, **overrides, total_timesteps=budget, seed=seed, device=cfg.device,
-                        stop_value=cfg.stop_value)
+                        stop_value=stop_value)
 
 
 def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *, algo: str | None = None,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -46,12 +46,15 @@ from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions, num_transitions
 from demokit.reward_models.expert import (check_positive, check_type, concat_batches, expert_data_for, model_config,
                                           relabel, rows_of)
-from demokit.reward_models.gail import REWARD_FORMS, RewardForm, logits_expert_is_one_loss, reward_from_logits
+from demokit.reward_models.gail import REWARD_FORMS, logits_expert_is_one_loss, reward_from_logits
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 from demokit.transitions import TransitionBatch
 
 LogProbFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: the learner's reward: GAIL's forms of the logit z = f - log pi, or ``shaped``: f itself (no policy term)
+AirlRewardForm = Literal["logit", "positive", "negative", "shaped"]
+AIRL_REWARD_FORMS = (*REWARD_FORMS, "shaped")
 
 
 @dataclass(frozen=True)
@@ -68,16 +71,17 @@ class AirlConfig:
     state_only: bool = option(True, "g depends on the state only (the paper's disentangled reward)")
     gamma: float = option(0.99, "the learner's discount in the shaping gamma*h(s') - h(s) (pipelines set it)")
     collect_count: int | None = option(None, "use the first N expert transitions; unset: all")
-    reward_form: RewardForm = option("positive", "the learner's reward from the logit z = f - log pi: positive "
-                                                 "(softplus(z) = -log(1-D)), logit (z) or negative (log D)")
+    reward_form: AirlRewardForm = option("positive", "the learner's reward from the logit z = f - log pi: positive "
+                                                     "(softplus(z) = -log(1-D)), logit (z) or negative (log D); or "
+                                                     "shaped (f alone: for learners with their own entropy term)")
     policy_window: int | None = option(None, "off-policy learners: clear_data(iter) keeps the latest N collected "
                                              "policy transitions (the replay buffer's recent ones) instead of "
                                              "clearing; unset: clear every clear_buffer_per_iters rounds")
 
     def __post_init__(self) -> None:
         check_type(self, "airl")
-        if self.reward_form not in REWARD_FORMS:
-            raise ConfigError(f"AirlConfig.reward_form must be one of {', '.join(REWARD_FORMS)}, "
+        if self.reward_form not in AIRL_REWARD_FORMS:
+            raise ConfigError(f"AirlConfig.reward_form must be one of {', '.join(AIRL_REWARD_FORMS)}, "
                               f"got {self.reward_form!r}")
         check_positive(self, "batch_size", "update_per_collect", "learning_rate", "clear_buffer_per_iters",
                        "collect_count", "policy_window")
@@ -126,8 +130,13 @@ class RecoveredReward(nn.Module):
 #: (log D < 0: every step costs) reached -85.9 (expert -86.0) in 40.8k env steps.
 AIRL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative"}}},
-    # SAC's rounds are one env step: the discriminator learns on the latest 1000 transitions, one update a step
-    "Pendulum-v1": {"sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1}}},
+    # SAC's rounds are one env step: the discriminator learns on the latest 1000 transitions, one update a step.
+    # Reward f alone (shaped): SAC adds the entropy term itself. With the policy term in the reward, replay actions
+    # unlikely under the current actor earned -log pi (unbounded): positive reached -548 at best, logit -994, in
+    # 7-8.5k env steps (seed 0). A state-action g: -187.7 over 100 episodes (0.95) after 9k steps; state-only g
+    # oscillated between -274 and -1285 for 26k steps
+    "Pendulum-v1": {"sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1,
+                                             "reward_form": "shaped", "state_only": False}}},
     # ended by reaching the flag: every step costs (negative); GAIL's DQN rounds on this env
     "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative", "policy_window": 1_000},
                                "rl": {"train_freq": 64, "gradient_steps": 32, "eval_every": 5_000}}},
@@ -292,7 +301,11 @@ class AirlRewardModel(BaseRewardModel):
 
     @torch.no_grad()
     def rewards(self, data: Transitions) -> torch.Tensor:
-        """The learner's reward (B,): ``reward_form`` of the logit ``z = f - log pi`` (default softplus(z))."""
+        """The learner's reward (B,): ``reward_form`` of the logit ``z = f - log pi`` (default softplus(z)), or
+        ``f`` itself (``shaped``: max-ent RL with reward f is AIRL's policy objective, for learners such as SAC
+        that add the entropy term themselves)."""
+        if self.cfg.reward_form == "shaped":
+            return self.f(data)
         return reward_from_logits(self.logits(data), self.cfg.reward_form)
 
     def estimate(self, data: Transitions) -> Transitions:

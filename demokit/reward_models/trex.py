@@ -27,6 +27,10 @@ standardises it with the mean and std of ``R`` over the training trajectories' s
 passes it through a sigmoid (the paper's choice for its RL runs): rewards in (0, 1),
 0.5 for an average training state. Being positive, the reward pays for living longer:
 on CartPole-v1 that alone favours balancing, so that task says little about the ranking.
+``reward_form: negative`` pays the sigmoid minus 1, in (-1, 0): the same ranking of
+states, but every step costs, least where R is high, so ending the episode sooner pays
+(tasks solved by ending it; the per-env defaults, ``pipeline_defaults``, choose it where
+measured). ``standardized`` is the standardised R itself (either sign).
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions
-from demokit.reward_models.expert import ExpertData, check_positive, check_type, expert_data_for, model_config, relabel
+from demokit.reward_models.expert import (ExpertData, bounded_form, check_positive, check_type, expert_data_for,
+                                          model_config, relabel)
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 
@@ -62,8 +67,9 @@ class RankedRewardConfig:
     batch_size: int = option(32, "trajectory pairs per update")
     train_steps: int = option(2000, "updates of the (one) fit")
     learning_rate: float = option(1e-3, "Adam learning rate")
-    reward_form: Literal["sigmoid", "standardized"] = option("sigmoid", "sigmoid of the standardised R (in (0, 1)) "
-                                                                        "or the standardised R itself")
+    reward_form: Literal["sigmoid", "negative", "standardized"] = option(
+        "sigmoid", "sigmoid of the standardised R (in (0, 1)), that minus 1 (negative, in (-1, 0): ending sooner "
+                   "pays) or the standardised R itself")
 
     #: DI-engine's T-REX / D-REX key names with the same meaning (ding/reward_model/trex_reward_model.py)
     di_engine_keys: ClassVar[dict[str, str]] = {"min_snippet_length": "snippet_min",
@@ -133,11 +139,26 @@ def dataset_trajectories(expert: ExpertData, cfg: TrexConfig, who: str) -> list[
     return [Trajectory(expert.observations[s], float(score)) for s, score in zip(expert.episode_slices(), scores)]
 
 
+#: T-REX's and D-REX's own defaults per env and learner for the IRL pipelines (measured, 100 evaluation
+#: episodes: docs/benchmarks.md, reward-model zoo). Acrobot-v1 and MountainCar-v0 are solved by ending the
+#: episode: the sigmoid reward (positive) pays for never finishing; ``negative`` (sigmoid - 1) makes every step
+#: cost. D-REX, Acrobot-v1, seed 0: -82.0 over 100 episodes (expert -86.0) after 93k env steps.
+RANKED_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative"}}},
+    "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative"}}},
+}
+#: their learner per env when none is given: DQN on MountainCar-v0 (PPO does not solve it even with the env's
+#: reward), SAC on Pendulum-v1 (as RED's and PWIL's)
+RANKED_DEFAULT_LEARNERS: dict[str, str] = {"Pendulum-v1": "sac", "MountainCar-v0": "dqn"}
+
+
 @register_reward_model("trex")
 class TrexRewardModel(BaseRewardModel):
-    """T-REX's ranked-trajectory reward (see the module docstring)."""
+    """T-REX's ranked-trajectory reward (see the module docstring); D-REX inherits its per-env defaults."""
 
     config_class = TrexConfig
+    pipeline_defaults = RANKED_PIPELINE_DEFAULTS
+    default_learners = RANKED_DEFAULT_LEARNERS
     #: the method's name in messages
     title = "T-REX"
 
@@ -224,12 +245,14 @@ class TrexRewardModel(BaseRewardModel):
 
     @torch.no_grad()
     def rewards(self, data: Transitions) -> torch.Tensor:
-        """The standardised R(s) (through a sigmoid by default) (B,)."""
+        """The standardised R(s) (B,): through a sigmoid by default, minus 1 in the ``negative`` form."""
         if self.r_std <= 0:
             raise UserError(f"{self.name or 'trex'}'s reward is not trained: call train() first "
                             f"(pretrain_reward=True)")
         z = (self.r(self.expert.batch(data).observations) - self.r_mean) / self.r_std
-        return torch.sigmoid(z) if self.cfg.reward_form == "sigmoid" else z
+        if self.cfg.reward_form == "standardized":
+            return z
+        return bounded_form(torch.sigmoid(z), 1.0, self.cfg.reward_form)  # sigmoid: as is; negative: minus 1
 
     def estimate(self, data: Transitions) -> Transitions:
         """New data with the learned rewards; ``data`` is untouched."""

@@ -197,3 +197,28 @@ def test_crop_and_label_noise_are_recorded_and_evaluation_sees_the_same_frames(e
     ck = load_checkpoint(out)
     assert ck.env_id == ds.env_id
     assert evaluate_policy(ck.policy, ck.env_id, episodes=1, seed=3).episodes == 1
+
+
+def test_dagger_from_pixels_with_a_state_expert_as_oracle(expert_checkpoint, tmp_path):
+    """A state expert on a frame env: it labels every visited state from the state (privileged), the learner
+    (a CNN) acts on the frames; the aggregate holds frames with the expert's labels."""
+    from demokit.il.dagger import train_dagger
+
+    env_id = pixel_env_id("CartPole-v1", size=36, grayscale=True, frame_stack=2)
+    data = tmp_path / "agg.h5"
+    res = train_dagger({"expert": str(expert_checkpoint), "env_id": env_id, "rounds": 2, "episodes_per_round": 1,
+                        "epochs": 1, "batch_size": 64, "eval_episodes": 0, "dataset_out": str(data)})
+    assert res.policy.arch.encoder == "nature_cnn"
+    ds = load_dataset(data)
+    assert ds.env_id == env_id and ds.observations.dtype == np.uint8 and ds.num_episodes == 2
+    assert ds.provenance["privileged_expert"]["state_env_id"] == "CartPole-v1"
+    expert = load_checkpoint(expert_checkpoint).policy
+    env = gym.make("CartPole-v1")  # the same states, without rendering: the labels are the expert's on them
+    for k in range(ds.num_episodes):
+        lo, n = int(ds.episode_starts[k]), int(ds.episode_lengths[k])
+        state, _ = env.reset(seed=int(ds.episode_seeds[k]))
+        labels = []
+        for t in range(n):
+            labels.append(int(expert.act(np.asarray(state, np.float32)[None])[0]))
+            state, *_ = env.step(int(ds.extras["executed_action"][lo + t]))
+        np.testing.assert_array_equal(labels, ds.actions[lo:lo + n])

@@ -60,3 +60,25 @@ def test_gail_sac_imitates_a_pendulum_expert(tmp_path: Path) -> None:
     assert result.algo == "gail-sac" and result.converged
     fresh = evaluate_policy(load_checkpoint(tmp_path / "gail.pt").policy, "Pendulum-v1", episodes=20, seed=1000)
     assert fresh.mean_return >= min(-200.0, expert.mean_return * 1.1), (fresh, expert)
+
+
+def test_gail_mujoco_defaults_resolve_per_env_and_yield_to_the_user() -> None:
+    """GAIL on Hopper-v5 (sac and ppo): 1M-step budget, stop at the SAC expert's goal 3000, the positive reward
+    without the absorbing state; the user's settings win; classic-control defaults are not touched."""
+    from demokit.pipelines.reward_model import irl_config, irl_defaults, irl_rl_config
+    from demokit.rl.registry import get_learner
+
+    data = str(Path(__file__).resolve().parents[2] / "datasets" / "hopper-v5-expert.h5")
+    for algo in ("sac", "ppo"):
+        rl = irl_rl_config(get_learner(algo), "Hopper-v5", irl_config({"expert_data_path": data}), seed=0)
+        assert (rl.total_timesteps, rl.stop_value) == (1_000_000, 3000.0)
+        rm = irl_defaults(GailRewardModel, "Hopper-v5", algo, "reward_model")
+        assert rm["reward_form"] == "positive" and rm["absorbing"] is False
+        mine = irl_rl_config(get_learner(algo), "Hopper-v5",
+                             irl_config({"expert_data_path": data, "total_timesteps": 20_000, "stop_value": 2500.0}),
+                             seed=0)
+        assert (mine.total_timesteps, mine.stop_value) == (20_000, 2500.0)
+    assert irl_rl_config(get_learner("ppo"), "Hopper-v5", irl_config({"expert_data_path": data}), seed=0).normalize_obs
+    assert irl_defaults(GailRewardModel, "Pendulum-v1", "sac", "reward_model") == {"policy_window": 1_000,
+                                                                                   "update_per_collect": 1}
+    assert irl_defaults(GailRewardModel, "CartPole-v1", "ppo", "reward_model") == {}

@@ -126,6 +126,10 @@ def test_airl_log_probs_from_the_batch_or_the_current_policy(cartpole_expert: Pa
         assert torch.allclose(rm.logits(carried), rm.f(plain) - math.log(0.5))
     rm.collect_data(plain)
     assert set(rm.train()) == {"loss", "d_expert", "d_policy"}
+    shaped = _model("airl", cartpole_expert, reward_form="shaped")  # f alone: no policy term, none needed
+    assert torch.equal(shaped.estimate(plain).rewards, shaped.f(plain).detach())
+    with pytest.raises(ConfigError, match="shaped"):
+        _model("airl", cartpole_expert, reward_form="shape")
     bare = LearnerSpec(name="bare", config=object, trainer=object, off_policy=True, action_spaces=(spaces.Discrete,))
     assert missing_facts(type(rm), bare) == ["policy_log_probs"]
     cfg = IRLConfig(expert_data_path=str(cartpole_expert), reward_model={"type": "airl"}, algo="dqn")
@@ -224,6 +228,23 @@ def test_pwil_reward_formula_and_episodes() -> None:
         _model("pwil", REFERENCE, reward_form="logit")
 
 
+def test_pwil_mass_per_step_and_the_rarer_expert_mode() -> None:
+    """MountainCar-v0's 10 demonstrations: with T = 200 a step takes 5 atoms, so the 3 episodes of the rarer way
+    up the hill earn far less than the others; with T = 500 (2 atoms a step) every expert episode earns alike."""
+    data = load_dataset(REFERENCE.parent / "mountaincar-v0-expert.h5")
+    expert = ExpertData(data, CPU, who="test")
+    episodes = [expert.transitions(torch.arange(s.start, s.stop)) for s in expert.episode_slices()]
+
+    def returns(horizon: int) -> np.ndarray:
+        rm = create_reward_model({"type": "pwil", "reward_form": "negative", "horizon": horizon}, "cpu", None,
+                                 expert_data=data)
+        return np.array([rm.episode_rewards(b).sum() for b in episodes])
+
+    short, long = returns(200), returns(500)
+    assert short.min() < 3 * np.median(short)  # negative returns: the worst is over 3x the median cost
+    assert long.min() > 3 * np.median(long) and (long > short).all()
+
+
 # -- RED ----------------------------------------------------------------------------------
 
 def test_red_reward_known_answer_and_sigma(cartpole_expert: Path) -> None:
@@ -292,6 +313,11 @@ def test_trex_learns_the_ranking(ranked_cartpole: Path) -> None:
     best = [s for s, n in zip(expert.episode_slices(), [0.9, 0.6, 0.3, 0.0] * 2) if n == 0.0][0]
     best_r = rm.estimate(expert.transitions(torch.arange(best.start, best.stop))).rewards.mean()
     assert best_r > rm.estimate(_random_batch(300)).rewards.mean()
+    negative = _model("trex", ranked_cartpole, reward_form="negative")  # the same R, every step costs
+    negative.load_state_dict(rm.state_dict())
+    batch = _random_batch(50)
+    r_neg = negative.estimate(batch).rewards
+    assert torch.allclose(r_neg, rm.estimate(batch).rewards - 1.0) and bool((r_neg < 0).all())
     returns = create_reward_model({"type": "trex", "expert_data_path": str(ranked_cartpole), "ranking": "returns"},
                                   "cpu", None)
     assert len({t.score for t in returns.trajectories}) > 2  # episode returns as scores
@@ -397,11 +423,11 @@ def test_per_env_defaults_of_the_zoo() -> None:
     from demokit.reward_models import reward_model_class
 
     box = spaces.Box(-2.0, 2.0, (1,))
-    for name in ("airl", "red", "pwil"):  # Acrobot-v1 is solved by ending the episode: every step costs
+    for name in ("airl", "red", "pwil", "trex", "drex"):  # Acrobot-v1 is solved by ending it: every step costs
         model = reward_model_class(name)
         assert irl_defaults(model, "Acrobot-v1", "ppo", "reward_model") == {"reward_form": "negative"}
         assert irl_defaults(model, "CartPole-v1", "ppo", "reward_model") == {}
-    for name in ("red", "pwil", "sqil"):
+    for name in ("red", "pwil", "sqil", "trex", "drex"):
         assert default_learner("Pendulum-v1", box, reward_model=name) == "sac"
     # AIRL: the off-policy learners give the current policy's log-probs (SAC's actor, DQN's epsilon-greedy)
     assert default_learner("Pendulum-v1", box, reward_model="airl") == "sac"
@@ -411,7 +437,10 @@ def test_per_env_defaults_of_the_zoo() -> None:
     assert irl_defaults(reward_model_class("sqil"), "CartPole-v1", "dqn", "rl") == {
         "learning_starts": 0, "train_freq": 128, "gradient_steps": 128, "eval_every": 256}
     assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="red") == "ppo"
-    for name in ("red", "pwil"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
+    for name in ("red", "trex", "drex"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
         assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
         assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
             "reward_form": "negative"}
+    assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="pwil") == "dqn"
+    assert irl_defaults(reward_model_class("pwil"), "MountainCar-v0", "dqn", "reward_model") == {
+        "reward_form": "negative", "horizon": 500}  # 2 atoms of the 10 demonstrations a step, not 5

@@ -176,6 +176,8 @@ def register(app: typer.Typer) -> None:
         lr: Optional[float] = typer.Option(None, "--lr", help=field_help(DAggerConfig, "lr"), show_default=False),
         hidden: Optional[str] = typer.Option(None, "--hidden", help=field_help(DAggerConfig, "hidden_sizes"),
                                              show_default=False),
+        encoder: Optional[str] = typer.Option(None, "--encoder", help=field_help(DAggerConfig, "encoder"),
+                                              show_default=False),
         eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes",
                                                     help=field_help(DAggerConfig, "eval_episodes"),
                                                     show_default=False),
@@ -223,8 +225,8 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, Any] = {
             "expert": str(expert), "env_id": env_id, "rounds": rounds, "episodes_per_round": episodes_per_round,
             "beta_schedule": beta_schedule, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-            "hidden_sizes": hidden, "eval_episodes": eval_episodes, "seed": seed, "device": device,
-            "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force,
+            "hidden_sizes": hidden, "encoder": encoder, "eval_episodes": eval_episodes, "seed": seed,
+            "device": device, "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force,
             "demonstrations": None if demonstrations is None else str(demonstrations)}
         total = rounds if rounds is not None else DAggerConfig().rounds
         from demokit.envs import reward_threshold

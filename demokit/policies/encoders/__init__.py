@@ -5,10 +5,12 @@ from gymnasium import spaces
 from demokit.errors import UserError
 from demokit.policies.encoders.base import ENCODERS, Encoder, encoder_class, register_encoder
 from demokit.policies.encoders.cnn import NatureCNNEncoder, image_layout
+from demokit.policies.encoders.cnn_diff import FrameDiffCNNEncoder
 from demokit.policies.encoders.mlp import MLPEncoder
 
 register_encoder("mlp", MLPEncoder)
 register_encoder("nature_cnn", NatureCNNEncoder)
+register_encoder("nature_cnn_diff", FrameDiffCNNEncoder)
 
 
 def resolve_encoder(name: str, observation_space: spaces.Space) -> str:
@@ -24,5 +26,5 @@ def resolve_encoder(name: str, observation_space: spaces.Space) -> str:
     return "nature_cnn"
 
 
-__all__ = ["ENCODERS", "Encoder", "MLPEncoder", "NatureCNNEncoder", "encoder_class", "register_encoder",
+__all__ = ["ENCODERS", "Encoder", "FrameDiffCNNEncoder", "MLPEncoder", "NatureCNNEncoder", "encoder_class", "register_encoder",
            "resolve_encoder"]

@@ -92,11 +92,13 @@ class NatureCNNEncoder(Encoder):
             x = x.movedim(-1, -3)
         return x.reshape(x.shape[0], self.channels, self.height, self.width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, *obs_shape) uint8 -> the convolutions' float input (B, channels, H, W)."""
         x = self._layout(x).float() / 255.0
-        if self.centred:
-            x = x - self.frame_mean
-        return self.fc(self.convs(x))
+        return x - self.frame_mean if self.centred else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.convs(self._input(x)))
 
     # -- mean-frame statistics (``arch.normalize_obs``) ----------------------------------
     @torch.no_grad()
