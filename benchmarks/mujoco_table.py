@@ -65,9 +65,8 @@ GAIL_STEPS = 1_000_000
 CACHE = REPO / "benchmarks" / "results" / "mujoco"
 #: imitation v1.0's published normalised scores on seals MuJoCo (REFERENCES.md): means over its five tasks,
 #: and its one per-task figure there (GAIL on seals Hopper)
-IMITATION = {"bc": "0.93 (mean of 5 tasks)", "dagger": "0.995 (mean of 5 tasks)",
-             "gail": "0.94 (mean of 5 tasks)"}
-IMITATION_TASK = {("Hopper-v5", "gail"): "0.935 ± 0.057 (seals Hopper)"}
+IMITATION = {"bc": "0.93", "dagger": "0.995", "gail": "0.94"}
+IMITATION_TASK = {("Hopper-v5", "gail"): "0.935 ± 0.057 (Hopper)"}
 GOAL = {"bc": 0.9, "gail-ppo": 0.95, "gail-sac": 0.95}
 
 
@@ -284,8 +283,10 @@ def table(cells: list[dict[str, Any]], refs: dict[str, tuple[float, float]], env
     by = {(c["env_id"], c["method"], c["k"]): [] for c in cells}
     for c in cells:
         by[(c["env_id"], c["method"], c["k"])].append(c)
+    families = list(dict.fromkeys(m.split("-")[0] for m in methods))
     head = "| env (expert, random) | k | " + " | ".join(
-        f"{m} | {m} steps / wall (median)" for m in methods) + " | imitation (seals, published) |"
+        f"{m} | {m} steps / wall (median)" for m in methods) + \
+        f" | imitation, seals, published ({' / '.join(families)}; means of its 5 tasks unless named) |"
     lines = [head, "|---|---:|" + "---:|---:|" * len(methods) + "---|"]
     for env_id in envs:
         if env_id not in refs:
@@ -303,8 +304,7 @@ def table(cells: list[dict[str, Any]], refs: dict[str, tuple[float, float]], env
                     row.append(f"{steps:,.0f} / {wall:.0f} s")
                 else:
                     row.append("-")
-            refs_txt = "; ".join(f"{m}: {IMITATION_TASK.get((env_id, m.split('-')[0]), IMITATION[m.split('-')[0]])}"
-                                 for m in dict.fromkeys(m.split("-")[0] for m in methods))
+            refs_txt = " / ".join(IMITATION_TASK.get((env_id, f), IMITATION[f]) for f in families)
             row.append(refs_txt)
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

@@ -228,6 +228,23 @@ def test_pwil_reward_formula_and_episodes() -> None:
         _model("pwil", REFERENCE, reward_form="logit")
 
 
+def test_pwil_mass_per_step_and_the_rarer_expert_mode() -> None:
+    """MountainCar-v0's 10 demonstrations: with T = 200 a step takes 5 atoms, so the 3 episodes of the rarer way
+    up the hill earn far less than the others; with T = 500 (2 atoms a step) every expert episode earns alike."""
+    data = load_dataset(REFERENCE.parent / "mountaincar-v0-expert.h5")
+    expert = ExpertData(data, CPU, who="test")
+    episodes = [expert.transitions(torch.arange(s.start, s.stop)) for s in expert.episode_slices()]
+
+    def returns(horizon: int) -> np.ndarray:
+        rm = create_reward_model({"type": "pwil", "reward_form": "negative", "horizon": horizon}, "cpu", None,
+                                 expert_data=data)
+        return np.array([rm.episode_rewards(b).sum() for b in episodes])
+
+    short, long = returns(200), returns(500)
+    assert short.min() < 3 * np.median(short)  # negative returns: the worst is over 3x the median cost
+    assert long.min() > 3 * np.median(long) and (long > short).all()
+
+
 # -- RED ----------------------------------------------------------------------------------
 
 def test_red_reward_known_answer_and_sigma(cartpole_expert: Path) -> None:
@@ -424,3 +441,6 @@ def test_per_env_defaults_of_the_zoo() -> None:
         assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
         assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
             "reward_form": "negative"}
+    assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="pwil") == "dqn"
+    assert irl_defaults(reward_model_class("pwil"), "MountainCar-v0", "dqn", "reward_model") == {
+        "reward_form": "negative", "horizon": 500}  # 2 atoms of the 10 demonstrations a step, not 5
