@@ -10,7 +10,8 @@ seeds 0-2, each cell trains one method at demokit's defaults for the env:
   oracle that labels the learner's states, DAgger's default rounds / episodes per round;
 * ``gail-ppo``, ``gail-sac``: ``run_irl`` on the k trajectories with that learner, GAIL's defaults
   for the env (whatever the GAIL defaults are when the cell runs: a changed default retrains the
-  cell), ``--gail-steps`` env steps at most (default 1M, the issue's budget).
+  cell), GAIL's own budget and stop value for the env (1M env steps on Hopper, the issue's budget)
+  unless ``--gail-steps`` gives one.
 
 Each final policy is evaluated on ``EVAL_EPISODES`` (50) fresh deterministic episodes (env seeds
 ``50_000 + 100 * seed + i``) and reported as the normalised score ``(return - random) /
@@ -60,14 +61,11 @@ COUNTS = (4, 11, 18, 25)
 SEEDS = (0, 1, 2)
 #: fresh deterministic episodes each final policy is evaluated on
 EVAL_EPISODES = 50
-#: GAIL's env-step budget per cell (the issue's goal: GAIL within 1M env steps)
-GAIL_STEPS = 1_000_000
 CACHE = REPO / "benchmarks" / "results" / "mujoco"
 #: imitation v1.0's published normalised scores on seals MuJoCo (REFERENCES.md): means over its five tasks,
 #: and its one per-task figure there (GAIL on seals Hopper)
-IMITATION = {"bc": "0.93 (mean of 5 tasks)", "dagger": "0.995 (mean of 5 tasks)",
-             "gail": "0.94 (mean of 5 tasks)"}
-IMITATION_TASK = {("Hopper-v5", "gail"): "0.935 ± 0.057 (seals Hopper)"}
+IMITATION = {"bc": "0.93", "dagger": "0.995", "gail": "0.94"}
+IMITATION_TASK = {("Hopper-v5", "gail"): "0.935 ± 0.057 (Hopper)"}
 GOAL = {"bc": 0.9, "gail-ppo": 0.95, "gail-sac": 0.95}
 
 
@@ -127,8 +125,9 @@ def dagger_settings(env_id: str) -> dict[str, Any]:
     return {**own, "bc": bc_settings(env_id)}  # its learner is BC at the env's defaults
 
 
-def gail_settings(env_id: str, algo: str, gail_steps: int) -> dict[str, Any]:
-    """GAIL's defaults for (env, learner) as run_irl resolves them, and the budget."""
+def gail_settings(env_id: str, algo: str, gail_steps: int | None) -> dict[str, Any]:
+    """GAIL's defaults for (env, learner) as run_irl resolves them, the budget included (``gail_steps``
+    None: GAIL's own)."""
     from demokit.config import to_dict
     from demokit.pipelines.reward_model import irl_config, irl_defaults, irl_rl_config
     from demokit.reward_models import GailRewardModel
@@ -141,7 +140,8 @@ def gail_settings(env_id: str, algo: str, gail_steps: int) -> dict[str, Any]:
             "reward_model_config": cfg.reward_model_config(), "gail_steps": gail_steps}
 
 
-def settings(method: str, env_id: str, *, source: Path, expert: Path | None, gail_steps: int) -> dict[str, Any]:
+def settings(method: str, env_id: str, *, source: Path, expert: Path | None,
+             gail_steps: int | None) -> dict[str, Any]:
     """Everything a cell of ``method`` depends on besides (env, k, seed)."""
     base: dict[str, Any] = {"method": method, "data": short_sha(source)}
     if method == "bc":
@@ -173,7 +173,7 @@ def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False) -> dic
 
 # -- training and evaluation ----------------------------------------------------------------
 
-def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Path | None, gail_steps: int,
+def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Path | None, gail_steps: int | None,
           out: Path) -> dict[str, Any]:
     """Train one cell's policy into ``out``; its env steps and wall time."""
     t0 = time.perf_counter()
@@ -194,7 +194,8 @@ def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Pa
     else:
         from demokit.pipelines.reward_model import run_irl
 
-        res_g = run_irl({"expert_data_path": str(data), "device": "cpu", "total_timesteps": gail_steps}, seed,
+        budget = {"total_timesteps": gail_steps} if gail_steps is not None else {}
+        res_g = run_irl({"expert_data_path": str(data), "device": "cpu", **budget}, seed,
                         algo=method.removeprefix("gail-"), out=out, force=True)
         info = {"env_steps": int(res_g.env_steps), "converged": res_g.converged, "algo": res_g.algo}
     return {**info, "wall_s": round(time.perf_counter() - t0, 1)}
@@ -243,7 +244,7 @@ def normalised(ret: float, expert: float, random: float) -> float:
 
 
 def run_cell(env_id: str, method: str, k: int, seed: int, *, source: Path, expert: Path | None, cache: Path,
-             gail_steps: int, episodes: int, fresh: bool,
+             gail_steps: int | None, episodes: int, fresh: bool,
              trainer: Callable[..., dict[str, Any]] = train,
              evaluator: Callable[[str, str, int, int], dict[str, float]] = evaluate) -> tuple[dict[str, Any], str]:
     """One cell, from the cache when its settings match (else trained), evaluated on ``episodes``
@@ -284,8 +285,10 @@ def table(cells: list[dict[str, Any]], refs: dict[str, tuple[float, float]], env
     by = {(c["env_id"], c["method"], c["k"]): [] for c in cells}
     for c in cells:
         by[(c["env_id"], c["method"], c["k"])].append(c)
+    families = list(dict.fromkeys(m.split("-")[0] for m in methods))
     head = "| env (expert, random) | k | " + " | ".join(
-        f"{m} | {m} steps / wall (median)" for m in methods) + " | imitation (seals, published) |"
+        f"{m} | {m} steps / wall (median)" for m in methods) + \
+        f" | imitation, seals, published ({' / '.join(families)}; means of its 5 tasks unless named) |"
     lines = [head, "|---|---:|" + "---:|---:|" * len(methods) + "---|"]
     for env_id in envs:
         if env_id not in refs:
@@ -303,8 +306,7 @@ def table(cells: list[dict[str, Any]], refs: dict[str, tuple[float, float]], env
                     row.append(f"{steps:,.0f} / {wall:.0f} s")
                 else:
                     row.append("-")
-            refs_txt = "; ".join(f"{m}: {IMITATION_TASK.get((env_id, m.split('-')[0]), IMITATION[m.split('-')[0]])}"
-                                 for m in dict.fromkeys(m.split("-")[0] for m in methods))
+            refs_txt = " / ".join(IMITATION_TASK.get((env_id, f), IMITATION[f]) for f in families)
             row.append(refs_txt)
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -316,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--gail-steps", type=int, default=GAIL_STEPS, help="GAIL env-step budget per cell")
+    ap.add_argument("--gail-steps", type=int, default=None,
+                    help="GAIL env-step budget per cell (default: GAIL's own for the env and learner)")
     ap.add_argument("--experts", type=Path, default=REPO / "experts", help="folder of <env>-sac.pt experts")
     ap.add_argument("--cache", type=Path, default=CACHE, help="folder of the cached cells")
     ap.add_argument("--episodes", type=int, default=EVAL_EPISODES, help="evaluation episodes per policy")
