@@ -28,6 +28,16 @@ for _sub in sorted(Path(__file__).parent.iterdir()):
         sys.path.insert(0, str(_sub))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolate_session_cwd(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Module- and session-scoped fixtures run before the per-test chdir below: give them a temp
+    dir as the working directory too (a module fixture's run record once landed in ./runs)."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("session-cwd"))
+    yield
+    os.chdir(before)
+
+
 @pytest.fixture(autouse=True)
 def _isolate_cwd(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run every test inside a fresh temp dir so default output paths never land in the repo."""
