@@ -213,9 +213,9 @@ def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta
                     seed=ep.seed) for ep in table.in_order()]
 
 
-def _privileged(expert: Policy, env_id: str, obs_space: spaces.Space) -> str | None:
-    """The state env id when ``env_id`` is a rendered-frame env and ``expert`` was made for its base env's
-    state observations (it then acts on ``state_obs``); None otherwise."""
+def _privileged(expert: Policy, env_id: str, obs_space: spaces.Space) -> tuple[str, spaces.Space] | None:
+    """The state env id and its observation space when ``env_id`` is a rendered-frame env and ``expert``
+    was made for its base env's state observations (it then acts on ``state_obs``); None otherwise."""
     from demokit.envs.pixels import parse_pixel_env_id
 
     parsed = parse_pixel_env_id(env_id)
@@ -224,7 +224,7 @@ def _privileged(expert: Policy, env_id: str, obs_space: spaces.Space) -> str | N
     probe = make_env(parsed["base"])
     state_space = probe.observation_space
     probe.close()
-    return parsed["base"] if expert.observation_space == state_space else None
+    return (parsed["base"], state_space) if expert.observation_space == state_space else None
 
 
 def _demonstrations(cfg: DAggerConfig, env_id: str) -> DemoDataset | None:
@@ -313,10 +313,11 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
     probe = make_env(env_id)
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
-    privileged = _privileged(expert, env_id, obs_space)
+    state = _privileged(expert, env_id, obs_space)  # (state env id, its observation space) or None
+    privileged = state[0] if state else None
     check_same_spaces(what="the expert", expected_obs=expert.observation_space, expected_act=expert.action_space,
-                      actual_obs=make_env(privileged).observation_space if privileged else obs_space,
-                      actual_act=act_space, against=f"env {privileged or env_id}")
+                      actual_obs=state[1] if state else obs_space, actual_act=act_space,
+                      against=f"env {privileged or env_id}")
     default_head(act_space)
     betas = beta_schedule(cfg.beta_schedule, cfg.rounds)
     rng = np.random.default_rng(derive_seed(cfg.seed, "dagger-mixture"))
