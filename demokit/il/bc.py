@@ -39,6 +39,11 @@ epochs (``epochs``, ``eval_every``). Training stops early once an evaluation
 (``eval_episodes`` deterministic episodes) reaches ``stop_value`` (default: the env's
 ``reward_threshold``); ``converged`` says whether it did. Same seed, same weights.
 
+Regularisation (all off by default, so that same seed still gives the same weights): ``obs_noise``
+(Gaussian noise on each batch's normalised inputs, its own seeded stream), ``weight_decay`` (decoupled,
+weight matrices only) and ``lr_schedule="linear"``; measured on the MuJoCo table without a gain in
+every cell (docs/benchmarks.md, "The MuJoCo table"), so no tuned row sets them.
+
 Data larger than memory: ``max_memory_mb`` (default: half the available RAM) bounds what the
 training data may take (:func:`plan_memory`). When the in-memory split would not fit (or with
 ``stream=True``) batches are streamed from the file instead (``DemoDataset.iter_batches``:
