@@ -94,6 +94,8 @@ def register(app: typer.Typer) -> None:
                                               show_default=False),
         encoder: Optional[str] = typer.Option(None, "--encoder", help=field_help(BCConfig, "encoder"),
                                               show_default=False),
+        aux_state: Optional[float] = typer.Option(None, "--aux-state", metavar="WEIGHT",
+                                                  help=field_help(BCConfig, "aux_state"), show_default=False),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -122,7 +124,7 @@ def register(app: typer.Typer) -> None:
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target, "stream": stream,
                                      "max_memory_mb": max_memory, "workers": workers, "history": history,
-                                     "force": force, "encoder": encoder}
+                                     "force": force, "encoder": encoder, "aux_state": aux_state}
         if not main_rank:
             train_bc(dataset, None, distributed=distributed, **overrides)
             return
