@@ -1,7 +1,7 @@
 """BC from pixels on CartPole-v1: a privileged expert acts on the state, a CNN student learns from frames.
 
     python benchmarks/pixel_bc.py [--episodes 20] [--epochs 8] [--label-noise 0.3] [--crop 170,320,100,400]
-        [--encoder nature_cnn_diff] [--out-dir /tmp/pixel-bc] [--reuse]
+        [--encoder nature_cnn_diff] [--aux-state 1.0] [--out-dir /tmp/pixel-bc] [--reuse]
 
 1. the expert: BC (MLP) on the reference dataset datasets/cartpole-v1-expert.h5 (return 500);
 2. ``collect --render-obs``: the expert acts on CartPole's state while 84x84 grayscale frames,
@@ -10,8 +10,10 @@
    ``--label-noise EPS`` (``collect --label-noise``, DART-style, Laskey et al. 2017): with probability EPS a
    seeded random action is executed, and the recorded label is always the expert's action for the state
    (the data then shows the pole visibly off balance, with the expert's correction as the label);
+   ``--aux-state W`` (> 0) also records the expert's state observation per step (``collect --record-state``);
 3. BC with a CNN on the frames (``--encoder``: auto -> nature_cnn, or nature_cnn_diff; mean-frame
-   centring), evaluated in the dataset's env, e.g. ``pixels84-gray-stack4/CartPole-v1`` (the student sees
+   centring; ``--aux-state W``: privileged state supervision, ``bc-train --aux-state``: a linear layer on the
+   CNN's features regresses the standardised state, weight W, dropped after training), evaluated in the dataset's env, e.g. ``pixels84-gray-stack4/CartPole-v1`` (the student sees
    frames only, made as in the dataset: its env id carries size, colour, stack and crop).
 
 Prints one JSON object: the expert's return, the student's return and its ratio, episodes, steps,
@@ -46,7 +48,12 @@ def main() -> None:
     ap.add_argument("--crop", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
                     help="TOP,BOTTOM,LEFT,RIGHT: crop the rendered 600x400 frame before resizing (collect --render-crop)")
     ap.add_argument("--encoder", default="auto", help="BC's encoder: auto (nature_cnn) or nature_cnn_diff")
+    ap.add_argument("--aux-state", type=float, default=0.0,
+                    help="BC's auxiliary state-regression weight (bc-train --aux-state); the frames are then "
+                         "collected with the expert's state observations (collect --record-state)")
     ap.add_argument("--eval-every", type=int, default=2, help="evaluate the student every N epochs")
+    ap.add_argument("--stop-value", type=float, default=475.0,
+                    help="stop training once an evaluation (--eval-episodes) reaches this return (1e9: never)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the CNN training")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--out-dir", default="/tmp/pixel-bc")
@@ -71,7 +78,8 @@ def main() -> None:
     t = time.perf_counter()
     res = collect_demo_data(str(out / "expert.pt"), "CartPole-v1", data, n_episodes=args.episodes, seed=100,
                             mode="overwrite", render_obs=True, render_size=84, grayscale=True, frame_stack=4,
-                            render_crop=args.crop, label_noise=args.label_noise, eval_episodes=0)
+                            render_crop=args.crop, label_noise=args.label_noise, eval_episodes=0,
+                            record_state=args.aux_state > 0)
     steps, mean_return = res.steps, res.mean_return
     fig.update(collect_s=time.perf_counter() - t, steps=steps, collect_return=mean_return,
                label_noise=args.label_noise, bytes_per_frame=data.stat().st_size / steps)
@@ -82,13 +90,14 @@ def student_stage(args: argparse.Namespace, out: Path, data: Path, fig: dict, st
     t = time.perf_counter()
 
     def show(rec: dict) -> None:
-        print(json.dumps({k: rec.get(k) for k in ("epoch", "loss", "val_accuracy", "eval_mean", "time_s")}),
+        keys = ("epoch", "loss", "val_accuracy", "aux_state_loss", "val_state_mse", "eval_mean", "time_s")
+        print(json.dumps({k: rec[k] for k in keys if k in rec}),
               flush=True)
 
     student = train_bc(data, out=str(out / "student.pt"), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                       encoder=args.encoder, stop_value=475.0, seed=0, callback=show,
-                       num_threads=args.threads)
+                       encoder=args.encoder, stop_value=args.stop_value, seed=0, callback=show,
+                       num_threads=args.threads, aux_state=args.aux_state)
     fig.update(train_s=time.perf_counter() - t, epochs=student.epochs, samples_per_s=student.samples_per_s,
                updates=student.epochs * -(-int(0.9 * steps) // args.batch_size))
     ev = evaluate_policy(student.policy, load_dataset(data).env_id, episodes=20, seed=1000)

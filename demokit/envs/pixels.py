@@ -180,20 +180,37 @@ class PixelObservation(gym.Wrapper):
         return self.frames.copy(), reward, terminated, truncated, info
 
 
+#: the per-step extra holding the state observation a privileged policy acted on (``collect --record-state``)
+STATE_OBSERVATION = "state_observation"
+
+
 class StateObsActor:
     """An actor of a privileged policy acting on the base env's state observations of a vector
     env of :class:`PixelObservation` envs (``collect --render-obs``): the stepper's observation
-    batch (the frames, which are recorded) is replaced by the running envs' ``state_obs``."""
+    batch (the frames, which are recorded) is replaced by the running envs' ``state_obs``.
 
-    def __init__(self, inner: Any, venv: Any) -> None:
+    ``record``: the base env's observation space (a Box) to also store each step's state observation
+    as the extra :data:`STATE_OBSERVATION` (its shape and dtype), or None."""
+
+    def __init__(self, inner: Any, venv: Any, record: spaces.Space | None = None) -> None:
         self.inner, self.venv = inner, venv
-        self.extras_spec = inner.extras_spec
+        self.extras_spec = dict(inner.extras_spec)
+        self.record = record is not None
+        if record is not None:
+            if not isinstance(record, spaces.Box):
+                raise UserError(f"--record-state stores a Box state observation, not {type(record).__name__}")
+            self.extras_spec[STATE_OBSERVATION] = (tuple(record.shape), np.dtype(record.dtype))
+            self.dtype = np.dtype(record.dtype)
 
     def start(self, slot: int, episode: int) -> None:
         self.inner.start(slot, episode)
 
     def act(self, obs: Any, slots: np.ndarray) -> tuple[Any, Any]:
-        return self.inner.act(state_batch(self.venv, slots), slots)
+        states = state_batch(self.venv, slots)
+        actions, extras = self.inner.act(states, slots)
+        if self.record:
+            extras = {**(extras or {}), STATE_OBSERVATION: states.astype(self.dtype, copy=False)}
+        return actions, extras
 
 
 def state_batch(venv: Any, slots: np.ndarray) -> np.ndarray:

@@ -111,6 +111,8 @@ DEFAULT_EVAL_STEPS = 250
 SMALL_NET_PARAMS = 1_000_000
 #: validation rows kept in memory when streaming (a seeded sample of the validation episodes' rows)
 STREAM_VAL_ROWS = 8192
+#: the dataset field ``aux_state`` regresses (``collect --record-state``)
+STATE_FIELD = "extras/state_observation"
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,12 @@ class BCConfig:
     workers: int = option(0, "DataLoader worker processes reading streamed batches (0: read in this process)")
     history: int = option(1, "observations the policy sees per decision: the last K, oldest first, edge-padded "
                              "at an episode's start (windows of the dataset; acting keeps a per-env history)")
+    aux_state: float = option(0.0, "weight of an auxiliary loss (privileged state supervision): a linear layer "
+                                   "on the encoder's features regresses the state observation the expert acted on "
+                                   "(extras/state_observation, collect --record-state; standardised with the "
+                                   "training split's mean and std), mean squared error times this weight added to "
+                                   "the BC loss; the layer is dropped after training, the policy acts from its own "
+                                   "observations (0: off)")
     lr_schedule: Literal["constant", "linear"] | None = option(None, "learning rate over the epochs: constant, or "
                                                                      "linear: lr * (1 - (epoch - 1) / epochs), from "
                                                                      "lr down to lr / epochs in the last (default: "
@@ -294,6 +302,10 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.workers must be >= 0, got {cfg.workers}")
     if cfg.history < 1:
         raise ConfigError(f"BCConfig.history must be >= 1, got {cfg.history}")
+    if not (cfg.aux_state >= 0 and math.isfinite(cfg.aux_state)):
+        raise ConfigError(f"BCConfig.aux_state must be a finite weight >= 0, got {cfg.aux_state}")
+    if cfg.aux_state > 0 and cfg.stream:
+        raise ConfigError("BCConfig.aux_state trains from the split in memory: leave stream off")
     if cfg.weight_decay is not None and not (math.isfinite(cfg.weight_decay) and 0 <= cfg.lr * cfg.weight_decay < 1):
         raise ConfigError(f"BCConfig.weight_decay must be >= 0 with lr * weight_decay < 1 (0: no decay), "
                           f"got {cfg.weight_decay} (lr {cfg.lr})")
@@ -468,6 +480,8 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
                            f"(demokit collect)")
     head = default_head(ds.action_space)
     encoder = resolve_encoder(ds, cfg)
+    if cfg.aux_state > 0:
+        _check_aux_state(ds, distributed)
     if cfg.obs_noise and not encoder_class(encoder).normalizable:
         raise ConfigError(f"BCConfig.obs_noise adds noise to flat network inputs; encoder {encoder!r} takes the "
                           f"observations as stored: leave obs_noise at 0 with it")
@@ -483,6 +497,9 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     val_rows = episode_rows(ds.episode_starts, ds.episode_lengths, val_eps)
 
     plan = plan_memory(ds, cfg, len(train_rows), len(val_rows))
+    if cfg.aux_state > 0 and plan.stream:
+        raise ConfigError(f"BCConfig.aux_state trains from the split in memory, which would not fit the memory budget "
+                          f"({plan.budget_bytes / 2**20:.0f} MB); raise max_memory_mb or leave aux_state at 0")
     policy = _init_policy(ds, cfg, head, encoder)
     threads = cfg.num_threads
     if threads is None and device.type == "cpu" and sum(p.numel() for p in policy.parameters()) < SMALL_NET_PARAMS:
@@ -509,6 +526,22 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     return BCResult(policy=policy, checkpoint=checkpoint, mean_return=mean_return, std_return=std_return,
                     epochs=epochs_done, samples_per_s=samples_per_s, converged=converged, wall_s=wall_s,
                     history=tuple(history), tuned_defaults=tuned)
+
+
+def _check_aux_state(ds: DemoDataset, distributed: bool) -> None:
+    """``aux_state`` needs the dataset's per-step state observations, in one process."""
+    if STATE_FIELD not in ds.field_names():
+        raise DatasetError(f"--aux-state regresses the expert's state observations, but dataset {ds.path} has no "
+                           f"{STATE_FIELD}: collect the frames with --render-obs --record-state")
+    if distributed:
+        raise ConfigError("BCConfig.aux_state trains in one process; run it without torchrun")
+
+
+def _init_aux(cfg: BCConfig, in_dim: int, state_dim: int) -> torch.nn.Linear:
+    """The auxiliary state regressor (features -> standardised state); initial weights from the seed only."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, "bc-aux-state"))
+        return torch.nn.Linear(in_dim, state_dim)
 
 
 def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp") -> NeuralPolicy:
@@ -553,20 +586,47 @@ class _Trainer:
             self.xv = policy.normalize(torch.from_numpy(xv).to(device)) if xv is not None else None
             self.yv = _targets(av, ds.action_space).to(device) if av is not None else None
         self.discrete = isinstance(ds.action_space, spaces.Discrete)
+        self.aux: torch.nn.Linear | None = None
+        self.s = self.sv = None
+        if cfg.aux_state > 0:
+            self._load_states(train_rows, val_rows)
         if not self.discrete and cfg.loss == "mse":
             policy.freeze_action_std()  # MSE fits the mean only
         self.model = comm.wrap(policy)
         self._seeds: dict[tuple[int, bool], torch.Tensor] = {}
         trainable = [p for p in policy.parameters() if p.requires_grad]
+        if self.aux is not None:
+            trainable += list(self.aux.parameters())
         self.opt = make_adam(trainable, cfg.lr, direct=True)
         #: the gradient without the autograd engine where the policy is the common case (None: autograd)
-        self.grad = hand_written_grad(policy, trainable, loss=cfg.loss, world_size=comm.world_size)
+        self.grad = None if self.aux is not None else \
+            hand_written_grad(policy, trainable, loss=cfg.loss, world_size=comm.world_size)
         #: the weight matrices decayed after each step, and their factor (None: no decay)
         self.decayed = [p for p in trainable if p.dim() > 1] if cfg.weight_decay else None
         self.decay = 1.0 - cfg.lr * cfg.weight_decay if cfg.weight_decay else 1.0
         #: the input noise's own random stream (one per rank); None without noise (no draws: same weights as before)
         self.noise_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "bc-obs-noise", comm.rank)) \
             if cfg.obs_noise else None
+
+    def _load_states(self, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
+        """``aux_state``: the training (and validation) rows' state observations, standardised with the
+        training split's mean and std (a constant component: std 1), and the regressor."""
+        ds = self.ds
+
+        def states(rows: np.ndarray) -> np.ndarray:
+            got = np.asarray(ds.read([STATE_FIELD], rows)[STATE_FIELD], dtype=np.float64)
+            return got.reshape(len(got), -1)
+
+        s = states(train_rows[self.lo:self.hi])
+        sv = states(val_rows) if len(val_rows) else None
+        if not np.isfinite(s).all() or (sv is not None and not np.isfinite(sv).all()):
+            raise DatasetError(f"dataset {ds.path}: {STATE_FIELD} holds NaN or inf values")
+        mean, std = s.mean(0), s.std(0)
+        std[std < 1e-8] = 1.0
+        self.s = torch.from_numpy(((s - mean) / std).astype(np.float32)).to(self.device)
+        if sv is not None:
+            self.sv = torch.from_numpy(((sv - mean) / std).astype(np.float32)).to(self.device)
+        self.aux = _init_aux(self.cfg, self.policy.encoder.out_dim, s.shape[1]).to(self.device)
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         """The batch's inputs plus ``obs_noise`` times standard Gaussian noise (drawn on the CPU: the same
@@ -737,14 +797,28 @@ class _Trainer:
             seed = self._seeds[key] = value.to(self.device)
         return seed
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, seed: torch.Tensor, s: torch.Tensor | None = None
+              ) -> torch.Tensor:
         """One gradient step on the batch (x, y); returns the batch's summed loss (detached).
 
         The gradient is that of ``summed * seed``, seeded directly (``backward(seed)``: no
         multiplication node, no ones tensor): the same gradients, bit for bit, as the
         ``(summed * scale).backward()`` it replaces, one autograd node and two ops fewer. For
         an MLP of tanh layers with a categorical head, :mod:`demokit.il.mlp_grad` computes the
-        same gradients bit for bit without the autograd engine."""
+        same gradients bit for bit without the autograd engine. ``s`` (``aux_state``): the batch's
+        standardised states; the loss adds ``aux_state`` times the regressor's summed per-sample MSE
+        (the returned sum is the BC loss alone)."""
+        if s is not None:
+            assert self.aux is not None
+            feats = self.policy.encoder(x)
+            summed = self._losses(self.policy.head(feats), y).sum()
+            aux = (self.aux(feats) - s).pow(2).mean(-1).sum()
+            self.opt.zero_grad()
+            (summed + self.cfg.aux_state * aux).backward(seed)
+            self.opt.step()
+            self._decay()
+            self._aux_total += aux.detach()
+            return summed.detach()
         if self.grad is not None:
             summed, grads = self.grad(x, y, seed)
             for p, g in zip(self.grad.params, grads):
@@ -787,9 +861,11 @@ class _Trainer:
             sizes = edges.diff().tolist()
         perm = perm.to(self.device)
         xs, ys = self.x.index_select(0, perm).split(sizes), self.y.index_select(0, perm).split(sizes)
+        ss = self.s.index_select(0, perm).split(sizes) if self.s is not None else [None] * len(sizes)
         total = torch.zeros((), device=self.device)
-        for x, y, k in zip(xs, ys, starts):
-            total += self._step(self._noisy(x), y, self._seed(min(gb, n - k)))
+        self._aux_total = torch.zeros((), device=self.device)
+        for x, y, s, k in zip(xs, ys, ss, starts):
+            total += self._step(self._noisy(x), y, self._seed(min(gb, n - k)), s)
         mean_loss = float(self.comm.all_reduce_sum(total.reshape(1).double())[0]) / n
         return mean_loss, time.perf_counter() - t0
 
@@ -797,8 +873,11 @@ class _Trainer:
     def _validate(self) -> dict[str, float]:
         if self.xv is None or not self.comm.is_main:
             return {}
-        out = self.policy(self.xv)
+        feats = self.policy.encoder(self.xv)
+        out = self.policy.head(feats)
         rec = {"val_loss": float(self._losses(out, self.yv).mean())}
+        if self.aux is not None and self.sv is not None:  # mean squared error of the standardised state
+            rec["val_state_mse"] = float((self.aux(feats) - self.sv).pow(2).mean())
         if self.discrete:
             rec["val_accuracy"] = float((out.argmax(-1) == self.yv).float().mean())
         else:
@@ -831,6 +910,8 @@ class _Trainer:
             loss, secs = self._stream_epoch(epoch) if self.stream else self._epoch(gen)
             train_time += secs
             rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
+            if self.aux is not None:
+                rec["aux_state_loss"] = float(self._aux_total) / self.n_train
             if cfg.lr_schedule == "linear":
                 rec["lr"] = cfg.lr * (1 - (epoch - 1) / self.max_epochs)
             evaluated = cfg.eval_episodes > 0 and self.eval_every > 0 and epoch % self.eval_every == 0

@@ -127,6 +127,10 @@ class CollectConfig:
                                      "uniformly random action while the policy's own action is recorded as the "
                                      "label (the executed one as extras/executed_action); seeded per episode. "
                                      "The data then shows states off the policy's path with its corrections")
+    record_state: bool = option(False, "with render_obs: also store the state observation the policy acted on, "
+                                       "per step, as extras/state_observation (privileged information for the "
+                                       "student's training, e.g. bc-train --aux-state; the student still acts "
+                                       "from frames). Needs a Box state observation")
 
 
 @dataclass(frozen=True)
@@ -336,6 +340,8 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                                or cfg.render_crop is not None):
         raise UserError("--grayscale, --frame-stack, --render-size and --render-crop apply to rendered frames: add "
                         "--render-obs")
+    if cfg.record_state and not cfg.render_obs:
+        raise UserError("--record-state stores the state observation next to rendered frames: add --render-obs")
     if not 0.0 <= cfg.label_noise < 1.0:
         raise UserError(f"label_noise must be a probability in [0, 1), got {cfg.label_noise}")
     seeds = range(cfg.seed + cfg.first_episode, cfg.seed + cfg.first_episode + (cfg.n_episodes or 1))
@@ -389,6 +395,9 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                                   "frame_stack": cfg.frame_stack,
                                   "crop": None if cfg.render_crop is None else list(cfg.render_crop),
                                   "note": "the policy acted on the state observation; the frames were recorded"}
+            if cfg.record_state:
+                prov["render_obs"]["state_observation"] = ("extras/state_observation: the state observation the "
+                                                           "policy acted on at each step")
         if cfg.label_noise:
             prov["label_noise"] = {"probability": cfg.label_noise,
                                    "note": "actions are the policy's labels; with this probability per step the env "
@@ -402,7 +411,8 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
         if cfg.render_obs:
             from demokit.envs.pixels import StateObsActor
 
-            actor = StateObsActor(actor, stepper.venv)
+            actor = StateObsActor(actor, stepper.venv,
+                                  record=make_env(state_env_id).observation_space if cfg.record_state else None)
         if append_target is not None and Path(append_target).exists():
             check_appendable(load_dataset(append_target), append_target, observation_space=obs_space,
                              action_space=act_space, env_id=env_id, extras=actor.extras_spec)

@@ -121,6 +121,7 @@ def test_checkpoint_env_from_checkpoint_and_mismatch(tmp_path: Path, ckpt: Path,
     (["--env", "CartPole-v1", "--episodes", "2", "--render-crop", "0,90,0,90"], "add --render-obs"),
     (["--env", "CartPole-v1", "--episodes", "2", "--render-obs", "--render-crop", "1,2,3"], "four integers"),
     (["--env", "CartPole-v1", "--episodes", "2", "--label-noise", "1"], "label_noise must be a probability"),
+    (["--env", "CartPole-v1", "--episodes", "2", "--record-state"], "add --render-obs"),
 ])
 def test_bad_options_exit_2_without_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                          match: str) -> None:

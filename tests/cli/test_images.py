@@ -47,3 +47,19 @@ def test_frames_the_cnn_cannot_take_are_refused(kind: str, needle: str, tmp_path
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     assert needle in lines[0], lines[0]
     assert _files(tmp_path) == before  # no checkpoint, no run folder
+
+
+@pytest.mark.parametrize("weight, needle", [("1", "--record-state"), ("-1", "aux_state must be a finite weight")])
+def test_aux_state_without_recorded_states_or_with_a_bad_weight_is_refused(
+        weight: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.helpers import write_leaning_poles
+
+    data = write_leaning_poles(tmp_path / "data.h5", episodes=2, steps=8, seed=0)
+    before = _files(tmp_path)
+    rc = main(["bc-train", str(data), "--aux-state", weight, "--out", str(tmp_path / "bc.pt"),
+               "--run-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert needle in lines[0], lines[0]
+    assert _files(tmp_path) == before

@@ -222,3 +222,64 @@ def test_dagger_from_pixels_with_a_state_expert_as_oracle(expert_checkpoint, tmp
             labels.append(int(expert.act(np.asarray(state, np.float32)[None])[0]))
             state, *_ = env.step(int(ds.extras["executed_action"][lo + t]))
         np.testing.assert_array_equal(labels, ds.actions[lo:lo + n])
+
+
+def test_record_state_stores_the_state_the_expert_acted_on(expert_checkpoint, tmp_path):
+    """collect --record-state: extras/state_observation is the state the privileged expert acted on at each
+    step (its label is the expert's action on that row's state); frames and labels are those of the same
+    collection without it; without --render-obs it is refused."""
+    cfg = dict(SMALL, label_noise=0.5, eval_episodes=0, n_episodes=1, seed=7, num_envs=1)
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    collect_demo_data(str(expert_checkpoint), "CartPole-v1", a, record_state=True, **cfg)
+    collect_demo_data(str(expert_checkpoint), "CartPole-v1", b, **cfg)
+    ds, plain = load_dataset(a), load_dataset(b)
+    np.testing.assert_array_equal(ds.observations, plain.observations)
+    np.testing.assert_array_equal(ds.actions, plain.actions)
+    assert "state_observation" not in plain.extras_spec
+    states = ds.extras["state_observation"]
+    assert states.shape == (len(ds), 4) and states.dtype == np.float32
+    env = gym.make("CartPole-v1")  # replay the executed actions in the state env: the same states
+    state, _ = env.reset(seed=int(ds.episode_seeds[0]))
+    for t in range(len(ds)):
+        np.testing.assert_array_equal(states[t], state)
+        state, *_ = env.step(int(ds.extras["executed_action"][t]))
+    expert = load_checkpoint(expert_checkpoint).policy
+    np.testing.assert_array_equal(expert.act(states), ds.actions)
+    assert "state_observation" in ds.provenance["render_obs"]
+    with pytest.raises(UserError, match="add --render-obs"):
+        collect_demo_data(str(expert_checkpoint), "CartPole-v1", tmp_path / "c.h5", n_steps=5, record_state=True)
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_bc_aux_state_learns_the_privileged_state_and_acts_from_frames(tmp_path):
+    """bc --aux-state: a linear layer on the CNN's features regresses the standardised state (here the cart's
+    column and the lean, synthetic frames): its held-out error falls far below the state's variance (1.0),
+    the action is still learned, and the checkpoint holds only the policy, which acts from frames."""
+    path = write_leaning_poles(tmp_path / "lean.h5", episodes=8, steps=64, seed=0, with_state=True)
+    out = tmp_path / "aux.pt"
+    res = train_bc(path, epochs=12, batch_size=32, eval_episodes=0, val_fraction=0.25, seed=0, aux_state=1.0,
+                   out=str(out))
+    first, last = res.history[0], res.history[-1]
+    assert last["val_state_mse"] < 0.3 and last["val_state_mse"] < first["val_state_mse"]
+    assert last["aux_state_loss"] < 0.3 and last["val_accuracy"] >= 0.9
+    ck = load_checkpoint(out)
+    assert ck.training["config"]["aux_state"] == 1.0
+    plain = train_bc(path, epochs=1, batch_size=32, eval_episodes=0, val_fraction=0.25, seed=0)
+    assert set(ck.policy.state_dict()) == set(plain.policy.state_dict())  # the regressor is not saved
+    assert "val_state_mse" not in plain.history[0]
+    frames = np.array(load_dataset(path).observations[:5])
+    np.testing.assert_array_equal(ck.policy.act(frames), res.policy.act(frames))
+
+
+def test_bc_aux_state_bad_inputs(tmp_path):
+    from demokit.errors import ConfigError, DatasetError
+
+    path = write_leaning_poles(tmp_path / "lean.h5", episodes=2, steps=8, seed=0)
+    out = tmp_path / "x.pt"
+    with pytest.raises(DatasetError, match="--record-state"):
+        train_bc(path, epochs=1, eval_episodes=0, aux_state=1.0, out=str(out))
+    with pytest.raises(ConfigError, match="aux_state"):
+        train_bc(path, epochs=1, eval_episodes=0, aux_state=-1.0, out=str(out))
+    with pytest.raises(ConfigError, match="aux_state"):
+        train_bc(path, epochs=1, eval_episodes=0, aux_state=1.0, stream=True, out=str(out))
+    assert not out.exists()

@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
                                                   help=h("render_crop"), show_default=False),
         label_noise: Optional[float] = typer.Option(None, "--label-noise", metavar="P", help=h("label_noise"),
                                                     show_default=False),
+        record_state: bool = typer.Option(False, "--record-state", help=h("record_state")),
         first_episode: Optional[int] = typer.Option(None, "--first-episode", metavar="K", help=h("first_episode"),
                                                     show_default=False),
         nproc: Optional[int] = typer.Option(None, "--nproc", metavar="N",
@@ -98,7 +99,8 @@ def register(app: typer.Typer) -> None:
         settings = dict(n_episodes=episodes, n_steps=steps, seed=seed, num_envs=num_envs,
                         deterministic=False if stochastic else None, mode=mode, compression=compression,
                         render_obs=render_obs, render_size=render_size, grayscale=grayscale, frame_stack=frame_stack,
-                        render_crop=render_crop, label_noise=label_noise, first_episode=first_episode)
+                        render_crop=render_crop, label_noise=label_noise, first_episode=first_episode,
+                        record_state=record_state or None)
         if launched_by_torchrun():
             _collect_rank(policy, env, out, settings, json_out)
             return

@@ -94,6 +94,8 @@ def register(app: typer.Typer) -> None:
                                               show_default=False),
         encoder: Optional[str] = typer.Option(None, "--encoder", help=field_help(BCConfig, "encoder"),
                                               show_default=False),
+        aux_state: Optional[float] = typer.Option(None, "--aux-state", metavar="WEIGHT",
+                                                  help=field_help(BCConfig, "aux_state"), show_default=False),
         normalize_obs: Optional[bool] = typer.Option(None, "--normalize-obs/--no-normalize-obs",
                                                      help=field_help(BCConfig, "normalize_obs"), show_default=False),
         obs_noise: Optional[float] = typer.Option(None, "--obs-noise", help=field_help(BCConfig, "obs_noise"),
@@ -130,8 +132,8 @@ def register(app: typer.Typer) -> None:
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target, "stream": stream,
                                      "max_memory_mb": max_memory, "workers": workers, "history": history,
-                                     "force": force, "encoder": encoder, "obs_noise": obs_noise,
-                                     "normalize_obs": normalize_obs, "weight_decay": weight_decay,
+                                     "force": force, "encoder": encoder, "aux_state": aux_state,
+                                     "obs_noise": obs_noise, "normalize_obs": normalize_obs, "weight_decay": weight_decay,
                                      "lr_schedule": lr_schedule}
         if not main_rank:
             train_bc(dataset, None, distributed=distributed, **overrides)
