@@ -113,7 +113,13 @@ def bc_settings(env_id: str) -> dict[str, Any]:
     from demokit.il.bc import BCConfig, resolve_bc_config
 
     cfg, _ = resolve_bc_config(BCConfig(), env_id)
-    return {k: v for k, v in to_dict(cfg).items() if k not in ("seed", "out", "force", "device", "env_id")}
+    return {k: v for k, v in to_dict(cfg).items() if k not in ("seed", "out", "force", "device", "env_id")
+            and not (k in NEW_BC_OPTIONS and v == NEW_BC_OPTIONS[k])}
+
+
+#: BC options added after cells were cached, with the value that trains as before they existed: left out of a
+#: cell's settings at that value, so that the cells computed before the option stay valid
+NEW_BC_OPTIONS: dict[str, Any] = {"obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant"}
 
 
 def dagger_settings(env_id: str) -> dict[str, Any]:
@@ -166,8 +172,12 @@ def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False) -> dic
         return None
     if cell.get("settings") != json.loads(json.dumps(want)):  # compare as JSON (tuples are lists there)
         return None
-    if not Path(cell.get("policy", "")).exists():
-        return None
+    policy = Path(cell.get("policy", ""))
+    if not policy.exists():  # a cache copied from another checkout: the policy beside the cell
+        policy = path.parent.parent / "policies" / policy.name
+        if not policy.is_file():
+            return None
+        cell = {**cell, "policy": str(policy)}
     return cell
 
 

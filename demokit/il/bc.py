@@ -98,7 +98,7 @@ from demokit.evaluation import evaluate_policy
 from demokit.il.distributed import Comm, communicator, rank_device, shard_bounds
 from demokit.il.mlp_grad import hand_written_grad
 from demokit.policies import NeuralPolicy, default_head, file_sha256, make_policy, save_checkpoint
-from demokit.policies.networks import make_adam
+from demokit.policies.networks import make_adam, set_learning_rate
 from demokit.policies.encoders import encoder_class, resolve_encoder as pick_encoder
 from demokit.policies.neural import stack_space
 from demokit.paths import check_output_path
@@ -169,6 +169,19 @@ class BCConfig:
                                    "training split's mean and std), mean squared error times this weight added to "
                                    "the BC loss; the layer is dropped after training, the policy acts from its own "
                                    "observations (0: off)")
+    lr_schedule: Literal["constant", "linear"] | None = option(None, "learning rate over the epochs: constant, or "
+                                                                     "linear: lr * (1 - (epoch - 1) / epochs), from "
+                                                                     "lr down to lr / epochs in the last (default: "
+                                                                     "the env's tuned BC row, else constant)")
+    weight_decay: float | None = option(None, "decoupled weight decay (AdamW) of the weight matrices per gradient "
+                                              "step: each is multiplied by 1 - lr * weight_decay after Adam's "
+                                              "update; biases are not decayed (default: the env's tuned BC row, "
+                                              "else 0: none)")
+    obs_noise: float | None = option(None, "std of the Gaussian noise added to each training batch's network "
+                                           "inputs (after normalisation: in units of each feature's std), a fresh "
+                                           "draw per batch; input augmentation against drifting off the expert's "
+                                           "states; flat-input encoders only (default: the env's tuned BC row, "
+                                           "else 0: none)")
 
 
 @dataclass(frozen=True)
@@ -197,7 +210,8 @@ class BCResult:
 
 #: the defaults of BCConfig's per-env fields for an env without a tuned BC row (``None`` fields not listed
 #: here, such as ``epochs``, keep their own meaning: "follow the data")
-GENERIC_DEFAULTS: dict[str, Any] = {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh"}
+GENERIC_DEFAULTS: dict[str, Any] = {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh", "obs_noise": 0.0,
+                                     "weight_decay": 0.0, "lr_schedule": "constant"}
 
 
 def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, Any]]:
@@ -297,6 +311,11 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.aux_state must be a finite weight >= 0, got {cfg.aux_state}")
     if cfg.aux_state > 0 and cfg.stream:
         raise ConfigError("BCConfig.aux_state trains from the split in memory: leave stream off")
+    if cfg.weight_decay is not None and not (math.isfinite(cfg.weight_decay) and 0 <= cfg.lr * cfg.weight_decay < 1):
+        raise ConfigError(f"BCConfig.weight_decay must be >= 0 with lr * weight_decay < 1 (0: no decay), "
+                          f"got {cfg.weight_decay} (lr {cfg.lr})")
+    if cfg.obs_noise is not None and not (math.isfinite(cfg.obs_noise) and cfg.obs_noise >= 0):
+        raise ConfigError(f"BCConfig.obs_noise must be a finite std >= 0 (0: no input noise), got {cfg.obs_noise}")
     if cfg.history > 1 and cfg.workers > 0:
         raise ConfigError("BCConfig.workers > 0 streams plain batches; with history > 1 leave workers at 0 "
                           "(windows are streamed in this process)")
@@ -468,6 +487,9 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     encoder = resolve_encoder(ds, cfg)
     if cfg.aux_state > 0:
         _check_aux_state(ds, distributed)
+    if cfg.obs_noise and not encoder_class(encoder).normalizable:
+        raise ConfigError(f"BCConfig.obs_noise adds noise to flat network inputs; encoder {encoder!r} takes the "
+                          f"observations as stored: leave obs_noise at 0 with it")
     check_output_path(cfg.out, kind="checkpoint", inputs=[ds.path], force=cfg.force)  # the CLI's rules
     stop_value = resolve_stop_value(env_id, cfg.stop_value)
     device = rank_device(resolve_device(cfg.device), distributed)
@@ -584,6 +606,12 @@ class _Trainer:
         #: the gradient without the autograd engine where the policy is the common case (None: autograd)
         self.grad = None if self.aux is not None else \
             hand_written_grad(policy, trainable, loss=cfg.loss, world_size=comm.world_size)
+        #: the weight matrices decayed after each step, and their factor (None: no decay)
+        self.decayed = [p for p in trainable if p.dim() > 1] if cfg.weight_decay else None
+        self.decay = 1.0 - cfg.lr * cfg.weight_decay if cfg.weight_decay else 1.0
+        #: the input noise's own random stream (one per rank); None without noise (no draws: same weights as before)
+        self.noise_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "bc-obs-noise", comm.rank)) \
+            if cfg.obs_noise else None
 
     def _load_states(self, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
         """``aux_state``: the training (and validation) rows' state observations, standardised with the
@@ -604,6 +632,14 @@ class _Trainer:
         if sv is not None:
             self.sv = torch.from_numpy(((sv - mean) / std).astype(np.float32)).to(self.device)
         self.aux = _init_aux(self.cfg, self.policy.encoder.out_dim, s.shape[1]).to(self.device)
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """The batch's inputs plus ``obs_noise`` times standard Gaussian noise (drawn on the CPU: the same
+        draws on every device); ``x`` itself without noise."""
+        if self.noise_gen is None:
+            return x
+        noise = torch.randn(x.shape, generator=self.noise_gen, dtype=x.dtype).to(x.device)
+        return x + self.cfg.obs_noise * noise
 
     def _load(self, train_rows: np.ndarray, val_rows: np.ndarray) -> tuple[np.ndarray, Any, Any, Any]:
         """This rank's training shard (and, on rank 0, the validation rows); checked for bad values.
@@ -719,7 +755,7 @@ class _Trainer:
             with torch.no_grad():
                 x = self.policy.normalize(x.to(device))
             y = _targets(batch["actions"], ds.action_space).to(device)
-            total += self._step(x, y, self._seed(len(y), divide=True))  # the batch's mean loss
+            total += self._step(self._noisy(x), y, self._seed(len(y), divide=True))  # the batch's mean loss
             seen += len(y)
         sums = self.comm.all_reduce_sum(torch.stack([total.double(), torch.tensor(float(seen), device=device,
                                                                                   dtype=torch.float64)]))
@@ -785,6 +821,7 @@ class _Trainer:
             self.opt.zero_grad()
             (summed + self.cfg.aux_state * aux).backward(seed)
             self.opt.step()
+            self._decay()
             self._aux_total += aux.detach()
             return summed.detach()
         if self.grad is not None:
@@ -792,12 +829,19 @@ class _Trainer:
             for p, g in zip(self.grad.params, grads):
                 p.grad = g
             self.opt.step()
+            self._decay()
             return summed
         summed = self._losses(self.model(x), y).sum()
         self.opt.zero_grad()
         summed.backward(seed)
         self.opt.step()
+        self._decay()
         return summed.detach()
+
+    @torch.no_grad()
+    def _decay(self) -> None:
+        if self.decayed:
+            torch._foreach_mul_(self.decayed, self.decay)
 
     def _epoch(self, gen: torch.Generator) -> tuple[float, float]:
         """One pass over the training split; returns (mean training loss, seconds).
@@ -826,7 +870,7 @@ class _Trainer:
         total = torch.zeros((), device=self.device)
         self._aux_total = torch.zeros((), device=self.device)
         for x, y, s, k in zip(xs, ys, ss, starts):
-            total += self._step(x, y, self._seed(min(gb, n - k)), s)
+            total += self._step(self._noisy(x), y, self._seed(min(gb, n - k)), s)
         mean_loss = float(self.comm.all_reduce_sum(total.reshape(1).double())[0]) / n
         return mean_loss, time.perf_counter() - t0
 
@@ -866,11 +910,15 @@ class _Trainer:
         t_start = time.perf_counter()
         for epoch in range(1, self.max_epochs + 1):
             self.policy.train()
+            if cfg.lr_schedule == "linear":
+                set_learning_rate(self.opt, cfg.lr * (1 - (epoch - 1) / self.max_epochs))
             loss, secs = self._stream_epoch(epoch) if self.stream else self._epoch(gen)
             train_time += secs
             rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
             if self.aux is not None:
                 rec["aux_state_loss"] = float(self._aux_total) / self.n_train
+            if cfg.lr_schedule == "linear":
+                rec["lr"] = cfg.lr * (1 - (epoch - 1) / self.max_epochs)
             evaluated = cfg.eval_episodes > 0 and self.eval_every > 0 and epoch % self.eval_every == 0
             if evaluated or (epoch == self.max_epochs and cfg.eval_episodes > 0):
                 self.policy.eval()

@@ -20,6 +20,8 @@ GAIL's: ``D -> 1`` on expert transitions, trained with BCE on the logit.
   steps, seed 0): while the policy is unlike the expert, ``z < 0`` and ending early pays.
   ``positive`` carries a survival bias (right for CartPole, wrong where ending sooner is
   the goal: use ``logit`` or ``negative`` there);
+* ``policy_term=False`` drops ``- log pi`` (the logit is ``f``): for a learner whose policy is not
+  the max-ent one AIRL's derivation assumes (DQN's epsilon-greedy, the MountainCar-v0 default);
 * the expert transitions' ``log pi(a_E | s_E)`` come from the current policy: the trainer
   binds its evaluator with :meth:`AirlRewardModel.use_policy_log_probs` (a model used
   outside a trainer binds its own);
@@ -74,6 +76,8 @@ class AirlConfig:
     reward_form: AirlRewardForm = option("positive", "the learner's reward from the logit z = f - log pi: positive "
                                                      "(softplus(z) = -log(1-D)), logit (z) or negative (log D); or "
                                                      "shaped (f alone: for learners with their own entropy term)")
+    policy_term: bool = option(True, "subtract log pi(a|s) of the acting policy in the logit (AIRL's D); false: "
+                                     "logit = f (a learner without a max-ent policy, e.g. DQN's epsilon-greedy one)")
     policy_window: int | None = option(None, "off-policy learners: clear_data(iter) keeps the latest N collected "
                                              "policy transitions (the replay buffer's recent ones) instead of "
                                              "clearing; unset: clear every clear_buffer_per_iters rounds")
@@ -137,8 +141,12 @@ AIRL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     # oscillated between -274 and -1285 for 26k steps
     "Pendulum-v1": {"sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1,
                                              "reward_form": "shaped", "state_only": False}}},
-    # ended by reaching the flag: every step costs (negative); GAIL's DQN rounds on this env
-    "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative", "policy_window": 1_000},
+    # ended by reaching the flag: every step costs (negative); GAIL's DQN rounds on this env. No policy term: DQN's
+    # epsilon-greedy -log pi is ~0.05 on the greedy action and 3.7 on the others (eps 0.07), so log D paid the
+    # actions DQN was not taking and the greedy policy chased it (seed 1: checks -113 to -200, 0.84 over 100
+    # episodes at 60k); with the logit f alone seed 1 stopped at the goal after 35k env steps, 1.02
+    "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative", "policy_window": 1_000,
+                                                "policy_term": False},
                                "rl": {"train_freq": 64, "gradient_steps": 32, "eval_every": 5_000}}},
 }
 #: AIRL's learner per env when none is given: the env's off-policy learner where PPO needs far more steps (Pendulum-v1:
@@ -196,6 +204,8 @@ class AirlRewardModel(BaseRewardModel):
         """The discriminator logit ``f - log pi`` (B,); ``log_probs``: given, else the batch's, else the
         current acting policy's (:meth:`use_policy_log_probs`)."""
         b = self.expert.batch(data)
+        if not self.cfg.policy_term:
+            return self.f(b)
         lp = log_probs if log_probs is not None else b.log_probs
         if lp is None:
             lp = self._current_log_probs(b.observations, b.actions)
@@ -234,7 +244,7 @@ class AirlRewardModel(BaseRewardModel):
         if num_transitions(data) == 0:
             return
         b = self._needs_next(self.expert.batch(data))
-        if b.log_probs is None and self._log_prob_fn is None:
+        if self.cfg.policy_term and b.log_probs is None and self._log_prob_fn is None:
             raise UserError("AIRL's collect_data needs the acting policy's log-probabilities (log_prob), or a bound "
                             "use_policy_log_probs(fn) for data without them (demokit's trainers bind theirs)")
         self._policy.append(b)
@@ -260,7 +270,7 @@ class AirlRewardModel(BaseRewardModel):
         if not self._policy:
             raise UserError("AIRL's train() needs policy data: call collect_data(new_data) first (AIRL cannot be "
                             "pretrained from expert data alone: pretrain_reward=False)")
-        if self._log_prob_fn is None:
+        if self.cfg.policy_term and self._log_prob_fn is None:
             raise UserError("AIRL needs the current policy's log-probabilities of expert actions: bind them with "
                             "use_policy_log_probs(fn) (demokit's trainers do)")
         pol = concat_batches(self._policy)
@@ -269,14 +279,16 @@ class AirlRewardModel(BaseRewardModel):
         shape = (cfg.update_per_collect, cfg.batch_size)
         ei = torch.randint(len(e), shape, device=self.device, generator=self._generator)
         pi = torch.randint(len(pol), shape, device=self.device, generator=self._generator)
-        expert_lp = self._log_probs_of_rows(e.observations, e.actions, ei, len(e))  # under the current policy
-        # policy data without its acting log-probs (off-policy replay data): the current acting policy's
-        policy_lp = (pol.log_probs.to(self.device, torch.float32).reshape(-1) if pol.log_probs is not None
-                     else self._log_probs_of_rows(pol.observations, pol.actions, pi, len(pol)))
+        expert_lp = policy_lp = None  # no policy term: the logit is f
+        if cfg.policy_term:
+            expert_lp = self._log_probs_of_rows(e.observations, e.actions, ei, len(e))  # under the current policy
+            # policy data without its acting log-probs (off-policy replay data): the current acting policy's
+            policy_lp = (pol.log_probs.to(self.device, torch.float32).reshape(-1) if pol.log_probs is not None
+                         else self._log_probs_of_rows(pol.observations, pol.actions, pi, len(pol)))
         stats = torch.zeros(cfg.update_per_collect, 3, device=self.device)
         for u in range(cfg.update_per_collect):
-            z_e = self.logits(e.transitions(ei[u]), expert_lp[ei[u]])
-            z_p = self.logits(rows_of(pol, pi[u]), policy_lp[pi[u]])
+            z_e = self.logits(e.transitions(ei[u]), None if expert_lp is None else expert_lp[ei[u]])
+            z_p = self.logits(rows_of(pol, pi[u]), None if policy_lp is None else policy_lp[pi[u]])
             loss = logits_expert_is_one_loss(z_e, z_p)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

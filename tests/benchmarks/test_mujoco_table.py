@@ -117,3 +117,33 @@ def test_dagger_cells_depend_on_every_bc_default():
     """DAgger's learner is BC at the env's defaults: any change of them (e.g. the activation) retrains its cells."""
     assert table.dagger_settings("Hopper-v5")["bc"] == table.bc_settings("Hopper-v5")
     assert table.bc_settings("Hopper-v5")["activation"] == "relu"
+
+
+def test_a_new_bc_option_at_its_neutral_value_keeps_the_cells(source, tmp_path, monkeypatch):
+    """obs_noise 0 trains as before the option existed: left out of the settings, so old cells stay valid;
+    a row that sets it retrains them."""
+    assert not set(table.NEW_BC_OPTIONS) & set(table.bc_settings("CartPole-v1"))
+    stub, cache = Stub(), tmp_path / "cache"
+    _run(stub, source, cache)
+    from demokit.rl import hyperparams
+
+    monkeypatch.setitem(hyperparams.TUNED, "CartPole-v1", {**hyperparams.TUNED["CartPole-v1"],
+                                                           "bc": {"obs_noise": 0.0}})
+    assert _run(stub, source, cache)[1] == "cached"
+    monkeypatch.setitem(hyperparams.TUNED, "CartPole-v1", {**hyperparams.TUNED["CartPole-v1"],
+                                                           "bc": {"obs_noise": 0.2}})
+    assert table.bc_settings("CartPole-v1")["obs_noise"] == 0.2
+    assert _run(stub, source, cache)[1] == "trained" and len(stub.trained) == 2
+
+
+def test_a_cache_copied_elsewhere_finds_its_policies(source, tmp_path):
+    """Cells name their policy by absolute path; a cache copied to another checkout uses the policy beside it."""
+    import shutil
+
+    stub, cache = Stub(), tmp_path / "cache"
+    _run(stub, source, cache)
+    shutil.copytree(cache, tmp_path / "copy")
+    shutil.rmtree(cache)
+    cell, done = _run(stub, source, tmp_path / "copy")
+    assert done == "cached" and len(stub.trained) == 1
+    assert cell["policy"] == str(tmp_path / "copy" / "policies" / "CartPole-v1-bc-k2-s0.pt")

@@ -121,3 +121,19 @@ def test_bc_train_stream_history_and_a_memory_cap_too_small(data, tmp_path, caps
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: max_memory_mb 0.01 is too small") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "no.pt").exists() and sorted(p.name for p in (tmp_path / "runs").rglob("*")) == runs
+
+
+def test_bc_train_regularisation_options_reach_the_config(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bc.pt"
+    rc = main(["bc-train", str(data / "cp.h5"), "--epochs", "2", "--eval-episodes", "0", "--obs-noise", "0.1",
+               "--weight-decay", "0.01", "--lr-schedule", "linear", "--no-normalize-obs", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    cfg = load_checkpoint(out).training["config"]
+    assert (cfg["obs_noise"], cfg["weight_decay"], cfg["lr_schedule"], cfg["normalize_obs"]) == \
+        (0.1, 0.01, "linear", False)
+    capsys.readouterr()
+    rc = main(["bc-train", str(data / "cp.h5"), "--obs-noise", "-1", "--out", str(tmp_path / "no.pt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "obs_noise" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "no.pt").exists()

@@ -308,3 +308,84 @@ def test_config_accepts_mapping_and_dataclass(cartpole3):
     b = train_bc(cartpole3, BCConfig(epochs=2, eval_episodes=0, hidden_sizes=(16,)))
     assert a.epochs == b.epochs == 2
     assert all(torch.equal(a.policy.state_dict()[k], b.policy.state_dict()[k]) for k in a.policy.state_dict())
+
+
+# -- input noise (obs_noise) -------------------------------------------------------------------
+
+
+def test_obs_noise_zero_is_the_default_and_draws_nothing(cartpole3):
+    """obs_noise 0 (the generic default) trains exactly as before the option existed: no extra draws."""
+    a = train_bc(cartpole3, seed=1, **FAST).policy.state_dict()
+    b = train_bc(cartpole3, seed=1, obs_noise=0.0, **FAST).policy.state_dict()
+    c = train_bc(cartpole3, seed=1, obs_noise=0.3, **FAST).policy.state_dict()
+    d = train_bc(cartpole3, seed=1, obs_noise=0.3, **FAST).policy.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) and all(torch.equal(c[k], d[k]) for k in c)
+    assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith(("encoder.", "head.")))
+
+
+def test_obs_noise_draws_the_std_it_names(cartpole3):
+    """The augmentation adds N(0, obs_noise^2) per input value: its draws have that std and mean 0."""
+    from demokit.il.bc import _Trainer
+
+    class Probe:  # the one attribute _noisy reads besides the generator
+        def __init__(self, std):
+            self.cfg = BCConfig(obs_noise=std)
+            self.noise_gen = torch.Generator().manual_seed(0)
+
+    x = torch.full((20_000, 4), 3.0)
+    got = _Trainer._noisy(Probe(0.5), x) - x
+    assert abs(float(got.std()) - 0.5) < 0.01 and abs(float(got.mean())) < 0.01
+
+
+def test_obs_noise_shrinks_the_fitted_slope_like_ridge_regression(pendulum):
+    """Least squares on inputs with added N(0, s^2) noise is, for a linear model, ridge regression on the clean
+    (normalised) inputs with penalty s^2 (E over the noise of (w.(z + e) - t)^2 = (w.z - t)^2 + s^2 |w|^2): the
+    response to the linear target shrinks to the ridge solution's (0.50 here at s = 1). The net fits
+    E[t | noisy input] instead, which on these non-Gaussian inputs (cos, sin of an angle) shrinks less (~0.66):
+    between ridge's and 1 with noise; near 1 without."""
+    ds = load_dataset(pendulum)
+    obs = ds.observations[:].astype(np.float64)
+    target = il_data.NoisyLinearPendulum(0.0, 0).mean_action(obs)[:, 0]
+    t = target - target.mean()
+    z = (obs - obs.mean(0)) / obs.std(0)
+
+    def slope(pred):
+        return float(((pred - pred.mean()) * t).sum() / (t * t).sum())
+
+    for std in (0.0, 1.0):
+        res = train_bc(pendulum, epochs=30, batch_size=64, eval_episodes=0, lr=3e-3, loss="mse", seed=0,
+                       val_fraction=0.0, obs_noise=std)
+        ridge = z @ np.linalg.solve(z.T @ z / len(z) + std**2 * np.eye(z.shape[1]), z.T @ t / len(z))
+        got, want = slope(res.policy.act(obs)[:, 0].astype(np.float64)), slope(ridge)
+        if std == 0:
+            assert abs(got - 1) < 0.08 and abs(want - 1) < 0.01, (got, want)
+        else:
+            assert want - 0.05 < got < 0.85, (got, want)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_bad_obs_noise_is_a_config_error(cartpole3, bad):
+    with pytest.raises(ConfigError, match="obs_noise"):
+        train_bc(cartpole3, obs_noise=bad, **FAST)
+
+
+def test_linear_lr_schedule_known_steps(cartpole3):
+    """lr_schedule="linear": epoch e of E trains at lr * (1 - (e - 1) / E); the first epoch is the constant run's."""
+    lin = train_bc(cartpole3, seed=2, lr=2e-3, lr_schedule="linear", epochs=4, eval_episodes=0)
+    const = train_bc(cartpole3, seed=2, lr=2e-3, epochs=4, eval_episodes=0)
+    assert [h["lr"] for h in lin.history] == pytest.approx([2e-3, 1.5e-3, 1e-3, 0.5e-3])
+    assert lin.history[0]["loss"] == const.history[0]["loss"] and lin.history[1]["loss"] != const.history[1]["loss"]
+    assert "lr" not in const.history[0]
+
+
+def test_weight_decay_known_answer_after_one_step(cartpole3):
+    """One gradient step (one batch holds every row): the same Adam update, then each weight matrix times
+    1 - lr * weight_decay; biases as without decay."""
+    one = {"epochs": 1, "batch_size": 10_000, "val_fraction": 0.0, "eval_episodes": 0, "seed": 4, "lr": 0.01}
+    plain = train_bc(cartpole3, **one).policy.state_dict()
+    decayed = train_bc(cartpole3, weight_decay=20.0, **one).policy.state_dict()
+    for k, v in plain.items():
+        want = v * (1 - 0.01 * 20.0) if k.endswith("weight") and v.dim() > 1 else v
+        assert torch.allclose(decayed[k], want, rtol=0, atol=1e-7), k
+    with pytest.raises(ConfigError, match="weight_decay"):
+        train_bc(cartpole3, weight_decay=200.0, **one)  # lr * weight_decay >= 1 would flip the weights' sign

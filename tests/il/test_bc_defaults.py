@@ -43,7 +43,10 @@ def test_classic_control_keeps_the_generic_defaults(env_id):
     """The classic-control checkpoints must not change: same network and loss as before the rows existed."""
     cfg, taken = resolve_bc_config(BCConfig(), env_id)
     assert taken == {} and (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("nll", (64, 64), "tanh", None)
-    assert GENERIC_DEFAULTS == {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh"}
+    assert GENERIC_DEFAULTS == {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh", "obs_noise": 0.0,
+                                "weight_decay": 0.0, "lr_schedule": "constant"}
+    # no input noise, no decay, a constant lr: the same weights as before these options existed
+    assert (cfg.obs_noise, cfg.weight_decay, cfg.lr_schedule) == (0.0, 0.0, "constant")
     assert "generic" in describe_defaults(env_id, taken)
 
 

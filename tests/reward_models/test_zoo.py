@@ -136,6 +136,17 @@ def test_airl_log_probs_from_the_batch_or_the_current_policy(cartpole_expert: Pa
     assert resolve_learner(cfg, *expert_dataset_and_env(cfg)).name == "dqn"  # DQN: its epsilon-greedy policy
 
 
+def test_airl_without_the_policy_term(cartpole_expert: Path) -> None:
+    """``policy_term=False``: the logit is f itself (log pi never asked for), trained and paid as GAIL's forms."""
+    rm = _model("airl", cartpole_expert, policy_term=False, reward_form="negative")
+    plain = _random_batch(10)
+    rm.collect_data(plain)  # no log-probs and no bound policy: none needed
+    with torch.no_grad():
+        assert torch.equal(rm.logits(plain), rm.f(plain))
+        assert torch.allclose(rm.estimate(plain).rewards, torch.nn.functional.logsigmoid(rm.f(plain)))
+    assert set(rm.train()) == {"loss", "d_expert", "d_policy"}
+
+
 def test_airl_policy_window_keeps_the_latest_transitions(cartpole_expert: Path) -> None:
     rm = _model("airl", cartpole_expert, policy_window=15)
     rm.use_policy_log_probs(lambda obs, act: torch.zeros(obs.shape[0]))
@@ -425,7 +436,9 @@ def test_per_env_defaults_of_the_zoo() -> None:
     box = spaces.Box(-2.0, 2.0, (1,))
     for name in ("airl", "red", "pwil", "trex", "drex"):  # Acrobot-v1 is solved by ending it: every step costs
         model = reward_model_class(name)
-        assert irl_defaults(model, "Acrobot-v1", "ppo", "reward_model") == {"reward_form": "negative"}
+        # RED: a sharper sigma, so that stalling at rest (the demonstrations' start) costs more than the swing-up
+        assert irl_defaults(model, "Acrobot-v1", "ppo", "reward_model") == {
+            "reward_form": "negative", **({"sigma_scale": 1.0} if name == "red" else {})}
         assert irl_defaults(model, "CartPole-v1", "ppo", "reward_model") == {}
     for name in ("red", "pwil", "sqil", "trex", "drex"):
         assert default_learner("Pendulum-v1", box, reward_model=name) == "sac"
@@ -433,6 +446,9 @@ def test_per_env_defaults_of_the_zoo() -> None:
     assert default_learner("Pendulum-v1", box, reward_model="airl") == "sac"
     assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="airl") == "dqn"
     assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="airl") == "ppo"
+    # MountainCar-v0 (DQN): no -log pi of the epsilon-greedy policy in the logit (docs/benchmarks.md, zoo)
+    assert irl_defaults(reward_model_class("airl"), "MountainCar-v0", "dqn", "reward_model") == {
+        "reward_form": "negative", "policy_window": 1_000, "policy_term": False}
     # SQIL on CartPole-v1: learning from the first step, one gradient step per env step, frequent checks
     assert irl_defaults(reward_model_class("sqil"), "CartPole-v1", "dqn", "rl") == {
         "learning_starts": 0, "train_freq": 128, "gradient_steps": 128, "eval_every": 256}

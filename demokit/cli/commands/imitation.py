@@ -96,6 +96,14 @@ def register(app: typer.Typer) -> None:
                                               show_default=False),
         aux_state: Optional[float] = typer.Option(None, "--aux-state", metavar="WEIGHT",
                                                   help=field_help(BCConfig, "aux_state"), show_default=False),
+        normalize_obs: Optional[bool] = typer.Option(None, "--normalize-obs/--no-normalize-obs",
+                                                     help=field_help(BCConfig, "normalize_obs"), show_default=False),
+        obs_noise: Optional[float] = typer.Option(None, "--obs-noise", help=field_help(BCConfig, "obs_noise"),
+                                                  show_default=False),
+        weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help=field_help(BCConfig, "weight_decay"),
+                                                     show_default=False),
+        lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help=field_help(BCConfig, "lr_schedule"),
+                                                  show_default=False),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -124,7 +132,9 @@ def register(app: typer.Typer) -> None:
                                      "eval_episodes": eval_episodes, "stop_value": stop_value, "seed": seed,
                                      "device": device, "loss": loss, "out": target, "stream": stream,
                                      "max_memory_mb": max_memory, "workers": workers, "history": history,
-                                     "force": force, "encoder": encoder, "aux_state": aux_state}
+                                     "force": force, "encoder": encoder, "aux_state": aux_state,
+                                     "obs_noise": obs_noise, "normalize_obs": normalize_obs, "weight_decay": weight_decay,
+                                     "lr_schedule": lr_schedule}
         if not main_rank:
             train_bc(dataset, None, distributed=distributed, **overrides)
             return
