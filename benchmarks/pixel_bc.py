@@ -54,6 +54,9 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=2, help="evaluate the student every N epochs")
     ap.add_argument("--stop-value", type=float, default=475.0,
                     help="stop training once an evaluation (--eval-episodes) reaches this return (1e9: never)")
+    ap.add_argument("--train-seed", type=int, default=0,
+                    help="BC's seed (split, initial weights, batch order, evaluations during training); the expert "
+                         "and the frames do not depend on it")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the CNN training")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--out-dir", default="/tmp/pixel-bc")
@@ -96,7 +99,7 @@ def student_stage(args: argparse.Namespace, out: Path, data: Path, fig: dict, st
 
     student = train_bc(data, out=str(out / "student.pt"), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                       encoder=args.encoder, stop_value=args.stop_value, seed=0, callback=show,
+                       encoder=args.encoder, stop_value=args.stop_value, seed=args.train_seed, callback=show,
                        num_threads=args.threads, aux_state=args.aux_state)
     fig.update(train_s=time.perf_counter() - t, epochs=student.epochs, samples_per_s=student.samples_per_s,
                updates=student.epochs * -(-int(0.9 * steps) // args.batch_size))

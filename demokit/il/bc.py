@@ -39,6 +39,11 @@ epochs (``epochs``, ``eval_every``). Training stops early once an evaluation
 (``eval_episodes`` deterministic episodes) reaches ``stop_value`` (default: the env's
 ``reward_threshold``); ``converged`` says whether it did. Same seed, same weights.
 
+Regularisation (all off by default, so that same seed still gives the same weights): ``obs_noise``
+(Gaussian noise on each batch's normalised inputs, its own seeded stream), ``weight_decay`` (decoupled,
+weight matrices only) and ``lr_schedule="linear"``; measured on the MuJoCo table without a gain in
+every cell (docs/benchmarks.md, "The MuJoCo table"), so no tuned row sets them.
+
 Data larger than memory: ``max_memory_mb`` (default: half the available RAM) bounds what the
 training data may take (:func:`plan_memory`). When the in-memory split would not fit (or with
 ``stream=True``) batches are streamed from the file instead (``DemoDataset.iter_batches``:
@@ -54,6 +59,16 @@ the step (``DemoDataset`` windows, edge-padded at an episode's start), stacked; 
 Images: ``encoder="auto"`` builds ``nature_cnn`` for uint8 image observations; their batches
 stay uint8 (no float copy: the encoder scales by 1/255); ``normalize_obs`` (default: yes) makes the
 encoder subtract the training frames' mean frame (see :mod:`demokit.policies.encoders.cnn`).
+
+Privileged state supervision (``aux_state = W > 0``): datasets of rendered frames recorded with the
+expert's state (``collect --render-obs --record-state``: ``extras/state_observation``) add an auxiliary
+loss, W times the mean squared error of a linear regressor from the encoder's features to the state
+(standardised with the training split's mean and std), to the BC loss. The regressor is trained with the
+policy and dropped afterwards (the checkpoint is the plain policy, acting from its observations); the
+epoch records add ``aux_state_loss`` and ``val_state_mse``. On CartPole-v1 frames it teaches the CNN the
+velocities the expert's decision depends on (docs/benchmarks.md, "BC from pixels", session 6). In-memory
+training in one process only (refused with streaming or under torchrun); ``aux_state = 0`` trains
+exactly as without the option.
 
 Data: each rank reads its shard of the training rows with ``DemoDataset.read`` (one
 rank: all of them), the same code for one and for many processes. With

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from gymnasium import spaces
 
 from demokit._version import __version__
 from demokit.config import from_mapping, option, required
@@ -71,7 +72,7 @@ from demokit.rollout import OrderedSink, StopFlag, VecStepper, run_episodes
 from demokit.runtime import ProgressFn, torch_threads
 from demokit.seeding import derive_seed
 from demokit.rl.registry import learner_names
-from demokit.spaces import check_same_spaces
+from demokit.spaces import check_same_spaces, describe
 
 #: default folder of datasets written without an explicit path
 DATASETS_DIR = "datasets"
@@ -366,9 +367,16 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
         pixel_probe.reset(seed=cfg.seed)  # an env that cannot render fails here, before anything is written
         obs_space = pixel_probe.observation_space
         pixel_probe.close()
+    state_space = None
+    if cfg.render_obs:
+        state_probe = make_env(state_env_id)
+        state_space = state_probe.observation_space
+        state_probe.close()
+    if cfg.record_state and not isinstance(state_space, spaces.Box):
+        raise UserError(f"--record-state stores a Box state observation; {state_env_id}'s is {describe(state_space)}")
     check_same_spaces(what=f"the policy ({cfg.policy})", expected_obs=res.policy.observation_space,
                       expected_act=res.policy.action_space,
-                      actual_obs=make_env(state_env_id).observation_space if cfg.render_obs else obs_space,
+                      actual_obs=state_space if cfg.render_obs else obs_space,
                       actual_act=act_space, against=f"env {state_env_id}")
     if res.env_id is not None and res.env_id != state_env_id:
         warnings.warn(f"the policy was trained on {res.env_id} but collects on {env_id} (same spaces)", stacklevel=2)
@@ -412,7 +420,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
             from demokit.envs.pixels import StateObsActor
 
             actor = StateObsActor(actor, stepper.venv,
-                                  record=make_env(state_env_id).observation_space if cfg.record_state else None)
+                                  record=state_space if cfg.record_state else None)
         if append_target is not None and Path(append_target).exists():
             check_appendable(load_dataset(append_target), append_target, observation_space=obs_space,
                              action_space=act_space, env_id=env_id, extras=actor.extras_spec)
