@@ -915,15 +915,16 @@ class _Trainer:
         t_start = time.perf_counter()
         for epoch in range(1, self.max_epochs + 1):
             self.policy.train()
-            if cfg.lr_schedule == "linear":
-                set_learning_rate(self.opt, cfg.lr * (1 - (epoch - 1) / self.max_epochs))
+            lr = cfg.lr * (1 - (epoch - 1) / self.max_epochs) if cfg.lr_schedule == "linear" else None
+            if lr is not None:
+                set_learning_rate(self.opt, lr)
             loss, secs = self._stream_epoch(epoch) if self.stream else self._epoch(gen)
             train_time += secs
             rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
             if self.aux is not None:
                 rec["aux_state_loss"] = float(self._aux_total) / self.n_train
-            if cfg.lr_schedule == "linear":
-                rec["lr"] = cfg.lr * (1 - (epoch - 1) / self.max_epochs)
+            if lr is not None:
+                rec["lr"] = lr
             evaluated = cfg.eval_episodes > 0 and self.eval_every > 0 and epoch % self.eval_every == 0
             if evaluated or (epoch == self.max_epochs and cfg.eval_episodes > 0):
                 self.policy.eval()
