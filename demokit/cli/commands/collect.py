@@ -178,20 +178,22 @@ def _argv_without(ctx: Any, skip: str, *, out: Path) -> list[str]:
 
 
 class _Reporter:
-    """Turns collect_demo_data progress events into rich progress bars on stderr."""
+    """Turns collect_demo_data progress events into rich progress bars on stderr. The bars start with the
+    first event, so a command refused before collecting prints its ``error:`` line alone (no empty bar line)."""
 
     def __init__(self, make_progress: Any, console: Any) -> None:
         self.progress = make_progress()
         self.console = console
+        self.started = False
         self.train_task: Any = None
         self.collect_task: Any = None
 
     def __enter__(self) -> _Reporter:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def warning(self, message: Any, category: Any, filename: str, lineno: int, file: Any = None,
                 line: Any = None) -> None:
@@ -199,6 +201,9 @@ class _Reporter:
 
     def __call__(self, info: dict[str, Any]) -> None:
         p = self.progress
+        if not self.started:
+            p.start()
+            self.started = True
         if info.get("stage") == "train":
             if info.get("event") == "start":
                 self.console.print(f"no {info['algo']} expert for {info['env_id']} at {info['checkpoint']}: "
