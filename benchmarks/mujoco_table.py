@@ -38,6 +38,10 @@ variants (fixed episode lengths): the figures are context, not a like-for-like c
     .venv/bin/python benchmarks/mujoco_table.py [--envs Hopper-v5,HalfCheetah-v5,Walker2d-v5]
         [--methods bc,dagger,gail-ppo,gail-sac] [--counts 4 11 18 25] [--seeds 0 1 2]
         [--gail-steps 1000000] [--experts DIR] [--cache DIR] [--fresh] [--table-only] [--markdown FILE]
+        [--log FILE]
+
+``--log FILE`` appends each GAIL cell's quick evaluations (one JSON line each: env steps, deterministic
+return, the discriminator's mean output on expert / policy data) to FILE: the learning curve of a cell.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -184,8 +189,10 @@ def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False) -> dic
 # -- training and evaluation ----------------------------------------------------------------
 
 def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Path | None, gail_steps: int | None,
-          out: Path) -> dict[str, Any]:
-    """Train one cell's policy into ``out``; its env steps and wall time."""
+          out: Path, log: Path | None = None) -> dict[str, Any]:
+    """Train one cell's policy into ``out``; its env steps and wall time. ``log``: GAIL's quick evaluations
+    (env steps, deterministic return, the latest training episode's env return, the discriminator's statistics,
+    wall seconds) appended to that file as JSON lines."""
     t0 = time.perf_counter()
     if method == "bc":
         from demokit.il import train_bc
@@ -206,9 +213,28 @@ def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Pa
 
         budget = {"total_timesteps": gail_steps} if gail_steps is not None else {}
         res_g = run_irl({"expert_data_path": str(data), "device": "cpu", **budget}, seed,
-                        algo=method.removeprefix("gail-"), out=out, force=True)
+                        algo=method.removeprefix("gail-"), out=out, force=True,
+                        progress=None if log is None else _eval_logger(log, cell_name(env_id, method, k, seed), t0))
         info = {"env_steps": int(res_g.env_steps), "converged": res_g.converged, "algo": res_g.algo}
     return {**info, "wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def _eval_logger(log: Path, name: str, t0: float) -> Callable[[dict[str, float]], None]:
+    """A run_irl progress function appending each new quick evaluation to ``log`` (one JSON line)."""
+    last: list[float | None] = [None]
+
+    def progress(info: dict[str, float]) -> None:
+        ev = info.get("eval_return")
+        if ev is None or ev != ev or ev == last[0]:  # none yet, NaN, or the same check reported again
+            return
+        last[0] = ev
+        row = {"cell": name, "env_steps": int(info["env_steps"]), "eval_return": round(float(ev), 1),
+               "train_return": info.get("episode_return"), "wall_s": round(time.perf_counter() - t0, 1),
+               **{key.split("/")[-1]: round(float(v), 4) for key, v in info.items() if key.startswith("reward_model/")}}
+        with open(log, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    return progress
 
 
 def eval_seed(seed: int) -> int:
@@ -336,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="retrain the selected cells")
     ap.add_argument("--table-only", action="store_true", help="print the table of the cached cells; train nothing")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="append GAIL's quick evaluations (one JSON line each, per trained cell) to this file")
     args = ap.parse_args(argv)
     envs = [e for e in args.envs.split(",") if e]
     methods = [m for m in args.methods.split(",") if m]
@@ -381,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     cell, done = run_cell(env_id, method, k, seed, source=source,
                                           expert=expert if method == "dagger" else None, cache=args.cache,
-                                          gail_steps=args.gail_steps, episodes=args.episodes, fresh=args.fresh)
+                                          gail_steps=args.gail_steps, episodes=args.episodes, fresh=args.fresh,
+                                          trainer=partial(train, log=args.log))
                     cells.append(cell)
                     score = normalised(cell["eval"]["mean_return"], *refs[env_id])
                     print(f"{name}: {done}: return {cell['eval']['mean_return']:.1f}, normalised {score:.3f} "

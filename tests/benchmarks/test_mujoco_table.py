@@ -147,3 +147,15 @@ def test_a_cache_copied_elsewhere_finds_its_policies(source, tmp_path):
     cell, done = _run(stub, source, tmp_path / "copy")
     assert done == "cached" and len(stub.trained) == 1
     assert cell["policy"] == str(tmp_path / "copy" / "policies" / "CartPole-v1-bc-k2-s0.pt")
+
+
+def test_gail_curve_log_writes_each_new_quick_evaluation_once(tmp_path):
+    log = tmp_path / "curve.jsonl"
+    progress = table._eval_logger(log, "Hopper-v5-gail-ppo-k4-s0", 0.0)
+    nan = float("nan")
+    for steps, ev in ((1024, nan), (20_480, 300.0), (21_504, 300.0), (40_960, 512.5)):  # none yet, new, same, new
+        progress({"env_steps": steps, "eval_return": ev, "episode_return": 10.0, "reward_model/d_expert": 0.75})
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["env_steps"], r["eval_return"], r["d_expert"]) for r in rows] == [(20_480, 300.0, 0.75),
+                                                                                (40_960, 512.5, 0.75)]
+    assert all(r["cell"] == "Hopper-v5-gail-ppo-k4-s0" for r in rows)

@@ -14,6 +14,7 @@ from demokit.pipelines.collect import collect_demo_data
 from demokit.pipelines.reward_model import serial_pipeline_reward_model_offpolicy
 from demokit.policies import load_checkpoint
 from demokit.reward_models import GailRewardModel
+from demokit.reward_models.gail import MUJOCO_PPO, MUJOCO_REWARD
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.sac import SACTrainer
 from tests.reward_models.experts import random_cartpole_batch, write_cartpole_expert
@@ -78,7 +79,13 @@ def test_gail_mujoco_defaults_resolve_per_env_and_yield_to_the_user() -> None:
                              irl_config({"expert_data_path": data, "total_timesteps": 20_000, "stop_value": 2500.0}),
                              seed=0)
         assert (mine.total_timesteps, mine.stop_value) == (20_000, 2500.0)
-    assert irl_rl_config(get_learner("ppo"), "Hopper-v5", irl_config({"expert_data_path": data}), seed=0).normalize_obs
+    hopper = irl_rl_config(get_learner("ppo"), "Hopper-v5", irl_config({"expert_data_path": data}), seed=0)
+    assert hopper.normalize_obs and (hopper.log_std_init, hopper.normalize_reward) == (0.0, False)  # as measured
+    for env, row in MUJOCO_PPO.items():  # the other tasks' own GAIL-PPO rows, over the shared MuJoCo settings
+        rl = irl_rl_config(get_learner("ppo"), env, irl_config({"expert_data_path": data}), seed=0)
+        assert rl.normalize_obs and all(getattr(rl, key) == value for key, value in row.get("rl", {}).items())
+        rm = irl_defaults(GailRewardModel, env, "ppo", "reward_model")
+        assert rm == {**MUJOCO_REWARD, **row.get("reward_model", {})}
     assert irl_defaults(GailRewardModel, "Pendulum-v1", "sac", "reward_model") == {"policy_window": 1_000,
                                                                                    "update_per_collect": 1}
     assert irl_defaults(GailRewardModel, "CartPole-v1", "ppo", "reward_model") == {}
