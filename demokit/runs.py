@@ -73,6 +73,16 @@ def is_run_dir(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / CONFIG_FILE).is_file()
 
 
+def _missing_parents(path: Path) -> list[Path]:
+    """The ancestors of ``path`` that do not exist yet, deepest first (what ``mkdir(parents=True)`` makes)."""
+    missing = []
+    for parent in path.absolute().parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
 def _write_json_atomic(path: Path, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -147,6 +157,7 @@ class RunFolder:
         self._t0 = time.perf_counter()
         self._metrics: Any = None
         self._created = False
+        self._new_parents: list[Path] = []
         self.closed = False
 
     def _check_target(self, overwrite: bool) -> None:
@@ -171,6 +182,7 @@ class RunFolder:
             for name in RUN_FILES:
                 (p / name).unlink(missing_ok=True)
             shutil.rmtree(p / TB_DIR, ignore_errors=True)
+        self._new_parents = _missing_parents(p)
         p.mkdir(parents=True, exist_ok=True)
         self._created = not existed
         _write_json_atomic(p / CONFIG_FILE, self._config)
@@ -231,6 +243,11 @@ class RunFolder:
             self._tb.close()
         if self._created:
             shutil.rmtree(self.path, ignore_errors=True)
+            for parent in self._new_parents:  # e.g. runs/bc-train/<env>/ made for this run: left empty
+                try:
+                    parent.rmdir()
+                except OSError:  # another run wrote into it meanwhile
+                    break
 
     # -- recording ---------------------------------------------------------------------
 

@@ -72,6 +72,11 @@ def test_failed_run_leaves_nothing_and_interrupted_run_keeps_rows(tmp_path):
             run.log_row({"step": 1})
             raise RuntimeError("boom")
     assert not (tmp_path / "failed").exists()
+    # the folders made for the run (runs/<command>/<env>/) go with it; ones that existed stay
+    with pytest.raises(RuntimeError):
+        with RunFolder("x", "CartPole-v1", config={}, run_dir=tmp_path / "runs" / "x" / "CartPole-v1" / "r"):
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     with pytest.raises(KeyboardInterrupt):
         with RunFolder("x", "CartPole-v1", config={}, run_dir=tmp_path / "cut") as run:
             run.log_row({"step": 1, "eval_return": 3.0})
