@@ -54,6 +54,9 @@ def main() -> None:
     ap.add_argument("--state-head", default="none", choices=("none", "state", "features+state"),
                     help="BC's state_head (bc-train --state-head; needs --aux-state): the policy's head acts "
                          "through an MLP on the predicted state (and the features)")
+    ap.add_argument("--state-head-fit", default="predicted", choices=("predicted", "recorded"),
+                    help="BC's state_head_fit (bc-train --state-head-fit): train the head's MLP on the predicted "
+                         "or on the recorded states")
     ap.add_argument("--eval-every", type=int, default=2, help="evaluate the student every N epochs")
     ap.add_argument("--stop-value", type=float, default=475.0,
                     help="stop training once an evaluation (--eval-episodes) reaches this return (1e9: never)")
@@ -104,7 +107,7 @@ def student_stage(args: argparse.Namespace, out: Path, data: Path, fig: dict, st
                        eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                        encoder=args.encoder, stop_value=args.stop_value, seed=args.train_seed, callback=show,
                        num_threads=args.threads, aux_state=args.aux_state,
-                       state_head=args.state_head)
+                       state_head=args.state_head, state_head_fit=args.state_head_fit)
     fig.update(train_s=time.perf_counter() - t, epochs=student.epochs, samples_per_s=student.samples_per_s,
                updates=student.epochs * -(-int(0.9 * steps) // args.batch_size))
     ev = evaluate_policy(student.policy, load_dataset(data).env_id, episodes=20, seed=1000)

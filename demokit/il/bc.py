@@ -181,6 +181,11 @@ class BCConfig:
                 "regressor is dropped after training); state: the regressor becomes part of the policy, and an MLP "
                 "of hidden_sizes on its predicted standardised state gives the action; features+state: that MLP "
                 "sees the features and the predicted state. The policy still acts from its own observations")
+    state_head_fit: Literal["predicted", "recorded"] = option(
+        "predicted", "with state_head state: what its MLP is trained on. predicted: the predicted state (end to "
+                     "end: the action loss also shapes the prediction); recorded: the recorded states (the MLP "
+                     "learns the expert's decision from the state, the prediction learns from the auxiliary loss "
+                     "alone: a state estimator and a controller). Acting always uses the predicted state")
     lr_schedule: Literal["constant", "linear"] | None = option(None, "learning rate over the epochs: constant, or "
                                                                      "linear: lr * (1 - (epoch - 1) / epochs), from "
                                                                      "lr down to lr / epochs in the last (default: "
@@ -323,6 +328,9 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.aux_state must be a finite weight >= 0, got {cfg.aux_state}")
     if cfg.aux_state > 0 and cfg.stream:
         raise ConfigError("BCConfig.aux_state trains from the split in memory: leave stream off")
+    if cfg.state_head_fit != "predicted" and cfg.state_head != "state":
+        raise ConfigError(f"BCConfig.state_head_fit {cfg.state_head_fit!r} trains the MLP of state_head 'state' "
+                          f"on the recorded states: set state_head to state, or leave state_head_fit at predicted")
     if cfg.state_head != "none" and not cfg.aux_state > 0:
         raise ConfigError(f"BCConfig.state_head {cfg.state_head!r} trains the policy's predicted state with the "
                           f"auxiliary state loss: set aux_state > 0 (e.g. --aux-state 1) or leave state_head at none")
@@ -845,6 +853,8 @@ class _Trainer:
                 s_hat = self.aux(feats)
             else:  # state_head: the policy's own predicted state
                 z, s_hat = self.policy.state_head(feats)
+                if self.cfg.state_head_fit == "recorded":  # the controller learns on the recorded states
+                    z = self.policy.state_head.net(s)
                 summed = self._losses(self.policy.head(z), y).sum()
             aux = (s_hat - s).pow(2).mean(-1).sum()
             self.opt.zero_grad()

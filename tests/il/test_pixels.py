@@ -301,6 +301,23 @@ def test_bc_state_head_acts_through_the_predicted_state(tmp_path):
     assert both.policy.state_head.net[0].in_features == 512 + 2
 
 
+def test_bc_state_head_fit_recorded_trains_the_estimator_on_the_state_loss_alone(tmp_path):
+    """--state-head-fit recorded: the head's MLP learns the labels on the recorded states, the encoder and the
+    state layer learn from the auxiliary loss alone, so other labels give the same estimator bit for bit."""
+    import shutil
+
+    path = write_leaning_poles(tmp_path / "lean.h5", episodes=4, steps=32, seed=0, with_state=True)
+    flipped = shutil.copy(path, tmp_path / "flipped.h5")
+    with h5py.File(flipped, "r+") as f:
+        f["actions"][...] = 1 - f["actions"][...]
+    cfg = dict(epochs=2, batch_size=32, eval_episodes=0, seed=0, aux_state=1.0, hidden_sizes=(16,),
+               state_head="state", state_head_fit="recorded")
+    a, b = train_bc(path, **cfg).policy, train_bc(flipped, **cfg).policy
+    for name, t in a.state_dict().items():
+        same = torch.equal(t, b.state_dict()[name])
+        assert same == (not name.startswith(("state_head.net", "head."))), name
+
+
 def test_bc_aux_state_bad_inputs(tmp_path):
     from demokit.errors import ConfigError, DatasetError
 
@@ -314,4 +331,6 @@ def test_bc_aux_state_bad_inputs(tmp_path):
         train_bc(path, epochs=1, eval_episodes=0, aux_state=1.0, stream=True, out=str(out))
     with pytest.raises(ConfigError, match="state_head"):
         train_bc(path, epochs=1, eval_episodes=0, state_head="state", out=str(out))
+    with pytest.raises(ConfigError, match="state_head_fit"):
+        train_bc(path, epochs=1, eval_episodes=0, aux_state=1.0, state_head_fit="recorded", out=str(out))
     assert not out.exists()
