@@ -54,9 +54,9 @@ def main() -> None:
     ap.add_argument("--state-head", default="none", choices=("none", "state", "features+state"),
                     help="BC's state_head (bc-train --state-head; needs --aux-state): the policy's head acts "
                          "through an MLP on the predicted state (and the features)")
-    ap.add_argument("--state-head-fit", default="predicted", choices=("predicted", "recorded"),
-                    help="BC's state_head_fit (bc-train --state-head-fit): train the head's MLP on the predicted "
-                         "or on the recorded states")
+    ap.add_argument("--state-head-fit", default="end_to_end", choices=("end_to_end", "recorded", "estimated"),
+                    help="BC's state_head_fit (bc-train --state-head-fit): train the head's MLP end to end, on the "
+                         "recorded states or on the estimates held fixed")
     ap.add_argument("--eval-every", type=int, default=2, help="evaluate the student every N epochs")
     ap.add_argument("--stop-value", type=float, default=475.0,
                     help="stop training once an evaluation (--eval-episodes) reaches this return (1e9: never)")

@@ -181,11 +181,13 @@ class BCConfig:
                 "regressor is dropped after training); state: the regressor becomes part of the policy, and an MLP "
                 "of hidden_sizes on its predicted standardised state gives the action; features+state: that MLP "
                 "sees the features and the predicted state. The policy still acts from its own observations")
-    state_head_fit: Literal["predicted", "recorded"] = option(
-        "predicted", "with state_head state: what its MLP is trained on. predicted: the predicted state (end to "
-                     "end: the action loss also shapes the prediction); recorded: the recorded states (the MLP "
-                     "learns the expert's decision from the state, the prediction learns from the auxiliary loss "
-                     "alone: a state estimator and a controller). Acting always uses the predicted state")
+    state_head_fit: Literal["end_to_end", "recorded", "estimated"] = option(
+        "end_to_end", "with state_head state: how its MLP and the prediction are trained. end_to_end: the MLP on "
+                      "the predicted state, the action loss also shapes the prediction; recorded: the MLP on the "
+                      "recorded states (the expert's decision as a function of the state); estimated: the MLP on "
+                      "the predicted state held fixed (the decision given the estimate, errors included). With "
+                      "recorded and estimated the prediction learns from the auxiliary loss alone (a state "
+                      "estimator and a controller). Acting always uses the predicted state")
     lr_schedule: Literal["constant", "linear"] | None = option(None, "learning rate over the epochs: constant, or "
                                                                      "linear: lr * (1 - (epoch - 1) / epochs), from "
                                                                      "lr down to lr / epochs in the last (default: "
@@ -328,9 +330,9 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.aux_state must be a finite weight >= 0, got {cfg.aux_state}")
     if cfg.aux_state > 0 and cfg.stream:
         raise ConfigError("BCConfig.aux_state trains from the split in memory: leave stream off")
-    if cfg.state_head_fit != "predicted" and cfg.state_head != "state":
-        raise ConfigError(f"BCConfig.state_head_fit {cfg.state_head_fit!r} trains the MLP of state_head 'state' "
-                          f"on the recorded states: set state_head to state, or leave state_head_fit at predicted")
+    if cfg.state_head_fit != "end_to_end" and cfg.state_head != "state":
+        raise ConfigError(f"BCConfig.state_head_fit {cfg.state_head_fit!r} separates the estimator and the MLP of "
+                          f"state_head 'state': set state_head to state, or leave state_head_fit at end_to_end")
     if cfg.state_head != "none" and not cfg.aux_state > 0:
         raise ConfigError(f"BCConfig.state_head {cfg.state_head!r} trains the policy's predicted state with the "
                           f"auxiliary state loss: set aux_state > 0 (e.g. --aux-state 1) or leave state_head at none")
@@ -855,6 +857,8 @@ class _Trainer:
                 z, s_hat = self.policy.state_head(feats)
                 if self.cfg.state_head_fit == "recorded":  # the controller learns on the recorded states
                     z = self.policy.state_head.net(s)
+                elif self.cfg.state_head_fit == "estimated":  # ... on the estimates, not training the estimator
+                    z = self.policy.state_head.net(s_hat.detach())
                 summed = self._losses(self.policy.head(z), y).sum()
             aux = (s_hat - s).pow(2).mean(-1).sum()
             self.opt.zero_grad()

@@ -301,9 +301,11 @@ def test_bc_state_head_acts_through_the_predicted_state(tmp_path):
     assert both.policy.state_head.net[0].in_features == 512 + 2
 
 
-def test_bc_state_head_fit_recorded_trains_the_estimator_on_the_state_loss_alone(tmp_path):
-    """--state-head-fit recorded: the head's MLP learns the labels on the recorded states, the encoder and the
-    state layer learn from the auxiliary loss alone, so other labels give the same estimator bit for bit."""
+@pytest.mark.parametrize("fit", ["recorded", "estimated"])
+def test_bc_state_head_fit_trains_the_estimator_on_the_state_loss_alone(tmp_path, fit):
+    """--state-head-fit recorded / estimated: the head's MLP learns the labels on the recorded states / on the
+    estimates, the encoder and the state layer learn from the auxiliary loss alone, so other labels give the
+    same estimator bit for bit."""
     import shutil
 
     path = write_leaning_poles(tmp_path / "lean.h5", episodes=4, steps=32, seed=0, with_state=True)
@@ -311,7 +313,7 @@ def test_bc_state_head_fit_recorded_trains_the_estimator_on_the_state_loss_alone
     with h5py.File(flipped, "r+") as f:
         f["actions"][...] = 1 - f["actions"][...]
     cfg = dict(epochs=2, batch_size=32, eval_episodes=0, seed=0, aux_state=1.0, hidden_sizes=(16,),
-               state_head="state", state_head_fit="recorded")
+               state_head="state", state_head_fit=fit)
     a, b = train_bc(path, **cfg).policy, train_bc(flipped, **cfg).policy
     for name, t in a.state_dict().items():
         same = torch.equal(t, b.state_dict()[name])

@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
                                                   help=field_help(BCConfig, "aux_state"), show_default=False),
         state_head: Optional[str] = typer.Option(None, "--state-head", metavar="none|state|features+state",
                                                  help=field_help(BCConfig, "state_head"), show_default=False),
-        state_head_fit: Optional[str] = typer.Option(None, "--state-head-fit", metavar="predicted|recorded",
+        state_head_fit: Optional[str] = typer.Option(None, "--state-head-fit", metavar="end_to_end|recorded|estimated",
                                                      help=field_help(BCConfig, "state_head_fit"),
                                                      show_default=False),
         normalize_obs: Optional[bool] = typer.Option(None, "--normalize-obs/--no-normalize-obs",
