@@ -155,6 +155,10 @@ class BCConfig:
     eval_episodes: int = option(20, "deterministic episodes per evaluation (0: never evaluate)")
     stop_value: float | None = option(None, "stop once the evaluation's mean return reaches this "
                                             "(default: the env's reward_threshold)")
+    keep_best: bool = option(False, "end with the weights of the best evaluation during training (highest mean "
+                                    "return over eval_episodes; the earliest of equal ones) instead of the last "
+                                    "epoch's; the evaluations then choose the checkpoint, so report a fresh "
+                                    "evaluation of it")
     seed: int = option(0, "seed of the split, the initial weights, the batch order and the evaluations")
     device: str = option("auto", "auto, cpu or cuda (auto: cuda when available)")
     out: str | None = option(None, "checkpoint path (Python: none written when unset; the CLI writes "
@@ -206,7 +210,9 @@ class BCConfig:
 @dataclass(frozen=True)
 class BCResult:
     """What ``train_bc`` produced. ``mean_return`` / ``std_return`` are those of the last
-    evaluation (None when ``eval_episodes`` is 0); ``history`` has one dict per epoch."""
+    evaluation (with ``keep_best``: of the kept one; None when ``eval_episodes`` is 0); ``history`` has one
+    dict per epoch (with ``keep_best``, the last one names the epoch kept when it is an earlier one:
+    ``kept_epoch``)."""
 
     policy: NeuralPolicy
     checkpoint: str | None
@@ -954,6 +960,7 @@ class _Trainer:
         history: list[dict[str, Any]] = []
         train_time = 0.0
         last_eval: tuple[float, float] | None = None
+        best: tuple[tuple[float, float], int, dict[str, torch.Tensor]] | None = None  # keep_best: eval, epoch, weights
         epoch = 0
         t_start = time.perf_counter()
         for epoch in range(1, self.max_epochs + 1):
@@ -973,6 +980,8 @@ class _Trainer:
                 self.policy.eval()
                 last_eval = self._evaluate()
                 rec["eval_mean"], rec["eval_std"] = last_eval
+                if cfg.keep_best and (best is None or last_eval[0] > best[0][0]):
+                    best = (last_eval, epoch, {k: v.detach().clone() for k, v in self.policy.state_dict().items()})
             rec["time_s"] = time.perf_counter() - t_start
             history.append(rec)
             if callback is not None and self.comm.is_main:
@@ -981,4 +990,8 @@ class _Trainer:
                     and last_eval[0] >= self.stop_value:
                 break
         samples_per_s = self.n_train * epoch / train_time if train_time > 0 else 0.0
+        if best is not None and best[1] != epoch:  # back to the best evaluation's weights
+            self.policy.load_state_dict(best[2])
+            last_eval = best[0]
+            history[-1]["kept_epoch"] = best[1]
         return history, epoch, samples_per_s, last_eval
