@@ -1,7 +1,8 @@
 """BC from pixels on CartPole-v1: a privileged expert acts on the state, a CNN student learns from frames.
 
     python benchmarks/pixel_bc.py [--episodes 20] [--epochs 8] [--label-noise 0.3] [--crop 170,320,100,400]
-        [--encoder nature_cnn_diff] [--aux-state 1.0] [--out-dir /tmp/pixel-bc] [--reuse]
+        [--encoder nature_cnn_diff] [--aux-state 1.0] [--state-head state --state-head-fit recorded]
+        [--keep-best] [--train-seed 0,1,2] [--final-episodes 50] [--out-dir /tmp/pixel-bc] [--reuse]
 
 1. the expert: BC (MLP) on the reference dataset datasets/cartpole-v1-expert.h5 (return 500);
 2. ``collect --render-obs``: the expert acts on CartPole's state while 84x84 grayscale frames,
@@ -13,11 +14,18 @@
    ``--aux-state W`` (> 0) also records the expert's state observation per step (``collect --record-state``);
 3. BC with a CNN on the frames (``--encoder``: auto -> nature_cnn, or nature_cnn_diff; mean-frame
    centring; ``--aux-state W``: privileged state supervision, ``bc-train --aux-state``: a linear layer on the
-   CNN's features regresses the standardised state, weight W, dropped after training), evaluated in the dataset's env, e.g. ``pixels84-gray-stack4/CartPole-v1`` (the student sees
-   frames only, made as in the dataset: its env id carries size, colour, stack and crop).
+   CNN's features regresses the standardised state, weight W, dropped after training; ``--state-head state``
+   keeps that regressor in the policy and acts through an MLP on its predicted state, ``--state-head-fit
+   recorded`` trains that MLP on the recorded states and the regressor on the state loss alone), evaluated in
+   the dataset's env, e.g. ``pixels84-gray-stack4/CartPole-v1`` (the student sees frames only, made as in
+   the dataset: its env id carries size, colour, stack and crop). ``--train-seed 0,1,2``: one student per BC
+   seed on the same frames; each is evaluated on ``--final-episodes`` fresh episodes (seeds 1000, ...), none
+   of them seen in training or in the evaluations during training (``--eval-episodes``, which stop training
+   at ``--stop-value`` and, with ``--keep-best``, choose the epoch kept).
 
-Prints one JSON object: the expert's return, the student's return and its ratio, episodes, steps,
-dataset bytes per frame, and the wall time of each stage. Bounded: ``--epochs`` caps training.
+Prints one JSON line per epoch and per student, then one JSON object: the expert's return, each student's
+return and ratio, episodes, steps, dataset bytes per frame, and the wall time of each stage. Bounded:
+``--epochs`` caps training.
 """
 
 from __future__ import annotations
