@@ -78,21 +78,28 @@ def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None
             "loadavg_1m": round(os.getloadavg()[0], 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0) -> Path:
-    """Ten episodes of a BC policy (trained on the env's reference data) at five noise levels, ranked."""
+def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0, policy_path: Path | None = None) -> Path:
+    """Ten episodes of a policy at five noise levels, ranked by the noise: a BC policy trained on the env's
+    reference data, or the checkpoint ``policy_path`` (e.g. the env's expert: noise-injected expert rollouts)."""
     import numpy as np
     from gymnasium import spaces
 
     from demokit.data import DatasetWriter, Episode
     from demokit.envs import make_env
     from demokit.il import train_bc
+    from demokit.policies.checkpoint import load_policy
 
-    policy = train_bc(str(dataset_of(env_id)), {"epochs": 30, "eval_episodes": 0, "seed": seed, "device": "cpu"}).policy
+    if policy_path is None:
+        policy = train_bc(str(dataset_of(env_id)), {"epochs": 30, "eval_episodes": 0, "seed": seed,
+                                                    "device": "cpu"}).policy
+        source = "BC"
+    else:
+        policy, source = load_policy(policy_path), f"the policy {policy_path}"
     env = make_env(env_id)
     space = env.action_space
     rng = np.random.default_rng(seed)
-    with DatasetWriter(path, observation_space=env.observation_space, action_space=space,
-                       env_id=env_id, provenance={"policy": "BC + epsilon-greedy noise (rank = -epsilon)"}) as w:
+    with DatasetWriter(path, observation_space=env.observation_space, action_space=space, env_id=env_id,
+                       provenance={"policy": f"{source} + epsilon-greedy noise (rank = -epsilon)"}) as w:
         for k, eps in enumerate((1.0, 1.0, 0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0)):
             obs, _ = env.reset(seed=seed + k)
             rows, acts, rews, done = [], [], [], (False, False)
@@ -101,7 +108,7 @@ def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0) -> Path:
                     a = int(rng.integers(space.n)) if isinstance(space, spaces.Discrete) else \
                         rng.uniform(space.low, space.high).astype(space.dtype)
                 else:
-                    a = policy.act(obs[None])[0]
+                    a = policy.act(np.asarray(obs)[None], deterministic=True)[0]
                 rows.append(obs), acts.append(a)
                 obs, r, term, trunc, _ = env.step(a)
                 rews.append(r)
@@ -117,6 +124,28 @@ def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0) -> Path:
     return path
 
 
+def ranked_summary(path: Path) -> dict:
+    """Each ranked episode's rank and env return, and Spearman's correlation of the two (does the order mean
+    anything for the task?)."""
+    import numpy as np
+
+    from demokit.data.dataset import load_dataset
+
+    def ranked(x: list[float]) -> np.ndarray:  # ranks, ties at their average rank
+        x = np.asarray(x)
+        r = np.empty(len(x))
+        r[np.argsort(x, kind="stable")] = np.arange(len(x))
+        for v in np.unique(x):
+            r[x == v] = r[x == v].mean()
+        return r
+
+    ds = load_dataset(path)
+    ranks = [float(ep.extras["rank"][0]) for ep in ds.iter_episodes()]
+    returns = [float(np.sum(ep.rewards)) for ep in ds.iter_episodes()]
+    return {"rank": ranks, "return": [round(r, 1) for r in returns],
+            "spearman": round(float(np.corrcoef(ranked(ranks), ranked(returns))[0, 1]), 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="+", default=list(ENVS))
@@ -124,6 +153,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--cap", type=int, default=None, help="env-step budget of each run (default: the pipeline's)")
     parser.add_argument("--ranked", type=Path, default=None, help="ranked dataset for trex (for the env it records)")
+    parser.add_argument("--ranked-policy", type=Path, default=None,
+                        help="a policy checkpoint (e.g. the env's expert) whose noisy rollouts make trex's ranked "
+                             "data for the env it records (default: a BC policy of the reference data)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "demokit-irl-zoo.json")
     args = parser.parse_args()
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
@@ -132,13 +164,19 @@ def main() -> None:
     if args.ranked is not None:
         from demokit.data.dataset import load_dataset
         ranked[load_dataset(args.ranked).env_id] = args.ranked
+    sources: dict[str, Path] = {}
+    if args.ranked_policy is not None:
+        from demokit.policies.checkpoint import load_checkpoint
+        sources[load_checkpoint(args.ranked_policy).env_id] = args.ranked_policy
     with tempfile.TemporaryDirectory() as tmp:
         for env in args.envs:
             for model in args.models:
                 data = dataset_of(env)
                 if model == "trex":
                     if env not in ranked and any(key(env, model, s) not in cache for s in args.seeds):
-                        ranked[env] = make_ranked(Path(tmp) / f"{env.lower()}-ranked.h5", env)
+                        ranked[env] = make_ranked(Path(tmp) / f"{env.lower()}-ranked.h5", env,
+                                                  policy_path=sources.get(env))
+                        print(json.dumps({"env": env, "ranked_data": ranked_summary(ranked[env])}), flush=True)
                     data = ranked.get(env, data)
                 for seed in args.seeds:
                     if key(env, model, seed) not in cache:

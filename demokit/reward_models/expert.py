@@ -155,6 +155,11 @@ def check_positive(cfg: Any, *names: str) -> None:
 BoundedForm = Literal["positive", "negative"]
 BOUNDED_FORMS: tuple[str, ...] = ("positive", "negative")
 
+#: the IRL stop value on Pendulum-v1 of the models whose runs stopped at the goal's edge at the env's -200
+#: (RED and AIRL, seed 0: 0.949 / 0.9498 of the reference expert over 100 fresh episodes; -200 is 0.94 of it):
+#: -180 is 0.957 (expert -132.6, uniform actions -1237). docs/benchmarks.md, the zoo's score table
+PENDULUM_STOP = -180.0
+
 
 def check_form(cfg: Any) -> None:
     """ConfigError unless ``cfg.reward_form`` is one of :data:`BOUNDED_FORMS`."""

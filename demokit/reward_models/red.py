@@ -35,8 +35,8 @@ from demokit.devices import resolve_device
 from demokit.errors import UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions
-from demokit.reward_models.expert import (BoundedForm, bounded_form, check_form, check_positive, check_type,
-                                          expert_data_for, model_config, relabel)
+from demokit.reward_models.expert import (PENDULUM_STOP, BoundedForm, bounded_form, check_form, check_positive,
+                                          check_type, expert_data_for, model_config, relabel)
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 
@@ -74,6 +74,8 @@ RED_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "Acrobot-v1": {"ppo": {"reward_model": {"reward_form": "negative", "sigma_scale": 1.0}}},
     # MountainCar-v0 is ended by reaching the flag too: negative with DQN reached -102.2 (expert -102.9) in 25k
     "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative"}}},
+    # a stricter stop than the env's -200 (seed 0 stopped at the first -200 check: 0.949 over 100 episodes)
+    "Pendulum-v1": {"sac": {"rl": {"stop_value": PENDULUM_STOP}}},
 }
 #: RED's learner per env when none is given: SAC on Pendulum-v1 (-188.4 after 3k env steps; PPO was at -885
 #: after 60k, its RL budget there is 400k); DQN on MountainCar-v0 (as GAIL's: the env's tuned learner)

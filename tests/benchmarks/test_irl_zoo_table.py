@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from demokit.data.dataset import load_dataset
 
@@ -33,3 +34,30 @@ def test_make_ranked_on_box_actions(tmp_path: Path) -> None:
     assert len(np.unique(ranks[starts[2]:starts[3]])) == 1  # the episode's rank on each of its steps
     actions = np.asarray(data.actions)
     assert actions.shape[-1] == 1 and np.abs(actions).max() <= 2.0
+
+
+def test_make_ranked_from_a_policy_checkpoint(tmp_path: Path) -> None:
+    """--ranked-policy: the checkpoint's noisy rollouts (at epsilon 0 its own deterministic actions), with each
+    episode's rank and return and their Spearman correlation in the summary."""
+    import torch
+
+    from demokit.envs import make_env
+    from demokit.policies import make_policy, save_checkpoint
+
+    env = make_env("Pendulum-v1")
+    torch.manual_seed(0)
+    policy = make_policy(env.observation_space, env.action_space, hidden_sizes=(8,))
+    env.close()
+    ckpt = tmp_path / "policy.pt"
+    save_checkpoint(ckpt, policy, algo="sac", env_id="Pendulum-v1")
+    table = _zoo_table()
+    path = table.make_ranked(tmp_path / "ranked.h5", "Pendulum-v1", policy_path=ckpt)
+    data = load_dataset(path)
+    assert str(ckpt) in data.provenance["policy"]
+    last = list(data.iter_episodes())[-1]  # epsilon 0: the policy's deterministic actions
+    np.testing.assert_allclose(last.actions, policy.act(last.observations, deterministic=True), atol=1e-6)
+    summary = table.ranked_summary(path)
+    assert summary["rank"] == [-1.0, -1.0, -0.75, -0.75, -0.5, -0.5, -0.25, -0.25, 0.0, 0.0]
+    assert summary["return"] == [round(float(r), 1) for r in data.episode_returns]
+    scipy_stats = pytest.importorskip("scipy.stats")
+    assert abs(summary["spearman"] - scipy_stats.spearmanr(summary["rank"], data.episode_returns).statistic) < 1e-3
