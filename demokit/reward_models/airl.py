@@ -142,7 +142,7 @@ AIRL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     # Stop at PENDULUM_STOP, not the env's -200 (seed 0 stopped at the first -200 check: 0.9498 over 100 episodes)
     "Pendulum-v1": {"sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1,
                                              "reward_form": "shaped", "state_only": False},
-                            "rl": {"stop_value": PENDULUM_STOP}}},
+                            "rl": dict(PENDULUM_STOP)}},
     # ended by reaching the flag: every step costs (negative); GAIL's DQN rounds on this env. No policy term: DQN's
     # epsilon-greedy -log pi is ~0.05 on the greedy action and 3.7 on the others (eps 0.07), so log D paid the
     # actions DQN was not taking and the greedy policy chased it (seed 1: checks -113 to -200, 0.84 over 100

@@ -75,7 +75,7 @@ RED_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     # MountainCar-v0 is ended by reaching the flag too: negative with DQN reached -102.2 (expert -102.9) in 25k
     "MountainCar-v0": {"dqn": {"reward_model": {"reward_form": "negative"}}},
     # a stricter stop than the env's -200 (seed 0 stopped at the first -200 check: 0.949 over 100 episodes)
-    "Pendulum-v1": {"sac": {"rl": {"stop_value": PENDULUM_STOP}}},
+    "Pendulum-v1": {"sac": {"rl": dict(PENDULUM_STOP)}},
 }
 #: RED's learner per env when none is given: SAC on Pendulum-v1 (-188.4 after 3k env steps; PPO was at -885
 #: after 60k, its RL budget there is 400k); DQN on MountainCar-v0 (as GAIL's: the env's tuned learner)
