@@ -17,7 +17,10 @@ their default learner. T-REX needs ranked demonstrations: it runs on a ranked da
 made here per env (``make_ranked``: a BC policy of the env's reference data rolled out
 with epsilon-greedy noise 1.0, 0.75, 0.5, 0.25, 0.0, two episodes each, every step's
 ``rank`` extra = -epsilon), or on ``--ranked FILE`` (for the env it records); its score
-is against the reference data's expert.
+is against the reference data's expert. ``--ranked-policy CKPT`` rolls out that checkpoint
+(e.g. the env's expert: noise-injected expert rollouts) instead of BC for the env it records,
+and ``--rank-by return`` ranks the made episodes by their env return instead of -epsilon
+(these cells are cached under their own keys).
 
     .venv/bin/python benchmarks/irl_zoo_table.py [--envs CartPole-v1 Acrobot-v1 ...] [--models airl sqil ...]
         [--seeds 0 1 2] [--cap N] [--ranked FILE] [--cache FILE]
@@ -78,9 +81,11 @@ def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None
             "loadavg_1m": round(os.getloadavg()[0], 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0, policy_path: Path | None = None) -> Path:
-    """Ten episodes of a policy at five noise levels, ranked by the noise: a BC policy trained on the env's
-    reference data, or the checkpoint ``policy_path`` (e.g. the env's expert: noise-injected expert rollouts)."""
+def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0, policy_path: Path | None = None,
+                rank_by: str = "noise") -> Path:
+    """Ten episodes of a policy at five noise levels: a BC policy trained on the env's reference data, or the
+    checkpoint ``policy_path`` (e.g. the env's expert: noise-injected expert rollouts); ranked by the noise
+    (``rank_by`` "noise": rank = -epsilon) or by each episode's env return ("return")."""
     import numpy as np
     from gymnasium import spaces
 
@@ -99,7 +104,8 @@ def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0, policy_p
     space = env.action_space
     rng = np.random.default_rng(seed)
     with DatasetWriter(path, observation_space=env.observation_space, action_space=space, env_id=env_id,
-                       provenance={"policy": f"{source} + epsilon-greedy noise (rank = -epsilon)"}) as w:
+                       provenance={"policy": f"{source} + epsilon-greedy noise (rank = "
+                                             f"{'-epsilon' if rank_by == 'noise' else 'the episode return'})"}) as w:
         for k, eps in enumerate((1.0, 1.0, 0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0)):
             obs, _ = env.reset(seed=seed + k)
             rows, acts, rews, done = [], [], [], (False, False)
@@ -119,7 +125,8 @@ def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0, policy_p
             w.add_episode(Episode(observations=np.asarray(rows, np.float32), actions=np.asarray(acts),
                                   rewards=np.asarray(rews), terminated=te, truncated=tr,
                                   final_observation=np.asarray(obs, np.float32)[None],
-                                  extras={"rank": np.full(len(rows), -eps, np.float32)}, seed=seed + k))
+                                  extras={"rank": np.full(len(rows), -eps if rank_by == "noise" else sum(rews),
+                                                          np.float32)}, seed=seed + k))
     env.close()
     return path
 
@@ -156,10 +163,12 @@ def main() -> None:
     parser.add_argument("--ranked-policy", type=Path, default=None,
                         help="a policy checkpoint (e.g. the env's expert) whose noisy rollouts make trex's ranked "
                              "data for the env it records (default: a BC policy of the reference data)")
+    parser.add_argument("--rank-by", choices=("noise", "return"), default="noise",
+                        help="rank of the made episodes: -epsilon (default) or the episode's env return")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "demokit-irl-zoo.json")
     args = parser.parse_args()
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
-    key = lambda env, model, seed: f"{env}/{model}/{seed}/cap{args.cap}"  # noqa: E731
+
     ranked: dict[str, Path] = {}
     if args.ranked is not None:
         from demokit.data.dataset import load_dataset
@@ -168,6 +177,12 @@ def main() -> None:
     if args.ranked_policy is not None:
         from demokit.policies.checkpoint import load_checkpoint
         sources[load_checkpoint(args.ranked_policy).env_id] = args.ranked_policy
+
+    def key(env: str, model: str, seed: int) -> str:
+        made = model == "trex" and (env in sources or args.rank_by != "noise")  # another ranked dataset
+        tail = f"/ranked-{sources[env].stem if env in sources else 'bc'}-{args.rank_by}" if made else ""
+        return f"{env}/{model}/{seed}/cap{args.cap}{tail}"
+
     with tempfile.TemporaryDirectory() as tmp:
         for env in args.envs:
             for model in args.models:
@@ -175,7 +190,7 @@ def main() -> None:
                 if model == "trex":
                     if env not in ranked and any(key(env, model, s) not in cache for s in args.seeds):
                         ranked[env] = make_ranked(Path(tmp) / f"{env.lower()}-ranked.h5", env,
-                                                  policy_path=sources.get(env))
+                                                  policy_path=sources.get(env), rank_by=args.rank_by)
                         print(json.dumps({"env": env, "ranked_data": ranked_summary(ranked[env])}), flush=True)
                     data = ranked.get(env, data)
                 for seed in args.seeds:
