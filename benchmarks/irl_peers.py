@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
@@ -54,6 +56,9 @@ PEER = {"sqil": ("imitation_sqil.py", {"eval_every": 2_500}),
 #: the goal both systems stop at (demokit's stop for the env: its reward threshold, Pendulum-v1 -200)
 GOALS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -110.0, "Pendulum-v1": -200.0}
 CAPS = {"sqil": 100_000, "airl": 196_608, "gail": 196_608}
+#: imitation's tutorial demo batch (transitions per discriminator batch); capped at the data's size (Acrobot-v1's
+#: 10 episodes are 870 transitions, Pendulum-v1's 2000), which imitation needs
+DEMO_BATCH = {"airl": 2_048, "gail": 1_024}
 #: env steps between imitation SQIL's checks: demokit SQIL's cadence on the env (CartPole-v1: its SQIL row; the
 #: others: the env's tuned DQN / SAC row)
 SQIL_EVAL_EVERY = {"CartPole-v1": 256, "Acrobot-v1": 5_000, "MountainCar-v0": 5_000, "Pendulum-v1": 1_000}
@@ -90,15 +95,17 @@ def run_imitation(algo: str, seed: int, npz: Path, cap: int, sqil_preset: str = 
     script, extra = PEER[algo]
     if algo == "sqil":
         extra = {**extra, "preset": sqil_preset, "eval_every": sqil_eval_every}
-    elif max_wall is not None:
-        extra = {**extra, "max_wall": max_wall}
+    else:
+        with np.load(npz) as z:
+            extra = {**extra, "max_wall": max_wall, "demo_batch_size": min(DEMO_BATCH[algo], len(z["obs"]))}
     cpu0 = children_cpu()
     res = run_peer(script, {"demos": npz, "seed": seed, "total_timesteps": cap, "stop_at_threshold": True,
                             "threshold": GOALS[env_id], **extra}, timeout=3600)
     return {"process_wall_s": res["peer_process_wall_s"], "process_cpu_s": round(children_cpu() - cpu0, 2),
             "env_steps": res["env_steps"], "mean_return": res["mean_return"], "reached": bool(res.get("reached")),
             "reached_env_steps": res.get("reached_env_steps"), "train_wall_s": res["wall_s"],
-            "checks": res.get("checks"), "settings": res["settings"]}
+            "checks": res.get("checks"), "settings": res["settings"],
+            **({"demo_batch_size": extra["demo_batch_size"]} if "demo_batch_size" in extra else {})}
 
 
 def main() -> None:
