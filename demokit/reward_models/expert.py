@@ -155,13 +155,6 @@ def check_positive(cfg: Any, *names: str) -> None:
 BoundedForm = Literal["positive", "negative"]
 BOUNDED_FORMS: tuple[str, ...] = ("positive", "negative")
 
-#: the IRL stop on Pendulum-v1 of the models whose runs stopped at the goal's edge at the env's -200 (RED and
-#: AIRL, seed 0: 0.949 / 0.9498 of the reference expert over 100 fresh episodes; -200 is 0.94 of it): -180 (0.957)
-#: on all 20 check episodes at once. Not on the 5-episode quick check: Pendulum's returns depend on the start
-#: state, and the expert itself scores -189 on seeds 1 and 2's five quick episodes (-149.5 on their 20).
-#: docs/benchmarks.md, the zoo's score table
-PENDULUM_STOP: dict[str, float | int] = {"stop_value": -180.0, "eval_episodes": 20}
-
 
 def check_form(cfg: Any) -> None:
     """ConfigError unless ``cfg.reward_form`` is one of :data:`BOUNDED_FORMS`."""
