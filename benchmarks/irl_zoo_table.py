@@ -17,7 +17,10 @@ their default learner. T-REX needs ranked demonstrations: it runs on a ranked da
 made here per env (``make_ranked``: a BC policy of the env's reference data rolled out
 with epsilon-greedy noise 1.0, 0.75, 0.5, 0.25, 0.0, two episodes each, every step's
 ``rank`` extra = -epsilon), or on ``--ranked FILE`` (for the env it records); its score
-is against the reference data's expert.
+is against the reference data's expert. ``--ranked-policy CKPT`` rolls out that checkpoint
+(e.g. the env's expert: noise-injected expert rollouts) instead of BC for the env it records,
+and ``--rank-by return`` ranks the made episodes by their env return instead of -epsilon
+(these cells are cached under their own keys).
 
     .venv/bin/python benchmarks/irl_zoo_table.py [--envs CartPole-v1 Acrobot-v1 ...] [--models airl sqil ...]
         [--seeds 0 1 2] [--cap N] [--ranked FILE] [--cache FILE]
@@ -78,21 +81,31 @@ def run(model: str, seed: int, data: Path, workdir: Path, cap: int | None = None
             "loadavg_1m": round(os.getloadavg()[0], 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0) -> Path:
-    """Ten episodes of a BC policy (trained on the env's reference data) at five noise levels, ranked."""
+def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0, policy_path: Path | None = None,
+                rank_by: str = "noise") -> Path:
+    """Ten episodes of a policy at five noise levels: a BC policy trained on the env's reference data, or the
+    checkpoint ``policy_path`` (e.g. the env's expert: noise-injected expert rollouts); ranked by the noise
+    (``rank_by`` "noise": rank = -epsilon) or by each episode's env return ("return")."""
     import numpy as np
     from gymnasium import spaces
 
     from demokit.data import DatasetWriter, Episode
     from demokit.envs import make_env
     from demokit.il import train_bc
+    from demokit.policies.checkpoint import load_policy
 
-    policy = train_bc(str(dataset_of(env_id)), {"epochs": 30, "eval_episodes": 0, "seed": seed, "device": "cpu"}).policy
+    if policy_path is None:
+        policy = train_bc(str(dataset_of(env_id)), {"epochs": 30, "eval_episodes": 0, "seed": seed,
+                                                    "device": "cpu"}).policy
+        source = "BC"
+    else:
+        policy, source = load_policy(policy_path), f"the policy {policy_path}"
     env = make_env(env_id)
     space = env.action_space
     rng = np.random.default_rng(seed)
-    with DatasetWriter(path, observation_space=env.observation_space, action_space=space,
-                       env_id=env_id, provenance={"policy": "BC + epsilon-greedy noise (rank = -epsilon)"}) as w:
+    with DatasetWriter(path, observation_space=env.observation_space, action_space=space, env_id=env_id,
+                       provenance={"policy": f"{source} + epsilon-greedy noise (rank = "
+                                             f"{'-epsilon' if rank_by == 'noise' else 'the episode return'})"}) as w:
         for k, eps in enumerate((1.0, 1.0, 0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0)):
             obs, _ = env.reset(seed=seed + k)
             rows, acts, rews, done = [], [], [], (False, False)
@@ -101,7 +114,7 @@ def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0) -> Path:
                     a = int(rng.integers(space.n)) if isinstance(space, spaces.Discrete) else \
                         rng.uniform(space.low, space.high).astype(space.dtype)
                 else:
-                    a = policy.act(obs[None])[0]
+                    a = policy.act(np.asarray(obs)[None], deterministic=True)[0]
                 rows.append(obs), acts.append(a)
                 obs, r, term, trunc, _ = env.step(a)
                 rews.append(r)
@@ -112,9 +125,32 @@ def make_ranked(path: Path, env_id: str = "CartPole-v1", seed: int = 0) -> Path:
             w.add_episode(Episode(observations=np.asarray(rows, np.float32), actions=np.asarray(acts),
                                   rewards=np.asarray(rews), terminated=te, truncated=tr,
                                   final_observation=np.asarray(obs, np.float32)[None],
-                                  extras={"rank": np.full(len(rows), -eps, np.float32)}, seed=seed + k))
+                                  extras={"rank": np.full(len(rows), -eps if rank_by == "noise" else sum(rews),
+                                                          np.float32)}, seed=seed + k))
     env.close()
     return path
+
+
+def ranked_summary(path: Path) -> dict:
+    """Each ranked episode's rank and env return, and Spearman's correlation of the two (does the order mean
+    anything for the task?)."""
+    import numpy as np
+
+    from demokit.data.dataset import load_dataset
+
+    def ranked(x: list[float]) -> np.ndarray:  # ranks, ties at their average rank
+        x = np.asarray(x)
+        r = np.empty(len(x))
+        r[np.argsort(x, kind="stable")] = np.arange(len(x))
+        for v in np.unique(x):
+            r[x == v] = r[x == v].mean()
+        return r
+
+    ds = load_dataset(path)
+    ranks = [float(ep.extras["rank"][0]) for ep in ds.iter_episodes()]
+    returns = [float(np.sum(ep.rewards)) for ep in ds.iter_episodes()]
+    return {"rank": ranks, "return": [round(r, 1) for r in returns],
+            "spearman": round(float(np.corrcoef(ranked(ranks), ranked(returns))[0, 1]), 3)}
 
 
 def main() -> None:
@@ -124,21 +160,38 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--cap", type=int, default=None, help="env-step budget of each run (default: the pipeline's)")
     parser.add_argument("--ranked", type=Path, default=None, help="ranked dataset for trex (for the env it records)")
+    parser.add_argument("--ranked-policy", type=Path, default=None,
+                        help="a policy checkpoint (e.g. the env's expert) whose noisy rollouts make trex's ranked "
+                             "data for the env it records (default: a BC policy of the reference data)")
+    parser.add_argument("--rank-by", choices=("noise", "return"), default="noise",
+                        help="rank of the made episodes: -epsilon (default) or the episode's env return")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "demokit-irl-zoo.json")
     args = parser.parse_args()
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
-    key = lambda env, model, seed: f"{env}/{model}/{seed}/cap{args.cap}"  # noqa: E731
+
     ranked: dict[str, Path] = {}
     if args.ranked is not None:
         from demokit.data.dataset import load_dataset
         ranked[load_dataset(args.ranked).env_id] = args.ranked
+    sources: dict[str, Path] = {}
+    if args.ranked_policy is not None:
+        from demokit.policies.checkpoint import load_checkpoint
+        sources[load_checkpoint(args.ranked_policy).env_id] = args.ranked_policy
+
+    def key(env: str, model: str, seed: int) -> str:
+        made = model == "trex" and (env in sources or args.rank_by != "noise")  # another ranked dataset
+        tail = f"/ranked-{sources[env].stem if env in sources else 'bc'}-{args.rank_by}" if made else ""
+        return f"{env}/{model}/{seed}/cap{args.cap}{tail}"
+
     with tempfile.TemporaryDirectory() as tmp:
         for env in args.envs:
             for model in args.models:
                 data = dataset_of(env)
                 if model == "trex":
                     if env not in ranked and any(key(env, model, s) not in cache for s in args.seeds):
-                        ranked[env] = make_ranked(Path(tmp) / f"{env.lower()}-ranked.h5", env)
+                        ranked[env] = make_ranked(Path(tmp) / f"{env.lower()}-ranked.h5", env,
+                                                  policy_path=sources.get(env), rank_by=args.rank_by)
+                        print(json.dumps({"env": env, "ranked_data": ranked_summary(ranked[env])}), flush=True)
                     data = ranked.get(env, data)
                 for seed in args.seeds:
                     if key(env, model, seed) not in cache:

@@ -124,7 +124,9 @@ def bc_settings(env_id: str) -> dict[str, Any]:
 
 #: BC options added after cells were cached, with the value that trains as before they existed: left out of a
 #: cell's settings at that value, so that the cells computed before the option stay valid
-NEW_BC_OPTIONS: dict[str, Any] = {"obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant", "aux_state": 0.0}
+NEW_BC_OPTIONS: dict[str, Any] = {"obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant", "aux_state": 0.0,
+                                   "state_head": "none", "state_head_fit": "end_to_end",
+                                   "keep_best": False}
 
 
 def dagger_settings(env_id: str) -> dict[str, Any]:

@@ -65,7 +65,9 @@ expert's state (``collect --render-obs --record-state``: ``extras/state_observat
 loss, W times the mean squared error of a linear regressor from the encoder's features to the state
 (standardised with the training split's mean and std), to the BC loss. The regressor is trained with the
 policy and dropped afterwards (the checkpoint is the plain policy, acting from its observations); the
-epoch records add ``aux_state_loss`` and ``val_state_mse``. On CartPole-v1 frames it teaches the CNN the
+epoch records add ``aux_state_loss`` and ``val_state_mse``. ``state_head`` ("state" or "features+state")
+keeps the regressor in the policy instead: the head acts through an MLP on the predicted standardised
+state (and the features), :mod:`demokit.policies.predicted_state`; still acting from observations only. On CartPole-v1 frames it teaches the CNN the
 velocities the expert's decision depends on (docs/benchmarks.md, "BC from pixels", session 6). In-memory
 training in one process only (refused with streaming or under torchrun); ``aux_state = 0`` trains
 exactly as without the option.
@@ -153,6 +155,10 @@ class BCConfig:
     eval_episodes: int = option(20, "deterministic episodes per evaluation (0: never evaluate)")
     stop_value: float | None = option(None, "stop once the evaluation's mean return reaches this "
                                             "(default: the env's reward_threshold)")
+    keep_best: bool = option(False, "end with the weights of the best evaluation during training (highest mean "
+                                    "return over eval_episodes; the earliest of equal ones) instead of the last "
+                                    "epoch's; the evaluations then choose the checkpoint, so report a fresh "
+                                    "evaluation of it")
     seed: int = option(0, "seed of the split, the initial weights, the batch order and the evaluations")
     device: str = option("auto", "auto, cpu or cuda (auto: cuda when available)")
     out: str | None = option(None, "checkpoint path (Python: none written when unset; the CLI writes "
@@ -174,6 +180,18 @@ class BCConfig:
                                    "training split's mean and std), mean squared error times this weight added to "
                                    "the BC loss; the layer is dropped after training, the policy acts from its own "
                                    "observations (0: off)")
+    state_head: Literal["none", "state", "features+state"] = option(
+        "none", "with aux_state: where the policy's head looks. none: at the encoder's features (the state "
+                "regressor is dropped after training); state: the regressor becomes part of the policy, and an MLP "
+                "of hidden_sizes on its predicted standardised state gives the action; features+state: that MLP "
+                "sees the features and the predicted state. The policy still acts from its own observations")
+    state_head_fit: Literal["end_to_end", "recorded", "estimated"] = option(
+        "end_to_end", "with state_head state: how its MLP and the prediction are trained. end_to_end: the MLP on "
+                      "the predicted state, the action loss also shapes the prediction; recorded: the MLP on the "
+                      "recorded states (the expert's decision as a function of the state); estimated: the MLP on "
+                      "the predicted state held fixed (the decision given the estimate, errors included). With "
+                      "recorded and estimated the prediction learns from the auxiliary loss alone (a state "
+                      "estimator and a controller). Acting always uses the predicted state")
     lr_schedule: Literal["constant", "linear"] | None = option(None, "learning rate over the epochs: constant, or "
                                                                      "linear: lr * (1 - (epoch - 1) / epochs), from "
                                                                      "lr down to lr / epochs in the last (default: "
@@ -192,7 +210,9 @@ class BCConfig:
 @dataclass(frozen=True)
 class BCResult:
     """What ``train_bc`` produced. ``mean_return`` / ``std_return`` are those of the last
-    evaluation (None when ``eval_episodes`` is 0); ``history`` has one dict per epoch."""
+    evaluation (with ``keep_best``: of the kept one; None when ``eval_episodes`` is 0); ``history`` has one
+    dict per epoch (with ``keep_best``, the last one names the epoch kept when it is an earlier one:
+    ``kept_epoch``)."""
 
     policy: NeuralPolicy
     checkpoint: str | None
@@ -316,6 +336,12 @@ def _check_config(cfg: BCConfig) -> None:
         raise ConfigError(f"BCConfig.aux_state must be a finite weight >= 0, got {cfg.aux_state}")
     if cfg.aux_state > 0 and cfg.stream:
         raise ConfigError("BCConfig.aux_state trains from the split in memory: leave stream off")
+    if cfg.state_head_fit != "end_to_end" and cfg.state_head != "state":
+        raise ConfigError(f"BCConfig.state_head_fit {cfg.state_head_fit!r} separates the estimator and the MLP of "
+                          f"state_head 'state': set state_head to state, or leave state_head_fit at end_to_end")
+    if cfg.state_head != "none" and not cfg.aux_state > 0:
+        raise ConfigError(f"BCConfig.state_head {cfg.state_head!r} trains the policy's predicted state with the "
+                          f"auxiliary state loss: set aux_state > 0 (e.g. --aux-state 1) or leave state_head at none")
     if cfg.weight_decay is not None and not (math.isfinite(cfg.weight_decay) and 0 <= cfg.lr * cfg.weight_decay < 1):
         raise ConfigError(f"BCConfig.weight_decay must be >= 0 with lr * weight_decay < 1 (0: no decay), "
                           f"got {cfg.weight_decay} (lr {cfg.lr})")
@@ -510,7 +536,7 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
     if cfg.aux_state > 0 and plan.stream:
         raise ConfigError(f"BCConfig.aux_state trains from the split in memory, which would not fit the memory budget "
                           f"({plan.budget_bytes / 2**20:.0f} MB); raise max_memory_mb or leave aux_state at 0")
-    policy = _init_policy(ds, cfg, head, encoder)
+    policy = _init_policy(ds, cfg, head, encoder, _state_dim(ds) if cfg.state_head != "none" else 0)
     threads = cfg.num_threads
     if threads is None and device.type == "cpu" and sum(p.numel() for p in policy.parameters()) < SMALL_NET_PARAMS:
         threads = 1
@@ -554,14 +580,22 @@ def _init_aux(cfg: BCConfig, in_dim: int, state_dim: int) -> torch.nn.Linear:
         return torch.nn.Linear(in_dim, state_dim)
 
 
-def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp") -> NeuralPolicy:
-    """A fresh policy whose initial weights depend on the seed only."""
+def _state_dim(ds: DemoDataset) -> int:
+    """Components of the dataset's per-step state observation (``STATE_FIELD``)."""
+    return int(np.prod(ds.read([STATE_FIELD], np.arange(1))[STATE_FIELD].shape[1:], dtype=np.int64))
+
+
+def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp", state_dim: int = 0
+                 ) -> NeuralPolicy:
+    """A fresh policy whose initial weights depend on the seed only (``state_dim``: the trunk through a
+    predicted state of that many components, ``cfg.state_head``)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "bc-init"))
         return make_policy(ds.observation_space, ds.action_space, head=head, hidden_sizes=cfg.hidden_sizes,
                            activation=cfg.activation, history=cfg.history, encoder=encoder,
                            normalize_obs=cfg.normalize_obs if cfg.normalize_obs is not None
-                           else _normalizes_by_default(encoder))
+                           else _normalizes_by_default(encoder), state_dim=state_dim,
+                           state_input=cfg.state_head if state_dim else "state")
 
 
 def _normalizes_by_default(encoder: str) -> bool:
@@ -596,6 +630,7 @@ class _Trainer:
             self.xv = policy.normalize(torch.from_numpy(xv).to(device)) if xv is not None else None
             self.yv = _targets(av, ds.action_space).to(device) if av is not None else None
         self.discrete = isinstance(ds.action_space, spaces.Discrete)
+        #: the separate state regressor (aux_state with state_head "none"; the policy's own state_head otherwise)
         self.aux: torch.nn.Linear | None = None
         self.s = self.sv = None
         if cfg.aux_state > 0:
@@ -609,7 +644,7 @@ class _Trainer:
             trainable += list(self.aux.parameters())
         self.opt = make_adam(trainable, cfg.lr, direct=True)
         #: the gradient without the autograd engine where the policy is the common case (None: autograd)
-        self.grad = None if self.aux is not None else \
+        self.grad = None if self.s is not None else \
             hand_written_grad(policy, trainable, loss=cfg.loss, world_size=comm.world_size)
         #: the weight matrices decayed after each step, and their factor (None: no decay)
         self.decayed = [p for p in trainable if p.dim() > 1] if cfg.weight_decay else None
@@ -636,7 +671,8 @@ class _Trainer:
         self.s = torch.from_numpy(((s - mean) / std).astype(np.float32)).to(self.device)
         if sv is not None:
             self.sv = torch.from_numpy(((sv - mean) / std).astype(np.float32)).to(self.device)
-        self.aux = _init_aux(self.cfg, self.policy.encoder.out_dim, s.shape[1]).to(self.device)
+        if self.policy.state_head is None:
+            self.aux = _init_aux(self.cfg, self.policy.encoder.out_dim, s.shape[1]).to(self.device)
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         """The batch's inputs plus ``obs_noise`` times standard Gaussian noise (drawn on the CPU: the same
@@ -819,10 +855,18 @@ class _Trainer:
         standardised states; the loss adds ``aux_state`` times the regressor's summed per-sample MSE
         (the returned sum is the BC loss alone)."""
         if s is not None:
-            assert self.aux is not None
             feats = self.policy.encoder(x)
-            summed = self._losses(self.policy.head(feats), y).sum()
-            aux = (self.aux(feats) - s).pow(2).mean(-1).sum()
+            if self.aux is not None:  # the separate regressor on the features
+                summed = self._losses(self.policy.head(feats), y).sum()
+                s_hat = self.aux(feats)
+            else:  # state_head: the policy's own predicted state
+                z, s_hat = self.policy.state_head(feats)
+                if self.cfg.state_head_fit == "recorded":  # the controller learns on the recorded states
+                    z = self.policy.state_head.net(s)
+                elif self.cfg.state_head_fit == "estimated":  # ... on the estimates, not training the estimator
+                    z = self.policy.state_head.net(s_hat.detach())
+                summed = self._losses(self.policy.head(z), y).sum()
+            aux = (s_hat - s).pow(2).mean(-1).sum()
             self.opt.zero_grad()
             (summed + self.cfg.aux_state * aux).backward(seed)
             self.opt.step()
@@ -884,10 +928,15 @@ class _Trainer:
         if self.xv is None or not self.comm.is_main:
             return {}
         feats = self.policy.encoder(self.xv)
+        s_hat = None
+        if self.policy.state_head is not None:
+            feats, s_hat = self.policy.state_head(feats)
+        elif self.aux is not None:
+            s_hat = self.aux(feats)
         out = self.policy.head(feats)
         rec = {"val_loss": float(self._losses(out, self.yv).mean())}
-        if self.aux is not None and self.sv is not None:  # mean squared error of the standardised state
-            rec["val_state_mse"] = float((self.aux(feats) - self.sv).pow(2).mean())
+        if s_hat is not None and self.sv is not None:  # mean squared error of the standardised state
+            rec["val_state_mse"] = float((s_hat - self.sv).pow(2).mean())
         if self.discrete:
             rec["val_accuracy"] = float((out.argmax(-1) == self.yv).float().mean())
         else:
@@ -911,6 +960,7 @@ class _Trainer:
         history: list[dict[str, Any]] = []
         train_time = 0.0
         last_eval: tuple[float, float] | None = None
+        best: tuple[tuple[float, float], int, dict[str, torch.Tensor]] | None = None  # keep_best: eval, epoch, weights
         epoch = 0
         t_start = time.perf_counter()
         for epoch in range(1, self.max_epochs + 1):
@@ -921,7 +971,7 @@ class _Trainer:
             loss, secs = self._stream_epoch(epoch) if self.stream else self._epoch(gen)
             train_time += secs
             rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
-            if self.aux is not None:
+            if self.s is not None:
                 rec["aux_state_loss"] = float(self._aux_total) / self.n_train
             if lr is not None:
                 rec["lr"] = lr
@@ -930,6 +980,8 @@ class _Trainer:
                 self.policy.eval()
                 last_eval = self._evaluate()
                 rec["eval_mean"], rec["eval_std"] = last_eval
+                if cfg.keep_best and (best is None or last_eval[0] > best[0][0]):
+                    best = (last_eval, epoch, {k: v.detach().clone() for k, v in self.policy.state_dict().items()})
             rec["time_s"] = time.perf_counter() - t_start
             history.append(rec)
             if callback is not None and self.comm.is_main:
@@ -938,4 +990,8 @@ class _Trainer:
                     and last_eval[0] >= self.stop_value:
                 break
         samples_per_s = self.n_train * epoch / train_time if train_time > 0 else 0.0
+        if best is not None and best[1] != epoch:  # back to the best evaluation's weights
+            self.policy.load_state_dict(best[2])
+            last_eval = best[0]
+            history[-1]["kept_epoch"] = best[1]
         return history, epoch, samples_per_s, last_eval

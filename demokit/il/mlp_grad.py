@@ -83,7 +83,8 @@ def hand_written_grad(policy: NeuralPolicy, trainable: list[nn.Parameter], *, lo
     exactly the layers' weights and biases, in order.
     """
     encoder, head = policy.encoder, policy.head
-    if world_size != 1 or loss != "nll" or type(encoder) is not MLPEncoder or type(head) is not CategoricalHead:
+    if world_size != 1 or loss != "nll" or type(encoder) is not MLPEncoder or type(head) is not CategoricalHead \
+            or policy.state_head is not None:
         return None
     if type(head).forward is not Head.forward:
         return None

@@ -381,6 +381,9 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     if res.env_id is not None and res.env_id != state_env_id:
         warnings.warn(f"the policy was trained on {res.env_id} but collects on {env_id} (same spaces)", stacklevel=2)
     out = Path(cfg.path) if cfg.path is not None else default_dataset_path(env_id, res.label)
+    if cfg.mode == "append" and out.is_file():  # another env's dataset: refused before any warning about it
+        check_appendable(load_dataset(out), out, observation_space=obs_space, action_space=act_space, env_id=env_id,
+                         extras=None)
     _check_target(out, cfg.mode, seeds)
 
     cpu_net = isinstance(res.policy, NeuralPolicy) and res.policy.device.type == "cpu"

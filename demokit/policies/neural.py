@@ -25,6 +25,7 @@ from demokit.policies.base import Policy
 from demokit.policies.encoders import encoder_class
 from demokit.policies.heads import head_class
 from demokit.policies.normalization import ObsNormalizer
+from demokit.policies.predicted_state import STATE_INPUTS, PredictedState
 from demokit.spaces import describe
 
 #: the built-in heads' names (any name registered with ``register_head`` is accepted too)
@@ -64,6 +65,11 @@ class PolicyArch:
     history: observations the encoder sees per decision (1: the current one; K > 1: the last K,
       oldest first, stacked on a new leading axis; acting keeps a per-env history buffer,
       :class:`demokit.policies.actors.HistoryActor`). Box observation spaces only.
+    state_dim: 0 (the head acts on the encoder's features), or D > 0: the features pass through a
+      linear layer to a D-component state estimate and an MLP of ``hidden_sizes`` to the head
+      (:mod:`demokit.policies.predicted_state`; BC's ``state_head`` trains the estimate).
+    state_input: with ``state_dim``: that MLP's input, "state" (the estimate alone) or
+      "features+state" (the features and the estimate).
     """
 
     head: Head
@@ -73,24 +79,35 @@ class PolicyArch:
     log_std_init: float = 0.0
     encoder: str = "mlp"
     history: int = 1
+    state_dim: int = 0
+    state_input: str = "state"
 
     def __post_init__(self) -> None:
         head_class(self.head)
         encoder_class(self.encoder)
         if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 1:
             raise UserError(f"history must be an integer >= 1, got {self.history!r}")
+        if isinstance(self.state_dim, bool) or not isinstance(self.state_dim, int) or self.state_dim < 0:
+            raise UserError(f"state_dim must be an integer >= 0, got {self.state_dim!r}")
+        if self.state_input not in STATE_INPUTS:
+            raise UserError(f"state_input must be one of {', '.join(STATE_INPUTS)}, got {self.state_input!r}")
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
 
     def to_dict(self) -> dict[str, Any]:
         d = {"head": self.head, "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
              "normalize_obs": self.normalize_obs, "log_std_init": self.log_std_init, "encoder": self.encoder}
-        return {**d, "history": self.history} if self.history != 1 else d  # older checkpoints unchanged
+        if self.history != 1:  # older checkpoints unchanged
+            d["history"] = self.history
+        if self.state_dim:
+            d.update(state_dim=self.state_dim, state_input=self.state_input)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PolicyArch":
         return cls(head=d["head"], hidden_sizes=tuple(d["hidden_sizes"]), activation=d.get("activation", "tanh"),
                    normalize_obs=bool(d.get("normalize_obs", False)), log_std_init=float(d.get("log_std_init", 0.0)),
-                   encoder=str(d.get("encoder", "mlp")), history=int(d.get("history", 1)))
+                   encoder=str(d.get("encoder", "mlp")), history=int(d.get("history", 1)),
+                   state_dim=int(d.get("state_dim", 0)), state_input=str(d.get("state_input", "state")))
 
 
 def stack_space(space: spaces.Space, history: int) -> spaces.Space:
@@ -148,7 +165,10 @@ class NeuralPolicy(nn.Module, Policy):
         head_cls = head_class(arch.head)
         head_cls.check_action_space(action_space, arch.head)
         self.encoder = encoder_class(arch.encoder)(stack_space(observation_space, arch.history), arch)
-        self.head = head_cls(self.encoder.out_dim, action_space, arch)
+        #: the trunk through a predicted state (``arch.state_dim``; None: the head acts on the features)
+        self.state_head = PredictedState(self.encoder.out_dim, arch) if arch.state_dim else None
+        self.head = head_cls(self.state_head.out_dim if self.state_head is not None else self.encoder.out_dim,
+                             action_space, arch)
         if arch.normalize_obs and not (self.encoder.normalizable or self.encoder.normalizes_itself):
             raise UserError(f"observation normalisation needs flat inputs; the {arch.encoder} encoder does not take "
                             f"it: set normalize_obs to false")
@@ -186,6 +206,8 @@ class NeuralPolicy(nn.Module, Policy):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The head's output on a network input ``x`` (from :meth:`preprocess`)."""
+        if self.state_head is not None:
+            return self.head(self.state_head(self.encoder(x))[0])
         return self.head(self.encoder(x))
 
     def distribution(self, x: torch.Tensor) -> Distribution:
@@ -323,9 +345,10 @@ class NeuralPolicy(nn.Module, Policy):
 
 def make_policy(observation_space: spaces.Space, action_space: spaces.Space, *, head: Head | None = None,
                 hidden_sizes: Sequence[int] = (64, 64), activation: str = "tanh", normalize_obs: bool = False,
-                log_std_init: float = 0.0, encoder: str = "mlp", history: int = 1) -> NeuralPolicy:
+                log_std_init: float = 0.0, encoder: str = "mlp", history: int = 1, state_dim: int = 0,
+                state_input: str = "state") -> NeuralPolicy:
     """Build a ``NeuralPolicy`` with ``head`` defaulting to the action space's natural one."""
     arch = PolicyArch(head=head or default_head(action_space), hidden_sizes=tuple(hidden_sizes),
                       activation=activation, normalize_obs=normalize_obs, log_std_init=log_std_init,
-                      encoder=encoder, history=history)
+                      encoder=encoder, history=history, state_dim=state_dim, state_input=state_input)
     return NeuralPolicy(observation_space, action_space, arch)

@@ -139,6 +139,9 @@ AIRL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     # unlikely under the current actor earned -log pi (unbounded): positive reached -548 at best, logit -994, in
     # 7-8.5k env steps (seed 0). A state-action g: -187.7 over 100 episodes (0.95) after 9k steps; state-only g
     # oscillated between -274 and -1285 for 26k steps
+    # The env's -200 stop stays (unlike RED's PENDULUM_STOP): AIRL-SAC's checks oscillate here, and seed 0's next
+    # twelve after its first pass (-193.4 at 9k; 0.9498 over 100 episodes) were -222 to -1162: a stricter stop ran
+    # on without a better policy (session 7)
     "Pendulum-v1": {"sac": {"reward_model": {"policy_window": 1_000, "update_per_collect": 1,
                                              "reward_form": "shaped", "state_only": False}}},
     # ended by reaching the flag: every step costs (negative); GAIL's DQN rounds on this env. No policy term: DQN's

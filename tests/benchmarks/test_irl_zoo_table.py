@@ -33,3 +33,32 @@ def test_make_ranked_on_box_actions(tmp_path: Path) -> None:
     assert len(np.unique(ranks[starts[2]:starts[3]])) == 1  # the episode's rank on each of its steps
     actions = np.asarray(data.actions)
     assert actions.shape[-1] == 1 and np.abs(actions).max() <= 2.0
+
+
+def test_make_ranked_from_a_policy_checkpoint(tmp_path: Path) -> None:
+    """--ranked-policy: the checkpoint's noisy rollouts (at epsilon 0 its own deterministic actions), with each
+    episode's rank and return and their Spearman correlation in the summary; --rank-by return."""
+    import torch
+
+    from demokit.envs import make_env
+    from demokit.policies import make_policy, save_checkpoint
+
+    env = make_env("CartPole-v1")
+    torch.manual_seed(0)
+    policy = make_policy(env.observation_space, env.action_space, hidden_sizes=(8,))
+    env.close()
+    ckpt = tmp_path / "policy.pt"
+    save_checkpoint(ckpt, policy, algo="ppo", env_id="CartPole-v1")
+    table = _zoo_table()
+    data = load_dataset(table.make_ranked(tmp_path / "ranked.h5", "CartPole-v1", policy_path=ckpt))
+    assert str(ckpt) in data.provenance["policy"]
+    last = list(data.iter_episodes())[-1]  # epsilon 0: the policy's deterministic actions
+    np.testing.assert_array_equal(last.actions, policy.act(last.observations, deterministic=True))
+    summary = table.ranked_summary(data.path)
+    assert summary["rank"] == [-1.0, -1.0, -0.75, -0.75, -0.5, -0.5, -0.25, -0.25, 0.0, 0.0]
+    assert summary["return"] == [round(float(r), 1) for r in data.episode_returns]
+    assert -1.0 <= summary["spearman"] <= 1.0
+    by_return = table.ranked_summary(table.make_ranked(tmp_path / "by-return.h5", "CartPole-v1", policy_path=ckpt,
+                                                       rank_by="return"))
+    assert by_return["rank"] == [float(r) for r in by_return["return"]]  # CartPole's returns: whole numbers
+    assert by_return["spearman"] == 1.0  # ranks in the order of the returns, ties included

@@ -150,3 +150,27 @@ def test_imitation_gail_mujoco_preset_runs_one_round_on_hopper_v4(tmp_path: Path
     assert result["round_env_steps"] == 4096 and [c["env_steps"] for c in result["checks"]] == [4096]
     with pytest.raises(peers.PeerFailed, match="--preset mujoco is GAIL's"):
         peers.run_peer("imitation_gail.py", {**args, "algo": "airl"}, venv="imitation-mj", timeout=300)
+
+
+def test_imitation_sqil_rows_are_demokits_tuned_rows() -> None:
+    """imitation's SQIL off CartPole-v1 runs the DQN row demokit's SQIL uses (target updates in SB3's env steps);
+    Pendulum-v1 takes SAC; an env without a row is one PeerError."""
+    sys.path.insert(0, str(REPO / "benchmarks" / "peers"))
+    try:
+        sqil = _load("benchmarks_peers_imitation_sqil", REPO / "benchmarks" / "peers" / "imitation_sqil.py")
+    finally:
+        sys.path.remove(str(REPO / "benchmarks" / "peers"))
+    from demokit.rl.hyperparams import tuned_config
+
+    for env_id in ("Acrobot-v1", "MountainCar-v0"):
+        algo, row = sqil.learner_settings("rl-zoo", env_id, False)
+        tuned = tuned_config("dqn", env_id)
+        assert algo == "dqn" and row["policy_kwargs"]["net_arch"] == list(tuned.hidden_sizes)
+        for name in ("learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma", "train_freq",
+                     "gradient_steps", "exploration_fraction", "exploration_final_eps"):
+            assert row[name] == getattr(tuned, name), (env_id, name)
+        assert row["target_update_interval"] == tuned.target_update_interval * tuned.train_freq // tuned.gradient_steps
+    assert sqil.learner_settings("rl-zoo", "Pendulum-v1", True) == ("sac", {"learning_rate": 1e-3})
+    assert sqil.learner_settings("sb3", "Pendulum-v1", True) == ("sac", {})
+    with pytest.raises(sqil.PeerError, match="LunarLander-v3"):
+        sqil.learner_settings("rl-zoo", "LunarLander-v3", False)

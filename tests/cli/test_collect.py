@@ -88,6 +88,13 @@ def test_existing_file_refused_then_force_then_append(tmp_path: Path, capsys: py
     assert load_dataset(out).num_episodes == 2
     assert main([*RANDOM, "--episodes", "4", "--out", str(out), "--append", "--seed", "2"]) == 0
     assert load_dataset(out).num_episodes == 6
+    before = sha(out)
+    capsys.readouterr()
+    # another env's episodes (their seeds 0..1 repeat the file's): the error line alone, before collecting
+    assert main(["collect", "--policy", "random", "--env", "Acrobot-v1", "--episodes", "2", "--out", str(out),
+                 "--append"]) == 2
+    err = capsys.readouterr().err
+    assert "observation space" in error_line(err) and len(err.strip().splitlines()) == 1 and sha(out) == before
 
 
 def test_lock_conflict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

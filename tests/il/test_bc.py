@@ -389,3 +389,25 @@ def test_weight_decay_known_answer_after_one_step(cartpole3):
         assert torch.allclose(decayed[k], want, rtol=0, atol=1e-7), k
     with pytest.raises(ConfigError, match="weight_decay"):
         train_bc(cartpole3, weight_decay=200.0, **one)  # lr * weight_decay >= 1 would flip the weights' sign
+
+
+def test_keep_best_ends_with_the_best_evaluations_weights(cartpole3, monkeypatch):
+    """keep_best: with evaluations scripted to 10, 30, 20 the result holds epoch 2's weights (those of a run
+    stopped after 2 epochs) and that evaluation's return; without it, the last epoch's."""
+    from demokit.il import bc
+
+    def scripted(returns):
+        it = iter(returns)
+        monkeypatch.setattr(bc._Trainer, "_evaluate", lambda self: (next(it), 0.0))
+
+    cfg = dict(eval_every=1, eval_episodes=1, stop_value=10_000, seed=0)
+    scripted([10.0, 30.0, 20.0])
+    best = train_bc(cartpole3, epochs=3, keep_best=True, **cfg)
+    scripted([10.0, 30.0])
+    two = train_bc(cartpole3, epochs=2, **cfg)
+    scripted([10.0, 30.0, 20.0])
+    last = train_bc(cartpole3, epochs=3, **cfg)
+    assert best.mean_return == 30.0 and best.history[-1]["kept_epoch"] == 2 and last.mean_return == 20.0
+    for k, v in best.policy.state_dict().items():
+        assert torch.equal(v, two.policy.state_dict()[k]), k
+    assert any(not torch.equal(v, last.policy.state_dict()[k]) for k, v in best.policy.state_dict().items())

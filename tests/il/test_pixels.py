@@ -271,6 +271,55 @@ def test_bc_aux_state_learns_the_privileged_state_and_acts_from_frames(tmp_path)
     np.testing.assert_array_equal(ck.policy.act(frames), res.policy.act(frames))
 
 
+def test_bc_state_head_acts_through_the_predicted_state(tmp_path):
+    """bc --aux-state --state-head state: the regressor stays in the policy and the action is an MLP of its
+    predicted state alone (a constant prediction gives one action on every frame); it learns the synthetic
+    scene's state and action, and the checkpoint rebuilds it and acts from frames as trained."""
+    path = write_leaning_poles(tmp_path / "lean.h5", episodes=8, steps=64, seed=0, with_state=True)
+    out = tmp_path / "head.pt"
+    res = train_bc(path, epochs=12, batch_size=32, eval_episodes=0, val_fraction=0.25, seed=0, aux_state=1.0,
+                   state_head="state", hidden_sizes=(16,), out=str(out))
+    last = res.history[-1]
+    assert last["val_state_mse"] < 0.3 and last["val_accuracy"] >= 0.9
+    ck = load_checkpoint(out)
+    assert ck.policy.arch.state_dim == 2 and ck.policy.arch.state_input == "state"
+    assert ck.training["config"]["state_head"] == "state"
+    frames = np.array(load_dataset(path).observations[:64])
+    acts = ck.policy.act(frames)
+    np.testing.assert_array_equal(acts, res.policy.act(frames))
+    assert len(set(acts.tolist())) == 2
+    with torch.no_grad():  # the head sees only the predicted state: make it constant, the action is constant
+        lin = ck.policy.state_head.linear
+        lin.weight.zero_()
+        lin.bias.copy_(torch.tensor([0.0, 2.0]))
+        up = ck.policy.act(frames)
+        lin.bias.copy_(torch.tensor([0.0, -2.0]))
+        down = ck.policy.act(frames)
+    assert len(set(up.tolist())) == 1 and len(set(down.tolist())) == 1 and up[0] != down[0]
+    both = train_bc(path, epochs=1, batch_size=32, eval_episodes=0, seed=0, aux_state=1.0, hidden_sizes=(16,),
+                    state_head="features+state")  # the MLP sees the 512 features and the 2 predicted components
+    assert both.policy.state_head.net[0].in_features == 512 + 2
+
+
+@pytest.mark.parametrize("fit", ["recorded", "estimated"])
+def test_bc_state_head_fit_trains_the_estimator_on_the_state_loss_alone(tmp_path, fit):
+    """--state-head-fit recorded / estimated: the head's MLP learns the labels on the recorded states / on the
+    estimates, the encoder and the state layer learn from the auxiliary loss alone, so other labels give the
+    same estimator bit for bit."""
+    import shutil
+
+    path = write_leaning_poles(tmp_path / "lean.h5", episodes=4, steps=32, seed=0, with_state=True)
+    flipped = shutil.copy(path, tmp_path / "flipped.h5")
+    with h5py.File(flipped, "r+") as f:
+        f["actions"][...] = 1 - f["actions"][...]
+    cfg = dict(epochs=2, batch_size=32, eval_episodes=0, seed=0, aux_state=1.0, hidden_sizes=(16,),
+               state_head="state", state_head_fit=fit)
+    a, b = train_bc(path, **cfg).policy, train_bc(flipped, **cfg).policy
+    for name, t in a.state_dict().items():
+        same = torch.equal(t, b.state_dict()[name])
+        assert same == (not name.startswith(("state_head.net", "head."))), name
+
+
 def test_bc_aux_state_bad_inputs(tmp_path):
     from demokit.errors import ConfigError, DatasetError
 
@@ -282,4 +331,8 @@ def test_bc_aux_state_bad_inputs(tmp_path):
         train_bc(path, epochs=1, eval_episodes=0, aux_state=-1.0, out=str(out))
     with pytest.raises(ConfigError, match="aux_state"):
         train_bc(path, epochs=1, eval_episodes=0, aux_state=1.0, stream=True, out=str(out))
+    with pytest.raises(ConfigError, match="state_head"):
+        train_bc(path, epochs=1, eval_episodes=0, state_head="state", out=str(out))
+    with pytest.raises(ConfigError, match="state_head_fit"):
+        train_bc(path, epochs=1, eval_episodes=0, aux_state=1.0, state_head_fit="recorded", out=str(out))
     assert not out.exists()

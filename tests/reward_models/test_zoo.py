@@ -458,5 +458,10 @@ def test_per_env_defaults_of_the_zoo() -> None:
         assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
             "reward_form": "negative"}
     assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="pwil") == "dqn"
+    # Pendulum-v1: RED stops at -180 on 20 episodes (its seed 0 stopped at -200 at 0.949 of the expert), the rest at
+    # the env's -200
+    for name in ("red", "airl", "sqil", "pwil", "trex", "drex"):
+        assert irl_defaults(reward_model_class(name), "Pendulum-v1", "sac", "rl") == (
+            {"stop_value": -180.0, "eval_episodes": 20} if name == "red" else {})
     assert irl_defaults(reward_model_class("pwil"), "MountainCar-v0", "dqn", "reward_model") == {
         "reward_form": "negative", "horizon": 500}  # 2 atoms of the 10 demonstrations a step, not 5

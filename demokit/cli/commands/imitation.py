@@ -96,6 +96,13 @@ def register(app: typer.Typer) -> None:
                                               show_default=False),
         aux_state: Optional[float] = typer.Option(None, "--aux-state", metavar="WEIGHT",
                                                   help=field_help(BCConfig, "aux_state"), show_default=False),
+        state_head: Optional[str] = typer.Option(None, "--state-head", metavar="none|state|features+state",
+                                                 help=field_help(BCConfig, "state_head"), show_default=False),
+        keep_best: Optional[bool] = typer.Option(None, "--keep-best/--keep-last", help=field_help(BCConfig, "keep_best"),
+                                                 show_default=False),
+        state_head_fit: Optional[str] = typer.Option(None, "--state-head-fit", metavar="end_to_end|recorded|estimated",
+                                                     help=field_help(BCConfig, "state_head_fit"),
+                                                     show_default=False),
         normalize_obs: Optional[bool] = typer.Option(None, "--normalize-obs/--no-normalize-obs",
                                                      help=field_help(BCConfig, "normalize_obs"), show_default=False),
         obs_noise: Optional[float] = typer.Option(None, "--obs-noise", help=field_help(BCConfig, "obs_noise"),
@@ -133,6 +140,8 @@ def register(app: typer.Typer) -> None:
                                      "device": device, "loss": loss, "out": target, "stream": stream,
                                      "max_memory_mb": max_memory, "workers": workers, "history": history,
                                      "force": force, "encoder": encoder, "aux_state": aux_state,
+                                     "state_head": state_head, "state_head_fit": state_head_fit,
+                                     "keep_best": keep_best,
                                      "obs_noise": obs_noise, "normalize_obs": normalize_obs, "weight_decay": weight_decay,
                                      "lr_schedule": lr_schedule}
         if not main_rank:
