@@ -339,6 +339,9 @@ def _check_config(cfg: BCConfig) -> None:
     if cfg.state_head_fit != "end_to_end" and cfg.state_head != "state":
         raise ConfigError(f"BCConfig.state_head_fit {cfg.state_head_fit!r} separates the estimator and the MLP of "
                           f"state_head 'state': set state_head to state, or leave state_head_fit at end_to_end")
+    if cfg.keep_best and cfg.eval_episodes == 0:
+        raise ConfigError("BCConfig.keep_best keeps the best evaluation's weights, but eval_episodes is 0 (never "
+                          "evaluate): give eval_episodes > 0, or leave keep_best off")
     if cfg.state_head != "none" and not cfg.aux_state > 0:
         raise ConfigError(f"BCConfig.state_head {cfg.state_head!r} trains the policy's predicted state with the "
                           f"auxiliary state loss: set aux_state > 0 (e.g. --aux-state 1) or leave state_head at none")

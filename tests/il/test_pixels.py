@@ -335,4 +335,6 @@ def test_bc_aux_state_bad_inputs(tmp_path):
         train_bc(path, epochs=1, eval_episodes=0, state_head="state", out=str(out))
     with pytest.raises(ConfigError, match="state_head_fit"):
         train_bc(path, epochs=1, eval_episodes=0, aux_state=1.0, state_head_fit="recorded", out=str(out))
+    with pytest.raises(ConfigError, match="keep_best"):
+        train_bc(path, epochs=1, eval_episodes=0, keep_best=True, out=str(out))
     assert not out.exists()
