@@ -863,12 +863,10 @@ class _Trainer:
                 summed = self._losses(self.policy.head(feats), y).sum()
                 s_hat = self.aux(feats)
             else:  # state_head: the policy's own predicted state
-                z, s_hat = self.policy.state_head(feats)
-                if self.cfg.state_head_fit == "recorded":  # the controller learns on the recorded states
-                    z = self.policy.state_head.net(s)
-                elif self.cfg.state_head_fit == "estimated":  # ... on the estimates, not training the estimator
-                    z = self.policy.state_head.net(s_hat.detach())
-                summed = self._losses(self.policy.head(z), y).sum()
+                s_hat = self.policy.state_head.linear(feats)
+                fit = self.cfg.state_head_fit  # recorded: the controller learns on the recorded states; estimated:
+                s_in = s if fit == "recorded" else s_hat.detach() if fit == "estimated" else s_hat  # on the estimates
+                summed = self._losses(self.policy.head(self.policy.state_head.trunk(feats, s_in)), y).sum()
             aux = (s_hat - s).pow(2).mean(-1).sum()
             self.opt.zero_grad()
             (summed + self.cfg.aux_state * aux).backward(seed)

@@ -37,4 +37,9 @@ class PredictedState(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.linear(feats)
-        return self.net(torch.cat([feats, s], -1) if self.concat else s), s
+        return self.trunk(feats, s), s
+
+    def trunk(self, feats: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """The MLP's output (B, out_dim) on the state ``s`` (B, state_dim) (and ``feats`` with features+state):
+        the estimate when acting, or another state when a learner fits the MLP on it (BC's state_head_fit)."""
+        return self.net(torch.cat([feats, s], -1) if self.concat else s)
