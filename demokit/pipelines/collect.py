@@ -293,15 +293,21 @@ def default_dataset_path(env_id: str, label: str) -> Path:
     return Path(DATASETS_DIR) / f"{env_id.lower()}-{safe}.h5"
 
 
-def _check_target(path: Path, mode: str, seeds: range | None) -> None:
-    """Refuse a bad output before collecting (the writer checks again under its lock)."""
+def _check_target(path: Path, mode: str, seeds: range | None, *, against: Mapping[str, Any] | None = None) -> None:
+    """Refuse a bad output before collecting (the writer checks again under its lock); ``against``: the
+    spaces and env id of the episodes to append (``check_appendable``'s keywords), checked first."""
     if path.is_dir():
         raise DatasetError(f"dataset path {path} is a directory; give a file name such as {path / 'demos.h5'}")
     if mode == "create" and path.exists():
         raise DatasetError(f"dataset {path} already exists; use --append to add episodes to it or --force to "
                            f"replace it (mode='append' / 'overwrite')")
-    if mode == "append" and path.exists() and seeds is not None:
-        existing = load_dataset(path).episode_seeds
+    if mode == "append" and path.is_file() and (seeds is not None or against is not None):
+        ds = load_dataset(path)
+        if against is not None:  # another env's dataset: refused before any warning about it
+            check_appendable(ds, path, extras=None, **against)
+        if seeds is None:
+            return
+        existing = ds.episode_seeds
         repeated = np.unique(existing[(existing >= seeds.start) & (existing < seeds.stop)])
         if len(repeated):
             warnings.warn(f"dataset {path} already holds episodes reset with seeds {int(repeated[0])}.."
@@ -381,10 +387,8 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
     if res.env_id is not None and res.env_id != state_env_id:
         warnings.warn(f"the policy was trained on {res.env_id} but collects on {env_id} (same spaces)", stacklevel=2)
     out = Path(cfg.path) if cfg.path is not None else default_dataset_path(env_id, res.label)
-    if cfg.mode == "append" and out.is_file():  # another env's dataset: refused before any warning about it
-        check_appendable(load_dataset(out), out, observation_space=obs_space, action_space=act_space, env_id=env_id,
-                         extras=None)
-    _check_target(out, cfg.mode, seeds)
+    _check_target(out, cfg.mode, seeds, against={"observation_space": obs_space, "action_space": act_space,
+                                                 "env_id": env_id})
 
     cpu_net = isinstance(res.policy, NeuralPolicy) and res.policy.device.type == "cpu"
     compression = cfg.compression if cfg.compression is not None or not cfg.render_obs else "lzf"
