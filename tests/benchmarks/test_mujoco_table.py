@@ -117,6 +117,9 @@ def test_dagger_cells_depend_on_every_bc_default():
     """DAgger's learner is BC at the env's defaults: any change of them (e.g. the activation) retrains its cells."""
     assert table.dagger_settings("Hopper-v5")["bc"] == table.bc_settings("Hopper-v5")
     assert table.bc_settings("Hopper-v5")["activation"] == "relu"
+    # DAgger's lr follows BC's for the env (unset in DAggerConfig): the key as before where the row has no lr
+    assert table.dagger_settings("Hopper-v5")["lr"] == 1e-3
+    assert table.dagger_settings("Walker2d-v5")["lr"] == table.bc_settings("Walker2d-v5")["lr"] < 1e-3
 
 
 def test_a_new_bc_option_at_its_neutral_value_keeps_the_cells(source, tmp_path, monkeypatch):
