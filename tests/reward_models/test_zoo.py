@@ -452,6 +452,8 @@ def test_per_env_defaults_of_the_zoo() -> None:
     # SQIL on CartPole-v1: learning from the first step, one gradient step per env step, frequent checks
     assert irl_defaults(reward_model_class("sqil"), "CartPole-v1", "dqn", "rl") == {
         "learning_starts": 0, "train_freq": 128, "gradient_steps": 128, "eval_every": 256}
+    # SQIL on MountainCar-v0: plain DQN targets (as SB3's DQN under imitation's SQIL): the goal in half the steps
+    assert irl_defaults(reward_model_class("sqil"), "MountainCar-v0", "dqn", "rl") == {"double_q": False}
     assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="red") == "ppo"
     for name in ("red", "trex", "drex"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
         assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
