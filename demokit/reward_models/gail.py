@@ -115,6 +115,9 @@ class GailConfig:
                                              "unset: all")
     absorbing: bool = option(True, "learn a reward for the absorbing state after termination (DAC) and add its "
                                    "discounted value gamma/(1-gamma)*r_absorbing to terminating transitions")
+    absorbing_indicator: float = option(1.0, "the absorbing state's indicator input (its other inputs are 0, the "
+                                             "expert's mean state): larger keeps it apart from real states when a "
+                                             "gradient penalty limits how fast D may change")
     gamma: float = option(0.99, "the learner's discount, for the absorbing state's value (pipelines set it)")
 
     def __post_init__(self) -> None:
@@ -131,6 +134,8 @@ class GailConfig:
             raise ConfigError(f"GailConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.grad_penalty < 0:
             raise ConfigError(f"GailConfig.grad_penalty must be >= 0, got {self.grad_penalty}")
+        if not self.absorbing_indicator > 0:
+            raise ConfigError(f"GailConfig.absorbing_indicator must be > 0, got {self.absorbing_indicator}")
         if not 0.0 <= self.gamma < 1.0:
             raise ConfigError(f"GailConfig.gamma must be in [0, 1), got {self.gamma}")
         if self.input_dims is not None and self.input_dims < 1:
@@ -500,9 +505,9 @@ class GailRewardModel(BaseRewardModel):
         return self._with_absorbing(x, int(np.count_nonzero(cols["terminated"])))
 
     def absorbing_features(self, n: int = 1) -> torch.Tensor:
-        """``n`` discriminator inputs of the absorbing state (zeros, indicator 1)."""
+        """``n`` discriminator inputs of the absorbing state (zeros, indicator ``absorbing_indicator``)."""
         x = torch.zeros(n, self.input_dim, device=self.device)
-        x[:, -1] = 1.0
+        x[:, -1] = float(self.cfg.absorbing_indicator)
         return x
 
     def _with_absorbing(self, x: torch.Tensor, terminations: int) -> torch.Tensor:
