@@ -457,6 +457,10 @@ def test_per_env_defaults_of_the_zoo() -> None:
         assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
         assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
             "reward_form": "negative"}
+    # D-REX alone (T-REX keeps the tuned DQN row): a longer horizon and a stop at 0.95 of the expert on 50 episodes
+    assert irl_defaults(reward_model_class("drex"), "MountainCar-v0", "dqn", "rl") == {
+        "gamma": 0.99, "stop_value": -107.0, "final_eval_episodes": 50}
+    assert irl_defaults(reward_model_class("trex"), "MountainCar-v0", "dqn", "rl") == {}
     assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="pwil") == "dqn"
     # Pendulum-v1: RED stops at -180 on 20 episodes (its seed 0 stopped at -200 at 0.949 of the expert), the rest at
     # the env's -200
