@@ -170,6 +170,19 @@ def logits_expert_is_one_loss(expert_logits: torch.Tensor, policy_logits: torch.
     return expert + policy
 
 
+def interpolate_grad_penalty(fn: Callable[[torch.Tensor], torch.Tensor], expert_x: torch.Tensor,
+                             policy_x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero-centred gradient penalty ``mean_i ||d fn(x_i) / d x_i||^2`` at the interpolates
+    ``x_i = alpha_i * expert_i + (1 - alpha_i) * policy_i`` (``alpha_i ~ U[0, 1)`` from ``generator``, one per
+    row pair; the first ``min(len(expert_x), len(policy_x))`` rows of each). ``fn``: rows (m, width) -> (m,)
+    logits; the result keeps the graph (add it to a loss, weighted)."""
+    m = min(expert_x.shape[0], policy_x.shape[0])
+    alpha = torch.rand(m, 1, device=expert_x.device, generator=generator)
+    mix = (alpha * expert_x[:m] + (1 - alpha) * policy_x[:m]).requires_grad_(True)
+    grad, = torch.autograd.grad(fn(mix).sum(), mix, create_graph=True)
+    return grad.pow(2).sum(-1).mean()
+
+
 def reward_from_logits(logits: torch.Tensor, form: str) -> torch.Tensor:
     """The reward of ``form`` (see :data:`REWARD_FORMS`) from discriminator logits."""
     try:
@@ -230,11 +243,7 @@ class Discriminator(nn.Module):
         expert_logits, policy_logits = logits[:n], logits[n:]
         loss = logits_expert_is_one_loss(expert_logits, policy_logits)
         if grad_penalty > 0:
-            m = min(n, policy_x.shape[0])
-            alpha = torch.rand(m, 1, device=expert_x.device, generator=generator)
-            mix = (alpha * expert_x[:m] + (1 - alpha) * policy_x[:m]).requires_grad_(True)
-            grad, = torch.autograd.grad(self(mix).sum(), mix, create_graph=True)
-            loss = loss + grad_penalty * grad.pow(2).sum(-1).mean()
+            loss = loss + grad_penalty * interpolate_grad_penalty(self, expert_x, policy_x, generator)
         return loss, expert_logits, policy_logits
 
 

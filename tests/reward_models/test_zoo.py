@@ -95,6 +95,34 @@ def test_airl_logit_and_shaping_known_answer(cartpole_expert: Path) -> None:
     assert torch.allclose(rm.reward_network()(s), torch.tensor([1.5, 2.5]), atol=1e-5)
 
 
+def test_airl_gradient_penalty_known_answer(cartpole_expert: Path) -> None:
+    """``grad_penalty``: GAIL's zero-centred penalty on f's inputs [s, s'] (state-only g). With linear g = s0 + 0.5
+    and h = 2 s1 - 1 (gamma 0.9), df/ds = (1, -2, 0, 0) and df/ds' = 0.9 * (0, 2, 0, 0) at every interpolate, or 0
+    where either row of the pair terminated: ||.||^2 = 1 + 4 + 3.24 = 8.24 and 5, mean 6.62."""
+    rm = _model("airl", cartpole_expert, gamma=0.9, grad_penalty=2.0)
+    rm.shaped.g, rm.shaped.h = _Linear([1.0, 0, 0, 0], 0.5), _Linear([0, 2.0, 0, 0], -1.0)
+    expert = dataclasses.replace(_batch(cartpole_expert, slice(0, 2)), terminated=torch.tensor([False, True]))
+    policy = _random_batch(3)  # one row more: the first min(2, 3) pairs
+    policy = dataclasses.replace(policy, terminated=torch.tensor([False, False, True]))
+    assert rm._grad_penalty(expert, policy).item() == pytest.approx(6.62, abs=1e-5)
+    # the shared maths (GAIL's): a linear logit w.x has gradient w at every interpolate
+    from demokit.reward_models.gail import interpolate_grad_penalty
+    w = torch.tensor([3.0, -4.0])
+    assert interpolate_grad_penalty(lambda x: x @ w, torch.randn(5, 2), torch.randn(4, 2)).item() == pytest.approx(25.0)
+    with pytest.raises(ConfigError, match="grad_penalty must be >= 0"):
+        _model("airl", cartpole_expert, grad_penalty=-1.0)
+    # in training: the penalised loss is larger from the same start and batches; 0 (the default) adds nothing
+    losses = {}
+    for gp in (0.0, 10.0):
+        torch.manual_seed(0)
+        m = _model("airl", cartpole_expert, grad_penalty=gp, update_per_collect=1)
+        m.use_policy_log_probs(lambda obs, act: torch.full((obs.shape[0],), math.log(0.5)))
+        m.collect_data(_random_batch(50))
+        losses[gp] = m.train()["loss"]
+    assert losses[10.0] > losses[0.0]
+    assert _model("airl", cartpole_expert).cfg.grad_penalty == 0.0
+
+
 def test_airl_learns_expert_over_random(cartpole_expert: Path) -> None:
     torch.manual_seed(0)
     rm = _model("airl", cartpole_expert, update_per_collect=200)
