@@ -198,6 +198,7 @@ def test_airl_with_sac_on_replay_data() -> None:
                  "reward_model": {"type": "airl"}}, 0)
     assert r.algo == "airl-sac" and r.env_steps >= 300
     assert r.reward_model.cfg.policy_window == 1000 and 0 < r.reward_model.num_policy_transitions <= 1000
+    assert r.reward_model.cfg.grad_penalty == 1.0
     assert r.reward_model.train_iter == r.rounds  # one discriminator update per SAC round
 
 
@@ -492,10 +493,13 @@ def test_per_env_defaults_of_the_zoo() -> None:
         "gamma": 0.99, "stop_value": -107.0, "final_eval_episodes": 50}
     assert irl_defaults(reward_model_class("trex"), "MountainCar-v0", "dqn", "rl") == {}
     assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="pwil") == "dqn"
-    # Pendulum-v1: RED stops at -180 on 20 episodes (its seed 0 stopped at -200 at 0.949 of the expert), the rest at
-    # the env's -200
+    # Pendulum-v1: RED and AIRL stop at -180 on 20 episodes (their seed 0 stopped at -200 at 0.949 / 0.9498 of the
+    # expert), the rest at the env's -200; AIRL with a gradient penalty (its checks oscillated without)
     for name in ("red", "airl", "sqil", "pwil", "trex", "drex"):
         assert irl_defaults(reward_model_class(name), "Pendulum-v1", "sac", "rl") == (
-            {"stop_value": -180.0, "eval_episodes": 20} if name == "red" else {})
+            {"stop_value": -180.0, "eval_episodes": 20} if name in ("red", "airl") else {})
+    assert irl_defaults(reward_model_class("airl"), "Pendulum-v1", "sac", "reward_model") == {
+        "policy_window": 1_000, "update_per_collect": 1, "reward_form": "shaped", "state_only": False,
+        "grad_penalty": 1.0}
     assert irl_defaults(reward_model_class("pwil"), "MountainCar-v0", "dqn", "reward_model") == {
         "reward_form": "negative", "horizon": 500}  # 2 atoms of the 10 demonstrations a step, not 5
