@@ -115,6 +115,9 @@ class GailConfig:
                                              "unset: all")
     absorbing: bool = option(True, "learn a reward for the absorbing state after termination (DAC) and add its "
                                    "discounted value gamma/(1-gamma)*r_absorbing to terminating transitions")
+    absorbing_indicator: float = option(1.0, "the absorbing state's indicator input (its other inputs are 0, the "
+                                             "expert's mean state): larger keeps it apart from real states when a "
+                                             "gradient penalty limits how fast D may change")
     gamma: float = option(0.99, "the learner's discount, for the absorbing state's value (pipelines set it)")
 
     def __post_init__(self) -> None:
@@ -131,6 +134,8 @@ class GailConfig:
             raise ConfigError(f"GailConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.grad_penalty < 0:
             raise ConfigError(f"GailConfig.grad_penalty must be >= 0, got {self.grad_penalty}")
+        if not self.absorbing_indicator > 0:
+            raise ConfigError(f"GailConfig.absorbing_indicator must be > 0, got {self.absorbing_indicator}")
         if not 0.0 <= self.gamma < 1.0:
             raise ConfigError(f"GailConfig.gamma must be in [0, 1), got {self.gamma}")
         if self.input_dims is not None and self.input_dims < 1:
@@ -163,6 +168,19 @@ def logits_expert_is_one_loss(expert_logits: torch.Tensor, policy_logits: torch.
     expert = F.binary_cross_entropy_with_logits(expert_logits, torch.full_like(expert_logits, EXPERT_LABEL))
     policy = F.binary_cross_entropy_with_logits(policy_logits, torch.full_like(policy_logits, POLICY_LABEL))
     return expert + policy
+
+
+def interpolate_grad_penalty(fn: Callable[[torch.Tensor], torch.Tensor], expert_x: torch.Tensor,
+                             policy_x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero-centred gradient penalty ``mean_i ||d fn(x_i) / d x_i||^2`` at the interpolates
+    ``x_i = alpha_i * expert_i + (1 - alpha_i) * policy_i`` (``alpha_i ~ U[0, 1)`` from ``generator``, one per
+    row pair; the first ``min(len(expert_x), len(policy_x))`` rows of each). ``fn``: rows (m, width) -> (m,)
+    logits; the result keeps the graph (add it to a loss, weighted)."""
+    m = min(expert_x.shape[0], policy_x.shape[0])
+    alpha = torch.rand(m, 1, device=expert_x.device, generator=generator)
+    mix = (alpha * expert_x[:m] + (1 - alpha) * policy_x[:m]).requires_grad_(True)
+    grad, = torch.autograd.grad(fn(mix).sum(), mix, create_graph=True)
+    return grad.pow(2).sum(-1).mean()
 
 
 def reward_from_logits(logits: torch.Tensor, form: str) -> torch.Tensor:
@@ -225,11 +243,7 @@ class Discriminator(nn.Module):
         expert_logits, policy_logits = logits[:n], logits[n:]
         loss = logits_expert_is_one_loss(expert_logits, policy_logits)
         if grad_penalty > 0:
-            m = min(n, policy_x.shape[0])
-            alpha = torch.rand(m, 1, device=expert_x.device, generator=generator)
-            mix = (alpha * expert_x[:m] + (1 - alpha) * policy_x[:m]).requires_grad_(True)
-            grad, = torch.autograd.grad(self(mix).sum(), mix, create_graph=True)
-            loss = loss + grad_penalty * grad.pow(2).sum(-1).mean()
+            loss = loss + grad_penalty * interpolate_grad_penalty(self, expert_x, policy_x, generator)
         return loss, expert_logits, policy_logits
 
 
@@ -500,9 +514,9 @@ class GailRewardModel(BaseRewardModel):
         return self._with_absorbing(x, int(np.count_nonzero(cols["terminated"])))
 
     def absorbing_features(self, n: int = 1) -> torch.Tensor:
-        """``n`` discriminator inputs of the absorbing state (zeros, indicator 1)."""
+        """``n`` discriminator inputs of the absorbing state (zeros, indicator ``absorbing_indicator``)."""
         x = torch.zeros(n, self.input_dim, device=self.device)
-        x[:, -1] = 1.0
+        x[:, -1] = float(self.cfg.absorbing_indicator)
         return x
 
     def _with_absorbing(self, x: torch.Tensor, terminations: int) -> torch.Tensor:
