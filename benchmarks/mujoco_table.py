@@ -133,9 +133,11 @@ def dagger_settings(env_id: str) -> dict[str, Any]:
     from demokit.config import to_dict
     from demokit.il.dagger import DAggerConfig
 
+    bc = bc_settings(env_id)
     own = {k: v for k, v in to_dict(DAggerConfig()).items()
            if k in ("rounds", "episodes_per_round", "beta_schedule", "epochs", "batch_size", "lr")}
-    return {**own, "bc": bc_settings(env_id)}  # its learner is BC at the env's defaults
+    own["lr"] = bc["lr"] if own["lr"] is None else own["lr"]  # unset: BC's for the env (the cells' key as before)
+    return {**own, "bc": bc}  # its learner is BC at the env's defaults
 
 
 def gail_settings(env_id: str, algo: str, gail_steps: int | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.demokit-setup
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import demokit, torch, h5py, gymnasium, pytest, mujoco, minari, jax, PIL, tensorboard, matplotlib, datasets, av, pyarrow" 2>/dev/null; then
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import demokit, torch, h5py, gymnasium, pytest, xdist, mujoco, minari, jax, PIL, tensorboard, matplotlib, datasets, av, pyarrow" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco,minari,tensorboard,plot,imitation-data,lerobot,render,blosc]"
   echo "$want" > "$stamp"

@@ -28,6 +28,14 @@ for _sub in sorted(Path(__file__).parent.iterdir()):
         sys.path.insert(0, str(_sub))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long learning tests (marker ``slow``) first, in their collected order: the suite runs on
+    several workers (pytest-xdist, ``-n auto`` in pyproject.toml), which get the first tests one
+    each in turn, so the long ones start at once on different workers instead of ending the run
+    on one. A stable sort: the order is the same in every worker, as xdist requires."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolate_session_cwd(tmp_path_factory: pytest.TempPathFactory) -> object:
     """Module- and session-scoped fixtures run before the per-test chdir below: give them a temp

@@ -135,7 +135,7 @@ class BCConfig:
     epochs: int | None = option(None, "maximum passes over the training split; training stops early at the stop "
                                       "value (default: enough for 10,000 gradient steps, at least 20)")
     batch_size: int = option(256, "samples per gradient step (per rank under torchrun)")
-    lr: float = option(1e-3, "Adam learning rate")
+    lr: float | None = option(None, "Adam learning rate (default: the env's tuned BC row, else 1e-3)")
     hidden_sizes: tuple[int, ...] | None = option(None, "hidden layer widths, e.g. 64,64 (default: the env's "
                                                         "tuned BC row, else 64,64)")
     activation: str | None = option(None, "hidden activation: tanh, relu, elu or gelu (default: the env's tuned BC "
@@ -235,8 +235,8 @@ class BCResult:
 
 #: the defaults of BCConfig's per-env fields for an env without a tuned BC row (``None`` fields not listed
 #: here, such as ``epochs``, keep their own meaning: "follow the data")
-GENERIC_DEFAULTS: dict[str, Any] = {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh", "obs_noise": 0.0,
-                                     "weight_decay": 0.0, "lr_schedule": "constant"}
+GENERIC_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh",
+                                     "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant"}
 
 
 def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, Any]]:
@@ -318,7 +318,7 @@ def _check_config(cfg: BCConfig) -> None:
     for name in ("eval_every", "eval_episodes"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 0:
             raise ConfigError(f"BCConfig.{name} must be >= 0, got {getattr(cfg, name)}")
-    if not cfg.lr > 0:
+    if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ConfigError(f"BCConfig.lr must be > 0, got {cfg.lr}")
     if not 0 <= cfg.val_fraction < 1:
         raise ConfigError(f"BCConfig.val_fraction must be in [0, 1), got {cfg.val_fraction}")
@@ -345,7 +345,8 @@ def _check_config(cfg: BCConfig) -> None:
     if cfg.state_head != "none" and not cfg.aux_state > 0:
         raise ConfigError(f"BCConfig.state_head {cfg.state_head!r} trains the policy's predicted state with the "
                           f"auxiliary state loss: set aux_state > 0 (e.g. --aux-state 1) or leave state_head at none")
-    if cfg.weight_decay is not None and not (math.isfinite(cfg.weight_decay) and 0 <= cfg.lr * cfg.weight_decay < 1):
+    if cfg.weight_decay is not None and not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0
+                                             and (cfg.lr is None or cfg.lr * cfg.weight_decay < 1)):
         raise ConfigError(f"BCConfig.weight_decay must be >= 0 with lr * weight_decay < 1 (0: no decay), "
                           f"got {cfg.weight_decay} (lr {cfg.lr})")
     if cfg.obs_noise is not None and not (math.isfinite(cfg.obs_noise) and cfg.obs_noise >= 0):

@@ -77,7 +77,7 @@ class DAggerConfig:
     epochs: int | None = option(None, "BC epochs per round, from scratch on all data so far (default: BC's, "
                                       "enough for 10,000 gradient steps)")
     batch_size: int = option(256, "BC batch size")
-    lr: float = option(1e-3, "BC Adam learning rate")
+    lr: float | None = option(None, "BC Adam learning rate (default: BC's for the env: its tuned BC row, else 1e-3)")
     hidden_sizes: tuple[int, ...] | None = option(None, "hidden layer widths of the learner (default: BC's for the "
                                                         "env: its tuned BC row, else 64,64)")
     loss: Literal["nll", "mse"] | None = option(None, "continuous actions: nll or mse (default: BC's for the env: "
@@ -325,7 +325,7 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
                                             hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, encoder=cfg.encoder,
                                             val_fraction=0.0, eval_every=0, eval_episodes=cfg.eval_episodes,
                                             device=cfg.device), env_id)
-    cfg = dataclasses.replace(cfg, hidden_sizes=bc_base.hidden_sizes, loss=bc_base.loss)  # recorded as trained
+    cfg = dataclasses.replace(cfg, hidden_sizes=bc_base.hidden_sizes, loss=bc_base.loss, lr=bc_base.lr)  # as trained
     provenance = {"algo": "dagger", "env_id": env_id, "seed": cfg.seed, "beta_schedule": cfg.beta_schedule,
                   **expert_info}
     if privileged:

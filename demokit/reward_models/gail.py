@@ -115,6 +115,9 @@ class GailConfig:
                                              "unset: all")
     absorbing: bool = option(True, "learn a reward for the absorbing state after termination (DAC) and add its "
                                    "discounted value gamma/(1-gamma)*r_absorbing to terminating transitions")
+    absorbing_indicator: float = option(1.0, "the absorbing state's indicator input (its other inputs are 0, the "
+                                             "expert's mean state): larger keeps it apart from real states when a "
+                                             "gradient penalty limits how fast D may change")
     gamma: float = option(0.99, "the learner's discount, for the absorbing state's value (pipelines set it)")
 
     def __post_init__(self) -> None:
@@ -131,6 +134,8 @@ class GailConfig:
             raise ConfigError(f"GailConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.grad_penalty < 0:
             raise ConfigError(f"GailConfig.grad_penalty must be >= 0, got {self.grad_penalty}")
+        if not self.absorbing_indicator > 0:
+            raise ConfigError(f"GailConfig.absorbing_indicator must be > 0, got {self.absorbing_indicator}")
         if not 0.0 <= self.gamma < 1.0:
             raise ConfigError(f"GailConfig.gamma must be in [0, 1), got {self.gamma}")
         if self.input_dims is not None and self.input_dims < 1:
@@ -163,6 +168,19 @@ def logits_expert_is_one_loss(expert_logits: torch.Tensor, policy_logits: torch.
     expert = F.binary_cross_entropy_with_logits(expert_logits, torch.full_like(expert_logits, EXPERT_LABEL))
     policy = F.binary_cross_entropy_with_logits(policy_logits, torch.full_like(policy_logits, POLICY_LABEL))
     return expert + policy
+
+
+def interpolate_grad_penalty(fn: Callable[[torch.Tensor], torch.Tensor], expert_x: torch.Tensor,
+                             policy_x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero-centred gradient penalty ``mean_i ||d fn(x_i) / d x_i||^2`` at the interpolates
+    ``x_i = alpha_i * expert_i + (1 - alpha_i) * policy_i`` (``alpha_i ~ U[0, 1)`` from ``generator``, one per
+    row pair; the first ``min(len(expert_x), len(policy_x))`` rows of each). ``fn``: rows (m, width) -> (m,)
+    logits; the result keeps the graph (add it to a loss, weighted)."""
+    m = min(expert_x.shape[0], policy_x.shape[0])
+    alpha = torch.rand(m, 1, device=expert_x.device, generator=generator)
+    mix = (alpha * expert_x[:m] + (1 - alpha) * policy_x[:m]).requires_grad_(True)
+    grad, = torch.autograd.grad(fn(mix).sum(), mix, create_graph=True)
+    return grad.pow(2).sum(-1).mean()
 
 
 def reward_from_logits(logits: torch.Tensor, form: str) -> torch.Tensor:
@@ -225,12 +243,53 @@ class Discriminator(nn.Module):
         expert_logits, policy_logits = logits[:n], logits[n:]
         loss = logits_expert_is_one_loss(expert_logits, policy_logits)
         if grad_penalty > 0:
-            m = min(n, policy_x.shape[0])
-            alpha = torch.rand(m, 1, device=expert_x.device, generator=generator)
-            mix = (alpha * expert_x[:m] + (1 - alpha) * policy_x[:m]).requires_grad_(True)
-            grad, = torch.autograd.grad(self(mix).sum(), mix, create_graph=True)
-            loss = loss + grad_penalty * grad.pow(2).sum(-1).mean()
+            loss = loss + grad_penalty * interpolate_grad_penalty(self, expert_x, policy_x, generator)
         return loss, expert_logits, policy_logits
+
+
+class PolicyRows:
+    """The discriminator's policy rows (R, width) in arrival order, in one growable tensor.
+
+    ``append`` copies only the new rows (the buffer doubles, or is compacted, when full: amortised O(1)
+    per row); ``keep_latest(n)`` (a sliding window) and ``clear`` move offsets; ``rows()`` is a view of
+    the live rows, oldest first: the rows a list of chunks concatenated every round would give, without
+    copying the whole window each round (an off-policy round is one env step)."""
+
+    def __init__(self) -> None:
+        self._buf: torch.Tensor | None = None
+        self._lo = 0
+        self._hi = 0
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
+
+    def append(self, x: torch.Tensor) -> None:
+        """Add rows (n, width) after the live ones."""
+        n = int(x.shape[0])
+        buf = self._buf
+        if buf is None or buf.shape[1:] != x.shape[1:] or buf.dtype != x.dtype or buf.device != x.device:
+            buf = self._buf = x.new_empty((max(2 * n, 1024), *x.shape[1:]))
+            self._lo = self._hi = 0
+        if self._hi + n > buf.shape[0]:  # compact the live rows to the front of a buffer twice their size
+            live = len(self)
+            new = x.new_empty((max(buf.shape[0], 2 * (live + n)), *x.shape[1:]))
+            new[:live] = buf[self._lo:self._hi]
+            self._buf, self._lo, self._hi = new, 0, live
+        self._buf[self._hi:self._hi + n] = x
+        self._hi += n
+
+    def keep_latest(self, n: int) -> None:
+        """Drop all but the latest ``n`` rows."""
+        self._lo = max(self._lo, self._hi - int(n))
+
+    def clear(self) -> None:
+        """Drop every row (the memory is kept for the next round's)."""
+        self._lo = self._hi = 0
+
+    def rows(self) -> torch.Tensor:
+        """The live rows (R, width), oldest first (a view)."""
+        assert self._buf is not None
+        return self._buf[self._lo:self._hi]
 
 
 def action_features_dim(space: spaces.Space) -> int:
@@ -380,7 +439,7 @@ class GailRewardModel(BaseRewardModel):
         self._seed = int(seed)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(derive_seed(seed, "gail", "batches"))
-        self._policy_chunks: list[torch.Tensor] = []
+        self._policy_rows = PolicyRows()
         self.reward_scale = 1.0
         self.load_expert_data(expert_data)
         with torch.random.fork_rng(devices=[]):
@@ -455,9 +514,9 @@ class GailRewardModel(BaseRewardModel):
         return self._with_absorbing(x, int(np.count_nonzero(cols["terminated"])))
 
     def absorbing_features(self, n: int = 1) -> torch.Tensor:
-        """``n`` discriminator inputs of the absorbing state (zeros, indicator 1)."""
+        """``n`` discriminator inputs of the absorbing state (zeros, indicator ``absorbing_indicator``)."""
         x = torch.zeros(n, self.input_dim, device=self.device)
-        x[:, -1] = 1.0
+        x[:, -1] = float(self.cfg.absorbing_indicator)
         return x
 
     def _with_absorbing(self, x: torch.Tensor, terminations: int) -> torch.Tensor:
@@ -534,11 +593,11 @@ class GailRewardModel(BaseRewardModel):
             return
         x, terminated = self._data_features(data)
         n_term = int(terminated.sum())
-        self._policy_chunks.append(self._with_absorbing(x.detach(), n_term))
+        self._policy_rows.append(self._with_absorbing(x.detach(), n_term))
 
     @property
     def num_policy_transitions(self) -> int:
-        return sum(int(c.shape[0]) for c in self._policy_chunks)
+        return len(self._policy_rows)
 
     def clear_data(self, iter: int | None = None) -> None:
         """Drop the collected policy data: now (no ``iter``, as seed 001 calls it) or when
@@ -546,18 +605,15 @@ class GailRewardModel(BaseRewardModel):
         ``clear_data(iter)`` keeps the latest ``policy_window`` transitions instead (a sliding window)."""
         window = self.cfg.policy_window
         if iter is not None and window is not None:
-            if self.num_policy_transitions > window:
-                self._policy_chunks[:] = [torch.cat(self._policy_chunks)[-window:]]
+            self._policy_rows.keep_latest(window)
         elif iter is None or int(iter) % self.cfg.clear_buffer_per_iters == 0:
-            self._policy_chunks.clear()
+            self._policy_rows.clear()
 
     def _policy_features(self) -> torch.Tensor:
-        if not self._policy_chunks:
+        if not len(self._policy_rows):
             raise UserError("GAIL's train() needs policy data: call collect_data(new_data) first (GAIL cannot be "
                             "pretrained from expert data alone: pretrain_reward=False)")
-        if len(self._policy_chunks) > 1:  # one concatenation per round
-            self._policy_chunks[:] = [torch.cat(self._policy_chunks)]
-        return self._policy_chunks[0]
+        return self._policy_rows.rows()
 
     def train(self) -> dict[str, float]:
         """``update_per_collect`` discriminator updates on expert vs collected policy batches.
@@ -657,4 +713,4 @@ class GailRewardModel(BaseRewardModel):
         self.train_iter = int(state.get("train_iter", torch.tensor(0)))
         if not (torch.equal(old_mean, self.obs_mean) and torch.equal(old_std, self.obs_std)):
             self.expert_x = self._expert_features()
-            self._policy_chunks.clear()  # features made with other statistics
+            self._policy_rows.clear()  # features made with other statistics

@@ -68,7 +68,7 @@ class RedConfig:
 #: first -200 check at 0.949 over 100 fresh episodes): -180 (0.957) on all 20 check episodes at once, not on the
 #: 5-episode quick check (Pendulum's return depends on the start state: the expert itself scores -189 on seeds 1
 #: and 2's five quick-check episodes, -149.5 on their 20). Seeds 0-2: 0.979 / 0.969 / 0.974 (docs/benchmarks.md,
-#: the zoo's score table, session 7)
+#: the zoo's score table, session 7). AIRL's Pendulum-v1 row stops here too (with its gradient penalty, session 8)
 PENDULUM_STOP: dict[str, float | int] = {"stop_value": -180.0, "eval_episodes": 20}
 
 #: RED's own defaults per env and learner for the IRL pipelines (measured, seed 0, 100 evaluation episodes:

@@ -66,6 +66,10 @@ class SqilConfig:
 SQIL_PIPELINE_DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "CartPole-v1": {"dqn": {"rl": {"learning_starts": 0, "train_freq": 128, "gradient_steps": 128,
                                    "eval_every": 256}}},
+    # MountainCar-v0: plain DQN targets (max over the target net, as SB3's DQN under imitation's SQIL) instead of
+    # double-DQN's: seeds 0-2 reached the goal after 15k / 15k / 20k env steps (were 30k / 60k / 20k; imitation's
+    # SQIL with the same DQN row 10k / 15k / 15k); session 8, docs/benchmarks.md
+    "MountainCar-v0": {"dqn": {"rl": {"double_q": False}}},
 }
 
 

@@ -134,7 +134,8 @@ def test_training_loop_is_bitwise_the_plain_torch_loop(cartpole3):
     cfg = BCConfig(epochs=3, batch_size=100, val_fraction=0.0, eval_episodes=0, seed=2)
     res = train_bc(cartpole3, cfg)
     ds = load_dataset(cartpole3)
-    ref = _init_policy(ds, resolve_bc_config(cfg, ds.env_id)[0], "categorical")
+    cfg = resolve_bc_config(cfg, ds.env_id)[0]  # the generic lr (1e-3) among the defaults filled in
+    ref = _init_policy(ds, cfg, "categorical")
     obs = np.asarray(ds.flat_observations(), dtype=np.float32)
     ref.fit_obs_statistics(obs)
     with torch_threads(1), torch.no_grad():
@@ -296,7 +297,7 @@ def test_out_of_range_discrete_action_is_refused(il_dir):
         train_bc(path, **FAST)
 
 
-@pytest.mark.parametrize("bad", [{"epochz": 3}, {"epochs": 0}, {"val_fraction": 1.0}, {"lr": -1.0},
+@pytest.mark.parametrize("bad", [{"epochz": 3}, {"epochs": 0}, {"val_fraction": 1.0}, {"lr": -1.0}, {"lr": float("nan")},
                                  {"loss": "huber"}, {"hidden_sizes": "64,x"}])
 def test_bad_config_is_a_config_error(cartpole3, bad):
     with pytest.raises(ConfigError):

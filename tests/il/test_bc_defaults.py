@@ -43,11 +43,21 @@ def test_classic_control_keeps_the_generic_defaults(env_id):
     """The classic-control checkpoints must not change: same network and loss as before the rows existed."""
     cfg, taken = resolve_bc_config(BCConfig(), env_id)
     assert taken == {} and (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("nll", (64, 64), "tanh", None)
-    assert GENERIC_DEFAULTS == {"loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh", "obs_noise": 0.0,
-                                "weight_decay": 0.0, "lr_schedule": "constant"}
-    # no input noise, no decay, a constant lr: the same weights as before these options existed
-    assert (cfg.obs_noise, cfg.weight_decay, cfg.lr_schedule) == (0.0, 0.0, "constant")
+    assert GENERIC_DEFAULTS == {"lr": 1e-3, "loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh",
+                                "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant"}
+    # the same lr, no input noise, no decay, a constant lr: the same weights as before these options existed
+    assert (cfg.lr, cfg.obs_noise, cfg.weight_decay, cfg.lr_schedule) == (1e-3, 0.0, 0.0, "constant")
     assert "generic" in describe_defaults(env_id, taken)
+
+
+def test_a_row_sets_the_learning_rate_and_a_given_one_wins():
+    """lr is a per-env default (Walker2d-v5's row lowers it); the rows without one keep Adam's 1e-3."""
+    row_lr = tuned_overrides("bc", "Walker2d-v5")["lr"]
+    cfg, taken = resolve_bc_config(BCConfig(), "Walker2d-v5")
+    assert cfg.lr == taken["lr"] == row_lr < 1e-3
+    cfg, taken = resolve_bc_config(BCConfig(lr=1e-3), "Walker2d-v5")
+    assert cfg.lr == 1e-3 and "lr" not in taken
+    assert resolve_bc_config(BCConfig(), "Hopper-v5")[0].lr == 1e-3
 
 
 def test_imitation_rows_are_not_learners():
@@ -91,4 +101,5 @@ def test_dagger_learner_takes_bc_defaults_of_the_env(tmp_path):
     ck = load_checkpoint(res.checkpoint)
     assert ck.policy.arch.hidden_sizes == (256, 256) and ck.policy.arch.activation == "relu"
     assert ck.training["config"]["loss"] == "mse" and ck.training["config"]["hidden_sizes"] == [256, 256]
+    assert ck.training["config"]["lr"] == 1e-3  # Hopper's row leaves BC's learning rate
     assert np.isfinite(res.rounds[-1]["rollout_return"])

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from demokit.errors import ConfigError
 from demokit.reward_models import EXPERT_LABEL, POLICY_LABEL, logits_expert_is_one_loss, reward_from_logits
-from demokit.reward_models.gail import Discriminator, encode_actions
+from demokit.reward_models.gail import Discriminator, PolicyRows, encode_actions
 
 
 def _softplus(x: float) -> float:
@@ -96,3 +96,25 @@ def test_discriminator_outputs_one_logit_per_row_and_gradient_penalty() -> None:
     assert penalised.item() > plain.item()
     penalised.backward()
     assert all(p.grad is not None for p in disc.parameters())
+
+
+def test_policy_rows_are_the_concatenated_chunks_with_a_sliding_window() -> None:
+    """PolicyRows (GAIL's policy data) gives exactly the rows a concatenation of every appended chunk would,
+    through growth, compaction, sliding windows and clears."""
+    gen = torch.Generator().manual_seed(0)
+    rows, ref = PolicyRows(), torch.zeros(0, 3)
+    for step in range(400):
+        n = int(torch.randint(0, 700, (1,), generator=gen)) if step % 50 else 3000  # some chunks past the capacity
+        chunk = torch.randn(n, 3, generator=gen)
+        rows.append(chunk)
+        ref = torch.cat([ref, chunk])
+        if step % 7 == 0:
+            rows.keep_latest(1500)
+            ref = ref[-1500:]
+        if step % 97 == 96:
+            rows.clear()
+            ref = ref[:0]
+        assert len(rows) == ref.shape[0]
+        if len(rows):
+            assert torch.equal(rows.rows(), ref)
+    assert rows._buf is not None and rows._buf.shape[0] <= 4 * (3000 + 1500 + 700)  # bounded by the window, not the total

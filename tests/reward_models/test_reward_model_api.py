@@ -358,3 +358,18 @@ def test_absorbing_rows_one_per_termination(cartpole_expert: Path, tmp_path: Pat
     batch = random_cartpole_batch(60, seed=2)
     model.collect_data(batch)
     assert model.num_policy_transitions == 60 + int(batch["terminated"].sum())
+
+
+def test_absorbing_indicator_value_is_the_absorbing_rows_last_input(cartpole_expert: Path, tmp_path: Path) -> None:
+    from tests.reward_models.experts import write_cartpole_expert
+
+    falling = write_cartpole_expert(tmp_path / "falling.h5", episodes=3,
+                                    controller=lambda obs: np.ones(len(np.atleast_2d(obs)), np.int64))
+    model = _model(falling, absorbing_indicator=20.0)
+    absorbing = model.expert_x[model.expert_x[:, -1] != 0]
+    assert absorbing.shape[0] == 3 and torch.equal(absorbing, model.absorbing_features(3))
+    assert torch.equal(absorbing[:, -1], torch.full((3,), 20.0)) and not absorbing[:, :-1].any()
+    plain = _model(falling)     # the default indicator 1: the same rows otherwise
+    torch.testing.assert_close(plain.expert_x[:, :-1], model.expert_x[:, :-1], rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="absorbing_indicator must be > 0"):
+        _model(falling, absorbing_indicator=0.0)

@@ -95,6 +95,34 @@ def test_airl_logit_and_shaping_known_answer(cartpole_expert: Path) -> None:
     assert torch.allclose(rm.reward_network()(s), torch.tensor([1.5, 2.5]), atol=1e-5)
 
 
+def test_airl_gradient_penalty_known_answer(cartpole_expert: Path) -> None:
+    """``grad_penalty``: GAIL's zero-centred penalty on f's inputs [s, s'] (state-only g). With linear g = s0 + 0.5
+    and h = 2 s1 - 1 (gamma 0.9), df/ds = (1, -2, 0, 0) and df/ds' = 0.9 * (0, 2, 0, 0) at every interpolate, or 0
+    where either row of the pair terminated: ||.||^2 = 1 + 4 + 3.24 = 8.24 and 5, mean 6.62."""
+    rm = _model("airl", cartpole_expert, gamma=0.9, grad_penalty=2.0)
+    rm.shaped.g, rm.shaped.h = _Linear([1.0, 0, 0, 0], 0.5), _Linear([0, 2.0, 0, 0], -1.0)
+    expert = dataclasses.replace(_batch(cartpole_expert, slice(0, 2)), terminated=torch.tensor([False, True]))
+    policy = _random_batch(3)  # one row more: the first min(2, 3) pairs
+    policy = dataclasses.replace(policy, terminated=torch.tensor([False, False, True]))
+    assert rm._grad_penalty(expert, policy).item() == pytest.approx(6.62, abs=1e-5)
+    # the shared maths (GAIL's): a linear logit w.x has gradient w at every interpolate
+    from demokit.reward_models.gail import interpolate_grad_penalty
+    w = torch.tensor([3.0, -4.0])
+    assert interpolate_grad_penalty(lambda x: x @ w, torch.randn(5, 2), torch.randn(4, 2)).item() == pytest.approx(25.0)
+    with pytest.raises(ConfigError, match="grad_penalty must be >= 0"):
+        _model("airl", cartpole_expert, grad_penalty=-1.0)
+    # in training: the penalised loss is larger from the same start and batches; 0 (the default) adds nothing
+    losses = {}
+    for gp in (0.0, 10.0):
+        torch.manual_seed(0)
+        m = _model("airl", cartpole_expert, grad_penalty=gp, update_per_collect=1)
+        m.use_policy_log_probs(lambda obs, act: torch.full((obs.shape[0],), math.log(0.5)))
+        m.collect_data(_random_batch(50))
+        losses[gp] = m.train()["loss"]
+    assert losses[10.0] > losses[0.0]
+    assert _model("airl", cartpole_expert).cfg.grad_penalty == 0.0
+
+
 def test_airl_learns_expert_over_random(cartpole_expert: Path) -> None:
     torch.manual_seed(0)
     rm = _model("airl", cartpole_expert, update_per_collect=200)
@@ -170,6 +198,7 @@ def test_airl_with_sac_on_replay_data() -> None:
                  "reward_model": {"type": "airl"}}, 0)
     assert r.algo == "airl-sac" and r.env_steps >= 300
     assert r.reward_model.cfg.policy_window == 1000 and 0 < r.reward_model.num_policy_transitions <= 1000
+    assert r.reward_model.cfg.grad_penalty == 1.0
     assert r.reward_model.train_iter == r.rounds  # one discriminator update per SAC round
 
 
@@ -452,16 +481,25 @@ def test_per_env_defaults_of_the_zoo() -> None:
     # SQIL on CartPole-v1: learning from the first step, one gradient step per env step, frequent checks
     assert irl_defaults(reward_model_class("sqil"), "CartPole-v1", "dqn", "rl") == {
         "learning_starts": 0, "train_freq": 128, "gradient_steps": 128, "eval_every": 256}
+    # SQIL on MountainCar-v0: plain DQN targets (as SB3's DQN under imitation's SQIL): the goal in half the steps
+    assert irl_defaults(reward_model_class("sqil"), "MountainCar-v0", "dqn", "rl") == {"double_q": False}
     assert default_learner("CartPole-v1", spaces.Discrete(2), reward_model="red") == "ppo"
     for name in ("red", "trex", "drex"):  # MountainCar-v0: DQN (PPO does not solve it), every step costs
         assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model=name) == "dqn"
         assert irl_defaults(reward_model_class(name), "MountainCar-v0", "dqn", "reward_model") == {
             "reward_form": "negative"}
+    # D-REX alone (T-REX keeps the tuned DQN row): a longer horizon and a stop at 0.95 of the expert on 50 episodes
+    assert irl_defaults(reward_model_class("drex"), "MountainCar-v0", "dqn", "rl") == {
+        "gamma": 0.99, "stop_value": -107.0, "final_eval_episodes": 50}
+    assert irl_defaults(reward_model_class("trex"), "MountainCar-v0", "dqn", "rl") == {}
     assert default_learner("MountainCar-v0", spaces.Discrete(3), reward_model="pwil") == "dqn"
-    # Pendulum-v1: RED stops at -180 on 20 episodes (its seed 0 stopped at -200 at 0.949 of the expert), the rest at
-    # the env's -200
+    # Pendulum-v1: RED and AIRL stop at -180 on 20 episodes (their seed 0 stopped at -200 at 0.949 / 0.9498 of the
+    # expert), the rest at the env's -200; AIRL with a gradient penalty (its checks oscillated without)
     for name in ("red", "airl", "sqil", "pwil", "trex", "drex"):
         assert irl_defaults(reward_model_class(name), "Pendulum-v1", "sac", "rl") == (
-            {"stop_value": -180.0, "eval_episodes": 20} if name == "red" else {})
+            {"stop_value": -180.0, "eval_episodes": 20} if name in ("red", "airl") else {})
+    assert irl_defaults(reward_model_class("airl"), "Pendulum-v1", "sac", "reward_model") == {
+        "policy_window": 1_000, "update_per_collect": 1, "reward_form": "shaped", "state_only": False,
+        "grad_penalty": 1.0}
     assert irl_defaults(reward_model_class("pwil"), "MountainCar-v0", "dqn", "reward_model") == {
         "reward_form": "negative", "horizon": 500}  # 2 atoms of the 10 demonstrations a step, not 5
