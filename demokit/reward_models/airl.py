@@ -304,11 +304,12 @@ class AirlRewardModel(BaseRewardModel):
                          else self._log_probs_of_rows(pol.observations, pol.actions, pi, len(pol)))
         stats = torch.zeros(cfg.update_per_collect, 3, device=self.device)
         for u in range(cfg.update_per_collect):
-            z_e = self.logits(e.transitions(ei[u]), None if expert_lp is None else expert_lp[ei[u]])
-            z_p = self.logits(rows_of(pol, pi[u]), None if policy_lp is None else policy_lp[pi[u]])
+            expert_rows, policy_rows = e.transitions(ei[u]), rows_of(pol, pi[u])
+            z_e = self.logits(expert_rows, None if expert_lp is None else expert_lp[ei[u]])
+            z_p = self.logits(policy_rows, None if policy_lp is None else policy_lp[pi[u]])
             loss = logits_expert_is_one_loss(z_e, z_p)
             if cfg.grad_penalty > 0:
-                loss = loss + cfg.grad_penalty * self._grad_penalty(e.transitions(ei[u]), rows_of(pol, pi[u]))
+                loss = loss + cfg.grad_penalty * self._grad_penalty(expert_rows, policy_rows)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
