@@ -1,0 +1,204 @@
+"""SAC expert on Hopper-v5 to 3000: demokit vs Stable-Baselines3 (rl-zoo settings), side by side.
+
+Issue 11's speed goal: the whole process of training a Hopper-v5 SAC expert to the zoo's level
+(3000 over 50 deterministic episodes), demokit against SB3's SAC at the rl-zoo Hopper settings,
+goal <= 0.5x SB3's wall time.
+
+demokit: ``demokit train-expert --env Hopper-v5 --algo sac --seed S --json`` (the tuned row =
+rl-zoo's settings: 256x256, lr 3e-4, batch 256, buffer 1M, learning_starts 10k, one gradient
+step per env step, automatic entropy; every 10k env steps 5 deterministic episodes, and when
+they average >= 3000 the other 45 of the 50 confirm it; stops on a confirmed 3000).
+SB3 2.x (``bench`` extra): SAC("MlpPolicy") at rl-zoo's Hopper settings (its MuJoCo defaults:
+learning_starts 10000, SB3's defaults otherwise: the same as above) with the same stopping rule
+as a callback: every 10k env steps the same 5 episode seeds (seed + 1000 + i), confirmed on the
+same 50.
+
+Both whole processes, one torch thread each, started at the same moment and run concurrently
+(one per core of a 2-core machine), so a change in the machine's load hits both. ``--max-wall``
+caps each; a process still running at the cap is stopped and reported as "not reached" with its
+env steps and best quick check so far (SB3 logs every check to stderr; demokit's run has no
+per-check log, only the result).
+
+    .venv/bin/python benchmarks/bench_sac_hopper.py --seeds 0 --max-wall 6600 --log-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_sac import demokit_cmd  # noqa: E402
+
+GOAL = 3000.0
+
+SB3_SCRIPT = r"""
+import json, sys, time, numpy as np, torch, gymnasium as gym
+torch.set_num_threads(1)
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+seed, goal = int(sys.argv[1]), float(sys.argv[2])
+EVAL_SEED, EVERY, QUICK, FULL = seed + 1000, 10_000, 5, 50
+t0 = time.perf_counter()
+
+def evaluate(model, first, n):
+    env, out = gym.make("Hopper-v5"), []
+    for i in range(first, first + n):
+        obs, _ = env.reset(seed=EVAL_SEED + i)
+        total, done = 0.0, False
+        while not done:
+            obs, r, term, trunc, _ = env.step(model.predict(obs, deterministic=True)[0])
+            total, done = total + float(r), term or trunc
+        out.append(total)
+    env.close()
+    return out
+
+class Goal(BaseCallback):
+    final = None
+    def _on_step(self):
+        if self.num_timesteps % EVERY:
+            return True
+        quick = evaluate(self.model, 0, QUICK)
+        rec = {"env_steps": int(self.num_timesteps), "quick": float(np.mean(quick)),
+               "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time()}
+        ok = np.mean(quick) >= goal
+        if ok:
+            full = quick + evaluate(self.model, QUICK, FULL - QUICK)
+            rec["full"] = float(np.mean(full))
+            ok = np.mean(full) >= goal
+            if ok:
+                Goal.final = full
+        print(json.dumps(rec), file=sys.stderr, flush=True)
+        return not ok
+
+model = SAC("MlpPolicy", "Hopper-v5", learning_rate=3e-4, buffer_size=1_000_000, learning_starts=10_000,
+            batch_size=256, tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, ent_coef="auto", seed=seed,
+            device="cpu", verbose=0)
+model.learn(1_000_000, callback=Goal())
+final = Goal.final if Goal.final is not None else evaluate(model, 0, FULL)
+print(json.dumps({"mean_return": float(np.mean(final)), "env_steps": int(model.num_timesteps)}))
+"""
+
+
+def launch(cmd: list[str], *, cwd: str, log: Path) -> tuple[subprocess.Popen, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    err = open(log, "w")
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                            start_new_session=True)
+    return proc, time.perf_counter()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (its own threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reap(proc: subprocess.Popen) -> float | None:
+    """The finished process's CPU seconds (from its rusage), or None while it runs."""
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid == 0:
+        return None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sb3_checks(log: Path) -> list[dict]:
+    out = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+def run_seed(seed: int, max_wall: float, log_dir: Path) -> dict[str, dict]:
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cmds = {
+            "demokit": [*demokit_cmd(), "train-expert", "--env", "Hopper-v5", "--algo", "sac", "--seed", str(seed),
+                        "--device", "cpu", "--out", str(Path(tmp) / "hopper.pt"), "--json"],
+            "sb3": [sys.executable, "-c", SB3_SCRIPT, str(seed), str(GOAL)],
+        }
+        running = {name: launch(cmd, cwd=tmp, log=log_dir / f"{name}-seed{seed}.log") for name, cmd in cmds.items()}
+        cpu: dict[str, float] = {}
+        while running:
+            time.sleep(5)
+            for name, (proc, t0) in list(running.items()):
+                wall = time.perf_counter() - t0
+                used = reap(proc)
+                if used is None:
+                    try:
+                        cpu[name] = cpu_seconds(proc.pid)
+                    except OSError:
+                        pass
+                    if wall < max_wall:
+                        continue
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    os.wait4(proc.pid, 0)
+                    res = {"reached": False, "wall_s": wall, "cpu_s": cpu.get(name, float("nan"))}
+                else:
+                    out = proc.stdout.read().strip().splitlines()
+                    if proc.returncode != 0 or not out:
+                        raise SystemExit(f"{name} failed ({proc.returncode}); see {log_dir}/{name}-seed{seed}.log")
+                    res = json.loads(out[-1])
+                    res.update(wall_s=wall, cpu_s=used,
+                               reached=res["mean_return"] >= GOAL)
+                if name == "sb3":
+                    checks = sb3_checks(log_dir / f"sb3-seed{seed}.log")
+                    res["checks"] = checks
+                    if checks and not res["reached"]:
+                        res["env_steps"] = checks[-1]["env_steps"]
+                        res["best_quick"] = max(c["quick"] for c in checks)
+                results[name] = res
+                print(f"seed {seed}: {name} done: {json.dumps({k: v for k, v in res.items() if k != 'checks'})}",
+                      file=sys.stderr, flush=True)
+                del running[name]
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--max-wall", type=float, default=6600.0, help="stop a process still running after this many s")
+    ap.add_argument("--log-dir", type=Path, default=None, help="keep the processes' stderr here (default: a temp dir)")
+    ap.add_argument("--json", type=Path, default=None, help="write every seed's results here")
+    args = ap.parse_args()
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="bench-sac-hopper-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    all_results = {}
+    for seed in args.seeds:
+        all_results[seed] = run_seed(seed, args.max_wall, log_dir)
+        if args.json:
+            args.json.write_text(json.dumps(all_results, indent=1))
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print("| seed | system | reached 3000 | env steps | wall s | CPU s | return (50 eps) or best quick check |")
+    print("|---|---|---|---|---|---|---|")
+    for seed, res in all_results.items():
+        for name, r in res.items():
+            ret = f"{r['mean_return']:.1f}" if "mean_return" in r else f"best quick {r.get('best_quick', float('nan')):.1f}"
+            print(f"| {seed} | {name} | {'yes' if r['reached'] else 'no (stopped at the cap)'} | "
+                  f"{r.get('env_steps', '?')} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {ret} |")
+        d, s = res["demokit"], res["sb3"]
+        if not d["reached"]:
+            print(f"\nseed {seed}: demokit did not reach 3000 within the cap: no ratio")
+            continue
+        bound = "" if s["reached"] else " (SB3 stopped at the cap: an upper bound)"
+        print(f"\nseed {seed}: wall demokit / SB3 {d['wall_s'] / s['wall_s']:.2f}{bound}; "
+              f"CPU {d['cpu_s'] / s['cpu_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
