@@ -150,9 +150,15 @@ def gail_settings(env_id: str, algo: str, gail_steps: int | None) -> dict[str, A
 
     cfg = irl_config({"env_id": env_id, "expert_data_path": "-", "total_timesteps": gail_steps})
     rl = to_dict(irl_rl_config(get_learner(algo), env_id, cfg, seed=0))
-    rl = {k: v for k, v in rl.items() if k not in ("seed", "device")}
+    rl = {k: v for k, v in rl.items() if k not in ("seed", "device")
+          and not (k in NEW_RL_OPTIONS and v == NEW_RL_OPTIONS[k])}
     return {"rl": rl, "reward_model": irl_defaults(GailRewardModel, env_id, algo, "reward_model"),
             "reward_model_config": cfg.reward_model_config(), "gail_steps": gail_steps}
+
+
+#: learner options added after GAIL cells were cached, with the value that trains as before they existed (as
+#: NEW_BC_OPTIONS)
+NEW_RL_OPTIONS: dict[str, Any] = {"stop_margin_se": 0.0}
 
 
 def settings(method: str, env_id: str, *, source: Path, expert: Path | None,

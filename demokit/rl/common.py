@@ -90,6 +90,10 @@ class LoopConfig:
     stop_value: float | None = option(None, "mean return that counts as solved (None: the env's reward_threshold)")
     stop_after_passes: int = option(1, "consecutive passing goal checks needed to stop (2+: a lucky evaluation "
                                        "of a weak policy does not end training)")
+    stop_margin_se: float = option(0.0, "standard errors by which the confirming evaluation's mean must clear "
+                                        "stop_value (0: its mean reaches stop_value; 1: mean - std / sqrt(n - 1) "
+                                        ">= stop_value, so a lucky confirmation of a policy just at the goal does "
+                                        "not end training)")
     seed: int = option(0, "seed of everything (envs get seed+i)")
     device: str = option("auto", "auto, cpu or cuda")
 
@@ -99,6 +103,25 @@ class LoopConfig:
         check_unit_interval(self, ("gamma",))
         if self.seed < 0:
             raise ConfigError(f"{type(self).__name__}.seed must be >= 0, got {self.seed}")
+        if not (math.isfinite(self.stop_margin_se) and self.stop_margin_se >= 0):
+            raise ConfigError(f"{type(self).__name__}.stop_margin_se must be a finite number >= 0, "
+                              f"got {self.stop_margin_se}")
+        if self.stop_margin_se > 0 and self.final_eval_episodes < 2:
+            raise ConfigError(f"{type(self).__name__}.stop_margin_se > 0 needs a standard error: final_eval_episodes "
+                              f"must be >= 2, got {self.final_eval_episodes}")
+
+
+def clears_stop_value(returns: np.ndarray, stop_value: float, margin_se: float = 0.0) -> bool:
+    """Whether evaluation ``returns`` (shape (episodes,)) reach ``stop_value`` by ``margin_se`` standard errors of
+    their mean: ``mean - margin_se * se >= stop_value`` with ``se = std / sqrt(n - 1)`` (the population std, as
+    EvalResult reports it: the sample std over sqrt(n)). ``margin_se`` 0: ``mean >= stop_value`` exactly."""
+    mean = float(np.mean(returns))
+    if margin_se == 0:
+        return mean >= stop_value
+    n = len(returns)
+    if n < 2:
+        raise ValueError("a standard error needs at least 2 returns")
+    return mean - margin_se * float(np.std(returns)) / math.sqrt(n - 1) >= stop_value
 
 
 def check_positive(cfg: Any, names: tuple[str, ...]) -> None:
@@ -315,7 +338,7 @@ class BaseTrainer:
             full = quick
         self.last_eval = full.mean_return
         self._log({"eval/mean_return": full.mean_return})
-        return full if full.mean_return >= self.stop_value else None
+        return full if clears_stop_value(full.returns, self.stop_value, float(cfg.stop_margin_se)) else None
 
     def _log(self, scalars: dict[str, float]) -> None:
         if self.tb_writer is not None:

@@ -139,6 +139,20 @@ def test_a_new_bc_option_at_its_neutral_value_keeps_the_cells(source, tmp_path, 
     assert _run(stub, source, cache)[1] == "trained" and len(stub.trained) == 2
 
 
+def test_a_new_learner_option_at_its_neutral_value_keeps_the_gail_cells(monkeypatch):
+    """stop_margin_se 0 stops as before the option existed: left out of GAIL's settings key (the cached cells stay
+    valid); a row that sets it changes the key, so its cells retrain."""
+    from demokit.reward_models import gail
+
+    before = table.gail_settings("HalfCheetah-v5", "ppo", None)
+    assert not set(table.NEW_RL_OPTIONS) & set(before["rl"])
+    row = gail.GAIL_PIPELINE_DEFAULTS["HalfCheetah-v5"]["ppo"]
+    monkeypatch.setitem(row, "rl", {**row["rl"], "stop_margin_se": 0.0})
+    assert table.gail_settings("HalfCheetah-v5", "ppo", None) == before
+    monkeypatch.setitem(row, "rl", {**row["rl"], "stop_margin_se": 1.0})
+    assert table.gail_settings("HalfCheetah-v5", "ppo", None)["rl"]["stop_margin_se"] == 1.0
+
+
 def test_a_cache_copied_elsewhere_finds_its_policies(source, tmp_path):
     """Cells name their policy by absolute path; a cache copied to another checkout uses the policy beside it."""
     import shutil
