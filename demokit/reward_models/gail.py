@@ -357,6 +357,9 @@ MUJOCO_BUDGET: dict[str, dict[str, Any]] = {env: {"total_timesteps": 1_000_000, 
 #: slower than the shared settings (~800 at 580k), so were 4x the PPO gradient steps (batch 64).
 #: HalfCheetah-v5 also takes Walker2d's penalty (session 7, the lead): without it seed 1 at 25 trajectories flipped
 #: (0.56 after 1M); with it 0.99 at 661k (hopper_gail.py's confirmation, 50 episodes); the table's cells re-run.
+#: HalfCheetah-v5 tried and not adopted (session 9, docs/benchmarks.md "HalfCheetah-v5 GAIL-PPO, session 9"):
+#: `stop_margin_se` 1 (k25 seed 2 stopped on the same confirmation, which had no flip: se 11); `use_next_obs` (k18
+#: seed 1 0.921 -> 0.968, but k25 seeds 1 / 2 0.968 / 0.947 -> 0.890 / 0.880 after 1M).
 MUJOCO_PPO: dict[str, dict[str, dict[str, Any]]] = {
     "HalfCheetah-v5": {"rl": {"log_std_init": -1.0, "normalize_reward": True, "eval_every": 20_000,
                               "final_eval_episodes": 50}, "reward_model": {"grad_penalty": 1.0}},
