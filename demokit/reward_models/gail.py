@@ -359,10 +359,10 @@ MUJOCO_BUDGET: dict[str, dict[str, Any]] = {env: {"total_timesteps": 1_000_000, 
 #: (0.56 after 1M); with it 0.99 at 661k (hopper_gail.py's confirmation, 50 episodes); the table's cells re-run.
 #: HalfCheetah-v5 tried and not adopted (session 9, docs/benchmarks.md "HalfCheetah-v5 GAIL-PPO, session 9"):
 #: `stop_margin_se` 1 (k25 seed 2 stopped on the same confirmation, which had no flip: se 11); `use_next_obs` (k18
-#: seed 1 0.921 -> 0.968, but k25 seeds 1 / 2 0.968 / 0.947 -> 0.890 / 0.880 after 1M); stop_value 5100 (0.98 of
-#: the expert) lifts every cell that stops (k25 seed 2 0.947 -> 1.017, k4 seeds 0 / 2 0.953 / 0.955 -> 0.994 / 0.990)
-#: but cannot move k18 seed 1 (no check of its run reaches 5000: any stop rule leaves it at 0.921), so the brief's
-#: "both low cells first" keeps the row as it is; stop_value 5100 is the candidate once k18 seed 1 is fixed.
+#: seed 1 0.921 -> 0.968, but k25 seeds 1 / 2 0.968 / 0.947 -> 0.890 / 0.880 after 1M). stop_value 5100 (0.98 of
+#: the expert), all 12 cells run: the 11 that stop are all >= 0.968 (7 higher, e.g. k25 seed 2 0.947 -> 1.017, 4 the
+#: same runs), none lower; k18 seed 1 stays 0.921 (no check of its run reaches 5000: no stop rule can move it). Not
+#: adopted under the rule "both low cells >= 0.95 first": the candidate stop once k18 seed 1 is fixed.
 MUJOCO_PPO: dict[str, dict[str, dict[str, Any]]] = {
     "HalfCheetah-v5": {"rl": {"log_std_init": -1.0, "normalize_reward": True, "eval_every": 20_000,
                               "final_eval_episodes": 50}, "reward_model": {"grad_penalty": 1.0}},
