@@ -35,16 +35,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SB3_SCRIPT = r"""
-import json, sys, time, numpy as np, torch, gymnasium as gym
-torch.set_num_threads(1)
-from stable_baselines3 import SAC
-from stable_baselines3.common.callbacks import BaseCallback
-seed, early = int(sys.argv[1]), sys.argv[2] == "stop"
-EVAL_SEED, EVERY, QUICK, FULL, GOAL = seed + 1000, 1000, 5, 20, -200.0
-
+#: SB3 scripts' deterministic evaluation: episode i of ENV_ID reset with seed EVAL_SEED + i (as demokit's)
+SB3_EVALUATE = r"""
 def evaluate(model, first, n):
-    env, out = gym.make("Pendulum-v1"), []
+    env, out = gym.make(ENV_ID), []
     for i in range(first, first + n):
         obs, _ = env.reset(seed=EVAL_SEED + i)
         total, done = 0.0, False
@@ -54,7 +48,16 @@ def evaluate(model, first, n):
         out.append(total)
     env.close()
     return out
+"""
 
+SB3_SCRIPT = r"""
+import json, sys, time, numpy as np, torch, gymnasium as gym
+torch.set_num_threads(1)
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+seed, early = int(sys.argv[1]), sys.argv[2] == "stop"
+ENV_ID, EVAL_SEED, EVERY, QUICK, FULL, GOAL = "Pendulum-v1", seed + 1000, 1000, 5, 20, -200.0
+""" + SB3_EVALUATE + r"""
 class Goal(BaseCallback):
     final = None
     def _on_step(self):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_sac import demokit_cmd  # noqa: E402
+from bench_sac import SB3_EVALUATE, demokit_cmd  # noqa: E402
 
 GOAL = 3000.0
 
@@ -46,21 +46,9 @@ torch.set_num_threads(1)
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 seed, goal = int(sys.argv[1]), float(sys.argv[2])
-EVAL_SEED, EVERY, QUICK, FULL = seed + 1000, 10_000, 5, 50
+ENV_ID, EVAL_SEED, EVERY, QUICK, FULL = "Hopper-v5", seed + 1000, 10_000, 5, 50
 t0 = time.perf_counter()
-
-def evaluate(model, first, n):
-    env, out = gym.make("Hopper-v5"), []
-    for i in range(first, first + n):
-        obs, _ = env.reset(seed=EVAL_SEED + i)
-        total, done = 0.0, False
-        while not done:
-            obs, r, term, trunc, _ = env.step(model.predict(obs, deterministic=True)[0])
-            total, done = total + float(r), term or trunc
-        out.append(total)
-    env.close()
-    return out
-
+""" + SB3_EVALUATE + r"""
 class Goal(BaseCallback):
     final = None
     def _on_step(self):
