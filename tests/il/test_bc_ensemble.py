@@ -89,3 +89,11 @@ def test_dagger_trains_an_ensemble_learner(pendulum, tmp_path):
     with pytest.raises(ConfigError, match="ensemble"):
         train_dagger(expert_policy=expert, env_id="Pendulum-v1", ensemble=0, out=str(tmp_path / "no.pt"))
     assert not (tmp_path / "no.pt").exists()
+
+
+def test_streamed_ensemble_members_share_the_batches(pendulum):
+    """Streamed from the file, every member sees the same batches (from its own initial weights)."""
+    res = train_bc(pendulum, ensemble=2, stream=True, **ONE)
+    assert isinstance(res.policy, EnsemblePolicy) and np.isfinite(res.history[-1]["loss"])
+    w = res.policy.encoder.net[0].weight
+    assert not torch.allclose(w[0], w[1])
