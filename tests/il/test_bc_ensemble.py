@@ -97,3 +97,16 @@ def test_streamed_ensemble_members_share_the_batches(pendulum):
     assert isinstance(res.policy, EnsemblePolicy) and np.isfinite(res.history[-1]["loss"])
     w = res.policy.encoder.net[0].weight
     assert not torch.allclose(w[0], w[1])
+
+
+def test_a_row_sets_the_ensemble_and_a_given_value_wins():
+    from demokit.il.bc import BCConfig, describe_defaults, resolve_bc_config
+    from demokit.rl.hyperparams import tuned_overrides
+
+    row = tuned_overrides("bc", "Walker2d-v5")["ensemble"]
+    cfg, taken = resolve_bc_config(BCConfig(), "Walker2d-v5")
+    assert row > 1 and cfg.ensemble == row and taken["ensemble"] == row
+    assert f"ensemble={row}" in describe_defaults("Walker2d-v5", taken)
+    cfg, taken = resolve_bc_config(BCConfig(ensemble=1), "Walker2d-v5")
+    assert cfg.ensemble == 1 and "ensemble" not in taken
+    assert resolve_bc_config(BCConfig(), "HalfCheetah-v5")[0].ensemble == 1  # its row leaves the generic one network
