@@ -126,7 +126,7 @@ def bc_settings(env_id: str) -> dict[str, Any]:
 #: cell's settings at that value, so that the cells computed before the option stay valid
 NEW_BC_OPTIONS: dict[str, Any] = {"obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant", "aux_state": 0.0,
                                    "state_head": "none", "state_head_fit": "end_to_end",
-                                   "keep_best": False}
+                                   "keep_best": False, "ensemble": 1}
 
 
 def dagger_settings(env_id: str) -> dict[str, Any]:

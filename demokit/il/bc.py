@@ -44,6 +44,15 @@ Regularisation (all off by default, so that same seed still gives the same weigh
 weight matrices only) and ``lr_schedule="linear"``; measured on the MuJoCo table without a gain in
 every cell (docs/benchmarks.md, "The MuJoCo table"), so no tuned row sets them.
 
+Ensembles (``ensemble = N > 1``, continuous actions): N members of the same network trained in one run on the
+same split, as one stacked network (:class:`~demokit.policies.EnsemblePolicy`: every step computes the N members'
+outputs at once and the sum of their losses, whose gradient is each member's own), each from its own initial
+weights (member 0: the one-network run's) and, in memory, its own batch order (member 0: the one-network run's;
+member i's from ``derive_seed(seed, "bc-order", i)``); the policy acts with the mean of the members' actions and
+one checkpoint holds them all. The epoch's ``loss`` and ``val_loss`` are the members' mean, ``val_error`` that
+of the mean action. ``ensemble = 1`` (the generic default) builds and trains the one network as before: no
+extra draws. One process only (not under torchrun); not with ``aux_state``.
+
 Data larger than memory: ``max_memory_mb`` (default: half the available RAM) bounds what the
 training data may take (:func:`plan_memory`). When the in-memory split would not fit (or with
 ``stream=True``) batches are streamed from the file instead (``DemoDataset.iter_batches``:
@@ -205,6 +214,10 @@ class BCConfig:
                                            "draw per batch; input augmentation against drifting off the expert's "
                                            "states; flat-input encoders only (default: the env's tuned BC row, "
                                            "else 0: none)")
+    ensemble: int | None = option(None, "members of an ensemble policy trained together on the same split, each "
+                                        "from its own initial weights and batch order, acting with the mean of "
+                                        "their actions (one checkpoint); continuous actions only (default: the "
+                                        "env's tuned BC row, else 1: one network)")
 
 
 @dataclass(frozen=True)
@@ -236,7 +249,8 @@ class BCResult:
 #: the defaults of BCConfig's per-env fields for an env without a tuned BC row (``None`` fields not listed
 #: here, such as ``epochs``, keep their own meaning: "follow the data")
 GENERIC_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh",
-                                     "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant"}
+                                     "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant",
+                                     "ensemble": 1}
 
 
 def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, Any]]:
@@ -351,6 +365,12 @@ def _check_config(cfg: BCConfig) -> None:
                           f"got {cfg.weight_decay} (lr {cfg.lr})")
     if cfg.obs_noise is not None and not (math.isfinite(cfg.obs_noise) and cfg.obs_noise >= 0):
         raise ConfigError(f"BCConfig.obs_noise must be a finite std >= 0 (0: no input noise), got {cfg.obs_noise}")
+    if cfg.ensemble is not None and (isinstance(cfg.ensemble, bool) or not isinstance(cfg.ensemble, int)
+                                     or cfg.ensemble < 1):
+        raise ConfigError(f"BCConfig.ensemble must be an integer >= 1 (members; 1: one network), got {cfg.ensemble!r}")
+    if (cfg.ensemble or 1) > 1 and (cfg.aux_state > 0 or cfg.state_head != "none"):
+        raise ConfigError("BCConfig.ensemble > 1 trains plain policies: leave aux_state at 0 and state_head at none, "
+                          "or ensemble at 1")
     if cfg.history > 1 and cfg.workers > 0:
         raise ConfigError("BCConfig.workers > 0 streams plain batches; with history > 1 leave workers at 0 "
                           "(windows are streamed in this process)")
@@ -519,6 +539,11 @@ def train_bc(dataset: DemoDataset | str | os.PathLike[str], config: BCConfig | M
         raise DatasetError(f"dataset {ds.path} is empty (0 transitions); collect episodes into it first "
                            f"(demokit collect)")
     head = default_head(ds.action_space)
+    if cfg.ensemble > 1 and head != "gaussian":
+        raise ConfigError(f"BCConfig.ensemble averages continuous actions; dataset {ds.path} has "
+                          f"{ds.action_space} actions: leave ensemble at 1")
+    if cfg.ensemble > 1 and distributed:
+        raise ConfigError("BCConfig.ensemble > 1 trains in one process; run it without torchrun, or ensemble 1")
     encoder = resolve_encoder(ds, cfg)
     if cfg.aux_state > 0:
         _check_aux_state(ds, distributed)
@@ -599,7 +624,7 @@ def _init_policy(ds: DemoDataset, cfg: BCConfig, head: str, encoder: str = "mlp"
                            activation=cfg.activation, history=cfg.history, encoder=encoder,
                            normalize_obs=cfg.normalize_obs if cfg.normalize_obs is not None
                            else _normalizes_by_default(encoder), state_dim=state_dim,
-                           state_input=cfg.state_head if state_dim else "state")
+                           state_input=cfg.state_head if state_dim else "state", ensemble=cfg.ensemble)
 
 
 def _normalizes_by_default(encoder: str) -> bool:
@@ -642,6 +667,10 @@ class _Trainer:
         if not self.discrete and cfg.loss == "mse":
             policy.freeze_action_std()  # MSE fits the mean only
         self.model = comm.wrap(policy)
+        #: ensemble members (1: one network); members 1..N-1 draw their batch orders from their own generators
+        self.members = policy.arch.ensemble
+        self.member_gens = [torch.Generator().manual_seed(derive_seed(cfg.seed, "bc-order", i))
+                            for i in range(1, self.members)]
         self._seeds: dict[tuple[int, bool], torch.Tensor] = {}
         trainable = [p for p in policy.parameters() if p.requires_grad]
         if self.aux is not None:
@@ -650,8 +679,9 @@ class _Trainer:
         #: the gradient without the autograd engine where the policy is the common case (None: autograd)
         self.grad = None if self.s is not None else \
             hand_written_grad(policy, trainable, loss=cfg.loss, world_size=comm.world_size)
-        #: the weight matrices decayed after each step, and their factor (None: no decay)
-        self.decayed = [p for p in trainable if p.dim() > 1] if cfg.weight_decay else None
+        #: the weight matrices decayed after each step (an ensemble's carry a member axis), and their factor
+        #: (None: no decay)
+        self.decayed = [p for p in trainable if p.dim() > (2 if self.members > 1 else 1)] if cfg.weight_decay else None
         self.decay = 1.0 - cfg.lr * cfg.weight_decay if cfg.weight_decay else 1.0
         #: the input noise's own random stream (one per rank); None without noise (no draws: same weights as before)
         self.noise_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "bc-obs-noise", comm.rank)) \
@@ -833,6 +863,13 @@ class _Trainer:
     def _losses(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return bc_loss(self.policy, out, target, loss=self.cfg.loss)
 
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's outputs on a training batch: (B, A), or an ensemble's members' (N, B, A) (in memory each
+        member has its own batch (N, B, ...), streamed batches are shared)."""
+        if self.members > 1:
+            return self.policy.member_outputs(x, per_member=not self.stream)
+        return self.model(x)
+
     def _seed(self, rows: int, *, divide: bool = False) -> torch.Tensor:
         """The gradient seed of a batch's summed loss (float32 0-d, on the device; made once per kind).
 
@@ -882,7 +919,7 @@ class _Trainer:
             self.opt.step()
             self._decay()
             return summed
-        summed = self._losses(self.model(x), y).sum()
+        summed = self._losses(self._outputs(x), y).sum()  # an ensemble's: every member's (independent gradients)
         self.opt.zero_grad()
         summed.backward(seed)
         self.opt.step()
@@ -916,7 +953,11 @@ class _Trainer:
             edges = torch.cat([torch.zeros(1, dtype=torch.long), owned.cumsum(0)])[[*starts, n]]
             sizes = edges.diff().tolist()
         perm = perm.to(self.device)
-        xs, ys = self.x.index_select(0, perm).split(sizes), self.y.index_select(0, perm).split(sizes)
+        if self.member_gens:  # one order per member (N, n): member i's batches (N, B, ...)
+            perm = torch.stack([perm, *(torch.randperm(n, generator=g).to(self.device) for g in self.member_gens)])
+            xs, ys = self.x[perm].split(sizes, 1), self.y[perm].split(sizes, 1)
+        else:
+            xs, ys = self.x.index_select(0, perm).split(sizes), self.y.index_select(0, perm).split(sizes)
         ss = self.s.index_select(0, perm).split(sizes) if self.s is not None else [None] * len(sizes)
         total = torch.zeros((), device=self.device)
         self._aux_total = torch.zeros((), device=self.device)
@@ -929,6 +970,10 @@ class _Trainer:
     def _validate(self) -> dict[str, float]:
         if self.xv is None or not self.comm.is_main:
             return {}
+        if self.members > 1:  # the members' mean loss; the error of the ensemble's (mean) action
+            outs = self.policy.member_outputs(self.xv)
+            return {"val_loss": float(self._losses(outs, self.yv).mean()),
+                    "val_error": float((outs.mean(0) - self.yv).pow(2).mean().sqrt())}
         feats = self.policy.encoder(self.xv)
         s_hat = None
         if self.policy.state_head is not None:
@@ -971,6 +1016,7 @@ class _Trainer:
             if lr is not None:
                 set_learning_rate(self.opt, lr)
             loss, secs = self._stream_epoch(epoch) if self.stream else self._epoch(gen)
+            loss /= self.members  # an ensemble's: the members' mean
             train_time += secs
             rec: dict[str, Any] = {"epoch": epoch, "max_epochs": self.max_epochs, "loss": loss, **self._validate()}
             if self.s is not None:

@@ -82,6 +82,9 @@ class DAggerConfig:
                                                         "env: its tuned BC row, else 64,64)")
     loss: Literal["nll", "mse"] | None = option(None, "continuous actions: nll or mse (default: BC's for the env: "
                                                        "its tuned BC row, else nll)")
+    ensemble: int | None = option(None, "members of the learner's ensemble policy (BC's ensemble: trained together, "
+                                        "acting with their mean action); continuous actions only (default: BC's "
+                                        "for the env: its tuned BC row, else 1: one network)")
     eval_episodes: int = option(20, "deterministic evaluation episodes of each round's policy (0: none)")
     seed: int = option(0, "seed of the rollouts, the mixtures, BC and the evaluations")
     device: str = option("auto", "auto, cpu or cuda (BC training)")
@@ -271,6 +274,10 @@ def _check(cfg: DAggerConfig) -> None:
             raise ConfigError(f"DAggerConfig.{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.eval_episodes < 0:
         raise ConfigError(f"DAggerConfig.eval_episodes must be >= 0, got {cfg.eval_episodes}")
+    if cfg.ensemble is not None and (isinstance(cfg.ensemble, bool) or not isinstance(cfg.ensemble, int)
+                                     or cfg.ensemble < 1):
+        raise ConfigError(f"DAggerConfig.ensemble must be an integer >= 1 (members; 1: one network), "
+                          f"got {cfg.ensemble!r}")
     if cfg.dataset_out is not None:
         p = Path(cfg.dataset_out)
         if p.is_dir():
@@ -323,9 +330,14 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
     rng = np.random.default_rng(derive_seed(cfg.seed, "dagger-mixture"))
     bc_base, _ = resolve_bc_config(BCConfig(env_id=env_id, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                             hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, encoder=cfg.encoder,
+                                            ensemble=cfg.ensemble,
                                             val_fraction=0.0, eval_every=0, eval_episodes=cfg.eval_episodes,
                                             device=cfg.device), env_id)
-    cfg = dataclasses.replace(cfg, hidden_sizes=bc_base.hidden_sizes, loss=bc_base.loss, lr=bc_base.lr)  # as trained
+    if bc_base.ensemble > 1 and not isinstance(act_space, spaces.Box):
+        raise ConfigError(f"DAggerConfig.ensemble averages continuous actions; {env_id} has {act_space} actions: "
+                          f"leave ensemble at 1")
+    cfg = dataclasses.replace(cfg, hidden_sizes=bc_base.hidden_sizes, loss=bc_base.loss, lr=bc_base.lr,
+                              ensemble=bc_base.ensemble)  # as trained
     provenance = {"algo": "dagger", "env_id": env_id, "seed": cfg.seed, "beta_schedule": cfg.beta_schedule,
                   **expert_info}
     if privileged:

@@ -28,7 +28,7 @@ import torch
 from demokit._version import __version__
 from demokit.errors import CheckpointError, torch_load_refusal
 from demokit.paths import atomic_write_bytes
-from demokit.policies.neural import NeuralPolicy, PolicyArch
+from demokit.policies.neural import NeuralPolicy, PolicyArch, build_policy
 from demokit.spaces import space_from_json, space_to_json
 
 FORMAT_NAME = "demokit-policy"
@@ -123,7 +123,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         obs_space = space_from_json(payload["observation_space"])
         act_space = space_from_json(payload["action_space"])
         arch = PolicyArch.from_dict(json.loads(payload["arch"]))
-        policy = NeuralPolicy(obs_space, act_space, arch)
+        policy = build_policy(obs_space, act_space, arch)
         policy.load_state_dict(payload["state_dict"])
         training = json.loads(payload.get("training") or "{}")
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:

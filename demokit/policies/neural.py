@@ -26,6 +26,7 @@ from demokit.policies.encoders import encoder_class
 from demokit.policies.heads import head_class
 from demokit.policies.normalization import ObsNormalizer
 from demokit.policies.predicted_state import STATE_INPUTS, PredictedState
+from demokit.registry import Registry
 from demokit.spaces import describe
 
 #: the built-in heads' names (any name registered with ``register_head`` is accepted too)
@@ -70,6 +71,9 @@ class PolicyArch:
       (:mod:`demokit.policies.predicted_state`; BC's ``state_head`` trains the estimate).
     state_input: with ``state_dim``: that MLP's input, "state" (the estimate alone) or
       "features+state" (the features and the estimate).
+    ensemble: 1 (one network), or N > 1: N members of the same encoder and head, their parameters
+      stacked on a leading member axis, acting with the mean of the members' actions
+      (:mod:`demokit.policies.ensemble`; BC's ``ensemble`` trains them). Box actions (gaussian head) only.
     """
 
     head: Head
@@ -81,6 +85,7 @@ class PolicyArch:
     history: int = 1
     state_dim: int = 0
     state_input: str = "state"
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         head_class(self.head)
@@ -91,6 +96,8 @@ class PolicyArch:
             raise UserError(f"state_dim must be an integer >= 0, got {self.state_dim!r}")
         if self.state_input not in STATE_INPUTS:
             raise UserError(f"state_input must be one of {', '.join(STATE_INPUTS)}, got {self.state_input!r}")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) or self.ensemble < 1:
+            raise UserError(f"ensemble must be an integer >= 1 (members), got {self.ensemble!r}")
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +107,8 @@ class PolicyArch:
             d["history"] = self.history
         if self.state_dim:
             d.update(state_dim=self.state_dim, state_input=self.state_input)
+        if self.ensemble != 1:
+            d["ensemble"] = self.ensemble
         return d
 
     @classmethod
@@ -107,7 +116,8 @@ class PolicyArch:
         return cls(head=d["head"], hidden_sizes=tuple(d["hidden_sizes"]), activation=d.get("activation", "tanh"),
                    normalize_obs=bool(d.get("normalize_obs", False)), log_std_init=float(d.get("log_std_init", 0.0)),
                    encoder=str(d.get("encoder", "mlp")), history=int(d.get("history", 1)),
-                   state_dim=int(d.get("state_dim", 0)), state_input=str(d.get("state_input", "state")))
+                   state_dim=int(d.get("state_dim", 0)), state_input=str(d.get("state_input", "state")),
+                   ensemble=int(d.get("ensemble", 1)))
 
 
 def stack_space(space: spaces.Space, history: int) -> spaces.Space:
@@ -346,9 +356,28 @@ class NeuralPolicy(nn.Module, Policy):
 def make_policy(observation_space: spaces.Space, action_space: spaces.Space, *, head: Head | None = None,
                 hidden_sizes: Sequence[int] = (64, 64), activation: str = "tanh", normalize_obs: bool = False,
                 log_std_init: float = 0.0, encoder: str = "mlp", history: int = 1, state_dim: int = 0,
-                state_input: str = "state") -> NeuralPolicy:
-    """Build a ``NeuralPolicy`` with ``head`` defaulting to the action space's natural one."""
+                state_input: str = "state", ensemble: int = 1) -> NeuralPolicy:
+    """Build a ``NeuralPolicy`` with ``head`` defaulting to the action space's natural one (``ensemble`` > 1: the
+    registered ensemble policy of that many members, :func:`build_policy`)."""
     arch = PolicyArch(head=head or default_head(action_space), hidden_sizes=tuple(hidden_sizes),
                       activation=activation, normalize_obs=normalize_obs, log_std_init=log_std_init,
-                      encoder=encoder, history=history, state_dim=state_dim, state_input=state_input)
-    return NeuralPolicy(observation_space, action_space, arch)
+                      encoder=encoder, history=history, state_dim=state_dim, state_input=state_input,
+                      ensemble=ensemble)
+    return build_policy(observation_space, action_space, arch)
+
+
+#: policy classes by kind: "single" (one network, ``PolicyArch.ensemble == 1``) and "ensemble" (``ensemble`` > 1;
+#: registered by :mod:`demokit.policies`' ``__init__`` from :mod:`demokit.policies.ensemble`)
+POLICY_KINDS: Registry[NeuralPolicy] = Registry("policy kind")
+POLICY_KINDS.register("single", NeuralPolicy)
+
+
+def register_policy_kind(name: str, cls: type[NeuralPolicy]) -> type[NeuralPolicy]:
+    """Make :func:`build_policy` build ``cls`` for archs of kind ``name``; a name can be registered once."""
+    return POLICY_KINDS.register(name, cls)
+
+
+def build_policy(observation_space: spaces.Space, action_space: spaces.Space, arch: PolicyArch) -> NeuralPolicy:
+    """The policy ``arch`` describes (what training and :func:`demokit.policies.load_checkpoint` build): a
+    ``NeuralPolicy``, or for ``arch.ensemble`` > 1 the class registered as the "ensemble" kind."""
+    return POLICY_KINDS.get("ensemble" if arch.ensemble > 1 else "single")(observation_space, action_space, arch)

@@ -137,3 +137,23 @@ def test_bc_train_regularisation_options_reach_the_config(data, tmp_path, capsys
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and "obs_noise" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "no.pt").exists()
+
+
+def test_bc_train_ensemble_flag(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pendulum = il_data.write_pendulum(tmp_path / "pendulum.h5", 3, noise=0.1)
+    out = tmp_path / "ens.pt"
+    rc = main(["bc-train", str(pendulum), "--epochs", "2", "--eval-episodes", "0", "--ensemble", "3",
+               "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    ck = load_checkpoint(out)
+    assert ck.policy.arch.ensemble == 3 and ck.training["config"]["ensemble"] == 3
+    for argv in (["bc-train", str(pendulum), "--ensemble", "0", "--out", str(tmp_path / "no.pt")],
+                 ["bc-train", str(data / "cp.h5"), "--ensemble", "2", "--out", str(tmp_path / "no.pt")],
+                 ["dagger", "--expert", str(data / "expert.pt"), "--ensemble", "0", "--out", str(tmp_path / "no.pt"),
+                  "--dataset-out", str(tmp_path / "no.h5")]):
+        capsys.readouterr()
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("error:") and "ensemble" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "no.pt").exists() and not (tmp_path / "no.h5").exists()

@@ -44,9 +44,9 @@ def test_classic_control_keeps_the_generic_defaults(env_id):
     cfg, taken = resolve_bc_config(BCConfig(), env_id)
     assert taken == {} and (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("nll", (64, 64), "tanh", None)
     assert GENERIC_DEFAULTS == {"lr": 1e-3, "loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh",
-                                "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant"}
-    # the same lr, no input noise, no decay, a constant lr: the same weights as before these options existed
-    assert (cfg.lr, cfg.obs_noise, cfg.weight_decay, cfg.lr_schedule) == (1e-3, 0.0, 0.0, "constant")
+                                "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant", "ensemble": 1}
+    # the same lr, no input noise, no decay, a constant lr, one network: the same weights as before these options
+    assert (cfg.lr, cfg.obs_noise, cfg.weight_decay, cfg.lr_schedule, cfg.ensemble) == (1e-3, 0.0, 0.0, "constant", 1)
     assert "generic" in describe_defaults(env_id, taken)
 
 

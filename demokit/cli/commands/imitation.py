@@ -111,6 +111,8 @@ def register(app: typer.Typer) -> None:
                                                      show_default=False),
         lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help=field_help(BCConfig, "lr_schedule"),
                                                   show_default=False),
+        ensemble: Optional[int] = typer.Option(None, "--ensemble", metavar="N", help=field_help(BCConfig, "ensemble"),
+                                               show_default=False),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP, show_default=False),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP, show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -143,7 +145,7 @@ def register(app: typer.Typer) -> None:
                                      "state_head": state_head, "state_head_fit": state_head_fit,
                                      "keep_best": keep_best,
                                      "obs_noise": obs_noise, "normalize_obs": normalize_obs, "weight_decay": weight_decay,
-                                     "lr_schedule": lr_schedule}
+                                     "lr_schedule": lr_schedule, "ensemble": ensemble}
         if not main_rank:
             train_bc(dataset, None, distributed=distributed, **overrides)
             return
@@ -199,6 +201,8 @@ def register(app: typer.Typer) -> None:
                                              show_default=False),
         encoder: Optional[str] = typer.Option(None, "--encoder", help=field_help(DAggerConfig, "encoder"),
                                               show_default=False),
+        ensemble: Optional[int] = typer.Option(None, "--ensemble", metavar="N",
+                                               help=field_help(DAggerConfig, "ensemble"), show_default=False),
         eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes",
                                                     help=field_help(DAggerConfig, "eval_episodes"),
                                                     show_default=False),
@@ -246,7 +250,7 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, Any] = {
             "expert": str(expert), "env_id": env_id, "rounds": rounds, "episodes_per_round": episodes_per_round,
             "beta_schedule": beta_schedule, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-            "hidden_sizes": hidden, "encoder": encoder, "eval_episodes": eval_episodes, "seed": seed,
+            "hidden_sizes": hidden, "encoder": encoder, "ensemble": ensemble, "eval_episodes": eval_episodes, "seed": seed,
             "device": device, "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force,
             "demonstrations": None if demonstrations is None else str(demonstrations)}
         total = rounds if rounds is not None else DAggerConfig().rounds
