@@ -54,9 +54,10 @@ RewardFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 #: ``format`` of a file written by :meth:`SACTrainer.save_training_state`
 TRAINING_STATE_FORMAT = "demokit-sac-training-state"
 TRAINING_STATE_VERSION = 1
-#: config fields a resumed run may change (budget, evaluation, placement); all others must match
+#: config fields a resumed run may change (budget, evaluation, placement); all others must match (a state saved
+#: before a field existed resumes under any value of it when the field is listed here: stop_margin_se, session 9)
 RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_every", "eval_episodes", "final_eval_episodes",
-                               "stop_value", "stop_after_passes", "device"})
+                               "stop_value", "stop_after_passes", "stop_margin_se", "device"})
 
 #: env steps per ``_iteration`` (one progress report / goal-check opportunity); bounded by eval_every
 STEPS_PER_ITERATION = 250
