@@ -211,22 +211,35 @@ class AirlRewardModel(BaseRewardModel):
         s = self.expert.normalize(b.observations)
         return s if self.cfg.state_only else self.expert.features(b.observations, b.actions)
 
+    def _rows(self, b: TransitionBatch) -> torch.Tensor:
+        """f's input rows ``[s, a, s']`` (B, 2 * obs_dim + action features): normalised observations, encoded
+        actions (what :meth:`ShapedReward.of_rows` reads and a gradient penalty differentiates)."""
+        return torch.cat([self.expert.features(b.observations, b.actions), self.expert.normalize(b.next_observations)],
+                         1)
+
+    def _f_of_rows(self, x: torch.Tensor, terminated: torch.Tensor) -> torch.Tensor:
+        return self.shaped.of_rows(x, self.expert.obs_dim, terminated, self.cfg.state_only)
+
     def f(self, data: Transitions) -> torch.Tensor:
         """``f(s, a, s') = g + gamma h(s') - h(s)`` (B,) (``h(s') = 0`` where terminated)."""
         b = self._needs_next(self.expert.batch(data))
-        return self.shaped(self._g_input(b), self.expert.normalize(b.observations),
-                           self.expert.normalize(b.next_observations), b.terminated)
+        return self._f_of_rows(self._rows(b), b.terminated)
 
     def logits(self, data: Transitions, log_probs: torch.Tensor | None = None) -> torch.Tensor:
         """The discriminator logit ``f - log pi`` (B,); ``log_probs``: given, else the batch's, else the
         current acting policy's (:meth:`use_policy_log_probs`)."""
-        b = self.expert.batch(data)
+        b = self._needs_next(self.expert.batch(data))
+        return self._logits_of(b, self._rows(b), log_probs)
+
+    def _logits_of(self, b: TransitionBatch, x: torch.Tensor, log_probs: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`logits` of batch ``b`` whose rows ``x = self._rows(b)`` are already made."""
+        z = self._f_of_rows(x, b.terminated)
         if not self.cfg.policy_term:
-            return self.f(b)
+            return z
         lp = log_probs if log_probs is not None else b.log_probs
         if lp is None:
             lp = self._current_log_probs(b.observations, b.actions)
-        return self.f(b) - lp.to(self.device, torch.float32).reshape(-1)
+        return z - lp.to(self.device, torch.float32).reshape(-1)
 
     @torch.no_grad()
     def _current_log_probs(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -304,12 +317,14 @@ class AirlRewardModel(BaseRewardModel):
                          else self._log_probs_of_rows(pol.observations, pol.actions, pi, len(pol)))
         stats = torch.zeros(cfg.update_per_collect, 3, device=self.device)
         for u in range(cfg.update_per_collect):
-            expert_rows, policy_rows = e.transitions(ei[u]), rows_of(pol, pi[u])
-            z_e = self.logits(expert_rows, None if expert_lp is None else expert_lp[ei[u]])
-            z_p = self.logits(policy_rows, None if policy_lp is None else policy_lp[pi[u]])
+            be = self._needs_next(self.expert.batch(e.transitions(ei[u])))
+            bp = self._needs_next(self.expert.batch(rows_of(pol, pi[u])))
+            x_e, x_p = self._rows(be), self._rows(bp)  # made once: for the logits and the penalty
+            z_e = self._logits_of(be, x_e, None if expert_lp is None else expert_lp[ei[u]])
+            z_p = self._logits_of(bp, x_p, None if policy_lp is None else policy_lp[pi[u]])
             loss = logits_expert_is_one_loss(z_e, z_p)
             if cfg.grad_penalty > 0:
-                loss = loss + cfg.grad_penalty * self._grad_penalty(expert_rows, policy_rows)
+                loss = loss + cfg.grad_penalty * self._penalty_of_rows(be, bp, x_e, x_p)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -323,18 +338,19 @@ class AirlRewardModel(BaseRewardModel):
                 self.tb_logger.add_scalar(f"reward_model/{k}", v, self.train_iter)
         return dict(self.last_stats)
 
-    def _grad_penalty(self, expert: TransitionBatch, policy: TransitionBatch) -> torch.Tensor:
+    def _grad_penalty(self, expert: Transitions, policy: Transitions) -> torch.Tensor:
         """GAIL's zero-centred penalty (:func:`~demokit.reward_models.gail.interpolate_grad_penalty`) on ``f`` at
-        interpolates of expert and policy rows ``[s, a, s']``. ``- log pi`` is the policy's, a constant to the
-        discriminator, so the logit's input gradient is f's; ``h(s') = 0`` where either row pair terminated."""
-        e, p = self._needs_next(self.expert.batch(expert)), self._needs_next(self.expert.batch(policy))
-        m = min(len(e), len(p))
-        terminated = e.terminated[:m] | p.terminated[:m]
-        x_e, x_p = (torch.cat([self.expert.features(b.observations, b.actions),
-                               self.expert.normalize(b.next_observations)], 1) for b in (e, p))
-        obs_dim, state_only = self.expert.obs_dim, self.cfg.state_only
-        return interpolate_grad_penalty(lambda x: self.shaped.of_rows(x, obs_dim, terminated, state_only), x_e, x_p,
-                                        self._generator)
+        interpolates of expert and policy rows ``[s, a, s']``."""
+        be, bp = (self._needs_next(self.expert.batch(d)) for d in (expert, policy))
+        return self._penalty_of_rows(be, bp, self._rows(be), self._rows(bp))
+
+    def _penalty_of_rows(self, be: TransitionBatch, bp: TransitionBatch, x_e: torch.Tensor,
+                         x_p: torch.Tensor) -> torch.Tensor:
+        """:meth:`_grad_penalty` of batches whose rows are made. ``- log pi`` is the policy's, a constant to the
+        discriminator, so the logit's input gradient is f's; ``h(s') = 0`` where either row of a pair terminated."""
+        m = min(len(x_e), len(x_p))
+        terminated = be.terminated[:m] | bp.terminated[:m]
+        return interpolate_grad_penalty(lambda x: self._f_of_rows(x, terminated), x_e, x_p, self._generator)
 
     def _log_probs_of_rows(self, observations: torch.Tensor, actions: torch.Tensor, index: torch.Tensor,
                            n: int) -> torch.Tensor:
