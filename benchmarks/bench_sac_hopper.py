@@ -80,9 +80,9 @@ print(json.dumps({"mean_return": float(np.mean(final)), "env_steps": int(model.n
 def launch(cmd: list[str], *, cwd: str, log: Path) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    err = open(log, "w")
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-                            start_new_session=True)
+    with open(log, "w") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                                start_new_session=True)
     return proc, time.perf_counter()
 
 
