@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from _sidebyside import json_lines, run_side_by_side  # noqa: E402
 from bench_sac import SB3_EVALUATE, demokit_cmd  # noqa: E402
 
 GOAL = 3000.0
@@ -77,42 +76,6 @@ print(json.dumps({"mean_return": float(np.mean(final)), "env_steps": int(model.n
 """
 
 
-def launch(cmd: list[str], *, cwd: str, log: Path) -> tuple[subprocess.Popen, float]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    with open(log, "w") as err:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-                                start_new_session=True)
-    return proc, time.perf_counter()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process so far (its own threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def reap(proc: subprocess.Popen) -> float | None:
-    """The finished process's CPU seconds (from its rusage), or None while it runs."""
-    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-    if pid == 0:
-        return None
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_utime + usage.ru_stime
-
-
-def sb3_checks(log: Path) -> list[dict]:
-    out = []
-    for line in log.read_text().splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return out
-
-
 def run_seed(seed: int, max_wall: float, log_dir: Path, stop_ratio: float | None = None) -> dict[str, dict]:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,43 +84,20 @@ def run_seed(seed: int, max_wall: float, log_dir: Path, stop_ratio: float | None
                         "--device", "cpu", "--out", str(Path(tmp) / "hopper.pt"), "--json"],
             "sb3": [sys.executable, "-c", SB3_SCRIPT, str(seed), str(GOAL)],
         }
-        running = {name: launch(cmd, cwd=tmp, log=log_dir / f"{name}-seed{seed}.log") for name, cmd in cmds.items()}
-        cpu: dict[str, float] = {}
-        while running:
-            time.sleep(5)
-            for name, (proc, t0) in list(running.items()):
-                wall = time.perf_counter() - t0
-                used = reap(proc)
-                if used is None:
-                    try:
-                        cpu[name] = cpu_seconds(proc.pid)
-                    except OSError:
-                        pass
-                    cap = max_wall
-                    if stop_ratio and name == "sb3" and results.get("demokit", {}).get("reached"):
-                        cap = min(cap, stop_ratio * results["demokit"]["wall_s"])
-                    if wall < cap:
-                        continue
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    os.wait4(proc.pid, 0)
-                    res = {"reached": False, "wall_s": wall, "cpu_s": cpu.get(name, float("nan"))}
-                else:
-                    out = proc.stdout.read().strip().splitlines()
-                    if proc.returncode != 0 or not out:
-                        raise SystemExit(f"{name} failed ({proc.returncode}); see {log_dir}/{name}-seed{seed}.log")
-                    res = json.loads(out[-1])
-                    res.update(wall_s=wall, cpu_s=used,
-                               reached=res["mean_return"] >= GOAL)
-                if name == "sb3":
-                    checks = sb3_checks(log_dir / f"sb3-seed{seed}.log")
-                    res["checks"] = checks
-                    if checks and not res["reached"]:
-                        res["env_steps"] = checks[-1]["env_steps"]
-                        res["best_quick"] = max(c["quick"] for c in checks)
-                results[name] = res
-                print(f"seed {seed}: {name} done: {json.dumps({k: v for k, v in res.items() if k != 'checks'})}",
-                      file=sys.stderr, flush=True)
-                del running[name]
+        logs = {name: log_dir / f"{name}-seed{seed}.log" for name in cmds}
+        runs = run_side_by_side(cmds, cwd=tmp, logs=logs, max_wall=max_wall, leader="demokit", stop_ratio=stop_ratio,
+                                reached=lambda name, result: result["mean_return"] >= GOAL)
+    for name, run in runs.items():
+        res = {**(run["result"] or {}), "reached": run["reached"], "wall_s": run["wall_s"], "cpu_s": run["cpu_s"]}
+        if name == "sb3":
+            checks = json_lines(logs["sb3"])
+            res["checks"] = checks
+            if checks and not res["reached"]:
+                res["env_steps"] = checks[-1]["env_steps"]
+                res["best_quick"] = max(c["quick"] for c in checks)
+        results[name] = res
+        print(f"seed {seed}: {name} done: {json.dumps({k: v for k, v in res.items() if k != 'checks'})}",
+              file=sys.stderr, flush=True)
     return results
 
 

@@ -56,6 +56,9 @@ def add_training_args(parser: argparse.ArgumentParser, *, total_timesteps: int) 
     parser.add_argument("--check-episodes", type=int, default=20, help="episodes per periodic evaluation (default 20)")
     parser.add_argument("--threshold", type=float, default=None, help="default: the env's reward_threshold")
     parser.add_argument("--stop-at-threshold", action="store_true", help="stop training once the threshold is reached")
+    parser.add_argument("--confirm-episodes", type=int, default=0,
+                        help="a check at the threshold counts only if these many episodes (the check's and more, "
+                             "the same seeds onward) average at it too (0: the check alone; demokit's MuJoCo rule: 50)")
 
 
 def check_training_args(args: argparse.Namespace) -> None:
@@ -65,6 +68,9 @@ def check_training_args(args: argparse.Namespace) -> None:
         raise PeerError(f"--eval-every must be >= 0, got {args.eval_every}")
     if args.check_episodes < 1:
         raise PeerError(f"--check-episodes must be >= 1, got {args.check_episodes}")
+    if args.confirm_episodes and args.confirm_episodes <= args.check_episodes:
+        raise PeerError(f"--confirm-episodes must be 0 or more than --check-episodes ({args.check_episodes}), "
+                        f"got {args.confirm_episodes}")
 
 
 class ThresholdTracker:
@@ -74,6 +80,7 @@ class ThresholdTracker:
     def __init__(self, args: argparse.Namespace, env_id: str) -> None:
         self.every = args.eval_every
         self.episodes = args.check_episodes
+        self.confirm = getattr(args, "confirm_episodes", 0)
         self.env_id = env_id
         self.seed = args.seed + 30_000
         self.threshold = reward_threshold(env_id, args.threshold) if self.every else None
@@ -95,9 +102,14 @@ class ThresholdTracker:
             self.next_at += self.every
         c0 = time.perf_counter()
         mean_return = evaluate(predict, self.env_id, self.episodes, seed=self.seed)["mean_return"]
+        check: dict[str, Any] = {"env_steps": env_steps, "mean_return": mean_return}
+        if not self.first and self.confirm and mean_return >= self.threshold:
+            more = evaluate(predict, self.env_id, self.confirm - self.episodes, seed=self.seed + self.episodes)
+            check["confirm_return"] = (mean_return * self.episodes + more["mean_return"] * (
+                self.confirm - self.episodes)) / self.confirm
         self.wall += time.perf_counter() - c0
-        self.checks.append({"env_steps": env_steps, "mean_return": mean_return})
-        if self.first or mean_return < self.threshold:
+        self.checks.append(check)
+        if self.first or check.get("confirm_return", mean_return) < self.threshold:
             return False
         self.first = {"env_steps": env_steps, "wall_s": round(time.perf_counter() - self.t0, 3)}
         return True
@@ -106,6 +118,7 @@ class ThresholdTracker:
         if not self.every:
             return {}
         return {"eval_every": self.every, "threshold": self.threshold, "check_episodes": self.episodes,
+                "confirm_episodes": self.confirm,
                 "check_wall_s": round(self.wall, 3), "checks": self.checks, "reached": bool(self.first),
                 "reached_env_steps": self.first.get("env_steps"), "reached_wall_s": self.first.get("wall_s")}
 

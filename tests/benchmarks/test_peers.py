@@ -116,6 +116,34 @@ def test_argv_mapping() -> None:
     assert argv == ["--n-epochs", "5", "--stop-at-threshold", "--demos", "/x/d.npz"]
 
 
+def test_threshold_tracker_confirms_a_passing_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --confirm-episodes, a quick check at the threshold counts only when the longer evaluation (the
+    check's episodes and the next seeds) averages at it too: demokit's MuJoCo stopping rule."""
+    import argparse
+
+    later: list[float] = [0.0]
+    seen: list[tuple[int, int]] = []
+
+    def fake_evaluate(predict: Any, env_id: str, episodes: int, seed: int) -> dict[str, Any]:
+        seen.append((episodes, seed))
+        return {"mean_return": 100.0 if episodes == 5 else later[0]}
+
+    monkeypatch.setattr(common, "evaluate", fake_evaluate)
+    args = argparse.Namespace(eval_every=10, check_episodes=5, confirm_episodes=50, threshold=50.0, seed=0)
+    tracker = common.ThresholdTracker(args, "CartPole-v1")
+    assert not tracker.check(10, lambda o: 0)  # 5 x 100 + 45 x 0: 10 < 50
+    assert tracker.checks[-1] == {"env_steps": 10, "mean_return": 100.0, "confirm_return": 10.0}
+    assert seen == [(5, 30_000), (45, 30_005)]
+    later[0] = 100.0
+    assert tracker.check(20, lambda o: 0) and tracker.summary()["reached_env_steps"] == 20
+    assert tracker.summary()["confirm_episodes"] == 50
+    plain = common.ThresholdTracker(argparse.Namespace(**{**vars(args), "confirm_episodes": 0}), "CartPole-v1")
+    assert plain.check(10, lambda o: 0) and "confirm_return" not in plain.checks[-1]
+    with pytest.raises(common.PeerError, match="--confirm-episodes must be 0 or more"):
+        common.check_training_args(argparse.Namespace(total_timesteps=1, n_envs=1, eval_every=0, check_episodes=5,
+                                                      confirm_episodes=5))
+
+
 def test_missing_peer_venv_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(peers.VENVS, "imitation", tmp_path / "nowhere")
     assert not peers.peer_available("imitation")
