@@ -49,14 +49,19 @@ def reap(proc: subprocess.Popen) -> float | None:
 
 
 def json_lines(log: Path) -> list[dict[str, Any]]:
-    """The JSON objects among a log's lines (other lines skipped)."""
+    """The JSON objects that end a log's lines, text before them skipped (a progress bar's redraws share the
+    line a check is printed on); lines without one are skipped."""
     out = []
     for line in log.read_text().splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            obj = json.loads(line[start:])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
     return out
 
 

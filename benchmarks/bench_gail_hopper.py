@@ -7,12 +7,13 @@ goal <= 0.25x imitation's wall time. When imitation does not reach 0.9 within it
 steps by default, the issue's), its return at that budget and the wall / CPU time per env step of
 both are reported instead.
 
-demokit: ``benchmarks/hopper_gail.py --algo ppo --stop 0.9`` (GAIL-PPO at GAIL's Hopper-v5 defaults,
-its 1M-step budget): a quick deterministic evaluation of 5 episodes at GAIL's interval, a passing
-one confirmed on 50 episodes. imitation 1.0.1 (``.venv-imitation-mj``): ``peers/imitation_gail.py
---preset mujoco`` (its published seals/Hopper GAIL settings) on the same demonstrations (exported
-with ``_peers.export_npz``), the same rule: 5 deterministic episodes every 20,480 env steps (5 of its
-4096-step rounds), a passing check confirmed on 50. **Its env is Hopper-v4** (imitation pins
+The same stopping rule for both: a quick deterministic evaluation of 5 episodes every 20,480 env
+steps (``--every``; 5 of imitation's 4096-step rounds, 20 of demokit's 1024-step PPO rollouts), a
+passing one confirmed on 50 episodes (those 5 and 45 more). demokit: ``benchmarks/hopper_gail.py
+--algo ppo --stop 0.9 --eval-every 20480`` (GAIL-PPO at GAIL's Hopper-v5 defaults but that interval,
+its 1M-step budget). imitation 1.0.1 (``.venv-imitation-mj``): ``peers/imitation_gail.py --preset
+mujoco`` (its published seals/Hopper GAIL settings) on the same demonstrations (exported with
+``_peers.export_npz``). **Its env is Hopper-v4** (imitation pins
 gymnasium 0.29; v4 and v5 share the model and the 11-dimensional observation, not every detail).
 
 Both whole processes start at the same moment, one torch thread each, one per core of a 2-core
@@ -39,8 +40,8 @@ from _sidebyside import json_lines, run_side_by_side  # noqa: E402
 DATASET = ROOT / "datasets" / "hopper-v5-expert.h5"
 IMITATION_VENV = ROOT / ".venv-imitation-mj"
 GOAL = 0.9
-#: imitation's check interval: 5 of its 4096-env-step rounds (demokit's GAIL-PPO checks every 20k on Hopper)
-PEER_EVERY = 20_480
+#: both systems' check interval: 5 of imitation's 4096-env-step rounds, 20 of demokit's 1024-step rollouts
+EVERY = 20_480
 
 
 def normaliser(data: Path) -> tuple[float, float]:
@@ -53,13 +54,15 @@ def normaliser(data: Path) -> tuple[float, float]:
     return float(ds.episode_returns.mean()), random_return(str(ds.env_id))
 
 
-def commands(seed: int, *, npz: Path, threshold: float, peer_steps: int, log_dir: Path) -> dict[str, list[str]]:
+def commands(seed: int, *, npz: Path, threshold: float, peer_steps: int, log_dir: Path,
+             every: int = EVERY) -> dict[str, list[str]]:
     return {
         "demokit": [sys.executable, str(ROOT / "benchmarks" / "hopper_gail.py"), "--algo", "ppo", "--seed", str(seed),
-                    "--stop", str(GOAL), "--data", str(DATASET), "--log", str(log_dir / f"demokit-seed{seed}.jsonl")],
+                    "--stop", str(GOAL), "--eval-every", str(every), "--data", str(DATASET),
+                    "--log", str(log_dir / f"demokit-seed{seed}.jsonl")],
         "imitation": [str(IMITATION_VENV / "bin" / "python"), str(ROOT / "benchmarks" / "peers" / "imitation_gail.py"),
                       "--preset", "mujoco", "--demos", str(npz), "--env-id", "Hopper-v4", "--seed", str(seed),
-                      "--total-timesteps", str(peer_steps), "--eval-every", str(PEER_EVERY), "--check-episodes", "5",
+                      "--total-timesteps", str(peer_steps), "--eval-every", str(every), "--check-episodes", "5",
                       "--confirm-episodes", "50", "--threshold", f"{threshold:.3f}", "--stop-at-threshold",
                       "--eval-episodes", "50"],
     }
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--peer-steps", type=int, default=2_000_000, help="imitation's budget in env steps (default 2M)")
+    ap.add_argument("--every", type=int, default=EVERY, help=f"env steps between both systems' checks (default {EVERY})")
     ap.add_argument("--max-wall", type=float, default=7200.0, help="stop a process still running after this many s")
     ap.add_argument("--stop-ratio", type=float, default=None,
                     help="stop imitation after this many times demokit's wall time once demokit reached the goal")
@@ -120,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         npz = Path(tmp) / "hopper.npz"
         export_npz(DATASET, npz)
         for seed in args.seeds:
-            cmds = commands(seed, npz=npz, threshold=threshold, peer_steps=args.peer_steps, log_dir=log_dir)
+            cmds = commands(seed, npz=npz, threshold=threshold, peer_steps=args.peer_steps, log_dir=log_dir,
+                            every=args.every)
             logs = {name: log_dir / f"{name}-seed{seed}.log" for name in cmds}
             runs = run_side_by_side(
                 cmds, cwd=tmp, logs=logs, max_wall=args.max_wall, leader="demokit", stop_ratio=args.stop_ratio,
