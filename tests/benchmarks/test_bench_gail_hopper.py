@@ -1,0 +1,43 @@
+"""benchmarks/bench_gail_hopper.py: one system's row from its run and checks, and the comparison in words."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("benchmarks_bench_gail_hopper", REPO / "benchmarks" / "bench_gail_hopper.py")
+assert spec is not None and spec.loader is not None
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+EXPERT, RANDOM = 1010.0, 10.0  # normalised = (return - 10) / 1000
+
+
+def _run(result: dict | None, wall: float, cpu: float, reached: bool) -> dict:
+    return {"result": result, "finished": result is not None, "reached": reached, "wall_s": wall, "cpu_s": cpu}
+
+
+def test_rows_and_wall_ratio_when_both_reach_the_goal() -> None:
+    d = bench.summarise("demokit", _run({"mean_return": 960.0, "std_return": 5.0, "env_steps": 400_000}, 400.0, 160.0,
+                                        True), [{"env_steps": 400_000, "eval_return": 950.0}], EXPERT, RANDOM)
+    p = bench.summarise("imitation", _run({"mean_return": 930.0, "env_steps": 800_000}, 1000.0, 480.0, True),
+                        [{"env_steps": 800_000, "mean_return": 940.0}], EXPERT, RANDOM)
+    assert d["normalised"] == pytest.approx(0.95) and p["best_check"] == 940.0
+    assert d["cpu_ms_per_step"] == pytest.approx(0.4) and p["steps_per_s"] == pytest.approx(800.0)
+    text = bench.verdict(d, p)
+    assert "0.40x (CPU 0.33x)" in text and "per env step demokit / imitation: wall 0.80x, CPU 0.67x" in text
+
+
+def test_a_stopped_run_reports_its_last_check_and_bounds_the_ratio() -> None:
+    d = bench.summarise("demokit", _run({"mean_return": 960.0, "env_steps": 500_000}, 500.0, 200.0, True), [],
+                        EXPERT, RANDOM)
+    p = bench.summarise("imitation", _run(None, 2000.0, 900.0, False),
+                        [{"env_steps": 600_000, "mean_return": 300.0}], EXPERT, RANDOM)
+    assert p["env_steps"] == 600_000 and p["mean_return"] is None and p["normalised"] is None
+    assert "imitation did not reach 0.9" in bench.verdict(d, p) and "< 0.25x (an upper bound)" in bench.verdict(d, p)
+    stopped = bench.summarise("demokit", _run(None, 500.0, 200.0, False), [{"env_steps": 90_000, "eval_return": 5.0}],
+                              EXPERT, RANDOM)
+    assert "before the wall cap: no ratio" in bench.verdict(stopped, p)
