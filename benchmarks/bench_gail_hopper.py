@@ -44,16 +44,6 @@ GOAL = 0.9
 EVERY = 20_480
 
 
-def normaliser(data: Path) -> tuple[float, float]:
-    """(expert, random) returns: the dataset's mean episode return, a random policy's over 50 episodes (as
-    hopper_gail.py computes them)."""
-    from demokit.data import load_dataset
-    from hopper_gail import random_return
-
-    ds = load_dataset(data)
-    return float(ds.episode_returns.mean()), random_return(str(ds.env_id))
-
-
 def commands(seed: int, *, npz: Path, threshold: float, peer_steps: int, log_dir: Path,
              every: int = EVERY) -> dict[str, list[str]]:
     return {
@@ -116,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="bench-gail-hopper-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    expert, rand = normaliser(DATASET)
+    from hopper_gail import normaliser
+
+    _, expert, rand = normaliser(DATASET)
     threshold = rand + GOAL * (expert - rand)
     print(f"expert {expert:.1f}, random {rand:.1f}: {GOAL} normalised = {threshold:.1f}", file=sys.stderr)
     rows: dict[int, list[dict[str, Any]]] = {}

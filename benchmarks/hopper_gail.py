@@ -62,6 +62,16 @@ def random_return(env_id: str, episodes: int = 50) -> float:
     return float(evaluate_policy(policy, env_id, episodes=episodes, seed=0).mean_return)
 
 
+def normaliser(data_path: Path) -> tuple[str, float, float]:
+    """(env id, expert return, random return) of a dataset: its env, the mean of its episode returns, and a
+    uniformly random policy's mean over 50 episodes (seeds 0-49): the two ends of the normalised score."""
+    from demokit.data import load_dataset
+
+    data = load_dataset(data_path)
+    env_id = str(data.env_id)
+    return env_id, float(data.episode_returns.mean()), random_return(env_id)
+
+
 class _Deadline(Exception):
     pass
 
@@ -83,14 +93,10 @@ def main() -> None:
 
     import torch
 
-    from demokit.data import load_dataset
     from demokit.pipelines.reward_model import run_irl
 
     torch.set_num_threads(1)
-    data = load_dataset(args.data)
-    env_id = str(data.env_id)
-    expert = float(data.episode_returns.mean())
-    rand = random_return(env_id)
+    env_id, expert, rand = normaliser(args.data)
     stop_value = rand + args.stop * (expert - rand)
     rl = parse_kv(args.rl)
     if args.eval_every is not None:
