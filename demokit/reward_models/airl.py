@@ -46,11 +46,10 @@ from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions, num_transitions
-from demokit.reward_models.expert import (check_positive, check_type, concat_batches, expert_data_for, model_config,
-                                          relabel, rows_of)
+from demokit.reward_models.expert import (PENDULUM_STOP, check_positive, check_type, concat_batches, expert_data_for,
+                                          model_config, relabel, rows_of)
 from demokit.reward_models.gail import (REWARD_FORMS, interpolate_grad_penalty, logits_expert_is_one_loss,
                                        reward_from_logits)
-from demokit.reward_models.red import PENDULUM_STOP
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 from demokit.transitions import TransitionBatch

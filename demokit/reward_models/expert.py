@@ -149,6 +149,14 @@ def check_positive(cfg: Any, *names: str) -> None:
             raise ConfigError(f"{type(cfg).__name__}.{name} must be > 0, got {value}")
 
 
+#: the reward models' stop on Pendulum-v1 (RED's and AIRL's rows): stricter than the env's -200 (0.94 of the
+#: reference expert; RED's seed 0 stopped at its first -200 check at 0.949 over 100 fresh episodes): -180 (0.957)
+#: on all 20 check episodes at once, not on the 5-episode quick check (Pendulum's return depends on the start
+#: state: the expert itself scores -189 on seeds 1 and 2's five quick-check episodes, -149.5 on their 20). RED,
+#: seeds 0-2: 0.979 / 0.969 / 0.974 (docs/benchmarks.md, the zoo's score table, session 7); AIRL with its gradient
+#: penalty (session 8)
+PENDULUM_STOP: dict[str, float | int] = {"stop_value": -180.0, "eval_episodes": 20}
+
 #: sign conventions of a bounded similarity reward ``0 < r <= r_max`` (RED, PWIL): ``positive`` keeps it,
 #: ``negative`` pays ``r - r_max`` (``-r_max < r - r_max <= 0``: the same ranking of transitions, but every
 #: step costs, so ending an episode sooner pays: for tasks solved by ending it, e.g. Acrobot-v1, MountainCar-v0)

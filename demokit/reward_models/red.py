@@ -35,8 +35,8 @@ from demokit.devices import resolve_device
 from demokit.errors import UserError
 from demokit.policies.networks import make_adam, mlp
 from demokit.reward_models.base import BaseRewardModel, Transitions
-from demokit.reward_models.expert import (BoundedForm, bounded_form, check_form, check_positive, check_type,
-                                          expert_data_for, model_config, relabel)
+from demokit.reward_models.expert import (PENDULUM_STOP, BoundedForm, bounded_form, check_form, check_positive,
+                                          check_type, expert_data_for, model_config, relabel)
 from demokit.reward_models.registry import register_reward_model
 from demokit.seeding import derive_seed
 
@@ -63,13 +63,6 @@ class RedConfig:
         check_positive(self, "output_dim", "batch_size", "train_steps", "learning_rate", "sigma_scale",
                        "collect_count")
 
-
-#: RED's stop on Pendulum-v1: stricter than the env's -200 (0.94 of the reference expert; seed 0 stopped at its
-#: first -200 check at 0.949 over 100 fresh episodes): -180 (0.957) on all 20 check episodes at once, not on the
-#: 5-episode quick check (Pendulum's return depends on the start state: the expert itself scores -189 on seeds 1
-#: and 2's five quick-check episodes, -149.5 on their 20). Seeds 0-2: 0.979 / 0.969 / 0.974 (docs/benchmarks.md,
-#: the zoo's score table, session 7). AIRL's Pendulum-v1 row stops here too (with its gradient penalty, session 8)
-PENDULUM_STOP: dict[str, float | int] = {"stop_value": -180.0, "eval_episodes": 20}
 
 #: RED's own defaults per env and learner for the IRL pipelines (measured, seed 0, 100 evaluation episodes:
 #: docs/benchmarks.md, reward-model zoo). Acrobot-v1 is solved by ending the episode: the positive reward
