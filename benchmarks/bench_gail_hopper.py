@@ -60,16 +60,23 @@ def commands(seed: int, *, npz: Path, threshold: float, peer_steps: int, log_dir
 
 def summarise(name: str, run: dict[str, Any], checks: list[dict[str, Any]], expert: float,
               rand: float) -> dict[str, Any]:
-    """One system's row: reached, env steps, wall / CPU, the final (or last checked) return, normalised."""
+    """One system's row: reached, env steps, wall / CPU, the final (or last checked) return, normalised, and the
+    per-step costs: of the whole process when it finished; of a stopped one, its last check's env steps against
+    that check's own wall / CPU seconds (both systems log them with each check), so that the steps after the last
+    check, which no check counted, are not charged to it (the whole process's when a check has no times)."""
     result = run["result"] or {}
-    steps = result.get("env_steps") or (checks[-1]["env_steps"] if checks else None)  # stopped: the last check's
+    last = checks[-1] if checks and not result else None
+    steps = result.get("env_steps") or (last["env_steps"] if last else None)  # stopped: the last check's
     ret = result.get("mean_return")
     row = {"system": name, "reached": run["reached"], "finished": run["finished"], "env_steps": steps,
            "wall_s": run["wall_s"], "cpu_s": run["cpu_s"], "mean_return": ret, "std_return": result.get("std_return"),
            "normalised": None if ret is None else (ret - rand) / (expert - rand),
            "best_check": max((c.get("eval_return", c.get("mean_return")) for c in checks), default=None)}
     if steps:
-        row.update(steps_per_s=steps / run["wall_s"], cpu_ms_per_step=1000 * run["cpu_s"] / steps)
+        timed = last is not None and last.get("wall_s") and last.get("cpu_s")
+        wall, cpu = (last["wall_s"], last["cpu_s"]) if timed else (run["wall_s"], run["cpu_s"])
+        row.update(steps_per_s=steps / wall, cpu_ms_per_step=1000 * cpu / steps,
+                   per_step_of="its last check" if timed else "the whole process")
     return row
 
 
@@ -77,7 +84,7 @@ def verdict(d: dict[str, Any], p: dict[str, Any]) -> str:
     """The comparison in words: the wall ratio when both reached the goal, a bound and per-step costs otherwise."""
     per_step = ""
     if d.get("cpu_ms_per_step") and p.get("cpu_ms_per_step"):
-        per_step = (f"; per env step demokit / imitation: wall {d['wall_s'] / d['env_steps'] / (p['wall_s'] / p['env_steps']):.2f}x, "
+        per_step = (f"; per env step demokit / imitation: wall {p['steps_per_s'] / d['steps_per_s']:.2f}x, "
                     f"CPU {d['cpu_ms_per_step'] / p['cpu_ms_per_step']:.2f}x")
     if not d["reached"]:
         why = "within its budget" if d["finished"] else "before the wall cap"

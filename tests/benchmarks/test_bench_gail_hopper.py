@@ -41,3 +41,19 @@ def test_a_stopped_run_reports_its_last_check_and_bounds_the_ratio() -> None:
     stopped = bench.summarise("demokit", _run(None, 500.0, 200.0, False), [{"env_steps": 90_000, "eval_return": 5.0}],
                               EXPERT, RANDOM)
     assert "before the wall cap: no ratio" in bench.verdict(stopped, p)
+
+
+def test_a_stopped_runs_per_step_costs_are_its_last_checks() -> None:
+    """The steps a stopped run took after its last check are not counted, so neither is their time."""
+    p = bench.summarise("imitation", _run(None, 2000.0, 900.0, False),
+                        [{"env_steps": 300_000, "mean_return": 250.0, "wall_s": 700.0, "cpu_s": 280.0},
+                         {"env_steps": 600_000, "mean_return": 300.0, "wall_s": 1500.0, "cpu_s": 600.0}], EXPERT, RANDOM)
+    assert p["steps_per_s"] == pytest.approx(400.0) and p["cpu_ms_per_step"] == pytest.approx(1.0)
+    assert p["per_step_of"] == "its last check" and (p["wall_s"], p["cpu_s"]) == (2000.0, 900.0)
+    untimed = bench.summarise("imitation", _run(None, 2000.0, 900.0, False),
+                              [{"env_steps": 600_000, "mean_return": 300.0}], EXPERT, RANDOM)
+    assert untimed["per_step_of"] == "the whole process" and untimed["cpu_ms_per_step"] == pytest.approx(1.5)
+    d = bench.summarise("demokit", _run({"mean_return": 960.0, "env_steps": 500_000}, 500.0, 200.0, True),
+                        [{"env_steps": 500_000, "eval_return": 950.0, "wall_s": 480.0, "cpu_s": 190.0}], EXPERT, RANDOM)
+    assert d["per_step_of"] == "the whole process" and d["cpu_ms_per_step"] == pytest.approx(0.4)  # it finished
+    assert "per env step demokit / imitation: wall 0.40x, CPU 0.40x" in bench.verdict(d, p)
