@@ -45,11 +45,14 @@ EVERY = 20_480
 
 
 def commands(seed: int, *, npz: Path, threshold: float, peer_steps: int, log_dir: Path,
-             every: int = EVERY) -> dict[str, list[str]]:
+             every: int = EVERY, random_return: float | None = None) -> dict[str, list[str]]:
+    """Both whole processes' command lines. ``random_return``: the parent's (passed to demokit's run, which
+    would otherwise spend its first seconds on 50 random episodes; imitation's runner gets the threshold)."""
+    known = [] if random_return is None else ["--random-return", repr(float(random_return))]
     return {
         "demokit": [sys.executable, str(ROOT / "benchmarks" / "hopper_gail.py"), "--algo", "ppo", "--seed", str(seed),
                     "--stop", str(GOAL), "--eval-every", str(every), "--data", str(DATASET),
-                    "--log", str(log_dir / f"demokit-seed{seed}.jsonl")],
+                    "--log", str(log_dir / f"demokit-seed{seed}.jsonl"), *known],
         "imitation": [str(IMITATION_VENV / "bin" / "python"), str(ROOT / "benchmarks" / "peers" / "imitation_gail.py"),
                       "--preset", "mujoco", "--demos", str(npz), "--env-id", "Hopper-v4", "--seed", str(seed),
                       "--total-timesteps", str(peer_steps), "--eval-every", str(every), "--check-episodes", "5",
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         export_npz(DATASET, npz)
         for seed in args.seeds:
             cmds = commands(seed, npz=npz, threshold=threshold, peer_steps=args.peer_steps, log_dir=log_dir,
-                            every=args.every)
+                            every=args.every, random_return=rand)
             logs = {name: log_dir / f"{name}-seed{seed}.log" for name in cmds}
             runs = run_side_by_side(
                 cmds, cwd=tmp, logs=logs, max_wall=args.max_wall, leader="demokit", stop_ratio=args.stop_ratio,

@@ -62,14 +62,15 @@ def random_return(env_id: str, episodes: int = 50) -> float:
     return float(evaluate_policy(policy, env_id, episodes=episodes, seed=0).mean_return)
 
 
-def normaliser(data_path: Path) -> tuple[str, float, float]:
+def normaliser(data_path: Path, rand: float | None = None) -> tuple[str, float, float]:
     """(env id, expert return, random return) of a dataset: its env, the mean of its episode returns, and a
-    uniformly random policy's mean over 50 episodes (seeds 0-49): the two ends of the normalised score."""
+    uniformly random policy's mean over 50 episodes (seeds 0-49): the two ends of the normalised score.
+    ``rand``: that random return when the caller has it already (not run again)."""
     from demokit.data import load_dataset
 
     data = load_dataset(data_path)
     env_id = str(data.env_id)
-    return env_id, float(data.episode_returns.mean()), random_return(env_id)
+    return env_id, float(data.episode_returns.mean()), random_return(env_id) if rand is None else float(rand)
 
 
 class _Deadline(Exception):
@@ -89,6 +90,9 @@ def main() -> None:
     ap.add_argument("--log", type=Path, default=None, help="JSON lines: one per evaluation, then the result")
     ap.add_argument("--stop-at", default=None, help="HH:MM (UTC): end the run then")
     ap.add_argument("--out", type=Path, default=None, help="write the GAIL checkpoint here")
+    ap.add_argument("--random-return", type=float, default=None,
+                    help="the random policy's return when known (a side-by-side benchmark's parent computed it: "
+                         "the 50 random episodes are not run again inside the timed process)")
     args = ap.parse_args()
 
     import torch
@@ -96,7 +100,7 @@ def main() -> None:
     from demokit.pipelines.reward_model import run_irl
 
     torch.set_num_threads(1)
-    env_id, expert, rand = normaliser(args.data)
+    env_id, expert, rand = normaliser(args.data, args.random_return)
     stop_value = rand + args.stop * (expert - rand)
     rl = parse_kv(args.rl)
     if args.eval_every is not None:

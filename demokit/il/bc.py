@@ -157,7 +157,9 @@ class BCConfig:
                                               "nature_cnn: subtract the mean frame after scaling by 1/255)")
     encoder: str = option("auto", "observation encoder: mlp, nature_cnn or another registered one (auto: "
                                   "nature_cnn for uint8 image observations of at least 36x36, else mlp)")
-    val_fraction: float = option(0.1, "fraction of episodes held out for validation (whole episodes)")
+    val_fraction: float | None = option(None, "fraction of episodes held out for validation (whole episodes; the "
+                                              "validation loss is reported, never used to choose weights) "
+                                              "(default: the env's tuned BC row, else 0.1)")
     eval_every: int | None = option(None, "evaluate in the env every N epochs (default: the env's tuned BC row, "
                                           "else about every 250 gradient steps, at most every epoch; 0: only after "
                                           "training)")
@@ -250,7 +252,7 @@ class BCResult:
 #: here, such as ``epochs``, keep their own meaning: "follow the data")
 GENERIC_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh",
                                      "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant",
-                                     "ensemble": 1}
+                                     "ensemble": 1, "val_fraction": 0.1}
 
 
 def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, Any]]:
@@ -334,7 +336,7 @@ def _check_config(cfg: BCConfig) -> None:
             raise ConfigError(f"BCConfig.{name} must be >= 0, got {getattr(cfg, name)}")
     if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ConfigError(f"BCConfig.lr must be > 0, got {cfg.lr}")
-    if not 0 <= cfg.val_fraction < 1:
+    if cfg.val_fraction is not None and not 0 <= cfg.val_fraction < 1:
         raise ConfigError(f"BCConfig.val_fraction must be in [0, 1), got {cfg.val_fraction}")
     if cfg.hidden_sizes is not None and (not cfg.hidden_sizes or any(h < 1 for h in cfg.hidden_sizes)):
         raise ConfigError(f"BCConfig.hidden_sizes must be positive widths like 64,64, got {cfg.hidden_sizes}")

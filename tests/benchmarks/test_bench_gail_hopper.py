@@ -57,3 +57,16 @@ def test_a_stopped_runs_per_step_costs_are_its_last_checks() -> None:
                         [{"env_steps": 500_000, "eval_return": 950.0, "wall_s": 480.0, "cpu_s": 190.0}], EXPERT, RANDOM)
     assert d["per_step_of"] == "the whole process" and d["cpu_ms_per_step"] == pytest.approx(0.4)  # it finished
     assert "per env step demokit / imitation: wall 0.40x, CPU 0.40x" in bench.verdict(d, p)
+
+
+def test_both_commands_share_the_parents_normaliser(tmp_path) -> None:
+    """demokit's timed process is given the random return the parent measured (its 50 random episodes are not
+    run inside the timed run); imitation's gets the threshold made from it; both use the same check interval."""
+    cmds = bench.commands(1, npz=tmp_path / "d.npz", threshold=2722.9, peer_steps=2_000_000, log_dir=tmp_path,
+                          random_return=14.774108161786154)
+    dk, im = cmds["demokit"], cmds["imitation"]
+    assert float(dk[dk.index("--random-return") + 1]) == 14.774108161786154
+    assert im[im.index("--threshold") + 1] == "2722.900"
+    assert dk[dk.index("--eval-every") + 1] == im[im.index("--eval-every") + 1] == str(bench.EVERY)
+    assert "--random-return" not in bench.commands(1, npz=tmp_path / "d.npz", threshold=1.0, peer_steps=1,
+                                                   log_dir=tmp_path)["demokit"]

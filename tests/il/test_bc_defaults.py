@@ -44,9 +44,12 @@ def test_classic_control_keeps_the_generic_defaults(env_id):
     cfg, taken = resolve_bc_config(BCConfig(), env_id)
     assert taken == {} and (cfg.loss, cfg.hidden_sizes, cfg.activation, cfg.eval_every) == ("nll", (64, 64), "tanh", None)
     assert GENERIC_DEFAULTS == {"lr": 1e-3, "loss": "nll", "hidden_sizes": (64, 64), "activation": "tanh",
-                                "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant", "ensemble": 1}
-    # the same lr, no input noise, no decay, a constant lr, one network: the same weights as before these options
-    assert (cfg.lr, cfg.obs_noise, cfg.weight_decay, cfg.lr_schedule, cfg.ensemble) == (1e-3, 0.0, 0.0, "constant", 1)
+                                "obs_noise": 0.0, "weight_decay": 0.0, "lr_schedule": "constant", "ensemble": 1,
+                                "val_fraction": 0.1}
+    # the same lr, no input noise, no decay, a constant lr, one network, a tenth of the episodes held out: the same
+    # weights as before these options
+    assert (cfg.lr, cfg.obs_noise, cfg.weight_decay, cfg.lr_schedule, cfg.ensemble, cfg.val_fraction) == (
+        1e-3, 0.0, 0.0, "constant", 1, 0.1)
     assert "generic" in describe_defaults(env_id, taken)
 
 
@@ -103,3 +106,17 @@ def test_dagger_learner_takes_bc_defaults_of_the_env(tmp_path):
     assert ck.training["config"]["loss"] == "mse" and ck.training["config"]["hidden_sizes"] == [256, 256]
     assert ck.training["config"]["lr"] == 1e-3  # Hopper's row leaves BC's learning rate
     assert np.isfinite(res.rounds[-1]["rollout_return"])
+
+
+def test_a_row_sets_the_validation_split_and_a_given_one_wins(tmp_path, monkeypatch):
+    """val_fraction is a per-env default: a row of 0 trains on every episode (4 of 4, not 3 of 4 as 0.1's
+    one held-out episode would leave); a value the caller gives wins over the row."""
+    data = _hopper_data(tmp_path / "hopper.h5", episodes=4)
+    monkeypatch.setitem(TUNED["Hopper-v5"], "bc", {**TUNED["Hopper-v5"]["bc"], "val_fraction": 0.0})
+    res = train_bc(data, epochs=1, eval_episodes=0, out=str(tmp_path / "all.pt"))
+    assert res.tuned_defaults["val_fraction"] == 0.0
+    tr = load_checkpoint(tmp_path / "all.pt").training
+    assert (tr["train_episodes"], tr["val_episodes"]) == (4, 0)
+    train_bc(data, epochs=1, eval_episodes=0, val_fraction=0.25, out=str(tmp_path / "split.pt"))
+    tr = load_checkpoint(tmp_path / "split.pt").training
+    assert (tr["train_episodes"], tr["val_episodes"]) == (3, 1) and "val_fraction" not in tr["tuned_defaults"]
