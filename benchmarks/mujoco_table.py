@@ -112,12 +112,13 @@ def subset(env_id: str, k: int, source: Path, cache: Path) -> Path:
 
 # -- what a cell was computed with: any change retrains it ---------------------------------
 
-def bc_settings(env_id: str) -> dict[str, Any]:
-    """BC's resolved defaults for ``env_id`` (tuned row over the generic defaults), seed and paths left out."""
+def bc_settings(env_id: str, row_name: str = "bc") -> dict[str, Any]:
+    """BC's resolved defaults for ``env_id`` (tuned row over the generic defaults), seed and paths left out;
+    ``row_name`` "dagger": those of DAgger's learner (the env's "dagger" row where it has one)."""
     from demokit.config import to_dict
     from demokit.il.bc import BCConfig, resolve_bc_config
 
-    cfg, _ = resolve_bc_config(BCConfig(), env_id)
+    cfg, _ = resolve_bc_config(BCConfig(), env_id, row_name=row_name)
     return {k: v for k, v in to_dict(cfg).items() if k not in ("seed", "out", "force", "device", "env_id")
             and not (k in NEW_BC_OPTIONS and v == NEW_BC_OPTIONS[k])}
 
@@ -133,11 +134,11 @@ def dagger_settings(env_id: str) -> dict[str, Any]:
     from demokit.config import to_dict
     from demokit.il.dagger import DAggerConfig
 
-    bc = bc_settings(env_id)
+    bc = bc_settings(env_id, "dagger")
     own = {k: v for k, v in to_dict(DAggerConfig()).items()
            if k in ("rounds", "episodes_per_round", "beta_schedule", "epochs", "batch_size", "lr")}
     own["lr"] = bc["lr"] if own["lr"] is None else own["lr"]  # unset: BC's for the env (the cells' key as before)
-    return {**own, "bc": bc}  # its learner is BC at the env's defaults
+    return {**own, "bc": bc}  # its learner is BC at the env's defaults for DAgger
 
 
 def gail_settings(env_id: str, algo: str, gail_steps: int | None) -> dict[str, Any]:

@@ -255,13 +255,15 @@ GENERIC_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "loss": "nll", "hidden_sizes": (
                                      "ensemble": 1, "val_fraction": 0.1}
 
 
-def resolve_bc_config(cfg: BCConfig, env_id: str) -> tuple[BCConfig, dict[str, Any]]:
+def resolve_bc_config(cfg: BCConfig, env_id: str, *, row_name: str = "bc") -> tuple[BCConfig, dict[str, Any]]:
     """``cfg`` with the fields it leaves unset (None) filled for ``env_id``: first from the env's tuned BC
     row (:data:`demokit.rl.hyperparams.TUNED`, ``"bc"``), then from :data:`GENERIC_DEFAULTS`; and the
     values taken from the tuned row (empty when the env has none or the caller set them all).
+    ``row_name``: another imitation row (DAgger's ``"dagger"``) taken instead where the env has one.
 
     A value the caller gave is never replaced."""
-    row = {k: v for k, v in tuned_overrides("bc", env_id).items() if getattr(cfg, k) is None}
+    tuned = tuned_overrides(row_name, env_id) or tuned_overrides("bc", env_id)
+    row = {k: v for k, v in tuned.items() if getattr(cfg, k) is None}
     fill = {**{k: v for k, v in GENERIC_DEFAULTS.items() if getattr(cfg, k) is None}, **row}
     return (from_mapping(BCConfig, cfg, **fill) if fill else cfg), row
 

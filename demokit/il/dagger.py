@@ -332,7 +332,7 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
                                             hidden_sizes=cfg.hidden_sizes, loss=cfg.loss, encoder=cfg.encoder,
                                             ensemble=cfg.ensemble,
                                             val_fraction=0.0, eval_every=0, eval_episodes=cfg.eval_episodes,
-                                            device=cfg.device), env_id)
+                                            device=cfg.device), env_id, row_name="dagger")
     if bc_base.ensemble > 1 and not isinstance(act_space, spaces.Box):
         raise ConfigError(f"DAggerConfig.ensemble averages continuous actions; {env_id} has {act_space} actions: "
                           f"leave ensemble at 1")

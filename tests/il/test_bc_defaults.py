@@ -27,6 +27,11 @@ def test_bc_rows_only_name_fields_that_default_to_unset():
         assert set(row) <= unset, (env, set(row) - unset)
         cfg, taken = resolve_bc_config(BCConfig(), env)
         assert taken == row and all(getattr(cfg, k) == v for k, v in row.items())
+        # DAgger's learner: the env's own "dagger" row where it has one, else the same "bc" row
+        dagger = TUNED[env].get("dagger", row)
+        assert set(dagger) <= unset, (env, set(dagger) - unset)
+        assert resolve_bc_config(BCConfig(), env, row_name="dagger")[1] == dagger
+    assert "dagger" in TUNED["HalfCheetah-v5"] and TUNED["HalfCheetah-v5"]["dagger"] != rows["HalfCheetah-v5"]
 
 
 def test_mujoco_defaults_and_a_given_value_wins():
@@ -106,6 +111,23 @@ def test_dagger_learner_takes_bc_defaults_of_the_env(tmp_path):
     assert ck.training["config"]["loss"] == "mse" and ck.training["config"]["hidden_sizes"] == [256, 256]
     assert ck.training["config"]["lr"] == 1e-3  # Hopper's row leaves BC's learning rate
     assert np.isfinite(res.rounds[-1]["rollout_return"])
+
+
+def test_dagger_takes_its_own_row_over_bcs(tmp_path, monkeypatch):
+    """An env's "dagger" row configures DAgger's learner in place of its "bc" row (HalfCheetah-v5's keeps 5 members
+    where BC trains 10); BC itself is not affected."""
+    data = _hopper_data(tmp_path / "hopper.h5", episodes=1)
+    monkeypatch.setitem(TUNED["Hopper-v5"], "dagger", {**TUNED["Hopper-v5"]["bc"], "hidden_sizes": (32,), "ensemble": 2})
+    from demokit.envs import make_env
+
+    env = make_env("Hopper-v5")
+    expert = RandomPolicy(env.observation_space, env.action_space, seed=1)
+    env.close()
+    res = train_dagger(expert_policy=expert, env_id="Hopper-v5", rounds=1, episodes_per_round=1, epochs=1,
+                       eval_episodes=0, demonstrations=str(data), out=str(tmp_path / "dagger.pt"))
+    cfg = load_checkpoint(res.checkpoint).training["config"]
+    assert cfg["hidden_sizes"] == [32] and cfg["ensemble"] == 2
+    assert train_bc(data, epochs=1, eval_episodes=0).policy.arch.hidden_sizes == (256, 256)
 
 
 def test_a_row_sets_the_validation_split_and_a_given_one_wins(tmp_path, monkeypatch):
