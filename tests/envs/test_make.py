@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from demokit.envs import env_spec_json, make_env, make_env_from_spec_json, make_vec_env, reward_threshold
@@ -48,3 +51,29 @@ def test_env_spec_json_is_one_function_for_ids_specs_dicts_and_text():
         env_spec_json("NoSuchEnv-v9")
     with pytest.raises(UserError, match="EnvSpec"):
         env_spec_json(3.5)
+
+
+def test_each_distinct_mujoco_warning_is_shown_once(capsys):
+    from demokit.envs import make as make_module
+
+    for _ in range(3):
+        make_module._show_mujoco_warning_once("compiler attribute 'x' is deprecated\n")
+    make_module._show_mujoco_warning_once("another one")
+    err = capsys.readouterr().err
+    assert err.count("compiler attribute 'x' is deprecated") == 1 and err.count("another one") == 1
+
+
+def test_mujoco_envs_print_a_model_warning_once_and_keep_a_users_handler(tmp_path):
+    """Every HalfCheetah-v5 model load warns under mujoco 4.0 (gymnasium's XML uses the deprecated settotalmass):
+    in one process it is printed once, however many envs are made; a handler the user installed stays in place."""
+    pytest.importorskip("mujoco")
+    ours = ("from demokit.envs import make_env, make_vec_env\n"
+            "for _ in range(3): make_env('HalfCheetah-v5').close()\n"
+            "make_vec_env('HalfCheetah-v5', 2).close()\n")
+    err = subprocess.run([sys.executable, "-c", ours], capture_output=True, text=True, check=True, cwd=tmp_path).stderr
+    assert err.count("settotalmass") <= 1 and err.count("MuJoCo warning:") <= 1
+    users = ("import mujoco\nseen = []\nmine = seen.append\nmujoco.set_mju_user_warning(mine)\n"
+             "from demokit.envs import make_env\nfor _ in range(2): make_env('HalfCheetah-v5').close()\n"
+             "assert mujoco.get_mju_user_warning() is mine\nprint(len(seen))\n")
+    out = subprocess.run([sys.executable, "-c", users], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert "MuJoCo warning:" not in out.stderr and "settotalmass" not in out.stderr
