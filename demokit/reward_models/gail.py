@@ -352,9 +352,12 @@ MUJOCO_BUDGET: dict[str, dict[str, Any]] = {env: {"total_timesteps": 1_000_000, 
 #: and 0.9 normalised on the 20,480-step grid at 451k / 369k env steps in the GAIL side-by-side benchmark (seeds
 #: 0 / 1; was 492k / 697k: docs/benchmarks.md, "GAIL to 0.9 on Hopper", session 11). A narrower initial Gaussian
 #: (`log_std_init` -1) instead: still below 0.9 at 614k on both seeds.
-#: Hopper-v5, session 12: minibatches of 128 (was PPO's 256: twice the gradient steps per 1024-step rollout) reach 0.9
-#: on the same grid at 246k / 225k / 103k env steps (seeds 0 / 1 / 2; 256: 451k / 369k / 533k). Also measured on seed
-#: 0: 20 epochs 288k, minibatches of 64 225k (4x the updates' CPU), lr 6e-4 308k, 4 envs (512-step rollouts) 369k.
+#: Hopper-v5, session 12: minibatches of 128 (was PPO's 256: twice the gradient steps per 1024-step rollout) reached 0.9
+#: on the same grid at 246k / 225k / 103k env steps (seeds 0 / 1 / 2, a 600k budget; 256 at the 1M budget: 451k / 369k
+#: / 533k), and at 184k / 451k / 308k in the side-by-side benchmark (1M budget: 0.20x / 0.38x / 0.24x imitation's wall
+#: time). Also measured on seed 0 (600k budget): 20 epochs 288k, minibatches of 64 225k (4x the updates' CPU), lr 6e-4
+#: 308k, 4 envs (512-step rollouts) 369k. Its 12 table cells 0.959-1.045, median 260k-341k env steps to the 3000 stop
+#: (0.74x session 11's total).
 #: Walker2d-v5 with it: its 12 cells 0.955-1.064, 11 of 12 stopping on a confirmed 4000 (was 8 of
 #: 12 >= 0.95: k11 seed 2 0.876, k18 seeds 0 / 1 0.801 / 0.810, k25 seed 2 0.839 -> 0.955, 1.023, 1.025, 1.018).
 #: The other changes measured on the MuJoCo table's cells (docs/benchmarks.md, "GAIL-PPO on HalfCheetah-v5 and
