@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from demokit.envs.mujoco_warnings import install_once_handler
 from demokit.errors import UserError
 from demokit.results import json_default
 
@@ -51,36 +51,16 @@ def _extra_of(env_id: str) -> str | None:
     return None
 
 
-#: the MuJoCo warnings shown so far in this process (:func:`_mujoco_warnings_once`)
-_MUJOCO_SHOWN: set[str] = set()
-
-
-def _show_mujoco_warning_once(message: Any) -> None:
-    text = str(message).strip()
-    if text not in _MUJOCO_SHOWN:
-        _MUJOCO_SHOWN.add(text)
-        print(f"MuJoCo warning: {text} (each distinct MuJoCo warning is shown once)", file=sys.stderr, flush=True)
-
-
-def _mujoco_warnings_once(env_id: str) -> None:
-    """MuJoCo prints its model compiler's warnings on every model load (mujoco 4.0 deprecates the
-    ``settotalmass`` attribute of gymnasium's HalfCheetah XML): once per env of a vector env and per
-    evaluation, dozens of identical lines. Show each distinct one once per process on stderr instead; a
-    handler the user installed (``mujoco.set_mju_user_warning``) is left alone."""
-    if _extra_of(env_id) != "mujoco":
-        return
-    try:
-        import mujoco
-    except ImportError:  # make_env's DependencyNotInstalled names the extra
-        return
-    if mujoco.get_mju_user_warning() is None:
-        mujoco.set_mju_user_warning(_show_mujoco_warning_once)
+def _show_mujoco_warnings_once(env_id: str) -> None:
+    """For a MuJoCo env: each distinct MuJoCo warning once per process (:mod:`demokit.envs.mujoco_warnings`)."""
+    if _extra_of(env_id) == "mujoco":
+        install_once_handler()
 
 
 def make_env(env_id: str, *, seed: int | None = None, **kwargs: Any) -> gym.Env:
     """Make one env; an unknown id raises :class:`UserError`. Resets with ``seed`` if given."""
     _check_id(env_id)
-    _mujoco_warnings_once(env_id)
+    _show_mujoco_warnings_once(env_id)
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
@@ -154,7 +134,7 @@ def make_env_from_spec_json(text: str) -> gym.Env:
         raise UserError(f"env spec is not valid JSON: {exc}") from None
     env_id = data.get("id")
     _check_id(env_id)
-    _mujoco_warnings_once(env_id)
+    _show_mujoco_warnings_once(env_id)
     kwargs = data.get("kwargs") or {}
     return gym.make(env_id, **kwargs)
 

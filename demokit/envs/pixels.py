@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from demokit.envs.mujoco_warnings import install_once_handler
 from demokit.errors import UserError
 
 #: pixels<size>-<gray|rgb>-stack<k>/<base env id>
@@ -107,6 +109,7 @@ def make_pixel_env(base: str, size: int, grayscale: bool, frame_stack: int,
     """The gymnasium entry point of pixel env ids."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen: no display, no warning
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    render_errors = _mujoco_render_errors(base)
     try:
         env = gym.make(base, render_mode="rgb_array", **kwargs)
     except gym.error.DependencyNotInstalled as exc:
@@ -118,7 +121,25 @@ def make_pixel_env(base: str, size: int, grayscale: bool, frame_stack: int,
         env.close()
         raise UserError(f"env {base!r} cannot render frames: its render modes are "
                         f"{env.metadata.get('render_modes') or 'none'}")
-    return PixelObservation(env, size=size, grayscale=grayscale, frame_stack=frame_stack, crop=crop)
+    return PixelObservation(env, size=size, grayscale=grayscale, frame_stack=frame_stack, crop=crop,
+                            render_errors=render_errors)
+
+
+def _mujoco_render_errors(base: str) -> tuple[type[BaseException], ...]:
+    """For a MuJoCo base env: on a Linux machine without a display, MuJoCo's off-screen EGL backend
+    (``MUJOCO_GL=egl``, unless the user chose one; its default, GLFW, needs a display); and the error type its
+    renderer raises when no OpenGL backend works, which the frames turn into a UserError. Other envs: none."""
+    spec = gym.registry.get(base)
+    if spec is None or "mujoco" not in str(spec.entry_point):
+        return ()
+    try:
+        import mujoco
+    except ImportError:  # gym.make names the missing extra
+        return ()
+    install_once_handler()
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+    return (mujoco.FatalError,)
 
 
 def process_frame(frame: np.ndarray, size: int, grayscale: bool,
@@ -153,8 +174,10 @@ class PixelObservation(gym.Wrapper):
     """Observations are the last ``frame_stack`` processed frames; ``state_obs`` is the base observation."""
 
     def __init__(self, env: gym.Env, *, size: int, grayscale: bool, frame_stack: int,
-                 crop: tuple[int, int, int, int] | None = None) -> None:
+                 crop: tuple[int, int, int, int] | None = None,
+                 render_errors: tuple[type[BaseException], ...] = ()) -> None:
         super().__init__(env)
+        self.render_errors = render_errors  # the renderer's "no OpenGL backend" errors (MuJoCo's FatalError)
         self.size, self.grayscale, self.k = int(size), bool(grayscale), int(frame_stack)
         self.crop = check_crop(crop, self.size)
         frame = (self.size, self.size) if grayscale else (self.size, self.size, 3)
@@ -163,7 +186,12 @@ class PixelObservation(gym.Wrapper):
         self.state_obs: Any = None
 
     def _frame(self) -> np.ndarray:
-        rendered = self.env.render()
+        try:
+            rendered = self.env.render()
+        except self.render_errors as exc:
+            raise UserError(f"env {self.env.spec.id if self.env.spec else self.env!r} cannot render frames here "
+                            f"({exc}); MuJoCo renders off-screen with MUJOCO_GL=egl (or osmesa): set it to a "
+                            f"backend this machine has") from None
         if rendered is None:
             raise UserError(f"env {self.env.spec.id if self.env.spec else self.env!r} rendered no frame")
         return process_frame(np.asarray(rendered), self.size, self.grayscale, self.crop)

@@ -54,11 +54,11 @@ def test_env_spec_json_is_one_function_for_ids_specs_dicts_and_text():
 
 
 def test_each_distinct_mujoco_warning_is_shown_once(capsys):
-    from demokit.envs import make as make_module
+    from demokit.envs.mujoco_warnings import show_once
 
     for _ in range(3):
-        make_module._show_mujoco_warning_once("compiler attribute 'x' is deprecated\n")
-    make_module._show_mujoco_warning_once("another one")
+        show_once("compiler attribute 'x' is deprecated\n")
+    show_once("another one")
     err = capsys.readouterr().err
     assert err.count("compiler attribute 'x' is deprecated") == 1 and err.count("another one") == 1
 
