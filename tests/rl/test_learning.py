@@ -33,8 +33,15 @@ def test_dqn_solves_cartpole(tmp_path):
 
 
 @pytest.mark.slow
-def test_ppo_solves_acrobot(tmp_path):
-    assert _train(tmp_path, "Acrobot-v1", "ppo").mean_return >= -100
+def test_ppo_solves_acrobot(tmp_path, monkeypatch):
+    # The tuned row stops at a stricter -80 (50 episodes), which seed 0 reaches anywhere from 142k steps
+    # to not within 350k depending on the CPU's float kernels (its checks sit at -80.4..-85 from 80k on).
+    # The test asks for the env's goal (-100, reward_threshold), confirmed on the row's 50 episodes:
+    # seed 0 passes at ~80k steps.
+    cfg = dataclasses.replace(tuned_config("ppo", "Acrobot-v1", seed=0, device="cpu"), stop_value=-100.0)
+    monkeypatch.chdir(tmp_path)  # a full learner config is saved to experts/<env>-<algo>.pt
+    result = train_expert(cfg)
+    assert result.reached_threshold and result.mean_return >= -100
 
 
 @pytest.mark.slow
