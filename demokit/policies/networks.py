@@ -98,13 +98,17 @@ class FusedAdam:
 
     The same update as ``torch.optim.Adam(params, lr, fused=True)`` (same kernel, same
     state), without ``Optimizer.step``'s per-call Python (profiler hooks, state
-    look-ups, grouping): about 100 us per step, a third of a small BC step on the CPU.
-    ``zero_grad`` sets the gradients to None. Every parameter must have a gradient
-    when ``step`` runs (BC's losses use all of them), so every parameter has taken the same
-    number of steps: one step-count tensor serves them all (one add per step instead of a
-    ``_foreach_add_`` over one 0-d tensor per parameter, ~30 us on the CPU). Build it with
-    ``make_adam(..., direct=True)``, which falls back to ``torch.optim.Adam`` where the
-    kernel is missing.
+    look-ups, grouping): about 100 us per step, a third of a small BC step on the CPU. And
+    without ``torch.optim`` itself, whose first step imports ``torch._dynamo`` (~2-3 s of
+    every process's start-up on a small CPU).
+    ``zero_grad`` sets the gradients to None. While every parameter has a gradient at every
+    ``step`` (the usual case: BC's, PPO's, SAC's losses use all of them), every parameter has
+    taken the same number of steps and one step-count tensor serves them all (one add per
+    step instead of a ``_foreach_add_`` over one 0-d tensor per parameter, ~30 us on the CPU).
+    A parameter without a gradient is left as it is, moments and step count included, as
+    ``torch.optim.Adam`` does: from the first such step on, each parameter counts its own
+    steps. Build it with ``make_adam(..., direct=True)``, which falls back to
+    ``torch.optim.Adam`` where the kernel is missing.
     """
 
     def __init__(self, params: Any, *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
@@ -117,17 +121,23 @@ class FusedAdam:
         #: steps taken (float32 0-d tensor, as torch.optim.Adam keeps per parameter); the kernel reads it per parameter
         self.step_count = torch.zeros((), dtype=torch.float32, device=device)
         self.steps = [self.step_count] * len(self.params)
+        #: whether each parameter counts its own steps (since a step that some parameter had no gradient for)
+        self.per_parameter = False
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop the gradients (set to None either way: a missing gradient is what ``step`` skips)."""
         for p in self.params:
             p.grad = None
 
     def state_dict(self) -> dict[str, Any]:
-        """The moments and the step count (tensors; what resuming a run needs) and the hyperparameters."""
-        return {"exp_avgs": [t.detach().clone() for t in self.exp_avgs],
-                "exp_avg_sqs": [t.detach().clone() for t in self.exp_avg_sqs],
-                "step_count": self.step_count.detach().clone(),
-                "lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+        """The moments and the step count(s) (tensors; what resuming a run needs) and the hyperparameters."""
+        state = {"exp_avgs": [t.detach().clone() for t in self.exp_avgs],
+                 "exp_avg_sqs": [t.detach().clone() for t in self.exp_avg_sqs],
+                 "step_count": self.step_count.detach().clone(),
+                 "lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+        if self.per_parameter:
+            state["steps"] = [t.detach().clone() for t in self.steps]
+        return state
 
     @torch.no_grad()
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -138,13 +148,36 @@ class FusedAdam:
                 raise ValueError(f"FusedAdam state: {name} do not match the parameters' shapes")
             torch._foreach_copy_(ours, [t.to(a.device) for a, t in zip(ours, theirs)])
         self.step_count.copy_(state["step_count"])
+        steps = state.get("steps")
+        if steps is not None:
+            if len(steps) != len(self.params):
+                raise ValueError("FusedAdam state: steps do not match the parameters")
+            self.steps = [torch.as_tensor(t, dtype=torch.float32).to(self.step_count.device).clone() for t in steps]
+            self.per_parameter = True
+        else:
+            self.steps = [self.step_count] * len(self.params)
+            self.per_parameter = False
         self.lr, self.betas, self.eps = float(state["lr"]), tuple(state["betas"]), float(state["eps"])
 
     @torch.no_grad()
     def step(self) -> None:
         grads = [p.grad for p in self.params]
-        self.step_count.add_(1)
-        torch._fused_adam_(self.params, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, amsgrad=False,
+        if not self.per_parameter and all(g is not None for g in grads):
+            self.step_count.add_(1)
+            params, steps, exp_avgs, exp_avg_sqs = self.params, self.steps, self.exp_avgs, self.exp_avg_sqs
+        else:
+            if not self.per_parameter:  # from now on each parameter counts its own steps
+                self.steps = [self.step_count.clone() for _ in self.params]
+                self.per_parameter = True
+            live = [i for i, g in enumerate(grads) if g is not None]
+            if not live:
+                return
+            params, grads = [self.params[i] for i in live], [grads[i] for i in live]
+            steps = [self.steps[i] for i in live]
+            exp_avgs, exp_avg_sqs = [self.exp_avgs[i] for i in live], [self.exp_avg_sqs[i] for i in live]
+            torch._foreach_add_(steps, 1.0)
+            self.step_count.add_(1)  # the optimizer's own step count (steps taken by any parameter)
+        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
                            lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
                            maximize=False, grad_scale=None, found_inf=None)
 

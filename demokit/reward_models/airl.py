@@ -194,7 +194,7 @@ class AirlRewardModel(BaseRewardModel):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "airl", "init"))
             self.shaped = ShapedReward(g_dim, self.expert.obs_dim, self.cfg.hidden_dims, self.cfg.gamma).to(self.device)
-        self.optimizer = make_adam(self.shaped.parameters(), lr=self.cfg.learning_rate)
+        self.optimizer = make_adam(self.shaped.parameters(), lr=self.cfg.learning_rate, direct=True)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(derive_seed(seed, "airl", "batches"))
         self._policy: list[TransitionBatch] = []

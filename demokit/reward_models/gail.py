@@ -471,7 +471,7 @@ class GailRewardModel(BaseRewardModel):
             if self.image_inputs is not None and self.cfg.normalize_obs:
                 self.discriminator.cnn.fit_statistics(self._expert_cols["observations"])
             self.discriminator.to(self.device)
-        self.optimizer = make_adam(self.discriminator.parameters(), lr=self.cfg.learning_rate)
+        self.optimizer = make_adam(self.discriminator.parameters(), lr=self.cfg.learning_rate, direct=True)
 
     # -- expert data and features --------------------------------------------------------
 

@@ -105,7 +105,7 @@ class RedRewardModel(BaseRewardModel):
             self.target = mlp(d, self.cfg.hidden_dims, self.cfg.output_dim, activation="tanh").to(self.device)
             self.predictor = mlp(d, self.cfg.hidden_dims, self.cfg.output_dim, activation="tanh").to(self.device)
         self.target.requires_grad_(False)
-        self.optimizer = make_adam(self.predictor.parameters(), lr=self.cfg.learning_rate)
+        self.optimizer = make_adam(self.predictor.parameters(), lr=self.cfg.learning_rate, direct=True)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(derive_seed(seed, "red", "batches"))
         self.sigma = 0.0  # 0: not trained yet

@@ -176,7 +176,7 @@ class TrexRewardModel(BaseRewardModel):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "trex", "init"))
             self.net = mlp(self.expert.obs_dim, self.cfg.hidden_dims, 1, activation="tanh").to(self.device)
-        self.optimizer = make_adam(self.net.parameters(), lr=self.cfg.learning_rate)
+        self.optimizer = make_adam(self.net.parameters(), lr=self.cfg.learning_rate, direct=True)
         self._rng = np.random.default_rng(derive_seed(seed, "trex", "pairs"))
         self.r_mean, self.r_std = 0.0, 0.0  # r_std 0: not trained
         self.last_stats: dict[str, float] = {}

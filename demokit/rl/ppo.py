@@ -26,7 +26,7 @@ from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
 from demokit.policies.encoders import encoder_class, resolve_encoder
-from demokit.policies.networks import make_adam
+from demokit.policies.networks import make_adam, set_learning_rate
 from demokit.policies.value import ValueNet
 from demokit.rl.buffers import Rollout
 from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
@@ -159,7 +159,7 @@ class PPOTrainer(BaseTrainer):
                 self.critic.encoder.register_buffer(name, buf)
         self._pending_stats: np.ndarray | None = None
         self.params = [*self._policy.parameters(), *self.critic.parameters()]
-        self.optimizer = make_adam(self.params, cfg.learning_rate, eps=1e-5)
+        self.optimizer = make_adam(self.params, cfg.learning_rate, direct=True, eps=1e-5)
         self._return_stats = ObsNormalizer(1)  # running variance of the discounted return
         self._return_acc = np.zeros(self.runner.num_envs)
 
@@ -293,8 +293,7 @@ class PPOTrainer(BaseTrainer):
         done = self.progress_done
         lr = linear_schedule(cfg.learning_rate, done, cfg.lr_schedule)
         clip = linear_schedule(cfg.clip_range, done, cfg.clip_schedule)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rate(self.optimizer, lr)
         bs = min(int(cfg.batch_size), m)
         sums = np.zeros(6)
         n_updates = 0

@@ -44,6 +44,43 @@ def test_fused_adam_is_bitwise_torch_fused_adam():
         assert torch.equal(a, b)
 
 
+def test_fused_adam_skips_parameters_without_a_gradient_as_torch_adam_does():
+    # steps 0-4 train the whole net, steps 5-14 only the last layer (the first layer gets no gradient: it
+    # and its moments stay put), steps 15-24 the whole net again: each parameter's own step count decides
+    # its bias correction from step 5 on. Bitwise the same as torch.optim.Adam(fused=True), and a state
+    # saved in the middle resumes to the same end.
+    def train(net, opt, start=0, stop=25, save_at=None):
+        gen = torch.Generator().manual_seed(3)
+        x, y = torch.randn(32, 3, generator=gen), torch.randint(0, 2, (32,), generator=gen)
+        saved = None
+        for i in range(start, stop):
+            if i == save_at:
+                saved = ({k: v.clone() for k, v in net.state_dict().items()}, opt.state_dict())
+            opt.zero_grad()
+            h = net[0](x)
+            if 5 <= i < 15:
+                h = h.detach()  # no gradient reaches the first layer
+            torch.nn.functional.cross_entropy(net[2](net[1](h)), y).backward()
+            opt.step()
+        return saved
+
+    nets = _two_nets()
+    ours = FusedAdam(nets[0].parameters(), lr=1e-2, eps=1e-5)
+    saved = train(nets[0], ours, save_at=10)
+    train(nets[1], torch.optim.Adam(nets[1].parameters(), lr=1e-2, eps=1e-5, fused=True))
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+    assert ours.per_parameter and [float(t) for t in ours.steps] == [15.0, 15.0, 25.0, 25.0]
+    net_state, opt_state = saved
+    resumed = _two_nets()[0]
+    resumed.load_state_dict(net_state)
+    again = FusedAdam(resumed.parameters(), lr=1e-2, eps=1e-5)
+    again.load_state_dict(opt_state)
+    train(resumed, again, start=10)
+    for a, b in zip(resumed.parameters(), nets[0].parameters()):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.skipif(not hasattr(torch, "_fused_adam_"), reason="this torch has no fused Adam kernel")
 def test_make_adam_chooses_direct_only_when_asked_and_possible():
     params = list(torch.nn.Linear(2, 2).parameters())
