@@ -182,6 +182,19 @@ class FusedAdam:
                            maximize=False, grad_scale=None, found_inf=None)
 
 
+@torch.no_grad()
+def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_(params, max_norm)`` (2-norm) for parameters on one device and of one
+    dtype, the same numbers, without its per-call grouping and checks (~80 us a call on a small CPU: PPO
+    clips 100+ minibatches a rollout). Parameters without a gradient are left out. Returns the total norm."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+
+
 def set_learning_rate(optimizer: torch.optim.Optimizer | FusedAdam, lr: float) -> None:
     """Set the learning rate of an optimizer from :func:`make_adam` (either kind)."""
     if isinstance(optimizer, FusedAdam):

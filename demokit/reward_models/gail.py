@@ -346,39 +346,24 @@ MUJOCO_BUDGET: dict[str, dict[str, Any]] = {env: {"total_timesteps": 1_000_000, 
 
 #: GAIL-PPO's own settings per MuJoCo task over the shared ones (the positive reward without the absorbing state,
 #: running observation and reward normalisation, MUJOCO_BUDGET): "rl" over PPO's config, "reward_model" over
-#: GailConfig's. PPO's reward normalisation is shared since session 11, when Hopper-v5 and Walker2d-v5 took it
-#: (HalfCheetah-v5 had it since session 6): Hopper-v5 without it met the goal too (12/12 table cells >= 0.95,
-#: median 525k env steps to the 3000 stop); with it 12/12 cells >= 0.99, median 420k env steps (total 0.72x),
-#: and 0.9 normalised on the 20,480-step grid at 451k / 369k env steps in the GAIL side-by-side benchmark (seeds
-#: 0 / 1; was 492k / 697k: docs/benchmarks.md, "GAIL to 0.9 on Hopper", session 11). A narrower initial Gaussian
-#: (`log_std_init` -1) instead: still below 0.9 at 614k on both seeds.
-#: Hopper-v5, session 12: minibatches of 128 (was PPO's 256: twice the gradient steps per 1024-step rollout) reached 0.9
-#: on the same grid at 246k / 225k / 103k env steps (seeds 0 / 1 / 2, a 600k budget; 256 at the 1M budget: 451k / 369k
-#: / 533k), and at 184k / 451k / 308k in the side-by-side benchmark (1M budget: 0.20x / 0.38x / 0.24x imitation's wall
-#: time). Also measured on seed 0 (600k budget): 20 epochs 288k, minibatches of 64 225k (4x the updates' CPU), lr 6e-4
-#: 308k, 4 envs (512-step rollouts) 369k. Its 12 table cells 0.959-1.045, median 260k-341k env steps to the 3000 stop
-#: (0.74x session 11's total).
-#: Walker2d-v5 with it: its 12 cells 0.955-1.064, 11 of 12 stopping on a confirmed 4000 (was 8 of
-#: 12 >= 0.95: k11 seed 2 0.876, k18 seeds 0 / 1 0.801 / 0.810, k25 seed 2 0.839 -> 0.955, 1.023, 1.025, 1.018).
-#: The other changes measured on the MuJoCo table's cells (docs/benchmarks.md, "GAIL-PPO on HalfCheetah-v5 and
-#: Walker2d-v5"), seed 0, 25 trajectories:
-#: HalfCheetah-v5: a narrower initial Gaussian (std e^-1 = 0.37, was 1) and PPO's reward normalisation: 0.74 after
-#: the full 1M env steps -> 0.98 at 460k. Its quick checks swing (a deterministic cheetah that flips scores ~0), so
-#: the stop is confirmed on 50 episodes: with 20 the run stopped at 420k and scored 0.94 on the 50 fresh ones.
-#: eval_every 20k (was 10k): 5 episodes of 1000 steps per check cost a third of the run at 10k (checks only).
-#: Walker2d-v5: a zero-centred gradient penalty on the discriminator, weight 1: 0.64 after 1M (falls) -> 1.02 at 580k
-#: (4041 +- 19, no falls). Weight 10 kept D at 0.53 / 0.47 and walked slowly (0.79 after 1M); HalfCheetah's row was
-#: slower than the shared settings (~800 at 580k), so were 4x the PPO gradient steps (batch 64).
-#: HalfCheetah-v5 also takes Walker2d's penalty (session 7, the lead): without it seed 1 at 25 trajectories flipped
-#: (0.56 after 1M); with it 0.99 at 661k (hopper_gail.py's confirmation, 50 episodes); the table's cells re-run.
-#: HalfCheetah-v5 tried and not adopted (session 9, docs/benchmarks.md "HalfCheetah-v5 GAIL-PPO, session 9"):
-#: `stop_margin_se` 1 (k25 seed 2 stopped on the same confirmation, which had no flip: se 11); `use_next_obs` (k18
-#: seed 1 0.921 -> 0.968, but k25 seeds 1 / 2 0.968 / 0.947 -> 0.890 / 0.880 after 1M). stop_value 5100 (0.98 of
-#: the expert), all 12 cells run: the 11 that stop are all >= 0.968 (7 higher, e.g. k25 seed 2 0.947 -> 1.017, 4 the
-#: same runs), none lower; k18 seed 1 stays 0.921 (no check of its run reaches 5000: no stop rule can move it).
-#: Adopted (the lead, at the merge): 11 of 12 cells >= 0.95 against 10 of 12, no cell lower.
+#: GailConfig's. Each was measured on the MuJoCo table's cells (docs/benchmarks.md: "The MuJoCo table", "GAIL to 0.9
+#: on Hopper", "GAIL-PPO on HalfCheetah-v5 and Walker2d-v5"), the reasons in short:
+#: - PPO's reward normalisation, shared (session 11): Hopper's 12 cells >= 0.99 with it in 0.72x the env steps;
+#:   Walker2d's 12 all >= 0.95 with it, 8 of 12 without.
+#: - Hopper-v5: minibatches of 64 (PPO's default 256: 4x the gradient steps per 1024-step rollout, ~1.25x the CPU
+#:   per env step). Session 13, all 12 cells: 0.91-1.06 (cell means 0.985-1.013), 2.58M env steps in total to the
+#:   3000 stop against 3.62M with minibatches of 128 (session 12) and 4.92M with 256 (session 11); 0.9 normalised at
+#:   205k / 185k / 82k env steps on seeds 0-2 (128: 184k / 451k / 308k). Also measured: 20 epochs, lr 6e-4, 4 envs,
+#:   a narrower initial Gaussian, a 600k budget (a faster learning-rate decay: 0.85x the env steps of 128's cells).
+#: - HalfCheetah-v5: a narrower initial Gaussian (std e^-1) and the stop confirmed on 50 episodes (a deterministic
+#:   cheetah that flips scores ~0 on a quick check), checks every 20k env steps, stop at 5100 (0.98 of the
+#:   expert: 11 of 12 cells >= 0.95 against 10), Walker2d's gradient penalty (seed 1 at k 25 flipped without it).
+#:   Not adopted: stop_margin_se 1, use_next_obs; minibatches of 128 once (seed 0, k 25: 401k against 580k).
+#: - Walker2d-v5: a zero-centred gradient penalty on the discriminator, weight 1 (0.64 after 1M with falls ->
+#:   1.02 at 580k; weight 10 walked slowly), checks every 20k, 50 confirming episodes. Minibatches of 128: worse
+#:   (0.92 after 1M against 1.005 at 461k, seed 0).
 MUJOCO_PPO: dict[str, dict[str, dict[str, Any]]] = {
-    "Hopper-v5": {"rl": {"batch_size": 128}},
+    "Hopper-v5": {"rl": {"batch_size": 64}},
     "HalfCheetah-v5": {"rl": {"log_std_init": -1.0, "eval_every": 20_000,
                               "final_eval_episodes": 50, "stop_value": 5100.0}, "reward_model": {"grad_penalty": 1.0}},
     "Walker2d-v5": {"rl": {"eval_every": 20_000, "final_eval_episodes": 50}, "reward_model": {"grad_penalty": 1.0}},

@@ -27,7 +27,7 @@ from torch import nn
 from demokit.config import from_mapping, option
 from demokit.errors import ConfigError, UserError
 from demokit.policies import make_policy
-from demokit.policies.networks import make_adam, polyak_update, set_learning_rate
+from demokit.policies.networks import clip_grad_norm, make_adam, polyak_update, set_learning_rate
 from demokit.rl.buffers import ReplayBuffer
 from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
 from demokit.rollout import storage_spec, to_storage
@@ -202,7 +202,7 @@ class DQNTrainer(BaseTrainer):
             loss = nn.functional.smooth_l1_loss(q, y)
             self.optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            clip_grad_norm(params, cfg.max_grad_norm)
             self.optimizer.step()
             self.gradient_steps_done += 1
             if self.gradient_steps_done % target_every == 0:

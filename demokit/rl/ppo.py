@@ -26,7 +26,7 @@ from demokit.config import from_mapping, option
 from demokit.errors import ConfigError
 from demokit.policies import NeuralPolicy, ObsNormalizer, make_policy
 from demokit.policies.encoders import encoder_class, resolve_encoder
-from demokit.policies.networks import make_adam, set_learning_rate
+from demokit.policies.networks import clip_grad_norm, make_adam, set_learning_rate
 from demokit.policies.value import ValueNet
 from demokit.rl.buffers import Rollout
 from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
@@ -317,7 +317,7 @@ class PPOTrainer(BaseTrainer):
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent_mean
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                clip_grad_norm(self.params, cfg.max_grad_norm)
                 self.optimizer.step()
                 sums += (pg_loss.item(), v_loss.item(), ent_mean.item(), clip_frac, kl, 1.0)
                 n_updates += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from demokit.policies.networks import FusedAdam, make_adam
+from demokit.policies.networks import FusedAdam, clip_grad_norm, make_adam
 
 
 def _two_nets() -> list[torch.nn.Sequential]:
@@ -91,3 +91,18 @@ def test_make_adam_chooses_direct_only_when_asked_and_possible():
     assert isinstance(make_adam(params, 1e-3), torch.optim.Adam)
     assert isinstance(make_adam(params, 1e-3, direct=True, weight_decay=0.1), torch.optim.Adam)
     assert make_adam(params, 1e-3).defaults["fused"]
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1e3])  # clipped, and left as they are
+def test_clip_grad_norm_is_bitwise_torchs(max_norm):
+    nets = _two_nets()
+    x = torch.randn(16, 3, generator=torch.Generator().manual_seed(1))
+    for net in nets:
+        net(x).pow(2).sum().backward()
+    nets[0][0].bias.grad = None  # a parameter without a gradient is left out by both
+    nets[1][0].bias.grad = None
+    ours = clip_grad_norm(list(nets[0].parameters()), max_norm)
+    theirs = torch.nn.utils.clip_grad_norm_(nets[1].parameters(), max_norm)
+    assert torch.equal(ours, theirs)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert (a.grad is None and b.grad is None) or torch.equal(a.grad, b.grad)
