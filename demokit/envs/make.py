@@ -18,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from demokit.envs.mujoco_warnings import install_once_handler
+from demokit.envs.mujoco_warnings import install_once_handler, is_mujoco_env
 from demokit.errors import UserError
 from demokit.results import json_default
 
@@ -46,14 +46,14 @@ def _extra_of(env_id: str) -> str | None:
     entry = str(spec.entry_point) if spec is not None else ""
     if "box2d" in entry or any(n in env_id for n in ("LunarLander", "BipedalWalker", "CarRacing")):
         return "box2d"
-    if "mujoco" in entry:
+    if is_mujoco_env(env_id):
         return "mujoco"
     return None
 
 
 def _show_mujoco_warnings_once(env_id: str) -> None:
     """For a MuJoCo env: each distinct MuJoCo warning once per process (:mod:`demokit.envs.mujoco_warnings`)."""
-    if _extra_of(env_id) == "mujoco":
+    if is_mujoco_env(env_id):
         install_once_handler()
 
 

@@ -31,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from demokit.envs.mujoco_warnings import install_once_handler
+from demokit.envs.mujoco_warnings import install_once_handler, is_mujoco_env
 from demokit.errors import UserError
 
 #: pixels<size>-<gray|rgb>-stack<k>/<base env id>
@@ -129,8 +129,7 @@ def _mujoco_render_errors(base: str) -> tuple[type[BaseException], ...]:
     """For a MuJoCo base env: on a Linux machine without a display, MuJoCo's off-screen EGL backend
     (``MUJOCO_GL=egl``, unless the user chose one; its default, GLFW, needs a display); and the error type its
     renderer raises when no OpenGL backend works, which the frames turn into a UserError. Other envs: none."""
-    spec = gym.registry.get(base)
-    if spec is None or "mujoco" not in str(spec.entry_point):
+    if not is_mujoco_env(base):
         return ()
     try:
         import mujoco

@@ -162,12 +162,12 @@ class FusedAdam:
     @torch.no_grad()
     def step(self) -> None:
         grads = [p.grad for p in self.params]
+        self.step_count.add_(1)  # the optimizer's steps (each parameter's too while all of them have gradients)
         if not self.per_parameter and all(g is not None for g in grads):
-            self.step_count.add_(1)
             params, steps, exp_avgs, exp_avg_sqs = self.params, self.steps, self.exp_avgs, self.exp_avg_sqs
         else:
             if not self.per_parameter:  # from now on each parameter counts its own steps
-                self.steps = [self.step_count.clone() for _ in self.params]
+                self.steps = [self.step_count - 1 for _ in self.params]
                 self.per_parameter = True
             live = [i for i, g in enumerate(grads) if g is not None]
             if not live:
@@ -176,7 +176,6 @@ class FusedAdam:
             steps = [self.steps[i] for i in live]
             exp_avgs, exp_avg_sqs = [self.exp_avgs[i] for i in live], [self.exp_avg_sqs[i] for i in live]
             torch._foreach_add_(steps, 1.0)
-            self.step_count.add_(1)  # the optimizer's own step count (steps taken by any parameter)
         torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
                            lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
                            maximize=False, grad_scale=None, found_inf=None)

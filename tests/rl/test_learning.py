@@ -41,6 +41,7 @@ def test_ppo_solves_acrobot(tmp_path, monkeypatch):
     cfg = dataclasses.replace(tuned_config("ppo", "Acrobot-v1", seed=0, device="cpu"), stop_value=-100.0)
     monkeypatch.chdir(tmp_path)  # a full learner config is saved to experts/<env>-<algo>.pt
     result = train_expert(cfg)
+    assert result.checkpoint and load_checkpoint(result.checkpoint).env_id == "Acrobot-v1"
     assert result.reached_threshold and result.mean_return >= -100
 
 
