@@ -60,7 +60,7 @@ def evaluate_policy(policy: Policy, env_id: str, *, episodes: int = 20, seed: in
     n_envs = min(max_parallel, episodes)
     actor = with_history(BatchActor(policy, deterministic=deterministic, seed=seed), policy, n_envs)
     table = EpisodeTable(episodes)
-    stepper = VecStepper(make_vec_env(env_id, n_envs))
+    stepper = VecStepper(make_vec_env(env_id, n_envs, infos=False))
     try:
         run_episodes(stepper, actor, table, seed=seed, n_episodes=episodes, record=False)
     finally:

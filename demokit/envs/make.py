@@ -19,6 +19,7 @@ import gymnasium as gym
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from demokit.envs.mujoco_warnings import install_once_handler, is_mujoco_env
+from demokit.envs.vector import InfoFreeSyncVectorEnv
 from demokit.errors import UserError
 from demokit.results import json_default
 
@@ -74,17 +75,20 @@ def make_env(env_id: str, *, seed: int | None = None, **kwargs: Any) -> gym.Env:
     return env
 
 
-def make_vec_env(env_id: str, num_envs: int, *, seed: int | None = None, **kwargs: Any) -> SyncVectorEnv:
+def make_vec_env(env_id: str, num_envs: int, *, seed: int | None = None, infos: bool = True,
+                 **kwargs: Any) -> SyncVectorEnv:
     """A ``SyncVectorEnv`` of ``num_envs`` copies (autoreset NEXT_STEP).
 
     It is not reset here; call ``venv.reset(seed=seed)`` (sub-env i gets seed+i).
+    ``infos=False``: its ``step`` returns no infos (an :class:`InfoFreeSyncVectorEnv`, the
+    same steps without merging the sub-envs' info dicts; demokit's loops read none).
     """
     if num_envs < 1:
         raise UserError(f"num_envs must be >= 1, got {num_envs}")
     _check_id(env_id)
     make_env(env_id, **kwargs).close()  # surface dependency errors as UserError
-    venv = SyncVectorEnv([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)],
-                         autoreset_mode=AutoresetMode.NEXT_STEP)
+    kind = SyncVectorEnv if infos else InfoFreeSyncVectorEnv
+    venv = kind([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)], autoreset_mode=AutoresetMode.NEXT_STEP)
     if seed is not None:
         venv.action_space.seed(seed)
     return venv

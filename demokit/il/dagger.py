@@ -198,7 +198,7 @@ def rollout_mixture(env_id: str, *, expert: Policy, learner: Policy | None, beta
     ``learner=None`` or ``beta >= 1`` runs the expert alone. ``privileged``: ``env_id`` is a
     rendered-frame env and the expert acts on each env's ``state_obs`` (the learner on the frames).
     """
-    stepper = VecStepper(make_vec_env(env_id, min(max_parallel, episodes)))
+    stepper = VecStepper(make_vec_env(env_id, min(max_parallel, episodes), infos=False))
     from demokit.envs.pixels import state_batch
 
     def states(obs: Any, slots: np.ndarray) -> np.ndarray:  # the running envs' state observations

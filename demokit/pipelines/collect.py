@@ -418,7 +418,7 @@ def collect_demo_data(policy: Policy | str | os.PathLike[str] | Mapping[str, Any
                                    "note": "actions are the policy's labels; with this probability per step the env "
                                            "executed a uniformly random action instead (extras/executed_action)"}
         prov.update(dict(provenance or {}))
-        stepper = VecStepper(make_vec_env(env_id, num_envs))
+        stepper = VecStepper(make_vec_env(env_id, num_envs, infos=False))
         actor = make_actor(res.policy, random=res.kind == "random", deterministic=cfg.deterministic, seed=cfg.seed,
                            num_envs=num_envs, store_log_probs=cfg.store_log_probs)
         if cfg.label_noise:

@@ -184,7 +184,7 @@ class BaseTrainer:
         self.rng = np.random.default_rng(derive_seed(seed, "trainer"))
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(derive_seed(seed, "sampling"))
-        self.venv = make_vec_env(config.env_id, int(config.num_envs), seed=seed)
+        self.venv = make_vec_env(config.env_id, int(config.num_envs), seed=seed, infos=False)
         self.runner = VecStepper(self.venv)
         self.runner.reset(seed=seed)
         self.env_steps = 0

@@ -54,7 +54,7 @@ class PPOConfig(LoopConfig):
     ent_coef: float = option(0.0, "entropy bonus coefficient")
     vf_coef: float = option(0.5, "value loss coefficient")
     max_grad_norm: float = option(0.5, "gradient-norm clip")
-    target_kl: float | None = option(None, "stop a rollout's epochs early when the approximate KL exceeds 1.5x this")
+    target_kl: float | None = option(None, "stop a rollout's epochs early when an epoch's approximate KL exceeds 1.5x this")
     normalize_obs: bool = option(False, "running observation normalisation (statistics saved with the policy)")
     normalize_reward: bool = option(False, "scale rewards by the running std of the discounted return "
                                            "(of whatever rewards update() gets)")
@@ -78,18 +78,31 @@ class PPOConfig(LoopConfig):
 
 
 # ---- the maths (pure functions, tested on hand-computed cases) -----------------------
-def clipped_surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
-                           clip_range: float) -> tuple[torch.Tensor, float, float]:
-    """PPO's policy loss -E[min(r A, clip(r, 1-c, 1+c) A)], plus clip fraction and approx KL."""
+def surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
+                   clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's policy loss -E[min(r A, clip(r, 1-c, 1+c) A)] and the log-ratios log r (detached), r = new / old."""
     log_ratio = new_log_prob - old_log_prob
     ratio = torch.exp(log_ratio)
     unclipped = advantages * ratio
     clipped = advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
-    loss = -torch.minimum(unclipped, clipped).mean()
-    with torch.no_grad():
-        clip_fraction = float(((ratio - 1.0).abs() > clip_range).float().mean())
-        approx_kl = float(((ratio - 1.0) - log_ratio).mean())
-    return loss, clip_fraction, approx_kl
+    # min(u, c) as a select: the same values, and a cheaper backward than torch.minimum's (which halves the
+    # gradient between equal inputs: the two halves meet again in the ratio's gradient)
+    return -torch.where(unclipped <= clipped, unclipped, clipped).mean(), log_ratio.detach()
+
+
+@torch.no_grad()
+def ratio_statistics(log_ratio: torch.Tensor, clip_range: float) -> tuple[float, float]:
+    """Clip fraction (the share of ratios r with |r - 1| > c) and approximate KL E[(r - 1) - log r]
+    of log-ratios ``log r`` (any shape)."""
+    ratio = torch.exp(log_ratio)
+    return float(((ratio - 1.0).abs() > clip_range).float().mean()), float(((ratio - 1.0) - log_ratio).mean())
+
+
+def clipped_surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
+                           clip_range: float) -> tuple[torch.Tensor, float, float]:
+    """PPO's policy loss -E[min(r A, clip(r, 1-c, 1+c) A)], plus clip fraction and approx KL."""
+    loss, log_ratio = surrogate_loss(new_log_prob, old_log_prob, advantages, clip_range)
+    return (loss, *ratio_statistics(log_ratio, clip_range))
 
 
 def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
@@ -270,7 +283,8 @@ class PPOTrainer(BaseTrainer):
         """GAE + ``n_epochs`` PPO epochs on the rollout's valid steps.
 
         ``rewards`` (same (n_steps, num_envs) shape) replaces the env rewards, e.g. a
-        discriminator's; values on invalid steps are ignored. Returns loss statistics.
+        discriminator's; values on invalid steps are ignored. Returns loss statistics (the clip
+        fraction and the approximate KL as per-sample means over all the minibatches' samples).
         """
         cfg = self.config
         r = rollout.rewards if rewards is None else torch.as_tensor(rewards)
@@ -295,38 +309,47 @@ class PPOTrainer(BaseTrainer):
         clip = linear_schedule(cfg.clip_range, done, cfg.clip_schedule)
         set_learning_rate(self.optimizer, lr)
         bs = min(int(cfg.batch_size), m)
-        sums = np.zeros(6)
+        # the per-sample scalars as the rows of one (4, m) tensor: a minibatch gathers them with one index
+        # (each row of the gathered (4, bs) block is contiguous, so the reductions over it are the same sums)
+        scalars = torch.stack((old_logp, old_values, adv, ret))
+        sums = np.zeros(3)
+        log_ratios: list[torch.Tensor] = []  # every minibatch's, for the clip fraction and the approximate KL
         n_updates = 0
         for _ in range(int(cfg.n_epochs)):
             order = torch.randperm(m, generator=self.generator).to(self.device) if bs < m else None
-            kls = []
+            epoch_start = len(log_ratios)
             for start in range(0, m, bs):
                 if order is None:
                     b_obs, b_act, b_logp, b_val, b_adv, b_ret = obs, actions, old_logp, old_values, adv, ret
                 else:
                     idx = order[start:start + bs]
-                    b_obs, b_act, b_logp, b_val, b_adv, b_ret = (obs[idx], actions[idx], old_logp[idx],
-                                                                 old_values[idx], adv[idx], ret[idx])
+                    b_obs, b_act = obs[idx], actions[idx]
+                    b_logp, b_val, b_adv, b_ret = scalars[:, idx]
                 if cfg.normalize_advantage and b_adv.shape[0] > 1:
                     b_adv = (b_adv - b_adv.mean()) / (b_adv.std() + 1e-8)
                 logp, ent = self.policy.evaluate_actions(b_obs, b_act)
-                values = self.critic(b_obs).reshape(-1)
-                pg_loss, clip_frac, kl = clipped_surrogate_loss(logp, b_logp, b_adv, clip)
+                values = self.critic(b_obs)  # (B,)
+                pg_loss, log_ratio = surrogate_loss(logp, b_logp, b_adv, clip)
                 v_loss = value_loss(values, b_val, b_ret, cfg.clip_range_vf)
                 ent_mean = ent.mean()
-                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent_mean
+                loss = pg_loss + cfg.vf_coef * v_loss
+                if cfg.ent_coef != 0.0:  # without the bonus the entropy is only reported (no backward through it)
+                    loss = loss - cfg.ent_coef * ent_mean
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 clip_grad_norm(self.params, cfg.max_grad_norm)
                 self.optimizer.step()
-                sums += (pg_loss.item(), v_loss.item(), ent_mean.item(), clip_frac, kl, 1.0)
+                sums += (pg_loss.item(), v_loss.item(), ent_mean.item())
+                log_ratios.append(log_ratio)
                 n_updates += 1
-                kls.append(kl)
-            if cfg.target_kl is not None and np.mean(kls) > 1.5 * cfg.target_kl:
-                break
+            if cfg.target_kl is not None:
+                _, epoch_kl = ratio_statistics(torch.cat(log_ratios[epoch_start:]), clip)
+                if epoch_kl > 1.5 * cfg.target_kl:
+                    break
+        clip_fraction, approx_kl = ratio_statistics(torch.cat(log_ratios), clip)
         mean = sums / max(1, n_updates)
         return {"train/policy_loss": mean[0], "train/value_loss": mean[1], "train/entropy": mean[2],
-                "train/clip_fraction": mean[3], "train/approx_kl": mean[4], "train/n_updates": float(n_updates),
+                "train/clip_fraction": clip_fraction, "train/approx_kl": approx_kl, "train/n_updates": float(n_updates),
                 "train/learning_rate": lr, "train/clip_range": clip}
 
     def _scale_rewards(self, rewards: torch.Tensor, rollout: Rollout) -> torch.Tensor:
