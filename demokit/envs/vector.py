@@ -1,8 +1,8 @@
 """The vector env of demokit's loops: gymnasium's ``SyncVectorEnv`` without gathering the sub-envs' infos.
 
 ``SyncVectorEnv.step`` merges every sub-env's ``info`` dict into batched arrays on every step
-(``_add_info``: ~18 us per sub-env step for a MuJoCo env's five info entries, ~9% of a Hopper
-step). demokit's loops read no step infos (:class:`demokit.rollout.VecStepper` keeps the
+(``_add_info``; measured on a 2-core CPU, 8 Hopper-v5 envs: 182 us per sub-env step with it,
+169 us without). demokit's loops read no step infos (:class:`demokit.rollout.VecStepper` keeps the
 observations, rewards and both flags), so :class:`InfoFreeSyncVectorEnv` skips that merge and
 returns an empty dict. Everything else is ``SyncVectorEnv``'s own: observations, rewards, flags
 and the NEXT_STEP autoreset are the same arrays, step for step (tested against it).

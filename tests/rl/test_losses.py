@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from demokit.policies import make_policy
 from demokit.rl.dqn import double_dqn_targets
-from demokit.rl.ppo import clipped_surrogate_loss, value_loss
+from demokit.rl.ppo import clipped_surrogate_loss, surrogate_loss, value_loss
 
 
 def test_clipped_surrogate_hand_computed():
@@ -28,6 +28,25 @@ def test_clipped_surrogate_hand_computed():
     # clipped terms carry no gradient; the unclipped one: d(-r*A/3)/dlogp = -r*A/3
     np.testing.assert_allclose(new.grad.numpy(), [0.0, 0.0, -1.1 * 2.0 / 3], rtol=1e-5)
 
+
+
+def test_surrogate_select_gives_torch_minimum_values_and_gradients():
+    """min(u, c) is taken as a select: loss and gradient equal torch.minimum's, ties included
+    (ratio 1: u == c inside the clip range; advantage 0: u == c outside it)."""
+    g = torch.Generator().manual_seed(0)
+    new = torch.randn(4096, generator=g) * 0.3
+    new[::5] = 0.0
+    old = torch.zeros(4096)
+    adv = torch.randn(4096, generator=g)
+    adv[::7] = 0.0
+    a, b = new.clone().requires_grad_(True), new.clone().requires_grad_(True)
+    loss_a, log_ratio = surrogate_loss(a, old, adv, 0.2)
+    loss_a.backward()
+    ratio = torch.exp(b - old)
+    loss_b = -torch.minimum(adv * ratio, adv * torch.clamp(ratio, 0.8, 1.2)).mean()
+    loss_b.backward()
+    assert torch.equal(loss_a, loss_b) and torch.equal(a.grad, b.grad)
+    assert not log_ratio.requires_grad and torch.equal(log_ratio, new)
 
 def test_value_loss_with_and_without_clipping():
     new, old, ret = torch.tensor([1.0, 3.0]), torch.zeros(2), torch.tensor([2.0, 2.0])
