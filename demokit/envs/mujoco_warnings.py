@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 
+
 def is_mujoco_env(env_id: str) -> bool:
     """Whether ``env_id`` is a registered env of gymnasium's MuJoCo family (its entry point)."""
     spec = gym.registry.get(env_id)

@@ -212,8 +212,8 @@ def make_adam(params: Any, lr: float, *, direct: bool = False, **kwargs: Any) ->
 
     ``direct=True``: :class:`FusedAdam` (the fused kernel without ``torch.optim``'s per-step
     Python) when torch has the kernel for the parameters' devices (CPU, CUDA) and
-    ``kwargs`` are only ``betas`` / ``eps``; for callers that give every parameter a
-    gradient on every step and need no ``param_groups`` / ``state_dict``. Otherwise
+    ``kwargs`` are only ``betas`` / ``eps``; for callers that need no ``param_groups``
+    (:func:`set_learning_rate` sets either kind's learning rate). Otherwise
     ``torch.optim.Adam(fused=True)`` (about 2x faster steps for small CPU nets than the
     default), or plain ``torch.optim.Adam`` where fused is unsupported.
     """

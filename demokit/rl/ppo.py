@@ -198,7 +198,7 @@ class PPOTrainer(BaseTrainer):
     def _act(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample actions for the network input ``x``: (actions, log_probs, values), on the CPU."""
         actions, log_probs = self.policy.sample(x, generator=self.generator)
-        return actions, log_probs, self.critic(x).reshape(-1).cpu()
+        return actions, log_probs, self.critic(x).cpu()
 
     def collect_rollout(self) -> Rollout:
         """Run ``n_steps`` vector steps with the current (stochastic) policy.
@@ -252,7 +252,7 @@ class PPOTrainer(BaseTrainer):
                 ep_returns += step.episode_returns
                 ep_lengths += step.episode_lengths
         with torch.no_grad():
-            last_values = self.critic(policy.preprocess(runner.obs)).reshape(-1).cpu()
+            last_values = self.critic(policy.preprocess(runner.obs)).cpu()
         if self._own_statistics:
             self._pending_stats = obs_raw[valid]
         else:

@@ -41,7 +41,7 @@ from demokit.config import from_mapping, option, to_dict
 from demokit.errors import CheckpointError, ConfigError, UserError
 from demokit.paths import atomic_write_bytes
 from demokit.policies import make_policy
-from demokit.policies.networks import ACTIVATIONS, make_adam
+from demokit.policies.networks import ACTIVATIONS, make_adam, set_learning_rate
 from demokit.rl.buffers import ReplayBuffer
 from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
                                linear_schedule)
@@ -200,14 +200,6 @@ class QEnsemble(nn.Module):
         return torch.baddbmm(p[-1], h.to(x.dtype), p[-2]).squeeze(-1)
 
 
-def _set_lr(opt: Any, lr: float) -> None:
-    if hasattr(opt, "param_groups"):
-        for group in opt.param_groups:
-            group["lr"] = lr
-    else:
-        opt.lr = lr
-
-
 def check_sac_action_space(env_id: str, act_space: spaces.Space) -> None:
     """UserError unless SAC can act in ``act_space`` (a Box with finite bounds)."""
     if not isinstance(act_space, spaces.Box):
@@ -341,7 +333,7 @@ class SACTrainer(BaseTrainer):
             lr = linear_schedule(cfg.learning_rate, self.progress_done, cfg.lr_schedule)
             for opt in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
                 if opt is not None:
-                    _set_lr(opt, lr)
+                    set_learning_rate(opt, lr)
         sums = torch.zeros(3, device=self.device)
         for _ in range(n):
             batch = self.replay.sample(cfg.batch_size)
