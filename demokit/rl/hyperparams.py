@@ -11,8 +11,9 @@ stops at a stricter -80, confirmed on 50 episodes).
 
 What each entry reached here (2-core CPU shared with other jobs, so wall times are
 inflated; seed 0 unless more are given; "steps" = env steps until the goal was confirmed).
-SAC rows run in float32; ``precision="bfloat16"`` (mixed precision, ~1.3x faster steps on
-this CPU) is an option, not a tuned setting: it is not validated on the MuJoCo goals yet.
+SAC rows run in float32; ``precision="bfloat16"`` (mixed precision, ~1.3x faster steps on a
+CPU with AVX512-BF16, ~16x slower on an AVX2-only one) is an option, not a tuned setting: it is
+not validated on the MuJoCo goals yet.
 
 | env | algo | result | which to use |
 |---|---|---|---|

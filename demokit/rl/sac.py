@@ -38,6 +38,7 @@ from gymnasium import spaces
 from torch import nn
 
 from demokit.config import from_mapping, option, to_dict
+from demokit.devices import has_fast_bfloat16
 from demokit.errors import CheckpointError, ConfigError, UserError
 from demokit.paths import atomic_write_bytes
 from demokit.policies import make_policy
@@ -87,8 +88,9 @@ class SACConfig(LoopConfig):
     activation: str = option("relu", "activation: tanh, relu, elu or gelu")
     precision: Literal["float32", "bfloat16"] = option(
         "float32", "matrix products of the gradient steps' hidden layers: float32, or bfloat16 (mixed precision: "
-                   "weights, optimiser, output layers, losses and acting stay float32; ~1.5x faster training on "
-                   "CPUs with AVX512-BF16 or AMX, and on GPUs; numerics differ from float32)")
+                   "weights, optimiser, output layers, losses and acting stay float32; ~1.3-1.5x faster training on "
+                   "CPUs with AVX512-BF16 or AMX, and on GPUs, but ~16x slower on CPUs without them (a warning "
+                   "says so); numerics differ from float32)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -259,6 +261,10 @@ class SACTrainer(BaseTrainer):
         self._act_dtype = act_space.dtype
         self.gradient_steps_done = 0
         self._low_precision = torch.bfloat16 if cfg.precision == "bfloat16" else None
+        if self._low_precision is not None and not has_fast_bfloat16(dev):
+            warnings.warn(f"SAC precision bfloat16 on {dev}: this {dev.type} has no native bfloat16 products "
+                          f"(AVX512-BF16 or AMX on a CPU), so torch emulates them; measured on such a CPU a "
+                          f"gradient step took ~16x float32's time: use precision float32 here", stacklevel=2)
 
     # ---- acting ------------------------------------------------------------------
     @property

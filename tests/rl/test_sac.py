@@ -227,7 +227,8 @@ def test_training_state_refuses_other_settings_and_foreign_files(tmp_path):
         b.close()
 
 
-def test_bfloat16_precision_trains_with_float32_weights_and_outputs():
+def test_bfloat16_precision_trains_with_float32_weights_and_outputs(monkeypatch):
+    monkeypatch.setattr("demokit.rl.sac.has_fast_bfloat16", lambda device: True)  # the warning: its own test
     trainer = SACTrainer(small(precision="bfloat16", seed=2))
     try:
         trainer.collect(80)
@@ -243,3 +244,25 @@ def test_bfloat16_precision_trains_with_float32_weights_and_outputs():
         torch.testing.assert_close(low, full, rtol=0.05, atol=0.05)  # bfloat16 keeps ~3 significant digits
     finally:
         trainer.close()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_warns_where_the_device_emulates_it(monkeypatch, recwarn, native):
+    monkeypatch.setattr("demokit.rl.sac.has_fast_bfloat16", lambda device: native)
+    SACTrainer(small(precision="bfloat16", seed=2)).close()
+    SACTrainer(small(seed=2)).close()  # float32 never warns
+    messages = [str(w.message) for w in recwarn if "bfloat16" in str(w.message)]
+    if native:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and "no native bfloat16" in messages[0] and "use precision float32" in messages[0]
+
+
+def test_has_fast_bfloat16_reads_the_cpu_probes(monkeypatch):
+    from demokit.devices import has_fast_bfloat16
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert has_fast_bfloat16(cpu) is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert has_fast_bfloat16(cpu) is True
