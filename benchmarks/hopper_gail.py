@@ -80,7 +80,7 @@ class _Deadline(Exception):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATASET)
-    ap.add_argument("--algo", default=None, help="GAIL's learner (default: GAIL's for the env: sac on Hopper-v5)")
+    ap.add_argument("--algo", default=None, help="GAIL's learner (default: GAIL's for the env: ppo on Hopper-v5)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", type=int, default=None, help="env steps (default: run_irl's)")
     ap.add_argument("--stop", type=float, default=0.95, help="normalised score that stops training")

@@ -14,7 +14,7 @@ from demokit.pipelines.collect import collect_demo_data
 from demokit.pipelines.reward_model import serial_pipeline_reward_model_offpolicy
 from demokit.policies import load_checkpoint
 from demokit.reward_models import GailRewardModel
-from demokit.reward_models.gail import MUJOCO_PPO, MUJOCO_REWARD
+from demokit.reward_models.gail import MUJOCO_PPO, MUJOCO_REWARD, MUJOCO_SAC
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.sac import SACTrainer
 from tests.reward_models.experts import random_cartpole_batch, write_cartpole_expert
@@ -82,6 +82,17 @@ def test_gail_mujoco_defaults_resolve_per_env_and_yield_to_the_user() -> None:
     hopper = irl_rl_config(get_learner("ppo"), "Hopper-v5", irl_config({"expert_data_path": data}), seed=0)
     # as measured: PPO's starting Gaussian, its reward normalisation, minibatches of 64 (PPO's 256, and 128: slower)
     assert hopper.normalize_obs and (hopper.log_std_init, hopper.normalize_reward, hopper.batch_size) == (0.0, True, 64)
+    # GAIL-SAC, as measured: a gradient penalty of 1, one discriminator update per round of 10 env steps (each round
+    # still 10 gradient steps), 128x128 networks; the SAC row's other settings; the user's values win
+    sac = irl_rl_config(get_learner("sac"), "Hopper-v5", irl_config({"expert_data_path": data}), seed=0)
+    assert (sac.train_freq, sac.gradient_steps, sac.hidden_sizes, sac.batch_size) == (10, -1, (128, 128), 256)
+    assert MUJOCO_SAC["reward_model"] == {"grad_penalty": 1.0}
+    assert irl_defaults(GailRewardModel, "Hopper-v5", "sac", "reward_model") == {
+        "policy_window": 1_000, "update_per_collect": 1, **MUJOCO_REWARD, "grad_penalty": 1.0}
+    mine = irl_rl_config(get_learner("sac"), "Hopper-v5",
+                         irl_config({"expert_data_path": data, "rl": {"train_freq": 1, "hidden_sizes": (256, 256)}}),
+                         seed=0)
+    assert (mine.train_freq, mine.hidden_sizes) == (1, (256, 256))
     for env, row in MUJOCO_PPO.items():  # the other tasks' own GAIL-PPO rows, over the shared MuJoCo settings
         rl = irl_rl_config(get_learner("ppo"), env, irl_config({"expert_data_path": data}), seed=0)
         assert rl.normalize_obs and all(getattr(rl, key) == value for key, value in row.get("rl", {}).items())
