@@ -372,10 +372,10 @@ MUJOCO_PPO: dict[str, dict[str, dict[str, Any]]] = {
 #: GAIL-SAC's settings on the MuJoCo tasks (Hopper-v5 measured, the other tasks carry them over; docs/benchmarks.md,
 #: "GAIL-SAC, session 8" and "GAIL-SAC, session 15"): a zero-centred gradient penalty of weight 1 on the
 #: discriminator, one discriminator update per 10 env steps (SAC's rounds of 10 env steps, each followed by 10
-#: gradient steps: still one gradient step per env step) and 128x128 networks. Without the penalty the
-#: discriminator saturated within 5k steps (D 1.00 / 0.00) and the hopper stood still near 1000; with a penalty of 10
-#: and an update per env step it plateaued near 1000 to 220k. With these: 0.908 after 300k (seed 0, session 8),
-#: 0.975 at 200k (seed 2, session 15, confirmed on 50 episodes).
+#: gradient steps: still one gradient step per env step) and 128x128 networks. Without a penalty the
+#: discriminator saturated within 20k steps (D 1.00 / 0.003; quick checks 224-1151 to 30k, session 5); with a
+#: penalty of 10 and an update per env step the policy plateaued near 1000 to 220k (session 7). With these: 0.908
+#: after 300k (seed 0, session 8, bfloat16), 0.975 at 200k (seed 2, session 15, float32, confirmed on 50 episodes).
 MUJOCO_SAC: dict[str, dict[str, Any]] = {"reward_model": {"grad_penalty": 1.0},
                                          "rl": {"train_freq": 10, "gradient_steps": -1, "hidden_sizes": (128, 128)}}
 
