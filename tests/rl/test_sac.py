@@ -256,13 +256,3 @@ def test_bfloat16_warns_where_the_device_emulates_it(monkeypatch, recwarn, nativ
         assert messages == []
     else:
         assert len(messages) == 1 and "no native bfloat16" in messages[0] and "use precision float32" in messages[0]
-
-
-def test_has_fast_bfloat16_reads_the_cpu_probes(monkeypatch):
-    from demokit.devices import has_fast_bfloat16
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert has_fast_bfloat16(cpu) is False
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    assert has_fast_bfloat16(cpu) is True
