@@ -11,7 +11,10 @@ written with ``DatasetWriter``: the label is the ``actions`` field; extras
 after each round a BC policy is trained **from scratch** on the whole aggregate
 (``train_bc`` with a per-round seed), as in the paper: no state carries over from
 round to round except the data, so each round's policy depends only on the data
-and the seed.
+and the seed. The result is the last round's policy (as in imitation's DAgger), or with
+``keep_best`` the policy of the round whose evaluation was best: the paper's "return the
+best policy on validation" (its evaluation episodes are then part of the algorithm's env
+interaction, and the chosen policy needs a fresh evaluation to report).
 
 Beta schedules (``beta_schedule``), for rounds i >= 1 (round 0 always has beta 1):
 
@@ -41,7 +44,7 @@ import dataclasses
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +89,10 @@ class DAggerConfig:
                                         "acting with their mean action); continuous actions only (default: BC's "
                                         "for the env: its tuned BC row, else 1: one network)")
     eval_episodes: int = option(20, "deterministic evaluation episodes of each round's policy (0: none)")
+    keep_best: bool = option(False, "end with the policy of the round whose evaluation was best (highest mean return "
+                                    "over eval_episodes; the earliest of equal ones) instead of the last round's: "
+                                    "the paper's 'best policy on validation'; the evaluations then choose the "
+                                    "policy, so report a fresh evaluation of it")
     seed: int = option(0, "seed of the rollouts, the mixtures, BC and the evaluations")
     device: str = option("auto", "auto, cpu or cuda (BC training)")
     out: str | None = option(None, "checkpoint of the final policy (Python: none when unset; the CLI writes "
@@ -102,13 +109,15 @@ class DAggerConfig:
 
 @dataclass(frozen=True)
 class DAggerResult:
-    """Per-round figures (``rounds``: one dict per round) and the final policy."""
+    """Per-round figures (``rounds``: one dict per round) and the resulting policy: the last round's, or with
+    ``keep_best`` the best-evaluated round's (``chosen_round``)."""
 
     policy: NeuralPolicy
     checkpoint: str | None
     dataset: str | None
     rounds: tuple[dict[str, Any], ...]
     wall_s: float
+    chosen_round: int  #: the round whose policy is ``policy`` (the last unless ``keep_best``)
 
     @property
     def returns(self) -> list[float | None]:
@@ -117,16 +126,25 @@ class DAggerResult:
 
     @property
     def mean_return(self) -> float | None:
-        return self.rounds[-1]["mean_return"] if self.rounds else None
+        """The resulting policy's evaluation mean return (its round's)."""
+        return self.rounds[self.chosen_round]["mean_return"] if self.rounds else None
 
     @property
     def std_return(self) -> float | None:
-        return self.rounds[-1]["std_return"] if self.rounds else None
+        return self.rounds[self.chosen_round]["std_return"] if self.rounds else None
 
     def summary(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint, "dataset": self.dataset, "mean_return": self.mean_return,
                 "std_return": self.std_return, "returns": self.returns,
-                "betas": [r["beta"] for r in self.rounds], "wall_s": self.wall_s}
+                "betas": [r["beta"] for r in self.rounds],
+                "chosen_round": self.chosen_round, "wall_s": self.wall_s}
+
+
+def best_round(returns: Sequence[float | None]) -> int:
+    """The round with the highest evaluation mean return, the earliest of equal ones (``keep_best``)."""
+    if not returns or any(r is None or not np.isfinite(r) for r in returns):
+        raise ValueError(f"best_round needs every round's finite evaluation return, got {list(returns)}")
+    return int(np.argmax(np.asarray(returns, dtype=np.float64)))  # argmax: the first of equal maxima
 
 
 def default_dagger_paths(env_id: str) -> tuple[Path, Path]:
@@ -274,6 +292,9 @@ def _check(cfg: DAggerConfig) -> None:
             raise ConfigError(f"DAggerConfig.{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.eval_episodes < 0:
         raise ConfigError(f"DAggerConfig.eval_episodes must be >= 0, got {cfg.eval_episodes}")
+    if cfg.keep_best and cfg.eval_episodes == 0:
+        raise ConfigError("DAggerConfig.keep_best keeps the best-evaluated round's policy, but eval_episodes is 0 "
+                          "(no round is evaluated): give eval_episodes > 0, or leave keep_best off")
     if cfg.ensemble is not None and (isinstance(cfg.ensemble, bool) or not isinstance(cfg.ensemble, int)
                                      or cfg.ensemble < 1):
         raise ConfigError(f"DAggerConfig.ensemble must be an integer >= 1 (members; 1: one network), "
@@ -352,6 +373,7 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
                       f"rewards (the rollouts' env rewards are left out); evaluation returns are measured live",
                       stacklevel=2)
     learner: NeuralPolicy | None = None
+    kept: tuple[int, NeuralPolicy] | None = None  # keep_best: (round, policy) of the best evaluation so far
     records: list[dict[str, Any]] = []
     with _dataset_path(cfg) as data_path:
         for r, beta in enumerate(betas):
@@ -382,19 +404,22 @@ def train_dagger(config: DAggerConfig | Mapping[str, Any] | None = None, *, expe
                    "dataset_episodes": total_episodes, "dataset_steps": total_steps,
                    "mean_return": res.mean_return, "std_return": res.std_return, "bc_wall_s": res.wall_s}
             records.append(rec)
+            if cfg.keep_best and best_round([x["mean_return"] for x in records]) == r:
+                kept = (r, learner)
             if callback is not None:
                 callback(rec)
         assert learner is not None
+        chosen, policy = kept if kept is not None else (len(records) - 1, learner)
         dataset_file = str(data_path) if cfg.dataset_out is not None else None
         checkpoint = None
         wall_s = time.perf_counter() - t0
         if cfg.out is not None:
             training = {"config": to_dict(cfg), "env_id": env_id, "rounds": records, **expert_info,
                         "dataset": dataset_file, "dataset_sha256": file_sha256(data_path),
-                        "mean_return": records[-1]["mean_return"], "std_return": records[-1]["std_return"],
-                        "wall_s": wall_s}
-            save_checkpoint(cfg.out, learner, algo="dagger", env_id=env_id, env_spec=env_spec_json(env_id),
+                        "mean_return": records[chosen]["mean_return"], "std_return": records[chosen]["std_return"],
+                        "chosen_round": chosen, "wall_s": wall_s}
+            save_checkpoint(cfg.out, policy, algo="dagger", env_id=env_id, env_spec=env_spec_json(env_id),
                             training=training)
             checkpoint = str(cfg.out)
-    return DAggerResult(policy=learner, checkpoint=checkpoint, dataset=dataset_file, rounds=tuple(records),
-                        wall_s=wall_s)
+    return DAggerResult(policy=policy, checkpoint=checkpoint, dataset=dataset_file, rounds=tuple(records),
+                        wall_s=wall_s, chosen_round=chosen)

@@ -101,6 +101,10 @@ def test_dagger_default_paths_and_bad_schedule(data, capsys):
     rc = main(["dagger", "--expert", str(data / "expert.pt"), "--beta-schedule", "cosine"])
     assert rc == 2 and "beta schedule" in capsys.readouterr().err
     assert not Path("policies").exists() and not Path("datasets").exists()
+    rc = main(["dagger", "--expert", str(data / "expert.pt"), "--keep-best", "--eval-episodes", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().splitlines()[-1].startswith("error:") and "keep_best" in err
+    assert "Traceback" not in err and not Path("policies").exists() and not Path("datasets").exists()
     rc = main(["dagger", "--expert", str(data / "expert.pt"), "--rounds", "1", "--episodes-per-round", "1",
                "--epochs", "1", "--eval-episodes", "0"])
     assert rc == 0, capsys.readouterr().err

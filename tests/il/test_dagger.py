@@ -8,8 +8,11 @@ import pytest
 import il_data
 from demokit.data import load_dataset
 from demokit.errors import ConfigError, UserError
+from demokit.evaluation import evaluate_policy
 from demokit.il import beta_schedule, rollout_mixture, train_dagger
+from demokit.il.dagger import best_round
 from demokit.policies import Policy, load_checkpoint
+from demokit.seeding import derive_seed
 
 
 class _Constant(Policy):
@@ -96,3 +99,43 @@ def test_dagger_needs_an_expert_and_a_matching_env(expert_checkpoint):
         train_dagger({"env_id": "CartPole-v1"})
     with pytest.raises(UserError, match="observation space"):
         train_dagger({"expert": str(expert_checkpoint), "env_id": "Acrobot-v1"})
+
+
+def test_best_round_is_the_first_highest_return():
+    assert best_round([10.0, 30.0, 30.0, 20.0]) == 1
+    assert best_round([5.0]) == 0
+    assert best_round([-3.0, -1.0, -2.0]) == 1
+    for bad in ([], [1.0, None], [1.0, float("nan")]):
+        with pytest.raises(ValueError):
+            best_round(bad)
+
+
+def test_keep_best_returns_the_best_evaluated_rounds_policy(tmp_path, cartpole3):
+    """A misleading oracle (it always labels "push left") makes every round after the demonstrations' worse:
+    the last round's policy is the worst, keep_best returns round 0's, and says so."""
+    oracle = _Constant(il_data.controller_policy(), 0)
+    out = tmp_path / "best.pt"
+    res = train_dagger(expert_policy=oracle, env_id="CartPole-v1", demonstrations=str(cartpole3), rounds=3,
+                       episodes_per_round=2, beta_schedule="constant:0", epochs=20, eval_episodes=5, seed=0,
+                       keep_best=True, out=str(out))
+    returns = res.returns
+    assert returns[0] >= 300 and max(returns[1:]) < returns[0] - 100  # the bad labels hurt
+    assert res.chosen_round == best_round(returns) == 0
+    assert res.mean_return == returns[0] and res.summary()["chosen_round"] == 0
+    # the resulting policy is round 0's: its evaluation (same seed as round 0's) gives round 0's return exactly
+    bc_seed = derive_seed(0, "dagger-bc", 0) % (2**31)
+    again = evaluate_policy(res.policy, "CartPole-v1", episodes=5, seed=derive_seed(bc_seed, "bc-eval") % (2**31))
+    assert again.mean_return == pytest.approx(returns[0])
+    ck = load_checkpoint(out)
+    assert ck.training["chosen_round"] == 0 and ck.training["mean_return"] == returns[0]
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    np.testing.assert_array_equal(ck.policy.act(obs), res.policy.act(obs))
+    last = train_dagger(expert_policy=oracle, env_id="CartPole-v1", demonstrations=str(cartpole3), rounds=3,
+                        episodes_per_round=2, beta_schedule="constant:0", epochs=20, eval_episodes=5, seed=0)
+    assert last.returns == returns  # the same rounds; only the result differs
+    assert last.chosen_round == 2 and last.mean_return == returns[-1]
+
+
+def test_keep_best_needs_evaluations(expert_checkpoint):
+    with pytest.raises(ConfigError, match="keep_best"):
+        train_dagger({"expert": str(expert_checkpoint), "keep_best": True, "eval_episodes": 0})

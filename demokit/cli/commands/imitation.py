@@ -206,6 +206,8 @@ def register(app: typer.Typer) -> None:
         eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes",
                                                     help=field_help(DAggerConfig, "eval_episodes"),
                                                     show_default=False),
+        keep_best: Optional[bool] = typer.Option(None, "--keep-best/--keep-last",
+                                                 help=field_help(DAggerConfig, "keep_best"), show_default=False),
         seed: Optional[int] = typer.Option(None, "--seed", help=field_help(DAggerConfig, "seed"), show_default=False),
         device: Optional[str] = typer.Option(None, "--device",
                                              help=field_help(DAggerConfig, "device"), show_default=False),
@@ -250,7 +252,8 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, Any] = {
             "expert": str(expert), "env_id": env_id, "rounds": rounds, "episodes_per_round": episodes_per_round,
             "beta_schedule": beta_schedule, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-            "hidden_sizes": hidden, "encoder": encoder, "ensemble": ensemble, "eval_episodes": eval_episodes, "seed": seed,
+            "hidden_sizes": hidden, "encoder": encoder, "ensemble": ensemble, "eval_episodes": eval_episodes,
+            "keep_best": keep_best, "seed": seed,
             "device": device, "out": str(out or default_out), "dataset_out": str(dataset_out or default_data), "overwrite": force,
             "demonstrations": None if demonstrations is None else str(demonstrations)}
         total = rounds if rounds is not None else DAggerConfig().rounds
@@ -277,5 +280,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             emit_json(summary)
         else:
+            chosen = (f" (round {result.chosen_round}'s policy, the best evaluated)"
+                      if keep_best and result.chosen_round != len(result.rounds) - 1 else "")
             print(f"wrote {result.checkpoint} and {result.dataset}: return {_fmt(result.mean_return)} ± "
-                  f"{_fmt(result.std_return)} after {len(result.rounds)} rounds; {result.wall_s:.1f} s")
+                  f"{_fmt(result.std_return)} after {len(result.rounds)} rounds{chosen}; {result.wall_s:.1f} s")
