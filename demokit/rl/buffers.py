@@ -1,4 +1,5 @@
-"""Storage of experience: PPO's on-policy ``Rollout`` and DQN's ``ReplayBuffer``.
+"""Storage of experience: PPO's on-policy ``Rollout`` and the off-policy learners' ``ReplayBuffer``
+(with ``n_steps`` > 1, n-step transitions built per env by ``NStepWindows``).
 
 Both keep observations in their space's dtype and shape (``demokit.rollout.storage_spec``:
 a Box as it is, e.g. uint8 images stay uint8; Dict / Tuple spaces flat float32) until the
@@ -7,6 +8,7 @@ policy's encoder prepares them.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,64 @@ class Rollout:
         return x.reshape(-1, *x.shape[2:])[self.valid.reshape(-1)]
 
 
+class NStepWindows:
+    """Per-env windows that turn each env's stream of 1-step transitions into n-step ones.
+
+    Transition t of an env leaves as (s_t, a_t, R, s_{t+m}, terminated, truncated, discount) with
+    ``R = sum_{i<m} gamma^i r_{t+i}`` and ``discount = gamma^m``: m = n once n newer steps of its env
+    are in, or fewer when the episode ends inside the window; then s_{t+m} is the episode's final
+    observation and terminated / truncated are its last step's (a terminated window does not
+    bootstrap, a truncated one bootstraps from the final observation with gamma^m). So a
+    transition reaches the buffer n - 1 env steps after it happened (at once at an episode's end).
+    The entropy bonuses of the intermediate steps are not added (SAC's target adds only the last
+    one's, as other n-step SAC implementations do). Pending windows are not part of a saved
+    training state: as in-progress episodes, they are dropped on resume."""
+
+    def __init__(self, n: int, gamma: float, num_envs: int) -> None:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.n = int(n)
+        self.powers = [float(gamma) ** i for i in range(self.n + 1)]
+        self._windows: list[deque[tuple[np.ndarray, np.ndarray, float]]] = [deque() for _ in range(int(num_envs))]
+
+    def pending(self) -> int:
+        """Transitions waiting in the windows."""
+        return sum(len(w) for w in self._windows)
+
+    def push(self, env_index: np.ndarray, obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
+             next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Add B 1-step transitions (``env_index[b]``: the env of row b, in step order); returns the n-step
+        transitions that left their windows (the buffer's fields plus ``discount``), or None."""
+        rows: list[tuple[Any, ...]] = []
+        powers = self.powers
+        for b in range(int(np.shape(reward)[0])):
+            w = self._windows[int(env_index[b])]
+            w.append((np.array(obs[b]), np.array(action[b]), float(reward[b])))
+            term, trunc = bool(terminated[b]), bool(truncated[b])
+            if not (term or trunc) and len(w) < self.n:
+                continue
+            m = len(w)
+            ret = 0.0
+            returns = [0.0] * m
+            for j in range(m - 1, -1, -1):  # R_j = r_j + gamma * R_{j+1}
+                ret = w[j][2] + powers[1] * ret
+                returns[j] = ret
+            leaving = m if (term or trunc) else 1
+            for j in range(leaving):
+                rows.append((w[j][0], w[j][1], returns[j], next_obs[b], term, trunc, powers[m - j]))
+            if term or trunc:
+                w.clear()
+            else:
+                w.popleft()
+        if not rows:
+            return None
+        cols = list(zip(*rows))
+        return {"obs": np.stack(cols[0]), "action": np.stack(cols[1]),
+                "reward": np.asarray(cols[2], dtype=np.float32), "next_obs": np.stack(cols[3]),
+                "terminated": np.asarray(cols[4], dtype=bool), "truncated": np.asarray(cols[5], dtype=bool),
+                "discount": np.asarray(cols[6], dtype=np.float32)}
+
+
 class ReplayBuffer:
     """A ring buffer of transitions in preallocated numpy arrays.
 
@@ -82,13 +142,19 @@ class ReplayBuffer:
     index for Discrete, float32 vectors for Box), ``reward``, ``terminated`` and ``truncated``.
     ``add`` inserts a batch at once; ``sample`` returns a dict of tensors drawn uniformly with
     the buffer's seeded generator.
+
+    With ``n_steps`` > 1 the added 1-step transitions pass through :class:`NStepWindows` (one per
+    env of ``num_envs``, discount ``gamma``) and the buffer stores n-step transitions: ``reward``
+    is the discounted n-step sum and the extra field ``discount`` (float32, gamma^m) is the
+    factor of the bootstrap from ``next_obs``.
     """
 
     FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated")
 
     def __init__(self, capacity: int, obs_dim: int, *, action_shape: tuple[int, ...] = (),
                  action_dtype: Any = np.int64, obs_shape: tuple[int, ...] | None = None, obs_dtype: Any = np.float32,
-                 seed: int = 0, device: str | torch.device = "cpu") -> None:
+                 seed: int = 0, device: str | torch.device = "cpu", n_steps: int = 1, gamma: float = 0.99,
+                 num_envs: int = 1) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
@@ -100,6 +166,12 @@ class ReplayBuffer:
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=bool)
         self.truncated = np.zeros(capacity, dtype=bool)
+        self.windows = NStepWindows(n_steps, gamma, num_envs) if n_steps > 1 else None
+        #: the stored fields: FIELDS, plus ``discount`` with n-step windows
+        self.fields: tuple[str, ...] = self.FIELDS
+        if self.windows is not None:
+            self.discount = np.zeros(capacity, dtype=np.float32)
+            self.fields = (*self.FIELDS, "discount")
         self.pos = 0
         self.size = 0
         self.rng = np.random.default_rng(seed)
@@ -108,8 +180,21 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
-            terminated: np.ndarray, truncated: np.ndarray) -> None:
-        """Insert a batch of B transitions (all arrays with leading axis B)."""
+            terminated: np.ndarray, truncated: np.ndarray, *, env_index: np.ndarray | None = None) -> None:
+        """Insert a batch of B 1-step transitions (all arrays with leading axis B, in step order). With
+        n-step windows, ``env_index`` (B,) names each row's env (unset: all env 0) and the n-step
+        transitions that leave the windows are stored."""
+        if self.windows is None:
+            self._store(obs, action, reward, next_obs, terminated, truncated)
+            return
+        b = int(np.shape(reward)[0])
+        idx = np.zeros(b, dtype=np.int64) if env_index is None else np.asarray(env_index)
+        out = self.windows.push(idx, obs, action, reward, next_obs, terminated, truncated)
+        if out is not None:
+            self._store(**out)
+
+    def _store(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
+               terminated: np.ndarray, truncated: np.ndarray, discount: np.ndarray | None = None) -> None:
         b = int(np.shape(reward)[0])
         if b == 0:
             return
@@ -117,6 +202,7 @@ class ReplayBuffer:
             sl = slice(b - self.capacity, b)
             obs, action, reward, next_obs = obs[sl], action[sl], reward[sl], next_obs[sl]
             terminated, truncated = terminated[sl], truncated[sl]
+            discount = None if discount is None else discount[sl]
             b = self.capacity
         idx = (self.pos + np.arange(b)) % self.capacity
         self.obs[idx] = obs
@@ -125,6 +211,8 @@ class ReplayBuffer:
         self.next_obs[idx] = next_obs
         self.terminated[idx] = terminated
         self.truncated[idx] = truncated
+        if discount is not None:
+            self.discount[idx] = discount
         self.pos = int((self.pos + b) % self.capacity)
         self.size = min(self.capacity, self.size + b)
 
@@ -137,4 +225,4 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = self.rng.integers(0, self.size, size=(int(n), int(batch_size)))
-        return {name: torch.from_numpy(getattr(self, name)[idx]).to(self.device) for name in self.FIELDS}
+        return {name: torch.from_numpy(getattr(self, name)[idx]).to(self.device) for name in self.fields}

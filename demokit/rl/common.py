@@ -131,6 +131,22 @@ def check_positive(cfg: Any, names: tuple[str, ...]) -> None:
             raise ConfigError(f"{type(cfg).__name__}.{name} must be >= 1, got {getattr(cfg, name)}")
 
 
+#: help of the off-policy learners' ``n_steps`` field (SACConfig, DQNConfig)
+N_STEPS_HELP = ("n-step returns: each stored transition carries the discounted sum of the next n rewards and "
+                "bootstraps from the state n steps on with gamma^n (fewer at an episode's end: "
+                "rl.buffers.NStepWindows); 1: ordinary 1-step targets. Plain RL only: a reward model relabels "
+                "single transitions")
+
+
+def check_n_steps_with_reward_model(cfg: Any, reward_model: Any) -> None:
+    """ConfigError when an off-policy learner with ``n_steps`` > 1 is given a reward model: its replay holds
+    n-step sums of the env's rewards, which a reward model cannot relabel transition by transition."""
+    if reward_model is not None and int(getattr(cfg, "n_steps", 1)) > 1:
+        raise ConfigError(f"{type(cfg).__name__}.n_steps is {cfg.n_steps}, but a reward model relabels single "
+                          f"transitions and n-step replay stores sums of the env's rewards: use n_steps 1 with a "
+                          f"reward model (GAIL, AIRL, ...)")
+
+
 def check_unit_interval(cfg: Any, names: tuple[str, ...]) -> None:
     """ConfigError unless every field in ``names`` is in [0, 1]."""
     for name in names:

@@ -29,7 +29,8 @@ from demokit.errors import ConfigError, UserError
 from demokit.policies import make_policy
 from demokit.policies.networks import clip_grad_norm, make_adam, polyak_update, set_learning_rate
 from demokit.rl.buffers import ReplayBuffer
-from demokit.rl.common import BaseTrainer, LoopConfig, check_positive, check_unit_interval, linear_schedule
+from demokit.rl.common import (N_STEPS_HELP, BaseTrainer, LoopConfig, check_n_steps_with_reward_model, check_positive,
+                               check_unit_interval, linear_schedule)
 from demokit.rollout import storage_spec, to_storage
 from demokit.runtime import ProgressFn
 from demokit.seeding import derive_seed
@@ -58,13 +59,14 @@ class DQNConfig(LoopConfig):
     exploration_initial_eps: float = option(1.0, "initial epsilon of the epsilon-greedy policy")
     exploration_final_eps: float = option(0.05, "final epsilon")
     max_grad_norm: float = option(10.0, "gradient-norm clip")
+    n_steps: int = option(1, N_STEPS_HELP)
     double_q: bool = option(True, "double-DQN targets (online argmax, target evaluation)")
     hidden_sizes: tuple[int, ...] = option((64, 64), "hidden layers of the Q network")
     activation: str = option("relu", "activation: tanh, relu, elu or gelu")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive(self, ("buffer_size", "batch_size", "train_freq", "target_update_interval"))
+        check_positive(self, ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_steps"))
         check_unit_interval(self, ("tau", "exploration_fraction", "exploration_initial_eps",
                                    "exploration_final_eps"))
         if self.gradient_steps == 0 or self.gradient_steps < -1:
@@ -75,9 +77,10 @@ class DQNConfig(LoopConfig):
 
 
 def double_dqn_targets(rewards: torch.Tensor, next_q_online: torch.Tensor, next_q_target: torch.Tensor,
-                       terminated: torch.Tensor, gamma: float, *, double_q: bool = True) -> torch.Tensor:
+                       terminated: torch.Tensor, gamma: float | torch.Tensor, *, double_q: bool = True) -> torch.Tensor:
     """y = r + gamma * (1 - terminated) * Q_target(s', a*), a* = argmax_a Q_online(s', a)
-    (double DQN) or argmax_a Q_target(s', a) (plain DQN). Truncated transitions bootstrap."""
+    (double DQN) or argmax_a Q_target(s', a) (plain DQN). Truncated transitions bootstrap.
+    ``gamma``: the discount, or (B,) per-transition bootstrap factors (n-step transitions: gamma^m)."""
     chooser = next_q_online if double_q else next_q_target
     best = chooser.argmax(-1, keepdim=True)
     next_v = next_q_target.gather(-1, best).squeeze(-1)
@@ -105,6 +108,7 @@ class DQNTrainer(BaseTrainer):
     def __init__(self, config: DQNConfig | dict[str, Any], *, progress: ProgressFn | None = None,
                  tb_writer: Any = None, reward_model: Any = None, cooptrain_reward: bool = True) -> None:
         cfg = config if isinstance(config, DQNConfig) else from_mapping(DQNConfig, config)
+        check_n_steps_with_reward_model(cfg, reward_model)
         super().__init__(cfg, progress=progress, tb_writer=tb_writer, reward_model=reward_model,
                          cooptrain_reward=cooptrain_reward)
         obs_space, act_space = self.runner.observation_space, self.runner.action_space
@@ -123,7 +127,8 @@ class DQNTrainer(BaseTrainer):
         self.optimizer = make_adam(self._params, cfg.learning_rate, direct=True)
         obs_shape, obs_dtype = storage_spec(obs_space)
         self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, obs_shape=obs_shape, obs_dtype=obs_dtype,
-                                   seed=derive_seed(cfg.seed, "replay"), device=self.device)
+                                   seed=derive_seed(cfg.seed, "replay"), device=self.device, n_steps=cfg.n_steps,
+                                   gamma=cfg.gamma, num_envs=self.runner.num_envs)
         self.n_actions = int(act_space.n)
         self.action_start = int(act_space.start)
         self.gradient_steps_done = 0
@@ -164,7 +169,7 @@ class DQNTrainer(BaseTrainer):
             if k:
                 part = (obs[ok], actions[ok], step.reward[ok].astype(np.float32),
                         to_storage(space, step.next_obs)[ok], step.terminated[ok], step.truncated[ok])
-                self.replay.add(*part)
+                self.replay.add(*part, env_index=np.flatnonzero(ok))
                 parts.append(part)
                 added += k
                 self.env_steps += k
@@ -197,7 +202,7 @@ class DQNTrainer(BaseTrainer):
             with torch.no_grad():
                 next_target = target.value(target.preprocess(batch["next_obs"]))
                 y = double_dqn_targets(rewards, next_online if cfg.double_q else next_target, next_target,
-                                       batch["terminated"], cfg.gamma, double_q=cfg.double_q)
+                                       batch["terminated"], batch.get("discount", cfg.gamma), double_q=cfg.double_q)
             q = q_all.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
             loss = nn.functional.smooth_l1_loss(q, y)
             self.optimizer.zero_grad()

@@ -44,8 +44,8 @@ from demokit.paths import atomic_write_bytes
 from demokit.policies import make_policy
 from demokit.policies.networks import ACTIVATIONS, make_adam, set_learning_rate
 from demokit.rl.buffers import ReplayBuffer
-from demokit.rl.common import (BaseTrainer, LoopConfig, ProgressFn, check_positive, check_unit_interval,
-                               linear_schedule)
+from demokit.rl.common import (N_STEPS_HELP, BaseTrainer, LoopConfig, ProgressFn, check_n_steps_with_reward_model,
+                               check_positive, check_unit_interval, linear_schedule)
 from demokit.rollout import storage_spec, to_storage
 from demokit.seeding import derive_seed
 from demokit.spaces import describe
@@ -84,6 +84,7 @@ class SACConfig(LoopConfig):
     ent_coef_init: float = option(1.0, "initial alpha of the automatic tuning")
     target_entropy: float | None = option(None, "entropy target of the automatic tuning (unset: -dim(actions))")
     n_critics: int = option(2, "Q networks; the target is their minimum")
+    n_steps: int = option(1, N_STEPS_HELP)
     hidden_sizes: tuple[int, ...] = option((256, 256), "hidden layers of the actor and of each critic")
     activation: str = option("relu", "activation: tanh, relu, elu or gelu")
     precision: Literal["float32", "bfloat16"] = option(
@@ -94,7 +95,8 @@ class SACConfig(LoopConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive(self, ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_critics"))
+        check_positive(self, ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_critics",
+                              "n_steps"))
         check_unit_interval(self, ("tau",))
         if self.tau == 0.0:
             raise ConfigError("SACConfig.tau must be in (0, 1]: 0 never updates the target critics")
@@ -120,11 +122,13 @@ class SACConfig(LoopConfig):
 
 # ---- the maths (known-answer tested) ------------------------------------------------
 def sac_critic_target(rewards: torch.Tensor, next_q: torch.Tensor, next_log_prob: torch.Tensor,
-                      terminated: torch.Tensor, gamma: float, alpha: torch.Tensor | float) -> torch.Tensor:
+                      terminated: torch.Tensor, gamma: float | torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
     """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), a' ~ pi(s').
 
     ``next_q``: (n_critics, B) target-critic values of (s', a'); ``next_log_prob``: (B,).
-    Truncated transitions bootstrap (only ``terminated`` cuts the sum)."""
+    ``gamma``: the discount, or (B,) per-transition bootstrap factors (n-step transitions: gamma^m,
+    ``r`` their discounted m-step reward sum). Truncated transitions bootstrap (only ``terminated``
+    cuts the sum)."""
     soft_v = next_q.min(0).values - alpha * next_log_prob
     return rewards + gamma * (1.0 - terminated.float()) * soft_v
 
@@ -220,6 +224,7 @@ class SACTrainer(BaseTrainer):
     def __init__(self, config: SACConfig | dict[str, Any], *, progress: ProgressFn | None = None,
                  tb_writer: Any = None, reward_model: Any = None, cooptrain_reward: bool = True) -> None:
         cfg = config if isinstance(config, SACConfig) else from_mapping(SACConfig, config)
+        check_n_steps_with_reward_model(cfg, reward_model)
         super().__init__(cfg, progress=progress, tb_writer=tb_writer, reward_model=reward_model,
                          cooptrain_reward=cooptrain_reward)
         obs_space, act_space = self.runner.observation_space, self.runner.action_space
@@ -254,11 +259,13 @@ class SACTrainer(BaseTrainer):
         obs_shape, obs_dtype = storage_spec(obs_space)
         self.replay = ReplayBuffer(cfg.buffer_size, self._policy.obs_dim, action_shape=(self.act_dim,),
                                    action_dtype=np.float32, obs_shape=obs_shape, obs_dtype=obs_dtype,
-                                   seed=derive_seed(cfg.seed, "replay"), device=dev)
+                                   seed=derive_seed(cfg.seed, "replay"), device=dev, n_steps=cfg.n_steps,
+                                   gamma=cfg.gamma, num_envs=self.runner.num_envs)
         self._low = np.asarray(act_space.low, dtype=np.float64).reshape(-1)
         self._half_range = 0.5 * (np.asarray(act_space.high, dtype=np.float64).reshape(-1) - self._low)
         self._act_shape = tuple(act_space.shape)
         self._act_dtype = act_space.dtype
+        self._all_envs = np.arange(self.runner.num_envs)
         self.gradient_steps_done = 0
         self._low_precision = torch.bfloat16 if cfg.precision == "bfloat16" else None
         if self._low_precision is not None and not has_fast_bfloat16(dev):
@@ -305,12 +312,14 @@ class SACTrainer(BaseTrainer):
             if ok.all():
                 part = (obs, actions, step.reward.astype(np.float32), nxt, step.terminated, step.truncated,
                         env_actions)
+                env_index = self._all_envs
             else:
                 part = (obs[ok], actions[ok], step.reward[ok].astype(np.float32), nxt[ok], step.terminated[ok],
                         step.truncated[ok], env_actions[ok])
+                env_index = np.flatnonzero(ok)
             k = int(part[2].shape[0])
             if k:
-                self.replay.add(*part[:6])
+                self.replay.add(*part[:6], env_index=env_index)
                 parts.append(part)
                 added += k
                 self.env_steps += k
@@ -363,7 +372,8 @@ class SACTrainer(BaseTrainer):
         with torch.no_grad():
             a2, logp2 = self._actor_rsample(x_next, torch.randn(shape, generator=gen).to(x.device))
             next_q = self.critic_target(torch.cat([x_next, a2], -1), compute_dtype=low)
-            y = sac_critic_target(batch["reward"], next_q, logp2, batch["terminated"], cfg.gamma, alpha)
+            y = sac_critic_target(batch["reward"], next_q, logp2, batch["terminated"],
+                                  batch.get("discount", cfg.gamma), alpha)
         q = self.critic(torch.cat([x, batch["action"]], -1), compute_dtype=low)
         critic_loss = sac_critic_loss(q, y)
         self.critic_optimizer.zero_grad()
@@ -435,7 +445,7 @@ class SACTrainer(BaseTrainer):
             "critic_target": {k: v.detach().cpu() for k, v in self.critic_target.state_dict().items()},
             "log_alpha": self.log_alpha.detach().cpu(),
             "optimizers": {name: opt.state_dict() for name, opt in self._optimizers().items()},
-            "replay": {**{f: torch.from_numpy(np.ascontiguousarray(getattr(r, f)[:n])) for f in ReplayBuffer.FIELDS},
+            "replay": {**{f: torch.from_numpy(np.ascontiguousarray(getattr(r, f)[:n])) for f in r.fields},
                        "pos": r.pos, "size": n},
             "counters": json.dumps({"env_steps": int(self.env_steps), "iterations": int(self.iterations),
                                     "gradient_steps_done": int(self.gradient_steps_done),
@@ -466,7 +476,9 @@ class SACTrainer(BaseTrainer):
         if payload.get("format_version") != TRAINING_STATE_VERSION:
             raise CheckpointError(f"{path}: SAC training state version {payload.get('format_version')} is not "
                                   f"{TRAINING_STATE_VERSION}")
-        saved, ours = json.loads(payload["config"]), json.loads(json.dumps(to_dict(self.config)))
+        ours = json.loads(json.dumps(to_dict(self.config)))
+        # a field the saved config lacks did not exist yet: the state was trained at its default (e.g. n_steps 1)
+        saved = {**json.loads(json.dumps(to_dict(SACConfig(env_id=self.config.env_id)))), **json.loads(payload["config"])}
         differ = sorted(k for k in set(saved) | set(ours) if k not in RESUMABLE_CHANGES and saved.get(k) != ours.get(k))
         if differ:
             k = differ[0]
@@ -483,7 +495,7 @@ class SACTrainer(BaseTrainer):
             self.log_alpha.copy_(payload["log_alpha"])
         for name, opt in self._optimizers().items():
             opt.load_state_dict(payload["optimizers"][name])
-        for f in ReplayBuffer.FIELDS:
+        for f in self.replay.fields:
             getattr(self.replay, f)[:n] = rep[f].numpy()
         self.replay.size, self.replay.pos = n, int(rep["pos"]) % self.replay.capacity
         counters = json.loads(payload["counters"])
