@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from demokit.errors import ConfigError
@@ -140,3 +141,41 @@ def to_dict(config: Any) -> dict[str, Any]:
             return [conv(x) for x in v]
         return v
     return {k: conv(v) for k, v in dataclasses.asdict(config).items()}
+
+
+def parse_settings(pairs: Iterable[str], *, flag: str = "--set", sections: Iterable[str] = ()) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (a CLI's repeated ``--set``) as a settings mapping.
+
+    VALUE is read as JSON when it is JSON (``3``, ``1e-3``, ``true``, ``null``, ``[256, 256]``), else kept as
+    the string (``bfloat16``, ``256,256``: the config's field types coerce it); nothing is evaluated.
+    ``sections`` (e.g. ``rl``, ``reward_model``): ``SECTION.KEY=VALUE`` goes into the nested mapping
+    ``SECTION``. A pair without ``=``, an empty key, an unknown ``SECTION.`` prefix or a key given twice is a
+    :class:`ConfigError` naming ``flag``.
+    """
+    known = tuple(sections)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} n_steps=3")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        target, name = out, key
+        if "." in key:
+            section, _, name = key.partition(".")
+            if not name:
+                raise ConfigError(f"{flag} {pair!r}: expected {section}.KEY=VALUE")
+            if section not in known:
+                allowed = ", ".join(f"{s}.KEY" for s in known) or "no dotted keys"
+                raise ConfigError(f"{flag} {pair!r}: unknown section {section!r} (allowed: {allowed})")
+            nested = out.setdefault(section, {})
+            if not isinstance(nested, dict):
+                raise ConfigError(f"{flag} {pair!r}: {section} is given as a value and as a section")
+            target = nested
+        if name in target:
+            raise ConfigError(f"{flag} {key} is given twice")
+        target[name] = value
+    return out

@@ -50,3 +50,32 @@ def test_field_help_and_to_dict():
     assert to_dict(Cfg())["hidden_sizes"] == [64, 64]
     with pytest.raises(TypeError):
         option([1], "mutable defaults are refused")
+
+
+def test_parse_settings_reads_json_else_text_and_nests_sections():
+    from demokit.config import parse_settings
+
+    got = parse_settings(["n_steps=3", "lr=1e-3", "hidden_sizes=256,256", "precision=bfloat16", "widths=[8, 8]",
+                          "flag=true", "none=null", "text=a=b", "rl.batch_size=64", "reward_model.grad_penalty=1"],
+                         sections=("rl", "reward_model"))
+    assert got == {"n_steps": 3, "lr": 0.001, "hidden_sizes": "256,256", "precision": "bfloat16", "widths": [8, 8],
+                   "flag": True, "none": None, "text": "a=b", "rl": {"batch_size": 64},
+                   "reward_model": {"grad_penalty": 1}}
+    assert isinstance(got["n_steps"], int) and isinstance(got["lr"], float)
+    # the text form goes through the config's coercion like any other value
+    assert from_mapping(Cfg, {"hidden_sizes": got["hidden_sizes"]}).hidden_sizes == (256, 256)
+
+
+@pytest.mark.parametrize(("pairs", "match"), [
+    (["n_steps"], "expected KEY=VALUE"),
+    (["=3"], "expected KEY=VALUE"),
+    (["a.b=1"], "unknown section 'a'"),
+    (["rl.=1"], "expected rl.KEY=VALUE"),
+    (["lr=1", "lr=2"], "lr is given twice"),
+    (["rl=1", "rl.lr=2"], "as a value and as a section"),
+])
+def test_parse_settings_refuses_malformed_pairs(pairs, match):
+    from demokit.config import parse_settings
+
+    with pytest.raises(ConfigError, match=match):
+        parse_settings(pairs, sections=("rl",) if "rl" in pairs[-1] else ())

@@ -31,9 +31,24 @@ class ExpertConfig:
     device: str = option("auto", "auto, cpu or cuda")
     tensorboard: str | None = option(None, "TensorBoard log directory (needs `pip install tensorboard`)")
     stop_at_goal: bool | None = option(None, "stop once the goal is reached (unset: yes unless total_timesteps is set)")
+    rl: Mapping[str, Any] | None = option(None, "the learner's own settings over the tuned table, e.g. "
+                                                "{'n_steps': 3} for sac (its config class's keys)")
 
     def __post_init__(self) -> None:
-        get_learner(self.algo)  # unknown names: one error listing the registered learners
+        spec = get_learner(self.algo)  # unknown names: one error listing the registered learners
+        if self.rl is not None:
+            if not isinstance(self.rl, Mapping):
+                raise ConfigError(f"ExpertConfig.rl must be a mapping of settings, got {type(self.rl).__name__}")
+            owned = sorted(set(self.rl) & set(OWNED_KEYS))
+            if owned:
+                raise ConfigError(f"ExpertConfig.rl must not set {', '.join(owned)}: use the top-level keys "
+                                  f"({', '.join(OWNED_KEYS.values())})")
+            from_mapping(spec.config, {"env_id": self.env_id, **self.rl})  # unknown keys / bad values fail here
+
+
+#: the learner config's keys that ExpertConfig sets itself (learner key -> ExpertConfig key)
+OWNED_KEYS = {"env_id": "env_id", "seed": "seed", "total_timesteps": "total_timesteps", "num_envs": "num_envs",
+              "device": "device"}
 
 
 def default_out(env_id: str, algo: str) -> str:
@@ -71,8 +86,8 @@ def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: Pr
     else:
         cfg = config if isinstance(config, ExpertConfig) else from_mapping(ExpertConfig, config)
         spec = get_learner(cfg.algo)
-        algo_cfg = tuned_config(spec.name, cfg.env_id, total_timesteps=cfg.total_timesteps, seed=cfg.seed,
-                                num_envs=cfg.num_envs, device=cfg.device)
+        algo_cfg = tuned_config(spec.name, cfg.env_id, **dict(cfg.rl or {}), total_timesteps=cfg.total_timesteps,
+                                seed=cfg.seed, num_envs=cfg.num_envs, device=cfg.device)
         out, tb_dir = cfg.out, cfg.tensorboard
         stop = cfg.stop_at_goal if cfg.stop_at_goal is not None else cfg.total_timesteps is None
     out = out or default_out(algo_cfg.env_id, spec.name)

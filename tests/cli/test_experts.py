@@ -178,3 +178,38 @@ def test_eval_dataset_of_another_env_is_one_error_line(trained, capsys):
     rc, out, err = run(capsys, "eval", "--policy", str(trained), "--dataset", str(data), "--json")
     assert rc == 2 and out == ""
     assert_one_error_line(err)
+
+
+def test_train_expert_set_overrides_the_tuned_row(tmp_path, capsys):
+    """--set KEY=VALUE: the learner's own settings over the tuned table, kept in the checkpoint's config."""
+    from demokit.policies import load_checkpoint
+
+    out_path = tmp_path / "pend.pt"
+    rc, out, err = run(capsys, "train-expert", "--env", "Pendulum-v1", "--algo", "sac", "--timesteps", "200",
+                       "--device", "cpu", "--out", str(out_path), "--set", "n_steps=3", "--set", "learning_starts=50",
+                       "--set", "hidden_sizes=16,16", "--set", "batch_size=32", "--json")
+    assert rc == 0, err
+    config = load_checkpoint(out_path).training["config"]
+    assert (config["n_steps"], config["learning_starts"], config["batch_size"]) == (3, 50, 32)
+    assert list(config["hidden_sizes"]) == [16, 16]
+    assert config["learning_rate"] == pytest.approx(1e-3)  # the tuned Pendulum row where --set is silent
+    run_config = json.loads((Path(last_json(out)["run_dir"]) / "config.json").read_text())["config"]
+    assert run_config["rl"] == {"n_steps": 3, "learning_starts": 50, "hidden_sizes": "16,16", "batch_size": 32}
+
+
+@pytest.mark.parametrize(("pairs", "match"), [
+    (["n_step=3"], "did you mean 'n_steps'"),
+    (["seed=3"], "must not set seed"),
+    (["n_steps"], "expected KEY=VALUE"),
+    (["n_steps=x"], "n_steps must be an integer"),
+    (["precision=float16"], "precision must be one of ['float32', 'bfloat16']"),
+])
+def test_train_expert_bad_set_is_one_error_line_and_writes_nothing(capsys, pairs, match):
+    argv = ["train-expert", "--env", "Pendulum-v1", "--algo", "sac"]
+    for pair in pairs:
+        argv += ["--set", pair]
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2 and out == ""
+    assert_one_error_line(err)
+    assert match in err
+    assert not Path("experts").exists() and not Path("runs").exists()

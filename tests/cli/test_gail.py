@@ -89,3 +89,34 @@ def test_gail_default_learner_is_the_envs(tmp_path: Path, capsys: pytest.Capture
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert Path(result["checkpoint"]) == Path("policies") / "mc-gail-dqn.pt"
     assert load_checkpoint(result["checkpoint"]).algo == "gail-dqn"
+
+
+def test_gail_set_reaches_the_learner_and_the_reward_model(expert: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "gail.pt"
+    rc = main(["gail", "--expert", expert, "--timesteps", "600", "--device", "cpu", "--out", str(out),
+               "--set", "rl.n_epochs=2", "--set", "reward_model.grad_penalty=0.5", "--set", "stop_value=450",
+               "--json"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    training = load_checkpoint(out).training
+    assert training["config"]["n_epochs"] == 2 and training["config"]["stop_value"] == 450
+    run_dir = Path(json.loads(captured.out.strip().splitlines()[-1])["run_dir"])
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    assert config["reward_model"] == {"grad_penalty": 0.5, "type": "gail"} and config["rl"] == {"n_epochs": 2}
+
+
+@pytest.mark.parametrize(("pair", "match"), [
+    ("n_epochs=2", "--set rl.n_epochs=..."),
+    ("rl.n_epoch=2", "did you mean 'n_epochs'"),
+    ("reward_model.grad_penalty=-1", "grad_penalty must be >= 0"),
+    ("reward_model.type=airl", "demokit irl --reward-model"),
+    ("env_id=Acrobot-v1", "use --env"),
+    ("rl.seed=1", "must not set seed"),
+    ("rl=3", "--set rl.KEY=VALUE"),
+])
+def test_gail_bad_set_exit_2_and_write_nothing(expert: str, capsys: pytest.CaptureFixture[str], pair: str,
+                                               match: str) -> None:
+    rc = main(["gail", "--expert", expert, "--set", pair])
+    assert rc == 2 and match in _one_error_line(capsys.readouterr().err)
+    assert not Path("policies").exists() and not Path("runs").exists()

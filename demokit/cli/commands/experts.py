@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from demokit.config import field_help, from_mapping
+from demokit.config import field_help, from_mapping, parse_settings
 from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 
@@ -24,6 +24,10 @@ def register(app: typer.Typer) -> None:
         out: Optional[str] = typer.Option(None, "--out", help=field_help(ExpertConfig, "out")),
         device: Optional[str] = typer.Option(None, "--device", help=field_help(ExpertConfig, "device")),
         tensorboard: Optional[str] = typer.Option(None, "--tensorboard", help=field_help(ExpertConfig, "tensorboard")),
+        settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                     help="a learner setting over the tuned table (repeatable; the "
+                                                          "keys of the learner's config, e.g. --set n_steps=3 "
+                                                          "--set lr=1e-3; VALUE as JSON or text)"),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -45,7 +49,8 @@ def register(app: typer.Typer) -> None:
         check_seed(seed)
         check_num_envs(num_envs)
         cfg = from_mapping(ExpertConfig, {"env_id": env}, algo=algo, total_timesteps=timesteps, seed=seed,
-                           num_envs=num_envs, out=out, device=device, tensorboard=tensorboard)
+                           num_envs=num_envs, out=out, device=device, tensorboard=tensorboard,
+                           rl=parse_settings(settings or ()) or None)
         target = check_output_path(cfg.out or default_out(cfg.env_id, cfg.algo), kind="checkpoint", force=force)
         cfg = from_mapping(ExpertConfig, cfg, out=str(target))
         resolve_device(cfg.device)

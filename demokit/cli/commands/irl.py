@@ -25,8 +25,10 @@ def default_irl_out(dataset_path: str, reward_model: str, algo: str) -> Path:
 
 def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | None, algo: str | None,
                     timesteps: int | None, seed: int, device: str | None, out: Path | None, tensorboard: str | None,
-                    force: bool, run_dir: str | None, run_name: str | None, overwrite: bool, json_out: bool) -> None:
-    """Check everything, train ``reward_model`` + the learner, write the checkpoint and the run folder, print."""
+                    force: bool, run_dir: str | None, run_name: str | None, overwrite: bool, json_out: bool,
+                    settings: list[str] | None = None) -> None:
+    """Check everything, train ``reward_model`` + the learner, write the checkpoint and the run folder, print.
+    ``settings``: the ``--set`` pairs (``rl.KEY=VALUE``, ``reward_model.KEY=VALUE``, top-level IRLConfig keys)."""
     from demokit.cli.output import LazyProgress, emit_json, out_console
     from demokit.config import from_mapping, to_dict
     from demokit.devices import resolve_device
@@ -38,8 +40,10 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
     from demokit.runs import RunFolder, final_row
 
     reward_model_class(reward_model)  # an unknown name lists the registered ones
-    cfg = from_mapping(IRLConfig, {"expert_data_path": expert, "reward_model": {"type": reward_model}}, env_id=env,
-                       algo=algo, total_timesteps=timesteps, device=device)  # an unknown --algo lists the learners
+    extra = irl_settings(settings or ())
+    cfg = from_mapping(IRLConfig, {**extra, "expert_data_path": expert,
+                                   "reward_model": {**extra.get("reward_model", {}), "type": reward_model}},
+                       env_id=env, algo=algo, total_timesteps=timesteps, device=device)  # an unknown --algo lists the learners
     resolve_device(cfg.device)
     dataset, env_id = expert_dataset_and_env(cfg)  # a bad dataset or mismatched spaces: error before training
     name = resolve_learner(cfg, dataset, env_id).name  # a learner that does not fit: error before training
@@ -68,6 +72,39 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
         out_console.print(f"{result.algo} {result.env_id}: mean return {result.mean_return:.2f} +/- "
                           f"{result.std_return:.2f} (goal {goal}) after {result.env_steps} env steps in "
                           f"{result.wall_s:.1f} s -> {result.checkpoint}")
+
+
+#: IRLConfig keys with their own option (``--set`` refuses them)
+FLAG_KEYS = {"expert_data_path": "--expert", "env_id": "--env", "algo": "--algo", "total_timesteps": "--timesteps",
+             "device": "--device"}
+SET_HELP = ("a setting over the defaults (repeatable): rl.KEY=VALUE for the learner (its config's keys, e.g. "
+            "rl.batch_size=64), reward_model.KEY=VALUE for the reward model (e.g. reward_model.grad_penalty=1), or "
+            "stop_value=VALUE; VALUE as JSON or text")
+
+
+def irl_settings(pairs: Any) -> dict[str, Any]:
+    """``--set`` pairs as IRLConfig keys; a key with its own option, the reward model's ``type``, or a bare key
+    that is not IRLConfig's (with the ``rl.`` / ``reward_model.`` form to use) is a ConfigError."""
+    import dataclasses
+
+    from demokit.config import parse_settings
+    from demokit.errors import ConfigError
+    from demokit.pipelines.reward_model import IRLConfig
+
+    extra = parse_settings(pairs, sections=("rl", "reward_model"))
+    names = {f.name for f in dataclasses.fields(IRLConfig)}
+    for key in extra:
+        if key in FLAG_KEYS:
+            raise ConfigError(f"--set {key}: use {FLAG_KEYS[key]}")
+        if key in ("rl", "reward_model") and not isinstance(extra[key], dict):
+            raise ConfigError(f"--set {key}: give its keys one by one, e.g. --set {key}.KEY=VALUE")
+        if key not in names:
+            plain = sorted(names - set(FLAG_KEYS) - {"rl", "reward_model"})
+            raise ConfigError(f"--set {key}: not a top-level setting ({', '.join(plain)}); "
+                              f"a learner setting is --set rl.{key}=..., a reward-model one --set reward_model.{key}=...")
+    if "type" in extra.get("reward_model", {}):
+        raise ConfigError("--set reward_model.type: choose the reward model with `demokit irl --reward-model NAME`")
+    return extra
 
 
 def register_irl_command(app: typer.Typer, command: str, reward_model: str | None = None) -> None:
@@ -101,6 +138,7 @@ def register_irl_command(app: typer.Typer, command: str, reward_model: str | Non
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
+        settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     ) -> None:
         if reward_model is not None and reward_model_name != reward_model:
             from demokit.errors import UserError
@@ -108,7 +146,7 @@ def register_irl_command(app: typer.Typer, command: str, reward_model: str | Non
                             f"`demokit irl --reward-model {reward_model_name}`")
         run_irl_command(reward_model_name, command=command, expert=expert, env=env, algo=algo, timesteps=timesteps,
                         seed=seed, device=device, out=out, tensorboard=tensorboard, force=force, run_dir=run_dir,
-                        run_name=run_name, overwrite=overwrite, json_out=json_out)
+                        run_name=run_name, overwrite=overwrite, json_out=json_out, settings=settings)
 
     what = "a registered reward model" if reward_model is None else {"gail": "a discriminator"}.get(
         reward_model, f"the {reward_model} reward model")
