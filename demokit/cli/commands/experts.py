@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
                                                      help="a learner setting over the tuned table (repeatable; the "
                                                           "keys of the learner's config, e.g. --set n_steps=3 "
-                                                          "--set lr=1e-3; VALUE as JSON or text)"),
+                                                          "--set learning_rate=1e-3; VALUE as JSON or text)"),
         run_dir: Optional[str] = typer.Option(None, "--run-dir", help=RUN_DIR_HELP),
         run_name: Optional[str] = typer.Option(None, "--run-name", help=RUN_NAME_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
