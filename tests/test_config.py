@@ -78,4 +78,4 @@ def test_parse_settings_refuses_malformed_pairs(pairs, match):
     from demokit.config import parse_settings
 
     with pytest.raises(ConfigError, match=match):
-        parse_settings(pairs, sections=("rl",) if "rl" in pairs[-1] else ())
+        parse_settings(pairs, sections=("rl",))

@@ -52,7 +52,7 @@ from demokit.reward_models import BaseRewardModel, create_reward_model, reward_m
 from demokit.paths import check_output_path
 from demokit.rl.common import ProgressFn
 from demokit.rl.hyperparams import tuned_config
-from demokit.rl.registry import LearnerSpec, check_action_space, get_learner, learner_names
+from demokit.rl.registry import LearnerSpec, check_action_space, check_learner_settings, get_learner, learner_names
 from demokit.seeding import derive_seed
 
 #: the IRL budget is this many times the tuned RL budget of the env (when not given)
@@ -89,15 +89,10 @@ class IRLConfig:
             raise ConfigError(f"IRLConfig.total_timesteps must be >= 1, got {self.total_timesteps}")
         rm_config = self.reward_model_config()
         reward_model_class(rm_config["type"]).parse_config(rm_config)  # unknown / bad keys fail here
-        rl = dict(self.rl or {})
-        owned = sorted(set(rl) & {"env_id", "seed", "device", "total_timesteps", "stop_value"})
-        if owned:
-            raise ConfigError(f"IRLConfig.rl must not set {', '.join(owned)}: use the top-level keys "
-                              f"(env_id, total_timesteps, device, stop_value) and the seed argument")
-        if self.algo is not None:
-            spec = get_learner(self.algo)
-            if rl:
-                from_mapping(spec.config, {"env_id": "unchecked", **rl})
+        check_learner_settings("IRLConfig.rl", dict(self.rl or {}),
+                               owned=("env_id", "seed", "device", "total_timesteps", "stop_value"),
+                               use="use the top-level keys (env_id, total_timesteps, device, stop_value) and the seed "
+                                   "argument", spec=None if self.algo is None else get_learner(self.algo))
 
     def reward_model_config(self) -> dict[str, Any]:
         """The reward model's config: ``reward_model`` plus the top-level expert path, type gail by default."""

@@ -13,7 +13,8 @@ from demokit.errors import ConfigError, UserError
 from demokit.paths import check_output_path
 from demokit.rl.common import ProgressFn, TrainResult
 from demokit.rl.hyperparams import tuned_config
-from demokit.rl.registry import LearnerSpec, check_action_space, get_learner, learner_names, learner_of_config
+from demokit.rl.registry import (LearnerSpec, check_action_space, check_learner_settings, get_learner,
+                                learner_names, learner_of_config)
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,12 @@ class ExpertConfig:
     def __post_init__(self) -> None:
         spec = get_learner(self.algo)  # unknown names: one error listing the registered learners
         if self.rl is not None:
-            if not isinstance(self.rl, Mapping):
-                raise ConfigError(f"ExpertConfig.rl must be a mapping of settings, got {type(self.rl).__name__}")
-            owned = sorted(set(self.rl) & set(OWNED_KEYS))
-            if owned:
-                raise ConfigError(f"ExpertConfig.rl must not set {', '.join(owned)}: use the top-level keys "
-                                  f"({', '.join(OWNED_KEYS.values())})")
-            from_mapping(spec.config, {"env_id": self.env_id, **self.rl})  # unknown keys / bad values fail here
+            check_learner_settings("ExpertConfig.rl", self.rl, owned=OWNED_KEYS, spec=spec, env_id=self.env_id,
+                                   use=f"use the top-level keys ({', '.join(OWNED_KEYS)})")
 
 
-#: the learner config's keys that ExpertConfig sets itself (learner key -> ExpertConfig key)
-OWNED_KEYS = {"env_id": "env_id", "seed": "seed", "total_timesteps": "total_timesteps", "num_envs": "num_envs",
-              "device": "device"}
+#: the learner config's keys that ExpertConfig sets itself (the same names at its top level)
+OWNED_KEYS = ("env_id", "seed", "total_timesteps", "num_envs", "device")
 
 
 def default_out(env_id: str, algo: str) -> str:

@@ -15,12 +15,13 @@ this module imports none of them (no import circle).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gymnasium import spaces
 
+from demokit.config import from_mapping
 from demokit.errors import ConfigError, UserError
 
 
@@ -156,3 +157,17 @@ def learner_help(what: str = "learner") -> str:
     """``"learner: ppo (on-policy; Discrete, Box actions), dqn (...)"`` for CLI help texts."""
     return f"{what}: " + ", ".join(s.describe() for s in _LEARNERS.values())
 
+
+
+def check_learner_settings(owner: str, settings: Any, *, owned: Iterable[str], use: str,
+                           spec: LearnerSpec | None = None, env_id: str = "unchecked") -> None:
+    """``settings`` (a learner's config keys over the tuned table, e.g. ``ExpertConfig.rl``, ``IRLConfig.rl``) must be
+    a mapping without the keys ``owned`` (those its owner sets itself; ``use`` says how) and, given the learner's
+    ``spec``, valid keys and values of its config class: else one ConfigError naming ``owner``."""
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{owner} must be a mapping of settings, got {type(settings).__name__}")
+    taken = sorted(set(settings) & set(owned))
+    if taken:
+        raise ConfigError(f"{owner} must not set {', '.join(taken)}: {use}")
+    if spec is not None and settings:
+        from_mapping(spec.config, {"env_id": env_id, **settings})  # unknown keys / bad values fail here

@@ -9,6 +9,7 @@ the reward model's state in ``extra["reward_model"]``) that ``demokit eval`` and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -82,7 +83,7 @@ SET_HELP = ("a setting over the defaults (repeatable): rl.KEY=VALUE for the lear
             "stop_value=VALUE; VALUE as JSON or text")
 
 
-def irl_settings(pairs: Any) -> dict[str, Any]:
+def irl_settings(pairs: Iterable[str]) -> dict[str, Any]:
     """``--set`` pairs as IRLConfig keys; a key with its own option, the reward model's ``type``, or a bare key
     that is not IRLConfig's (with the ``rl.`` / ``reward_model.`` form to use) is a ConfigError."""
     import dataclasses
