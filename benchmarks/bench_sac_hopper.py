@@ -20,6 +20,9 @@ R times demokit's wall time (R = 2: enough to decide the <= 0.5x goal). A stoppe
 reported as "not reached" with its env steps and best quick check so far (SB3 logs every check
 to stderr; demokit's run has no per-check log, only the result).
 
+``--set KEY=VALUE`` (repeatable) runs demokit with that SAC setting over its tuned row (``train-expert
+--set``), e.g. to measure a candidate row against SB3's rl-zoo settings before adopting it.
+
     .venv/bin/python benchmarks/bench_sac_hopper.py --seeds 0 --max-wall 6600 --stop-ratio 2 --log-dir DIR
 """
 
@@ -75,12 +78,14 @@ print(json.dumps({"mean_return": float(np.mean(final)), "env_steps": int(model.n
 """
 
 
-def run_seed(seed: int, max_wall: float, log_dir: Path, stop_ratio: float | None = None) -> dict[str, dict]:
+def run_seed(seed: int, max_wall: float, log_dir: Path, stop_ratio: float | None = None,
+             settings: tuple[str, ...] = ()) -> dict[str, dict]:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         cmds = {
             "demokit": [*demokit_cmd(), "train-expert", "--env", "Hopper-v5", "--algo", "sac", "--seed", str(seed),
-                        "--device", "cpu", "--out", str(Path(tmp) / "hopper.pt"), "--json"],
+                        "--device", "cpu", "--out", str(Path(tmp) / "hopper.pt"), "--json",
+                        *(arg for pair in settings for arg in ("--set", pair))],
             "sb3": [sys.executable, "-c", SB3_SCRIPT, str(seed), str(GOAL)],
         }
         logs = {name: log_dir / f"{name}-seed{seed}.log" for name in cmds}
@@ -108,15 +113,20 @@ def main() -> None:
                     help="stop SB3 after this many times demokit's wall time once demokit reached the goal")
     ap.add_argument("--log-dir", type=Path, default=None, help="keep the processes' stderr here (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=None, help="write every seed's results here")
+    ap.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                    help="a SAC setting over demokit's tuned row (passed to train-expert --set; repeatable), "
+                         "e.g. --set 'hidden_sizes=[128,128]'")
     args = ap.parse_args()
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="bench-sac-hopper-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     all_results = {}
     for seed in args.seeds:
-        all_results[seed] = run_seed(seed, args.max_wall, log_dir, args.stop_ratio)
+        all_results[seed] = run_seed(seed, args.max_wall, log_dir, args.stop_ratio, tuple(args.settings))
         if args.json:
             args.json.write_text(json.dumps(all_results, indent=1))
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.settings:
+        print(f"demokit settings over the tuned row: {' '.join(args.settings)}")
     print("| seed | system | reached 3000 | env steps | wall s | CPU s | return (50 eps) or best quick check |")
     print("|---|---|---|---|---|---|---|")
     for seed, res in all_results.items():

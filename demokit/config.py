@@ -72,7 +72,8 @@ def _coerce(name: str, value: Any, annotation: Any, cls_name: str) -> Any:
         if isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{cls_name}.{name} must be a sequence, got {value!r}")
+            raise ConfigError(f"{cls_name}.{name} must be a sequence, got {value!r} (a list such as [{value!r}] "
+                              f"or {value!r},{value!r}: one item per entry)")
         elem = args[0] if args else Any
         return tuple(_coerce(name, v, elem, cls_name) for v in value)
     if annotation is float:

@@ -24,6 +24,12 @@ def test_from_mapping_coerces_and_keeps_defaults():
     assert from_mapping(Cfg, hidden_sizes="8,4").hidden_sizes == (8, 4)
 
 
+def test_a_number_for_a_sequence_is_refused_with_the_spelling():
+    # 256 could mean one layer or 256x256: refused (not guessed), naming the forms that work
+    with pytest.raises(ConfigError, match=r"hidden_sizes must be a sequence, got 256 \(a list such as \[256\] or 256,256"):
+        from_mapping(Cfg, {"hidden_sizes": 256})
+
+
 def test_none_overrides_are_ignored_and_instance_accepted():
     base = Cfg(epochs=3)
     assert from_mapping(Cfg, base, epochs=None, lr=0.5) == Cfg(epochs=3, lr=0.5)
