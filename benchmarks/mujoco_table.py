@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         refs[env_id] = reference_returns(env_id, source, args.cache, args.episodes)
         expert = expert_path(env_id, args.experts)
         for method in methods:
-            if method == "dagger" and not expert.exists():
+            if method == "dagger" and not expert.exists() and not args.table_only:
                 print(f"{env_id}: DAgger skipped: no expert {expert} (the oracle; copy or link the SAC expert "
                       f"there, or pass --experts DIR)", file=sys.stderr)
                 continue
@@ -432,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
           f"deterministic episodes per policy; expert = the reference dataset's mean return. Gymnasium MuJoCo v5 "
           f"here; the GAIL paper used the 2016 v1 envs, imitation the seals variants (env versions differ).\n")
     print(text)
+    if "| - |" in text:
+        print(f"\n-: no cell record under {args.cache / 'cells'} (records are committed since session 18; "
+              f"docs/benchmarks.md, 'The MuJoCo table', holds the figures of earlier sessions' cells)")
     if args.markdown:
         args.markdown.write_text(text + "\n")
     return 0
