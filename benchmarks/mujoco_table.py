@@ -24,7 +24,10 @@ Cache: one JSON per cell under ``benchmarks/results/mujoco/cells/`` (policies an
 datasets beside it). A re-run trains only missing cells and cells whose settings changed (the
 method's resolved defaults, the reference dataset's content, the expert's content, the GAIL budget),
 and re-evaluates cells evaluated on another number of episodes; ``--fresh`` retrains the selected
-cells. Every cell is written as soon as it is done (atomically), so a stopped run loses one cell at most.
+cells. Every cell is written as soon as it is done (atomically), so a stopped run loses one cell at most;
+a GAIL-SAC cell (about an hour of a core) also saves its whole training state every ``STATE_EVERY`` env
+steps under ``<cache>/partial/`` and, run again with the same settings, goes on from there (its record
+counts the wall time of every segment and says how many there were).
 An env whose reference dataset does not exist yet (Walker2d-v5 until
 ``scripts/make_mujoco_experts.sh`` writes it) is skipped with a message; so are DAgger cells without
 the env's expert checkpoint.
@@ -87,6 +90,10 @@ def short_sha(path: Path) -> str:
     from demokit.policies import file_sha256
 
     return file_sha256(path)[:12]
+
+
+#: env steps between a GAIL-SAC cell's saved training states (~2-3 min of a core on Hopper; one save ~1 s)
+STATE_EVERY = 25_000
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -200,11 +207,14 @@ def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False) -> dic
 # -- training and evaluation ----------------------------------------------------------------
 
 def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Path | None, gail_steps: int | None,
-          out: Path, log: Path | None = None) -> dict[str, Any]:
+          out: Path, log: Path | None = None, resume: tuple[Path, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train one cell's policy into ``out``; its env steps and wall time. ``log``: GAIL's quick evaluations
     (env steps, deterministic return, the latest training episode's env return, the discriminator's statistics,
-    wall seconds) appended to that file as JSON lines."""
+    wall seconds) appended to that file as JSON lines. ``resume``: (training-state path, the cell's settings):
+    GAIL-SAC saves its state there every STATE_EVERY env steps and continues from a state saved with the
+    same settings."""
     t0 = time.perf_counter()
+    before, segments = 0.0, 1
     if method == "bc":
         from demokit.il import train_bc
 
@@ -223,11 +233,60 @@ def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Pa
         from demokit.pipelines.reward_model import run_irl
 
         budget = {"total_timesteps": gail_steps} if gail_steps is not None else {}
+        progress = None if log is None else _eval_logger(log, cell_name(env_id, method, k, seed), t0)
+        state: dict[str, Any] = {}
+        if resume is not None:
+            path, want = resume
+            before, segments = resume_point(path, want)
+            progress = _state_notes(progress, path, want, t0, before, segments)
+            state = {"state_path": path, "state_every": STATE_EVERY}
         res_g = run_irl({"expert_data_path": str(data), "device": "cpu", **budget}, seed,
-                        algo=method.removeprefix("gail-"), out=out, force=True,
-                        progress=None if log is None else _eval_logger(log, cell_name(env_id, method, k, seed), t0))
+                        algo=method.removeprefix("gail-"), out=out, force=True, progress=progress, **state)
         info = {"env_steps": int(res_g.env_steps), "converged": res_g.converged, "algo": res_g.algo}
-    return {**info, "wall_s": round(time.perf_counter() - t0, 1)}
+        if segments > 1:
+            info["segments"] = segments
+    return {**info, "wall_s": round(before + time.perf_counter() - t0, 1)}
+
+
+def resume_point(state: Path, want: dict[str, Any]) -> tuple[float, int]:
+    """(wall s already spent, this segment's number) for a cell's saved training state: (0, 1) without one;
+    a state saved with other settings (its note beside it says which) is deleted and the cell starts over."""
+    note = state.with_suffix(".json")
+    if not state.exists():
+        note.unlink(missing_ok=True)
+        return 0.0, 1
+    try:
+        saved = json.loads(note.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    if saved.get("settings") != json.loads(json.dumps(want)):
+        print(f"{state.name}: saved with other settings (or without its note): starting the cell over",
+              file=sys.stderr, flush=True)
+        state.unlink()
+        note.unlink(missing_ok=True)
+        return 0.0, 1
+    print(f"{state.name}: continuing from {saved['env_steps']:,} env steps ({saved['wall_s']:.0f} s so far)",
+          file=sys.stderr, flush=True)
+    return float(saved["wall_s"]), int(saved.get("segments", 1)) + 1
+
+
+def _state_notes(progress: Callable[[dict[str, float]], None] | None, state: Path, want: dict[str, Any], t0: float,
+                 before: float, segments: int) -> Callable[[dict[str, float]], None]:
+    """``progress`` plus a note beside the training state (settings, env steps, wall s so far) whenever
+    run_irl has just saved it (its modification time changed; run_irl saves before it reports)."""
+    seen = [state.stat().st_mtime_ns if state.exists() else None]
+
+    def notes(info: dict[str, float]) -> None:
+        mtime = state.stat().st_mtime_ns if state.exists() else None
+        if mtime is not None and mtime != seen[0]:
+            seen[0] = mtime
+            write_json(state.with_suffix(".json"), {"settings": want, "env_steps": int(info["env_steps"]),
+                                                    "segments": segments,
+                                                    "wall_s": round(before + time.perf_counter() - t0, 1)})
+        if progress is not None:
+            progress(info)
+
+    return notes
 
 
 def _eval_logger(log: Path, name: str, t0: float) -> Callable[[dict[str, float]], None]:
@@ -305,10 +364,18 @@ def run_cell(env_id: str, method: str, k: int, seed: int, *, source: Path, exper
         data = subset(env_id, k, source, cache)
         policy = cache / "policies" / f"{name}.pt"
         policy.parent.mkdir(parents=True, exist_ok=True)
+        state = cache / "partial" / f"{name}.state.pt"  # GAIL-SAC's saved training state (see train)
+        if fresh:
+            state.unlink(missing_ok=True)
+        resume = {"resume": (state, want)} if method == "gail-sac" else {}
+        if resume:
+            state.parent.mkdir(parents=True, exist_ok=True)
         cell = {"env_id": env_id, "method": method, "k": k, "seed": seed, "settings": want, "policy": str(policy),
                 "train": trainer(method, env_id, k, seed, data=data, expert=expert, gail_steps=gail_steps,
-                                 out=policy)}
+                                 out=policy, **resume)}
         write_json(path, cell)  # trained: kept even if the evaluation is stopped
+        state.unlink(missing_ok=True)
+        state.with_suffix(".json").unlink(missing_ok=True)
         done = "trained"
     if cell.get("eval", {}).get("episodes") != episodes:
         cell = {**cell, "eval": evaluator(cell["policy"], env_id, seed, episodes)}

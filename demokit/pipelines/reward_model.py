@@ -250,7 +250,8 @@ def irl_rl_config(spec: LearnerSpec, env_id: str, cfg: IRLConfig, *, seed: int) 
 def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int = 0, *, algo: str | None = None,
             off_policy: bool | None = None, cooptrain_reward: bool = True, pretrain_reward: bool = False,
             max_env_step: int | None = None, progress: ProgressFn | None = None, tb_logger: Any = None,
-            out: str | os.PathLike[str] | None = None, force: bool = False) -> IRLResult:
+            out: str | os.PathLike[str] | None = None, force: bool = False,
+            state_path: str | os.PathLike[str] | None = None, state_every: int = 50_000) -> IRLResult:
     """Inverse RL with the configured reward model and learner (see the two serial pipelines).
 
     ``algo``: the learner (default: the config's, else :func:`default_learner`);
@@ -261,6 +262,11 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     ``max_env_step``: DI-engine's name of the budget (``total_timesteps``); ``out``: the checkpoint
     to write, refused before any work when it is the expert data, a special or read-only file, or a
     file of another kind (a dataset, a file demokit did not write) unless ``force`` (the CLI's rules).
+    ``state_path``: a long run that survives being stopped (learners with a training state, e.g. SAC,
+    and reward models with one, e.g. GAIL): the whole training state is written there (atomically)
+    every ``state_every`` env steps, and a run started with an existing ``state_path`` continues from
+    it (the same settings: refused otherwise; the envs start fresh episodes). The file is left in
+    place when the run ends (delete it, or a later run with it continues from it).
     """
     start = time.perf_counter()
     cfg = irl_config(config)
@@ -270,11 +276,17 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
                               f"give one")
         cfg = from_mapping(IRLConfig, cfg, total_timesteps=max_env_step)
     check_output_path(out, kind="checkpoint", inputs=[cfg.expert_path], force=force)  # the CLI's rules
+    if state_path is not None:  # read when it exists, then rewritten: never the expert data or the checkpoint
+        check_output_path(state_path, inputs=[cfg.expert_path, out], what="state_path")
+        if int(state_every) < 1:
+            raise ConfigError(f"state_every must be >= 1 env step, got {state_every}")
     dataset, env_id = expert_dataset_and_env(cfg)
     spec = resolve_learner(cfg, dataset, env_id, algo=algo, off_policy=off_policy)
     rl_config = irl_rl_config(spec, env_id, cfg, seed=seed)
     rm_config = cfg.reward_model_config()
     model = reward_model_class(rm_config["type"])
+    if state_path is not None:
+        check_resumable(spec, model)
     rm_config = {**irl_defaults(model, env_id, spec.name, "reward_model"), **rm_config}
     if "gamma" in model.needs:  # e.g. GAIL's absorbing state's value uses the learner's discount
         rm_config = {"gamma": float(rl_config.gamma), **rm_config}
@@ -282,9 +294,13 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     reward_model = create_reward_model(rm_config, cfg.device, tb_logger, **offered)
     if pretrain_reward:
         reward_model.train()
-    holder: dict[str, Any] = {}
+    holder: dict[str, Any] = {"saved_at": 0}
 
     def report(info: dict[str, float]) -> None:
+        trainer = holder.get("trainer")
+        if state_path is not None and trainer is not None and trainer.env_steps - holder["saved_at"] >= state_every:
+            trainer.save_training_state(state_path)
+            holder["saved_at"] = trainer.env_steps
         if progress is not None:
             trainer = holder.get("trainer")
             stats = {f"reward_model/{k}": v for k, v in (trainer.reward_stats if trainer else {}).items()}
@@ -293,8 +309,12 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     trainer = spec.trainer(rl_config, progress=report, tb_writer=tb_logger, reward_model=reward_model,
                            cooptrain_reward=cooptrain_reward)
     trainer.checkpoint_notes = {"irl": to_dict(cfg)}
-    holder["trainer"] = trainer
     try:
+        if state_path is not None:
+            if os.path.exists(state_path):
+                trainer.load_training_state(state_path)
+            holder["saved_at"] = trainer.env_steps
+        holder["trainer"] = trainer
         result = trainer.learn(out=out, stop_at_goal=cfg.stop_at_threshold)
     finally:
         trainer.close()
@@ -303,6 +323,18 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
                      env_steps=int(result.env_steps), wall_s=time.perf_counter() - start,
                      rounds=trainer.reward_rounds, algo=trainer.run_name, env_id=env_id,
                      checkpoint=result.checkpoint, reward_model=reward_model)
+
+
+def check_resumable(spec: LearnerSpec, model: type[BaseRewardModel]) -> None:
+    """ConfigError unless the learner and the reward model can save their training state and continue from it
+    (run_irl's ``state_path``): SAC with GAIL or SQIL, say; checked before anything trains."""
+    if not hasattr(spec.trainer, "save_training_state"):
+        resumable = [n for n in learner_names() if hasattr(get_learner(n).trainer, "save_training_state")]
+        raise ConfigError(f"a training state to continue from: the {spec.name} learner has none (learners with one: "
+                          f"{', '.join(resumable)})")
+    if model.training_state is BaseRewardModel.training_state:
+        raise ConfigError(f"a training state to continue from: the {model.name or model.__name__} reward model has "
+                          f"none (training_state / load_training_state)")
 
 
 def irl_config(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any]) -> IRLConfig:

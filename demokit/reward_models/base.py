@@ -55,7 +55,9 @@ class BaseRewardModel(ABC):
     :func:`demokit.reward_models.create_reward_model`) and registered with
     ``@register_reward_model("name")``. ``load_expert_data``, ``state_dict`` and
     ``load_state_dict`` have working defaults (nothing to load; the weights of every
-    ``torch.nn.Module`` attribute), so a model written to the seed's contract runs.
+    ``torch.nn.Module`` attribute), so a model written to the seed's contract runs;
+    ``training_state`` / ``load_training_state`` (continuing an interrupted run) only where a model
+    implements them (GAIL, SQIL).
 
     Class attributes a model may declare (the pipelines read them; they never branch on a
     model's type):
@@ -121,6 +123,18 @@ class BaseRewardModel(ABC):
         for attr, module in modules.items():
             prefix = f"{attr}."
             module.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything needed to CONTINUE training it (a learner's ``save_training_state`` includes it):
+        :meth:`state_dict` plus optimiser states, random streams and the collected data; tensors and
+        plain containers only (loaded with ``weights_only=True``). Default: none (a UserError naming the
+        model): only models that implement it can be resumed."""
+        raise UserError(f"the {self.name or type(self).__name__} reward model has no resumable training state "
+                        f"(training_state / load_training_state): its run cannot be saved and continued")
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`training_state` (default: a UserError, as there)."""
+        self.training_state()
 
     @classmethod
     def parse_config(cls, config: Any) -> Any:

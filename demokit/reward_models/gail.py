@@ -43,6 +43,7 @@ concatenated once per round.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ from gymnasium import spaces
 from torch import nn
 
 from demokit.devices import resolve_device
-from demokit.config import from_mapping, option
+from demokit.config import from_mapping, option, to_dict
 from demokit.data.checks import check_values
 from demokit.data.dataset import DemoDataset, load_dataset
 from demokit.data.episode import obs_index
@@ -716,6 +717,40 @@ class GailRewardModel(BaseRewardModel):
                       "reward_scale": torch.tensor(float(self.reward_scale)),
                       "train_iter": torch.tensor(int(self.train_iter))})
         return state
+
+    def _resume_key(self) -> dict[str, Any]:
+        """What a resumed run must share with the saved one: the config (the expert data's path aside:
+        a moved file is the same data) and the expert data's size."""
+        cfg = {k: v for k, v in to_dict(self.cfg).items() if k != "expert_data_path"}
+        return json.loads(json.dumps({"config": cfg, "expert_rows": int(self.expert_x.shape[0])}))
+
+    def training_state(self) -> dict[str, Any]:
+        """:meth:`state_dict` plus the optimiser's moments, the batch generator's state and the policy
+        rows collected so far (the off-policy window): a run continued from it trains the same
+        discriminator updates as the original on the same data."""
+        rows = self._policy_rows.rows().detach().cpu().clone() if len(self._policy_rows) else None
+        return {"model": self.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self._generator.get_state().clone(), "last_stats": json.dumps(self.last_stats),
+                "policy_rows": torch.empty(0) if rows is None else rows, "resume_key": json.dumps(self._resume_key())}
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        saved = json.loads(state["resume_key"])
+        ours = self._resume_key()
+        if saved != ours:
+            diff = sorted(k for k in set(saved["config"]) | set(ours["config"])
+                          if saved["config"].get(k) != ours["config"].get(k))
+            what = (f"{diff[0]}={saved['config'].get(diff[0])!r}, this run has {ours['config'].get(diff[0])!r}"
+                    if diff else f"{saved['expert_rows']} expert transitions, this run has {ours['expert_rows']}")
+            raise UserError(f"the saved GAIL state was trained with {what}: resume with the same reward model "
+                            f"settings and expert data")
+        self.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._generator.set_state(state["generator"].to(torch.uint8).cpu())
+        self.last_stats = dict(json.loads(state.get("last_stats", "{}")))
+        self._policy_rows.clear()
+        rows = state["policy_rows"]
+        if rows.numel():
+            self._policy_rows.append(rows.to(self.device))
 
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         prefix = "discriminator."

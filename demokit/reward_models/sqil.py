@@ -119,6 +119,13 @@ class SqilRewardModel(BaseRewardModel):
         """The expert-sampling generator's state (so a resumed run draws the same batches)."""
         return {"generator": self._generator.get_state().clone()}
 
+    def training_state(self) -> dict[str, Any]:
+        """The same as :meth:`state_dict` (SQIL learns nothing; its expert sampling is its only state)."""
+        return self.state_dict()
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        self.load_state_dict(state)
+
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         if "generator" in state:
             self._generator.set_state(state["generator"].to(torch.uint8).cpu())

@@ -430,11 +430,14 @@ class SACTrainer(BaseTrainer):
     def save_training_state(self, path: str | os.PathLike[str]) -> None:
         """Write everything needed to CONTINUE training (atomically): the config, the actor, the
         critics and their targets, log alpha, the three optimisers' states, the replay buffer's
-        contents, the counters and every random generator's state. (To ACT, the ordinary
-        checkpoint of :meth:`save` suffices.) Not saved: the envs' in-progress episodes (a
-        resumed run starts fresh episodes) and a reward model (plain SAC only)."""
+        contents, the counters and every random generator's state, and with a reward model (e.g.
+        GAIL-SAC) the model's own training state (``reward_model.training_state()``: refused for a
+        model without one). (To ACT, the ordinary checkpoint of :meth:`save` suffices.) Not saved:
+        the envs' in-progress episodes (a resumed run starts fresh episodes)."""
+        reward_model = None
         if self.reward_model is not None:
-            raise UserError("save_training_state resumes plain SAC; a reward model's state is not included")
+            reward_model = {"type": type(self.reward_model).__name__, "rounds": int(self.reward_rounds),
+                            "state": self.reward_model.training_state()}
         r = self.replay
         n = r.size
         payload = {
@@ -454,6 +457,8 @@ class SACTrainer(BaseTrainer):
             "generators": {"sampling": self.generator.get_state(),
                            "policy": self.policy._generator.get_state() if self.policy._generator else torch.empty(0)},
         }
+        if reward_model is not None:
+            payload["reward_model"] = reward_model
         if self._best is not None:
             payload["best"] = {"mean": torch.tensor(self._best[0], dtype=torch.float64),
                                "state": {k: v.detach().cpu() for k, v in self._best[1].items()}}
@@ -484,10 +489,18 @@ class SACTrainer(BaseTrainer):
             k = differ[0]
             raise UserError(f"{path} was trained with {k}={saved.get(k)!r}, this run has {k}={ours.get(k)!r}: "
                             f"resume with the same settings (only {', '.join(sorted(RESUMABLE_CHANGES))} may change)")
+        saved_model = payload.get("reward_model")
+        ours_model = None if self.reward_model is None else type(self.reward_model).__name__
+        if (saved_model and saved_model["type"]) != ours_model:
+            raise UserError(f"{path} was trained with reward model {saved_model and saved_model['type']}, this run "
+                            f"has {ours_model}: resume with the same reward model")
         rep = payload["replay"]
         n = int(rep["size"])
         if n > self.replay.capacity:
             raise UserError(f"{path} holds {n} replay transitions, more than this run's buffer_size")
+        if saved_model is not None:  # first: it refuses other reward-model settings before anything is loaded
+            self.reward_model.load_training_state(saved_model["state"])
+            self.reward_rounds = int(saved_model["rounds"])
         self.policy.load_state_dict(payload["policy"])
         self.critic.load_state_dict(payload["critic"])
         self.critic_target.load_state_dict(payload["critic_target"])

@@ -176,3 +176,32 @@ def test_gail_curve_log_writes_each_new_quick_evaluation_once(tmp_path):
     assert [(r["env_steps"], r["eval_return"], r["d_expert"]) for r in rows] == [(20_480, 300.0, 0.75),
                                                                                 (40_960, 512.5, 0.75)]
     assert all(r["cell"] == "Hopper-v5-gail-ppo-k4-s0" for r in rows)
+
+
+def test_gail_sac_resume_point_continues_only_a_state_of_the_same_settings(tmp_path):
+    state, want = tmp_path / "partial" / "Hopper-v5-gail-sac-k4-s0.state.pt", {"method": "gail-sac", "data": "abc"}
+    note = state.with_suffix(".json")
+    state.parent.mkdir()
+    assert table.resume_point(state, want) == (0.0, 1)  # nothing saved: a fresh start
+    state.write_bytes(b"state")
+    table.write_json(note, {"settings": want, "env_steps": 50_000, "segments": 1, "wall_s": 300.5})
+    assert table.resume_point(state, want) == (300.5, 2) and state.exists()
+    assert table.resume_point(state, {**want, "data": "def"}) == (0.0, 1)  # other settings: started over
+    assert not state.exists() and not note.exists()
+
+
+def test_gail_sac_state_notes_follow_each_save(tmp_path):
+    """The note beside a training state is written right after run_irl saved it (and only then), with the wall
+    time of the earlier segments added; the progress function given still sees every report."""
+    state, want = tmp_path / "x.state.pt", {"method": "gail-sac"}
+    seen: list[int] = []
+    notes = table._state_notes(lambda info: seen.append(int(info["env_steps"])), state, want, t0=0.0, before=100.0,
+                               segments=2)
+    notes({"env_steps": 250})
+    assert not state.with_suffix(".json").exists()
+    state.write_bytes(b"saved at 500")
+    notes({"env_steps": 500})
+    note = json.loads(state.with_suffix(".json").read_text())
+    assert (note["env_steps"], note["segments"], note["settings"]) == (500, 2, want) and note["wall_s"] > 100.0
+    notes({"env_steps": 750})  # not saved again: the note still says 500
+    assert json.loads(state.with_suffix(".json").read_text())["env_steps"] == 500 and seen == [250, 500, 750]

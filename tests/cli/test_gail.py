@@ -120,3 +120,42 @@ def test_gail_bad_set_exit_2_and_write_nothing(expert: str, capsys: pytest.Captu
     rc = main(["gail", "--expert", expert, "--set", pair])
     assert rc == 2 and match in _one_error_line(capsys.readouterr().err)
     assert not Path("policies").exists() and not Path("runs").exists()
+
+
+PENDULUM = str(Path(__file__).resolve().parents[2] / "datasets" / "pendulum-v1-expert.h5")
+SMALL_SAC = ["--set", "rl.learning_starts=100", "--set", "rl.hidden_sizes=[16,16]", "--set", "rl.batch_size=16",
+             "--set", "rl.final_eval_episodes=1", "--set", "stop_value=1e9"]
+
+
+def test_gail_state_saves_and_continues(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--state: GAIL-SAC writes its training state every --state-every env steps; the same command with a
+    larger budget goes on from it."""
+    state, out = tmp_path / "gail.state.pt", tmp_path / "gail.pt"
+    base = ["gail", "--expert", PENDULUM, "--algo", "sac", "--device", "cpu", "--out", str(out), "--state",
+            str(state), "--state-every", "250", "--json", *SMALL_SAC]
+    assert main([*base, "--timesteps", "500"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert state.is_file()
+    assert main([*base, "--timesteps", "750", "--overwrite"]) == 0
+    run_dir = Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"])
+    steps = [json.loads(line)["env_steps"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps[0] == 750 and load_checkpoint(out).training["env_steps"] == 750  # one iteration after 500
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--algo", "ppo"], "the ppo learner has none"),
+    (["--algo", "sac", "--state", PENDULUM], "is the input"),
+])
+def test_gail_state_refusals_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      args: list[str], match: str) -> None:
+    state = tmp_path / "s.pt"
+    rc = main(["gail", "--expert", PENDULUM, "--device", "cpu", "--state", str(state), *args])
+    assert rc == 2 and match in _one_error_line(capsys.readouterr().err)
+    assert not state.exists() and not Path("policies").exists() and not Path("runs").exists()
+
+
+def test_irl_state_refuses_a_reward_model_without_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["irl", "--reward-model", "airl", "--expert", PENDULUM, "--algo", "sac", "--device", "cpu",
+               "--state", str(tmp_path / "s.pt")])
+    assert rc == 2 and "the airl reward model has none" in _one_error_line(capsys.readouterr().err)
+    assert not Path("runs").exists()

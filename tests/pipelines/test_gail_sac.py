@@ -101,3 +101,119 @@ def test_gail_mujoco_defaults_resolve_per_env_and_yield_to_the_user() -> None:
     assert irl_defaults(GailRewardModel, "Pendulum-v1", "sac", "reward_model") == {"policy_window": 1_000,
                                                                                    "update_per_collect": 1}
     assert irl_defaults(GailRewardModel, "CartPole-v1", "ppo", "reward_model") == {}
+
+
+PENDULUM_DATA = Path(__file__).resolve().parents[2] / "datasets" / "pendulum-v1-expert.h5"
+
+
+def _gail_sac(**gail: object) -> SACTrainer:
+    model = GailRewardModel({"expert_data_path": str(PENDULUM_DATA), "policy_window": 50, "batch_size": 16,
+                             "grad_penalty": 1.0, **gail}, "cpu", seed=4)
+    cfg = tuned_config("sac", "Pendulum-v1", seed=3, device="cpu", learning_starts=30, hidden_sizes=(16, 16),
+                       batch_size=16)
+    return SACTrainer(cfg, reward_model=model)
+
+
+def _irl_round(trainer: SACTrainer, gradient_steps: int, *, collect: bool = True) -> None:
+    """One off-policy IRL round of the trainer's loop: collect, hand to GAIL, fit it, relabelled SAC steps."""
+    if collect:
+        new = trainer.collect(1)
+        trainer.observe_transitions(lambda: trainer.replay_batch(new, new["env_action"]))
+    trainer.fit_reward_model()
+    trainer.train_steps(gradient_steps, trainer._relabel)
+
+
+def _weights(trainer: SACTrainer) -> dict[str, torch.Tensor]:
+    rm = trainer.reward_model
+    out = {f"actor.{k}": v for k, v in trainer.policy.state_dict().items()}
+    out.update({f"critic.{k}": v for k, v in trainer.critic.state_dict().items()})
+    out.update({f"d.{k}": v for k, v in rm.discriminator.state_dict().items()})
+    out.update({f"d_adam.{i}": v for i, v in enumerate(rm.optimizer.state_dict()["exp_avg_sqs"])})
+    out["policy_rows"] = rm._policy_features().clone()
+    return out
+
+
+def test_gail_sac_training_state_continues_the_same_run(tmp_path: Path) -> None:
+    """save_training_state with GAIL carries the discriminator, its Adam moments, its batch generator and its
+    window of policy rows: a resumed trainer takes the same discriminator and SAC steps as the original."""
+    a, b = _gail_sac(), _gail_sac()
+    try:
+        a.collect(30)
+        for _ in range(20):
+            _irl_round(a, 1)
+        a.save_training_state(tmp_path / "state.pt")
+        b.load_training_state(tmp_path / "state.pt")
+        assert (b.env_steps, b.reward_rounds, b.reward_model.num_policy_transitions) == (50, 20, 20)
+        for trainer in (a, b):
+            for _ in range(3):
+                _irl_round(trainer, 2, collect=False)  # the same replay and window: the same steps
+        wa, wb = _weights(a), _weights(b)
+        assert wa.keys() == wb.keys()
+        for k in wa:
+            torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_gail_sac_training_state_refuses_other_settings(tmp_path: Path) -> None:
+    from demokit.errors import UserError
+
+    a, other, plain = _gail_sac(), _gail_sac(grad_penalty=0.5), SACTrainer(
+        tuned_config("sac", "Pendulum-v1", seed=3, device="cpu", learning_starts=30, hidden_sizes=(16, 16),
+                     batch_size=16))
+    try:
+        a.collect(31)
+        _irl_round(a, 1)
+        a.save_training_state(tmp_path / "state.pt")
+        with pytest.raises(UserError, match="grad_penalty=1.0"):
+            other.load_training_state(tmp_path / "state.pt")
+        with pytest.raises(UserError, match="reward model GailRewardModel, this run has None"):
+            plain.load_training_state(tmp_path / "state.pt")
+        plain.save_training_state(tmp_path / "plain.pt")
+        with pytest.raises(UserError, match="reward model None, this run has GailRewardModel"):
+            a.load_training_state(tmp_path / "plain.pt")
+    finally:
+        for t in (a, other, plain):
+            t.close()
+
+
+def test_run_irl_with_a_state_path_continues_a_stopped_run(tmp_path: Path) -> None:
+    """run_irl(state_path=...) writes the training state every state_every env steps; a later run given the
+    same file goes on from there (a larger budget may be given), and one with other settings is refused."""
+    from demokit.errors import UserError
+    from demokit.pipelines.reward_model import run_irl
+
+    state = tmp_path / "gail-sac.state.pt"
+    base = {"expert_data_path": str(PENDULUM_DATA), "device": "cpu", "stop_at_threshold": False,
+            "rl": {"learning_starts": 100, "hidden_sizes": [16, 16], "batch_size": 16, "eval_every": 250,
+                   "eval_episodes": 1, "final_eval_episodes": 1}}
+    first = run_irl({**base, "total_timesteps": 500}, 0, algo="sac", state_path=state, state_every=250)
+    assert first.env_steps == 500 and state.is_file()
+    seen: list[int] = []
+    second = run_irl({**base, "total_timesteps": 750}, 0, algo="sac", state_path=state, state_every=250,
+                     progress=lambda info: seen.append(int(info["env_steps"])))
+    assert second.env_steps == 750 and seen[0] == 750  # one more iteration of 250 steps after the saved 500
+    with pytest.raises(UserError, match="grad_penalty"):
+        run_irl({**base, "total_timesteps": 1000, "reward_model": {"grad_penalty": 3.0}}, 0, algo="sac",
+                state_path=state)
+    with pytest.raises(ConfigError, match="the ppo learner has none \\(learners with one: sac\\)"):
+        run_irl({**base, "rl": {}, "total_timesteps": 1000}, 0, algo="ppo", state_path=tmp_path / "ppo.state.pt")
+    with pytest.raises(UserError, match="is the input"):
+        run_irl({**base, "total_timesteps": 1000}, 0, algo="sac", state_path=PENDULUM_DATA)
+
+
+def test_sqil_sac_state_path_continues(tmp_path: Path) -> None:
+    """SQIL's training state (its expert-sampling generator) rides along with SAC's."""
+    from demokit.pipelines.reward_model import run_irl
+
+    state = tmp_path / "sqil.state.pt"
+    base = {"expert_data_path": str(PENDULUM_DATA), "device": "cpu", "stop_at_threshold": False,
+            "reward_model": {"type": "sqil"},
+            "rl": {"learning_starts": 100, "hidden_sizes": [16, 16], "batch_size": 16, "eval_every": 250,
+                   "eval_episodes": 1, "final_eval_episodes": 1}}
+    run_irl({**base, "total_timesteps": 250}, 0, algo="sac", state_path=state, state_every=250)
+    seen: list[int] = []
+    result = run_irl({**base, "total_timesteps": 500}, 0, algo="sac", state_path=state, state_every=250,
+                     progress=lambda info: seen.append(int(info["env_steps"])))
+    assert result.algo == "sqil-sac" and result.env_steps == 500 and seen[0] == 500

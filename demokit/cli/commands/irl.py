@@ -27,15 +27,18 @@ def default_irl_out(dataset_path: str, reward_model: str, algo: str) -> Path:
 def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | None, algo: str | None,
                     timesteps: int | None, seed: int, device: str | None, out: Path | None, tensorboard: str | None,
                     force: bool, run_dir: str | None, run_name: str | None, overwrite: bool, json_out: bool,
-                    settings: list[str] | None = None) -> None:
+                    settings: list[str] | None = None, state: Path | None = None,
+                    state_every: int = 50_000) -> None:
     """Check everything, train ``reward_model`` + the learner, write the checkpoint and the run folder, print.
-    ``settings``: the ``--set`` pairs (``rl.KEY=VALUE``, ``reward_model.KEY=VALUE``, top-level IRLConfig keys)."""
+    ``settings``: the ``--set`` pairs (``rl.KEY=VALUE``, ``reward_model.KEY=VALUE``, top-level IRLConfig keys);
+    ``state``: the training state to save every ``state_every`` env steps and to continue from when it exists."""
     from demokit.cli.output import LazyProgress, emit_json, out_console
     from demokit.config import from_mapping, to_dict
     from demokit.devices import resolve_device
     from demokit.envs import reward_threshold
     from demokit.paths import check_output_path
-    from demokit.pipelines.reward_model import IRLConfig, expert_dataset_and_env, resolve_learner, run_irl
+    from demokit.pipelines.reward_model import (IRLConfig, check_resumable, expert_dataset_and_env, resolve_learner,
+                                                run_irl)
     from demokit.progress import training_progress_text
     from demokit.reward_models import reward_model_class
     from demokit.runs import RunFolder, final_row
@@ -47,9 +50,13 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
                        env_id=env, algo=algo, total_timesteps=timesteps, device=device)  # an unknown --algo lists the learners
     resolve_device(cfg.device)
     dataset, env_id = expert_dataset_and_env(cfg)  # a bad dataset or mismatched spaces: error before training
-    name = resolve_learner(cfg, dataset, env_id).name  # a learner that does not fit: error before training
+    spec = resolve_learner(cfg, dataset, env_id)  # a learner that does not fit: error before training
+    name = spec.name
     target = str(out if out is not None else default_irl_out(expert, reward_model, name))
     target = str(check_output_path(target, kind="checkpoint", inputs=[expert], force=force))
+    if state is not None:  # checked here too, so that a refusal writes no run folder
+        check_resumable(spec, reward_model_class(reward_model))
+        check_output_path(state, inputs=[expert, target], what="--state")
     returns = dataset.episode_returns
     run = RunFolder(command, env_id, config={**to_dict(cfg), "seed": seed, "out": target}, run_dir=run_dir,
                     name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
@@ -62,7 +69,8 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
                         info=training_progress_text(info, return_label="env return"))
 
     with run, LazyProgress(f"{reward_model}-{name} {env_id}") as progress:
-        result = run_irl(cfg, seed, algo=name, tb_logger=run, out=target, force=force, progress=report)
+        resume = {} if state is None else {"state_path": state, "state_every": state_every}
+        result = run_irl(cfg, seed, algo=name, tb_logger=run, out=target, force=force, progress=report, **resume)
         figures = {**result.as_dict(), "run_dir": str(run.path)}
         run.finish(figures, checkpoint=result.checkpoint,
                    final_row=final_row(result.env_steps, result.mean_return, result.std_return))
@@ -81,6 +89,11 @@ FLAG_KEYS = {"expert_data_path": "--expert", "env_id": "--env", "algo": "--algo"
 SET_HELP = ("a setting over the defaults (repeatable): rl.KEY=VALUE for the learner (its config's keys, e.g. "
             "rl.batch_size=64), reward_model.KEY=VALUE for the reward model (e.g. reward_model.grad_penalty=1), or "
             "stop_value=VALUE; VALUE as JSON or text")
+
+STATE_HELP = ("a long run that survives being stopped: the whole training state (learner, replay buffer, reward "
+              "model, random streams) is saved to PATH every --state-every env steps, and a run given an existing "
+              "PATH continues from it (the same settings; the envs start fresh episodes). Off-policy learners "
+              "with a training state (sac) and reward models with one (gail, sqil)")
 
 
 def irl_settings(pairs: Iterable[str]) -> dict[str, Any]:
@@ -140,6 +153,8 @@ def register_irl_command(app: typer.Typer, command: str, reward_model: str | Non
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
         settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
+        state: Optional[Path] = typer.Option(None, "--state", metavar="PATH", help=STATE_HELP),
+        state_every: int = typer.Option(50_000, "--state-every", min=1, help="env steps between saves of --state"),
     ) -> None:
         if reward_model is not None and reward_model_name != reward_model:
             from demokit.errors import UserError
@@ -147,7 +162,8 @@ def register_irl_command(app: typer.Typer, command: str, reward_model: str | Non
                             f"`demokit irl --reward-model {reward_model_name}`")
         run_irl_command(reward_model_name, command=command, expert=expert, env=env, algo=algo, timesteps=timesteps,
                         seed=seed, device=device, out=out, tensorboard=tensorboard, force=force, run_dir=run_dir,
-                        run_name=run_name, overwrite=overwrite, json_out=json_out, settings=settings)
+                        run_name=run_name, overwrite=overwrite, json_out=json_out, settings=settings, state=state,
+                        state_every=state_every)
 
     what = "a registered reward model" if reward_model is None else {"gail": "a discriminator"}.get(
         reward_model, f"the {reward_model} reward model")
