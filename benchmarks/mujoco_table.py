@@ -233,13 +233,14 @@ def train(method: str, env_id: str, k: int, seed: int, *, data: Path, expert: Pa
         from demokit.pipelines.reward_model import run_irl
 
         budget = {"total_timesteps": gail_steps} if gail_steps is not None else {}
-        progress = None if log is None else _eval_logger(log, cell_name(env_id, method, k, seed), t0)
+        if resume is not None:
+            before, segments = resume_point(*resume)
+        # the log's wall seconds count the earlier segments too
+        progress = None if log is None else _eval_logger(log, cell_name(env_id, method, k, seed), t0 - before)
         state: dict[str, Any] = {}
         if resume is not None:
-            path, want = resume
-            before, segments = resume_point(path, want)
-            progress = _state_notes(progress, path, want, t0, before, segments)
-            state = {"state_path": path, "state_every": STATE_EVERY}
+            progress = _state_notes(progress, *resume, t0, before, segments)
+            state = {"state_path": resume[0], "state_every": STATE_EVERY}
         res_g = run_irl({"expert_data_path": str(data), "device": "cpu", **budget}, seed,
                         algo=method.removeprefix("gail-"), out=out, force=True, progress=progress, **state)
         info = {"env_steps": int(res_g.env_steps), "converged": res_g.converged, "algo": res_g.algo}
