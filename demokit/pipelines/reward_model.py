@@ -39,6 +39,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -299,8 +300,13 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     def report(info: dict[str, float]) -> None:
         trainer = holder.get("trainer")
         if state_path is not None and trainer is not None and trainer.env_steps - holder["saved_at"] >= state_every:
-            trainer.save_training_state(state_path)
             holder["saved_at"] = trainer.env_steps
+            try:
+                trainer.save_training_state(state_path)
+            except OSError as exc:  # e.g. a full disk: the run goes on (the previous state is intact: atomic writes)
+                warnings.warn(f"state_path {state_path}: the training state at {trainer.env_steps} env steps was not "
+                              f"saved ({exc.strerror or exc}); training goes on and tries again in {state_every} "
+                              f"env steps; a stopped run would continue from the previous save", stacklevel=2)
         if progress is not None:
             trainer = holder.get("trainer")
             stats = {f"reward_model/{k}": v for k, v in (trainer.reward_stats if trainer else {}).items()}

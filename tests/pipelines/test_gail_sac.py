@@ -217,3 +217,25 @@ def test_sqil_sac_state_path_continues(tmp_path: Path) -> None:
     result = run_irl({**base, "total_timesteps": 500}, 0, algo="sac", state_path=state, state_every=250,
                      progress=lambda info: seen.append(int(info["env_steps"])))
     assert result.algo == "sqil-sac" and result.env_steps == 500 and seen[0] == 500
+
+
+def test_a_failed_state_save_warns_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk at a periodic save does not end an hour-long run: a warning, the previous state kept."""
+    import errno
+
+    from demokit.pipelines.reward_model import run_irl
+
+    state = tmp_path / "gail.state.pt"
+    state.write_bytes(b"the previous save")
+
+    def full_disk(self: SACTrainer, path: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    base = {"expert_data_path": str(PENDULUM_DATA), "device": "cpu", "stop_at_threshold": False,
+            "rl": {"learning_starts": 100, "hidden_sizes": [16, 16], "batch_size": 16, "eval_every": 250,
+                   "eval_episodes": 1, "final_eval_episodes": 1}}
+    monkeypatch.setattr(SACTrainer, "save_training_state", full_disk)
+    monkeypatch.setattr(SACTrainer, "load_training_state", lambda self, path: None)  # the stand-in file
+    with pytest.warns(UserWarning, match="No space left on device.*training goes on"):
+        result = run_irl({**base, "total_timesteps": 500}, 0, algo="sac", state_path=state, state_every=250)
+    assert result.env_steps == 500 and state.read_bytes() == b"the previous save"
