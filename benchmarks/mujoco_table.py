@@ -500,6 +500,13 @@ def main(argv: list[str] | None = None) -> int:
           f"deterministic episodes per policy; expert = the reference dataset's mean return. Gymnasium MuJoCo v5 "
           f"here; the GAIL paper used the 2016 v1 envs, imitation the seals variants (env versions differ).\n")
     print(text)
+    for note in sorted((args.cache / "partial").glob("*.state.json")):
+        try:
+            saved = json.loads(note.read_text())
+            print(f"in progress: {note.name.removesuffix('.state.json')}: saved at {saved['env_steps']:,} env steps, "
+                  f"{saved['wall_s']:.0f} s so far (running the cell again continues it)")
+        except (OSError, ValueError, KeyError):
+            continue
     if "| - |" in text:
         print(f"\n-: no cell record under {args.cache / 'cells'} (records are committed since session 18; "
               f"docs/benchmarks.md, 'The MuJoCo table', holds the figures of earlier sessions' cells)")
