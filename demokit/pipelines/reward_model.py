@@ -266,8 +266,9 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     ``state_path``: a long run that survives being stopped (learners with a training state, e.g. SAC,
     and reward models with one, e.g. GAIL): the whole training state is written there (atomically)
     every ``state_every`` env steps, and a run started with an existing ``state_path`` continues from
-    it (the same settings: refused otherwise; the envs start fresh episodes). The file is left in
-    place when the run ends (delete it, or a later run with it continues from it).
+    it (the same settings: refused otherwise; the envs start fresh episodes). The last save of a run
+    that spent its budget is its end (before the final evaluation), so a later run with a larger budget
+    goes on from there; the file is left in place when the run ends (delete it to start over).
     """
     start = time.perf_counter()
     cfg = irl_config(config)
@@ -299,8 +300,9 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
 
     def report(info: dict[str, float]) -> None:
         trainer = holder.get("trainer")
-        if state_path is not None and trainer is not None and trainer.env_steps - holder["saved_at"] >= state_every:
-            holder["saved_at"] = trainer.env_steps
+        if state_path is not None and trainer is not None and trainer.env_steps > holder["saved_at"] and (
+                trainer.env_steps - holder["saved_at"] >= state_every or trainer.env_steps >= info["total_timesteps"]):
+            holder["saved_at"] = trainer.env_steps  # every state_every env steps, and at the budget's end
             try:
                 trainer.save_training_state(state_path)
             except OSError as exc:  # e.g. a full disk: the run goes on (the previous state is intact: atomic writes)

@@ -197,6 +197,13 @@ def test_run_irl_with_a_state_path_continues_a_stopped_run(tmp_path: Path) -> No
     with pytest.raises(UserError, match="grad_penalty"):
         run_irl({**base, "total_timesteps": 1000, "reward_model": {"grad_penalty": 3.0}}, 0, algo="sac",
                 state_path=state)
+    # saves are also made at the end of the budget: a longer run goes on from the end, not from the last period
+    end = tmp_path / "end.state.pt"
+    run_irl({**base, "total_timesteps": 500}, 0, algo="sac", state_path=end, state_every=10_000)
+    seen.clear()
+    run_irl({**base, "total_timesteps": 750}, 0, algo="sac", state_path=end, state_every=10_000,
+            progress=lambda info: seen.append(int(info["env_steps"])))
+    assert seen[0] == 750
     with pytest.raises(ConfigError, match="the ppo learner has none \\(learners with one: sac\\)"):
         run_irl({**base, "rl": {}, "total_timesteps": 1000}, 0, algo="ppo", state_path=tmp_path / "ppo.state.pt")
     with pytest.raises(UserError, match="is the input"):

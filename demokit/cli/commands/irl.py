@@ -91,8 +91,8 @@ SET_HELP = ("a setting over the defaults (repeatable): rl.KEY=VALUE for the lear
             "stop_value=VALUE; VALUE as JSON or text")
 
 STATE_HELP = ("a long run that survives being stopped: the whole training state (learner, replay buffer, reward "
-              "model, random streams) is saved to PATH every --state-every env steps, and a run given an existing "
-              "PATH continues from it (the same settings; the envs start fresh episodes). Off-policy learners "
+              "model, random streams) is saved to PATH every --state-every env steps and at the budget's end, and a "
+              "run given an existing PATH continues from it (the same settings; the envs start fresh episodes). Off-policy learners "
               "with a training state (sac) and reward models with one (gail, sqil)")
 
 
