@@ -92,7 +92,7 @@ def short_sha(path: Path) -> str:
     return file_sha256(path)[:12]
 
 
-#: env steps between a GAIL-SAC cell's saved training states (~2-3 min of a core on Hopper; one save ~1 s)
+#: env steps between a GAIL-SAC cell's saved training states (~2-3 min of a core on Hopper; a save 0.25-2 s)
 STATE_EVERY = 25_000
 
 
