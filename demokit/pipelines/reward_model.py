@@ -310,7 +310,6 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
                               f"saved ({exc.strerror or exc}); training goes on and tries again in {state_every} "
                               f"env steps; a stopped run would continue from the previous save", stacklevel=2)
         if progress is not None:
-            trainer = holder.get("trainer")
             stats = {f"reward_model/{k}": v for k, v in (trainer.reward_stats if trainer else {}).items()}
             progress({**info, **stats})
 

@@ -490,10 +490,11 @@ class SACTrainer(BaseTrainer):
             raise UserError(f"{path} was trained with {k}={saved.get(k)!r}, this run has {k}={ours.get(k)!r}: "
                             f"resume with the same settings (only {', '.join(sorted(RESUMABLE_CHANGES))} may change)")
         saved_model = payload.get("reward_model")
-        ours_model = None if self.reward_model is None else type(self.reward_model).__name__
-        if (saved_model and saved_model["type"]) != ours_model:
-            raise UserError(f"{path} was trained with reward model {saved_model and saved_model['type']}, this run "
-                            f"has {ours_model}: resume with the same reward model")
+        saved_type = None if saved_model is None else saved_model["type"]
+        ours_type = None if self.reward_model is None else type(self.reward_model).__name__
+        if saved_type != ours_type:
+            raise UserError(f"{path} was trained with reward model {saved_type}, this run has {ours_type}: resume "
+                            f"with the same reward model")
         rep = payload["replay"]
         n = int(rep["size"])
         if n > self.replay.capacity:
