@@ -144,6 +144,17 @@ def _name_max(directory: Path) -> int:
         return 255
 
 
+def check_distinct_outputs(path: str | os.PathLike[str] | None, other: str | os.PathLike[str] | None, *,
+                           what: str, other_what: str) -> None:
+    """Refuse two outputs of one command that are the same file (written or not yet): one would replace the
+    other (e.g. a training state and the final checkpoint)."""
+    if path is None or other is None:
+        return
+    a, b = resolve_output(Path(path)), resolve_output(Path(other))
+    if a.absolute() == b.absolute() or _same_file(a, b):
+        raise UserError(f"{what} {path} is also the {other_what}; one would replace the other: choose another {what}")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)

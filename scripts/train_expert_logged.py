@@ -1,19 +1,20 @@
 """Train one expert for hours in the background, resumably: a progress line every --log-every env
 steps; every --snapshot-every steps a snapshot of the current policy (``<out>.partial.pt``) and,
-for SAC, the whole training state (``<out>.state.pt``: replay buffer, optimisers, random streams;
-see ``SACTrainer.save_training_state``); a snapshot of the best policy so far (``<out>.best.pt``)
-whenever a goal check's quick evaluation beats the previous best.
+for learners with a training state (SAC), the whole training state (``<out>.state.pt``: replay
+buffer, optimisers, random streams; ``BaseTrainer.learn(state_path=...)``); a snapshot of the best
+policy so far (``<out>.best.pt``) whenever a goal check's quick evaluation beats the previous best.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/train_expert_logged.py \\
         --env Hopper-v5 --algo sac --out experts/Hopper-v5-sac.pt --log experts/Hopper-v5-sac.log \\
         --resume --stop-at 23:25 &
 
 --resume continues from ``<out>.state.pt`` when it exists (a later session, or after a stop);
-the envs start fresh episodes there. --stop-at HH:MM (UTC) or SIGTERM / SIGINT: the state is
-saved at the next progress report (<= 250 env steps later) and the script exits 0 without a
-final checkpoint. The final checkpoint goes to --out (atomically) only when training ends (goal
-reached or budget spent); the partial/best snapshots' ``training`` figures say ``"partial": true``.
-Settings: the tuned table.
+the envs start fresh episodes there. --stop-at HH:MM (UTC): the state is saved at the next
+progress report and the script exits 0 without a final checkpoint; SIGTERM / SIGINT: the same at
+the end of the iteration in progress (learn's own handling). The final checkpoint goes to --out
+(atomically) only when training ends (goal reached or budget spent); the partial/best snapshots'
+``training`` figures say ``"partial": true``. Settings: the tuned table. (``demokit train-expert
+--state`` is the same without the log and the snapshots.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -76,20 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     deadline = utc_deadline(args.stop_at)
     log = open(args.log, "a", buffering=1)
     t0 = time.time()
-    marks: dict[str, float] = {"log": 0, "snap": 0, "best": -math.inf, "signal": 0}
+    marks: dict[str, float] = {"log": 0, "snap": 0, "best": -math.inf}
     trainer_cls = {"ppo": PPOTrainer, "dqn": DQNTrainer, "sac": SACTrainer}[args.algo]
     trainer = None
-
-    def on_signal(signum: int, _frame: object) -> None:
-        marks["signal"] = signum
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    def save_snapshots(steps: int) -> None:
-        trainer.save(partial, training={"partial": True, "env_steps": steps})
-        if isinstance(trainer, SACTrainer):
-            trainer.save_training_state(state)
+    resumable = hasattr(trainer_cls, "save_training_state")
 
     def progress(info: dict[str, float]) -> None:
         steps = int(info["env_steps"])
@@ -106,26 +96,29 @@ def main(argv: list[str] | None = None) -> int:
             marks["best"] = info["eval_return"]
             trainer.save(best, training={"partial": True, "env_steps": steps, "quick_eval_return": marks["best"]})
             log.write(f"{time.strftime('%H:%M:%S')} best snapshot at {steps} steps: eval_return {marks['best']:.1f}\n")
-        if steps - marks["snap"] >= args.snapshot_every:
+        if steps - marks["snap"] >= args.snapshot_every:  # (learn saves the training state on the same cadence)
             marks["snap"] = steps
-            save_snapshots(steps)
-        late = deadline is not None and dt.datetime.now(dt.timezone.utc) >= deadline
-        if late or marks["signal"]:
-            save_snapshots(steps)
-            raise Stop("deadline" if late else f"signal {int(marks['signal'])}")
+            trainer.save(partial, training={"partial": True, "env_steps": steps})
+        if deadline is not None and dt.datetime.now(dt.timezone.utc) >= deadline:
+            trainer.save(partial, training={"partial": True, "env_steps": steps})
+            if resumable:
+                trainer.save_training_state(state)
+            raise Stop("deadline")
 
+    resume = {"state_path": state, "state_every": args.snapshot_every} if resumable else {}
+    if resume and not args.resume and state.exists():
+        ap.error(f"{state} exists: pass --resume to continue from it, or delete it to start over")
     log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start {cfg}\n")
     trainer = trainer_cls(cfg, progress=progress)
-    if args.resume and state.exists():
-        trainer.load_training_state(state)
-        marks["log"] = marks["snap"] = trainer.env_steps
-        if not math.isnan(trainer.last_eval):
-            marks["best"] = trainer.last_eval if not best.exists() else max(trainer.last_eval, _best_of(best))
-        log.write(f"{time.strftime('%H:%M:%S')} resumed from {state} at {trainer.env_steps} steps\n")
+    if resume and state.exists():
+        if best.exists():
+            marks["best"] = _best_of(best)
+        log.write(f"{time.strftime('%H:%M:%S')} continuing from {state}\n")
     try:
-        result = trainer.learn(out=out)
-    except Stop as why:
-        log.write(f"{time.strftime('%H:%M:%S')} stopped ({why}) at {trainer.env_steps} steps; state in {state}\n")
+        result = trainer.learn(out=out, **resume)
+    except (Stop, KeyboardInterrupt) as why:
+        log.write(f"{time.strftime('%H:%M:%S')} stopped ({why or 'signal'}) at {trainer.env_steps} steps"
+                  f"{f'; state in {state}' if resume else ''}\n")
         return 0
     finally:
         trainer.close()

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer import _click as click  # type: ignore[attr-defined]
@@ -30,7 +31,26 @@ except ImportError:  # pragma: no cover - older typer depends on click
 from demokit.cli.checks import threads_from_env
 from demokit.errors import UserError
 
+
+class CommandInterrupted(Exception):
+    """Ctrl-C / SIGTERM inside a command, carried past typer (which would turn it into a silent exit 130)
+    so that :func:`main` prints what the command says it kept."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__(*interrupt.args)
+        self.interrupt = interrupt
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise CommandInterrupted(exc) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="demokit",
     help="Expert data and imitation learning on Gymnasium tasks: train experts, collect HDF5 demonstrations, "
          "inspect and convert them, behavioral cloning, DAgger and GAIL.",
@@ -128,6 +148,14 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """The one ``error:`` line of Ctrl-C / SIGTERM, with what the command says it kept (e.g. a training
+    state to continue from); exit status 130."""
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) and not exc.args[0].startswith("signal ") else ""
+    print(f"error: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``demokit`` console script and of ``python cli.py``."""
     try:
@@ -155,9 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # while the commands load
+        return _interrupted(exc)
+    except CommandInterrupted as exc:
+        return _interrupted(exc.interrupt)
     except click.exceptions.ClickException as exc:
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return 2

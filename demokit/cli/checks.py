@@ -2,7 +2,8 @@
 
 Each raises :class:`~demokit.errors.UserError` (one ``error:`` line, exit 2) naming the
 option, the value and the allowed range, so a long run never fails at its end on a value
-that could have been refused at its start.
+that could have been refused at its start. Also the help texts of options that several
+commands share (``--state``).
 """
 
 from __future__ import annotations
@@ -66,3 +67,27 @@ def threads_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) ->
     if not 1 <= n <= MAX_THREADS:
         raise UserError(f"DEMOKIT_THREADS must be between 1 and {MAX_THREADS}, got {n}")
     return n
+
+
+def state_help(*, reward_models: bool) -> str:
+    """The help of ``--state`` (train-expert, gail, irl), naming the learners (and reward models) that have
+    a training state to save."""
+    from demokit.rl.registry import get_learner, learner_names
+
+    learners = [n for n in learner_names() if hasattr(get_learner(n).trainer, "save_training_state")]
+    text = ("a long run that survives being stopped: the whole training state (networks, optimisers, replay "
+            f"buffer{', reward model' if reward_models else ''}, random streams) is saved to PATH every "
+            "--state-every env steps, at the budget's end and on Ctrl-C / SIGTERM, and a run given an existing "
+            "PATH continues from it (the same settings; the envs start fresh episodes). Learners with a training "
+            f"state: {', '.join(learners) or 'none'}")
+    if reward_models:
+        from demokit.reward_models import BaseRewardModel, reward_model_class
+        from demokit.reward_models.registry import registered_reward_models
+
+        able = [n for n in registered_reward_models()
+                if reward_model_class(n).training_state is not BaseRewardModel.training_state]
+        text += f"; reward models with one: {', '.join(able) or 'none'}"
+    return text
+
+
+STATE_EVERY_HELP = "env steps between saves of --state"

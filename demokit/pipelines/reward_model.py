@@ -39,7 +39,6 @@ from __future__ import annotations
 import inspect
 import os
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +49,11 @@ from demokit.errors import ConfigError, UserError
 from demokit.pipelines.ding_config import irl_keys_from_ding
 from demokit.policies import NeuralPolicy
 from demokit.reward_models import BaseRewardModel, create_reward_model, reward_model_class
-from demokit.paths import check_output_path
-from demokit.rl.common import ProgressFn
+from demokit.paths import check_distinct_outputs, check_output_path
+from demokit.rl.common import STATE_EVERY, ProgressFn, check_state_every
 from demokit.rl.hyperparams import tuned_config
-from demokit.rl.registry import LearnerSpec, check_action_space, check_learner_settings, get_learner, learner_names
+from demokit.rl.registry import (LearnerSpec, check_action_space, check_learner_resumable, check_learner_settings,
+                                 get_learner, learner_names)
 from demokit.seeding import derive_seed
 
 #: the IRL budget is this many times the tuned RL budget of the env (when not given)
@@ -252,7 +252,7 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
             off_policy: bool | None = None, cooptrain_reward: bool = True, pretrain_reward: bool = False,
             max_env_step: int | None = None, progress: ProgressFn | None = None, tb_logger: Any = None,
             out: str | os.PathLike[str] | None = None, force: bool = False,
-            state_path: str | os.PathLike[str] | None = None, state_every: int = 50_000) -> IRLResult:
+            state_path: str | os.PathLike[str] | None = None, state_every: int = STATE_EVERY) -> IRLResult:
     """Inverse RL with the configured reward model and learner (see the two serial pipelines).
 
     ``algo``: the learner (default: the config's, else :func:`default_learner`);
@@ -279,9 +279,9 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
         cfg = from_mapping(IRLConfig, cfg, total_timesteps=max_env_step)
     check_output_path(out, kind="checkpoint", inputs=[cfg.expert_path], force=force)  # the CLI's rules
     if state_path is not None:  # read when it exists, then rewritten: never the expert data or the checkpoint
-        check_output_path(state_path, inputs=[cfg.expert_path, out], what="state_path")
-        if int(state_every) < 1:
-            raise ConfigError(f"state_every must be >= 1 env step, got {state_every}")
+        check_output_path(state_path, inputs=[cfg.expert_path], what="state_path")
+        check_distinct_outputs(state_path, out, what="state_path", other_what="checkpoint")
+        check_state_every(state_every)
     dataset, env_id = expert_dataset_and_env(cfg)
     spec = resolve_learner(cfg, dataset, env_id, algo=algo, off_policy=off_policy)
     rl_config = irl_rl_config(spec, env_id, cfg, seed=seed)
@@ -296,33 +296,21 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
     reward_model = create_reward_model(rm_config, cfg.device, tb_logger, **offered)
     if pretrain_reward:
         reward_model.train()
-    holder: dict[str, Any] = {"saved_at": 0}
+    holder: dict[str, Any] = {}
 
     def report(info: dict[str, float]) -> None:
-        trainer = holder.get("trainer")
-        if state_path is not None and trainer is not None and trainer.env_steps > holder["saved_at"] and (
-                trainer.env_steps - holder["saved_at"] >= state_every or trainer.env_steps >= info["total_timesteps"]):
-            holder["saved_at"] = trainer.env_steps  # every state_every env steps, and at the budget's end
-            try:
-                trainer.save_training_state(state_path)
-            except OSError as exc:  # e.g. a full disk: the run goes on (the previous state is intact: atomic writes)
-                warnings.warn(f"state_path {state_path}: the training state at {trainer.env_steps} env steps was not "
-                              f"saved ({exc.strerror or exc}); training goes on and tries again in {state_every} "
-                              f"env steps; a stopped run would continue from the previous save", stacklevel=2)
         if progress is not None:
+            trainer = holder.get("trainer")
             stats = {f"reward_model/{k}": v for k, v in (trainer.reward_stats if trainer else {}).items()}
             progress({**info, **stats})
 
     trainer = spec.trainer(rl_config, progress=report, tb_writer=tb_logger, reward_model=reward_model,
                            cooptrain_reward=cooptrain_reward)
     trainer.checkpoint_notes = {"irl": to_dict(cfg)}
+    holder["trainer"] = trainer
+    resume = {} if state_path is None else {"state_path": state_path, "state_every": state_every}
     try:
-        if state_path is not None:
-            if os.path.exists(state_path):
-                trainer.load_training_state(state_path)
-            holder["saved_at"] = trainer.env_steps
-        holder["trainer"] = trainer
-        result = trainer.learn(out=out, stop_at_goal=cfg.stop_at_threshold)
+        result = trainer.learn(out=out, stop_at_goal=cfg.stop_at_threshold, **resume)
     finally:
         trainer.close()
     return IRLResult(policy=trainer.policy, converged=bool(result.reached_threshold),
@@ -335,10 +323,7 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
 def check_resumable(spec: LearnerSpec, model: type[BaseRewardModel]) -> None:
     """ConfigError unless the learner and the reward model can save their training state and continue from it
     (run_irl's ``state_path``): SAC with GAIL or SQIL, say; checked before anything trains."""
-    if not hasattr(spec.trainer, "save_training_state"):
-        resumable = [n for n in learner_names() if hasattr(get_learner(n).trainer, "save_training_state")]
-        raise ConfigError(f"a training state to continue from: the {spec.name} learner has none (learners with one: "
-                          f"{', '.join(resumable)})")
+    check_learner_resumable(spec)
     if model.training_state is BaseRewardModel.training_state:
         raise ConfigError(f"a training state to continue from: the {model.name or model.__name__} reward model has "
                           f"none (training_state / load_training_state)")

@@ -10,11 +10,14 @@ batch. Subclasses implement ``_iteration()`` (one unit of collect + learn) and
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import time
+import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +29,10 @@ from demokit.envs import env_spec_json, make_vec_env, reward_threshold
 from demokit.devices import resolve_device
 from demokit.errors import ConfigError, UserError
 from demokit.evaluation import EvalResult, evaluate_policy
-from demokit.paths import check_output_path
+from demokit.paths import check_distinct_outputs, check_output_path
 from demokit.policies import NeuralPolicy, save_checkpoint
 from demokit.results import as_dict
-from demokit.rollout import VecStepper
+from demokit.rollout import StopFlag, VecStepper
 from demokit.runtime import ProgressFn, torch_threads
 from demokit.seeding import derive_seed, seed_everything
 from demokit.transitions import TransitionBatch
@@ -41,6 +44,8 @@ from demokit.transitions import TransitionBatch
 #: Seed offset of the evaluation episodes relative to the training seed (so the
 #: training envs (seed .. seed+num_envs-1) and the evaluation episodes differ).
 EVAL_SEED_OFFSET = 1000
+#: env steps between two saves of ``learn(state_path=...)``'s training state (a SAC save costs ~0.25 s)
+STATE_EVERY = 50_000
 
 
 @dataclass(frozen=True)
@@ -370,19 +375,30 @@ class BaseTrainer:
                        "episode_return": self.recent_returns[-1] if self.recent_returns else math.nan,
                        "steps_per_s": self.env_steps / elapsed, "eval_return": self.last_eval})
 
-    def learn(self, *, out: str | os.PathLike[str] | None = None, stop_at_goal: bool = True) -> TrainResult:
+    def learn(self, *, out: str | os.PathLike[str] | None = None, stop_at_goal: bool = True,
+              state_path: str | os.PathLike[str] | None = None, state_every: int = STATE_EVERY) -> TrainResult:
         """The plain loop: iterate until ``total_timesteps`` env steps (or, with
         ``stop_at_goal``, until the deterministic evaluation reaches the stop value in
         ``stop_after_passes`` consecutive checks, every ``eval_every`` env steps), then
-        evaluate on ``final_eval_episodes`` episodes and save a checkpoint to ``out`` (when given)."""
+        evaluate on ``final_eval_episodes`` episodes and save a checkpoint to ``out`` (when given).
+
+        ``state_path``: a long run that survives being stopped (trainers with ``save_training_state``,
+        e.g. SAC): an existing file is continued from (the same settings: refused otherwise; the envs
+        start fresh episodes); the whole training state is written there (atomically) every
+        ``state_every`` env steps, when the budget is spent (before the final evaluation, so a later run
+        with a larger budget goes on from the end) and when Ctrl-C / SIGTERM stops the run (at the end
+        of the iteration in progress; a second signal stops at once, keeping the previous save). A save
+        that fails (e.g. a full disk) is a warning: training goes on. The file is left in place."""
         cfg = self.config
         check_output_path(out)
+        saver = None if state_path is None else _StateSaver(self, state_path, int(state_every), out=out)
         self._t_start = time.perf_counter()
         check_goal = stop_at_goal and self.stop_value is not None
         next_check = (int(self.env_steps) // int(cfg.eval_every) + 1) * int(cfg.eval_every)  # a resumed run goes on
         final: EvalResult | None = None
         passes = 0  # consecutive passing goal checks
-        with torch_threads(self._threads):
+        stop = StopFlag()
+        with torch_threads(self._threads), (stop.installed() if saver else contextlib.nullcontext()):
             while self.env_steps < int(cfg.total_timesteps):
                 stats = self._iteration()
                 self.iterations += 1
@@ -399,6 +415,8 @@ class BaseTrainer:
                         self._report()
                         break
                 self._report()
+                if saver is not None:
+                    saver.after_iteration(stopped=stop.set)
         if final is None:
             final = self._final_evaluation()
         wall_s = time.perf_counter() - self._t_start
@@ -447,3 +465,48 @@ class BaseTrainer:
     def close(self) -> None:
         """Close the vector env."""
         self.venv.close()
+
+
+def check_state_every(state_every: int) -> None:
+    """ConfigError unless ``state_every`` (env steps between two training-state saves) is >= 1."""
+    if int(state_every) < 1:
+        raise ConfigError(f"state_every must be >= 1 env step, got {state_every}")
+
+
+class _StateSaver:
+    """``learn(state_path=...)``'s bookkeeping: checks the trainer and the path, continues from an existing
+    file, then saves every ``every`` env steps, at the budget's end and when a stop signal arrived."""
+
+    def __init__(self, trainer: BaseTrainer, path: str | os.PathLike[str], every: int, *,
+                 out: str | os.PathLike[str] | None) -> None:
+        if not hasattr(trainer, "save_training_state"):
+            raise ConfigError(f"a training state to continue from: the {trainer.algo or type(trainer).__name__} "
+                              f"learner has none")
+        check_state_every(every)
+        check_output_path(path, what="state_path")  # read when it exists, then rewritten
+        check_distinct_outputs(path, out, what="state_path", other_what="checkpoint")
+        self.trainer, self.path, self.every = trainer, path, every
+        if os.path.exists(path):
+            trainer.load_training_state(path)
+        self.saved_at = int(trainer.env_steps)
+
+    def after_iteration(self, *, stopped: bool) -> None:
+        """Save when due; after a stop signal save, then raise KeyboardInterrupt."""
+        t = self.trainer
+        steps = int(t.env_steps)
+        due = steps - self.saved_at >= self.every or steps >= int(t.config.total_timesteps)
+        if steps > self.saved_at and (due or stopped):
+            self.save()
+        if stopped:
+            raise KeyboardInterrupt(f"training stopped at {steps} env steps; its state is in {self.path} (run again "
+                                    f"with it to continue)")
+
+    def save(self) -> None:
+        t = self.trainer
+        self.saved_at = int(t.env_steps)
+        try:
+            t.save_training_state(self.path)
+        except OSError as exc:  # e.g. a full disk: the run goes on (the previous state is intact: atomic writes)
+            warnings.warn(f"state_path {self.path}: the training state at {t.env_steps} env steps was not saved "
+                          f"({exc.strerror or exc}); training goes on and tries again in {self.every} env steps; "
+                          f"a stopped run would continue from the previous save", stacklevel=3)

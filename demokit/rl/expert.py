@@ -10,11 +10,11 @@ from typing import Any
 
 from demokit.config import from_mapping, option, required
 from demokit.errors import ConfigError, UserError
-from demokit.paths import check_output_path
-from demokit.rl.common import ProgressFn, TrainResult
+from demokit.paths import check_distinct_outputs, check_output_path
+from demokit.rl.common import STATE_EVERY, ProgressFn, TrainResult, check_state_every
 from demokit.rl.hyperparams import tuned_config
-from demokit.rl.registry import (LearnerSpec, check_action_space, check_learner_settings, get_learner,
-                                learner_names, learner_of_config)
+from demokit.rl.registry import (LearnerSpec, check_action_space, check_learner_resumable, check_learner_settings,
+                                 get_learner, learner_names, learner_of_config)
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def tensorboard_writer(log_dir: str | None) -> Any:
 
 
 def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: ProgressFn | None = None,
-                 tb_writer: Any = None) -> TrainResult:
+                 tb_writer: Any = None, state_path: str | os.PathLike[str] | None = None,
+                 state_every: int = STATE_EVERY) -> TrainResult:
     """Train an expert with any registered learner and save its checkpoint; returns the final evaluation figures.
 
     ``config``: an ``ExpertConfig`` (or a mapping of its keys), whose unset values come
@@ -73,7 +74,8 @@ def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: Pr
     ``SACConfig``, ...: the config class of a registered learner) used as is (saved to
     experts/<env>-<algo>.pt, stopping at the goal). ``tb_writer``: anything with
     ``add_scalar(tag, value, step)`` (a :class:`demokit.runs.RunFolder`), used instead of
-    opening ``config.tensorboard``.
+    opening ``config.tensorboard``. ``state_path`` / ``state_every``: a long run that survives being
+    stopped (learners with a training state, e.g. SAC): see :meth:`BaseTrainer.learn`.
     """
     spec = learner_of_config(config)
     if spec is not None:
@@ -88,10 +90,17 @@ def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: Pr
     out = out or default_out(algo_cfg.env_id, spec.name)
     check_output_path(out)
     check_env_fits(spec, algo_cfg.env_id)
+    resume = {}
+    if state_path is not None:  # before any work: a learner without one, the checkpoint's own path
+        check_learner_resumable(spec)
+        check_state_every(state_every)
+        check_output_path(state_path, what="state_path")
+        check_distinct_outputs(state_path, out, what="state_path", other_what="checkpoint")
+        resume = {"state_path": state_path, "state_every": state_every}
     writer = tb_writer if tb_writer is not None else tensorboard_writer(tb_dir)
     trainer = spec.trainer(algo_cfg, progress=progress, tb_writer=writer)
     try:
-        return trainer.learn(out=out, stop_at_goal=stop)
+        return trainer.learn(out=out, stop_at_goal=stop, **resume)
     finally:
         trainer.close()
         if writer is not None and tb_writer is None:

@@ -153,6 +153,15 @@ def check_action_space(name: str, action_space: spaces.Space, env_id: str = "") 
                     f"{where} {describe(action_space)}: {hint}")
 
 
+def check_learner_resumable(spec: LearnerSpec) -> None:
+    """ConfigError naming the learners that can when ``spec``'s trainer cannot save its training state and
+    continue from it (``learn(state_path=...)``, the CLI's ``--state``)."""
+    if not hasattr(spec.trainer, "save_training_state"):
+        able = [s.name for s in _LEARNERS.values() if hasattr(s.trainer, "save_training_state")]
+        raise ConfigError(f"a training state to continue from: the {spec.name} learner has none (learners with one: "
+                          f"{', '.join(able) or 'none'})")
+
+
 def learner_help(what: str = "learner") -> str:
     """``"learner: ppo (on-policy; Discrete, Box actions), dqn (...)"`` for CLI help texts."""
     return f"{what}: " + ", ".join(s.describe() for s in _LEARNERS.values())

@@ -213,3 +213,55 @@ def test_train_expert_bad_set_is_one_error_line_and_writes_nothing(capsys, pairs
     assert_one_error_line(err)
     assert match in err
     assert not Path("experts").exists() and not Path("runs").exists()
+
+
+SMALL_SAC = ["--set", "learning_starts=50", "--set", "hidden_sizes=16,16", "--set", "batch_size=16",
+             "--set", "eval_every=50", "--set", "final_eval_episodes=1", "--device", "cpu"]
+
+
+def test_train_expert_state_continues_and_ctrl_c_keeps_it(tmp_path, repo_root):
+    """--state: SIGTERM (as Ctrl-C) ends the iteration in progress, saves the training state, says where
+    (an error line, exit 130) and writes no checkpoint; the same command with a budget goes on from it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    state, out, runs = tmp_path / "pend.state.pt", tmp_path / "pend.pt", tmp_path / "runs"
+    argv = [sys.executable, "-m", "demokit", "train-expert", "--env", "Pendulum-v1", "--algo", "sac", "--out",
+            str(out), "--state", str(state), "--state-every", "200", *SMALL_SAC]
+    env = {**os.environ, "PYTHONPATH": repo_root}
+    proc = subprocess.Popen([*argv, "--timesteps", "1000000", "--run-dir", str(runs / "first")], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline:  # the first periodic save: training runs
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]  # after the progress line
+    assert last.startswith("error: interrupted: training stopped at") and str(state) in last, err
+    assert "Traceback" not in err and not out.exists()
+    stopped_at = int(last.split("stopped at ")[1].split()[0])
+    assert stopped_at > 200 and stopped_at % 50 == 0  # saved at the end of the iteration in progress
+
+    done = subprocess.run([*argv, "--timesteps", str(stopped_at + 50), "--run-dir", str(runs / "second"), "--json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert last_json(done.stdout)["env_steps"] == stopped_at + 50 and out.is_file()
+    first_row = json.loads((runs / "second" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first_row["env_steps"] == stopped_at + 50  # one iteration after the saved point
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--algo", "ppo", "--state", "s.pt"], "the ppo learner has none (learners with one: sac)"),
+    (["--algo", "sac", "--state", "p.pt", "--out", "p.pt"], "--state p.pt is also the --out checkpoint"),
+    (["--algo", "sac", "--state", "s.pt", "--state-every", "0"], "--state-every"),
+])
+def test_train_expert_state_refusals_write_nothing(capsys, args, match):
+    rc, out, err = run(capsys, "train-expert", "--env", "Pendulum-v1", *args)
+    assert rc == 2 and out == ""
+    assert_one_error_line(err)
+    assert match in err
+    assert not Path("s.pt").exists() and not Path("p.pt").exists() and not Path("runs").exists()

@@ -256,3 +256,78 @@ def test_bfloat16_warns_where_the_device_emulates_it(monkeypatch, recwarn, nativ
         assert messages == []
     else:
         assert len(messages) == 1 and "no native bfloat16" in messages[0] and "use precision float32" in messages[0]
+
+
+def test_learn_with_a_state_path_saves_continues_and_survives_ctrl_c(tmp_path, monkeypatch):
+    """learn(state_path=...): a save every state_every env steps and at the budget's end; a longer run given
+    the file goes on from it; Ctrl-C (SIGINT) ends the iteration in progress, saves, then raises; the
+    signal handlers are the caller's again afterwards."""
+    import os
+    import signal
+
+    state = tmp_path / "run.state.pt"
+    cfg = small(total_timesteps=300, stop_value=1e9, eval_every=50)  # iterations of 50 env steps
+    saves: list[int] = []
+    original = SACTrainer.save_training_state
+
+    def counting(self, path):
+        saves.append(self.env_steps)
+        original(self, path)
+
+    monkeypatch.setattr(SACTrainer, "save_training_state", counting)
+    handler = signal.getsignal(signal.SIGINT)
+    a = SACTrainer(cfg)
+    try:
+        a.learn(state_path=state, state_every=100)
+    finally:
+        a.close()
+    assert saves[-1] == 300 and all(later - earlier >= 100 for earlier, later in zip(saves, saves[1:]))
+    assert len(saves) == 3 and signal.getsignal(signal.SIGINT) is handler
+
+    seen: list[int] = []
+    b = SACTrainer(dataclasses.replace(cfg, total_timesteps=400), progress=lambda info: seen.append(info["env_steps"]))
+    try:
+        b.learn(state_path=state, state_every=1000)
+    finally:
+        b.close()
+    assert seen[0] == 350 and b.env_steps == 400 and saves[-1] == 400  # went on from 300; saved at its end
+
+    sent: list[int] = []
+
+    def interrupt(info):
+        if info["env_steps"] >= 450 and not sent:
+            sent.append(int(info["env_steps"]))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    c = SACTrainer(dataclasses.replace(cfg, total_timesteps=10_000), progress=interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="stopped at 450 env steps; its state is in"):
+            c.learn(state_path=state, state_every=1000)
+    finally:
+        c.close()
+    assert saves[-1] == sent[0] == 450 and signal.getsignal(signal.SIGINT) is handler
+    d = SACTrainer(dataclasses.replace(cfg, total_timesteps=10_000))
+    try:
+        d.load_training_state(state)
+        assert d.env_steps == 450
+    finally:
+        d.close()
+
+
+def test_learn_state_path_refusals(tmp_path):
+    from demokit.errors import ConfigError
+    from demokit.rl import PPOConfig, PPOTrainer
+
+    ppo = PPOTrainer(PPOConfig(env_id="CartPole-v1", total_timesteps=256, device="cpu"))
+    sac = SACTrainer(small())
+    try:
+        with pytest.raises(ConfigError, match="learner has none"):
+            ppo.learn(state_path=tmp_path / "s.pt")
+        with pytest.raises(ConfigError, match="state_every must be >= 1"):
+            sac.learn(state_path=tmp_path / "s.pt", state_every=0)
+        with pytest.raises(UserError, match="is also the checkpoint"):
+            sac.learn(out=tmp_path / "p.pt", state_path=tmp_path / "p.pt")
+    finally:
+        ppo.close()
+        sac.close()
+    assert not (tmp_path / "s.pt").exists()

@@ -6,7 +6,9 @@ from typing import Optional
 
 import typer
 
+from demokit.cli.checks import STATE_EVERY_HELP, state_help
 from demokit.config import field_help, from_mapping, parse_settings
+from demokit.rl.common import STATE_EVERY
 from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 
@@ -33,17 +35,20 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
         force: bool = typer.Option(False, "--force", help="replace --out even when it is not a checkpoint"),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
+        state: Optional[str] = typer.Option(None, "--state", metavar="PATH", help=state_help(reward_models=False)),
+        state_every: int = typer.Option(STATE_EVERY, "--state-every", min=1, help=STATE_EVERY_HELP),
     ) -> None:
         """Train an expert with any registered learner (ppo, dqn, sac, ...) and tuned settings; save its checkpoint."""
         from demokit.cli.checks import check_num_envs, check_seed
         from demokit.cli.output import LazyProgress, emit_json, out_console
         from demokit.devices import resolve_device
-        from demokit.paths import check_output_path
+        from demokit.paths import check_distinct_outputs, check_output_path
         from demokit.config import to_dict
         from demokit.envs import reward_threshold
         from demokit.policies import load_checkpoint
         from demokit.progress import training_progress_text
         from demokit.rl.expert import default_out, train_expert
+        from demokit.rl.registry import check_learner_resumable, get_learner
         from demokit.runs import RunFolder, final_row
 
         check_seed(seed)
@@ -54,6 +59,10 @@ def register(app: typer.Typer) -> None:
         target = check_output_path(cfg.out or default_out(cfg.env_id, cfg.algo), kind="checkpoint", force=force)
         cfg = from_mapping(ExpertConfig, cfg, out=str(target))
         resolve_device(cfg.device)
+        if state is not None:  # checked here too, so that a refusal writes no run folder
+            check_learner_resumable(get_learner(cfg.algo))
+            check_output_path(state, what="--state")
+            check_distinct_outputs(state, target, what="--state", other_what="--out checkpoint")
         run = RunFolder("train-expert", cfg.env_id, config=to_dict(cfg), run_dir=run_dir, name=run_name,
                         overwrite=overwrite, tensorboard=cfg.tensorboard or False,
                         info={"algo": cfg.algo, "reward_threshold": reward_threshold(cfg.env_id)})
@@ -64,7 +73,8 @@ def register(app: typer.Typer) -> None:
                             info=training_progress_text(info))
 
         with run, LazyProgress(f"{cfg.algo} {cfg.env_id}") as progress:
-            result = train_expert(cfg, progress=report, tb_writer=run)
+            resume = {} if state is None else {"state_path": state, "state_every": state_every}
+            result = train_expert(cfg, progress=report, tb_writer=run, **resume)
             figures = {**result.as_dict(), "run_dir": str(run.path)}
             run.update_config(resolved=load_checkpoint(result.checkpoint).training.get("config"))
             run.finish(figures, checkpoint=result.checkpoint,

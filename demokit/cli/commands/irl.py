@@ -15,7 +15,9 @@ from typing import Any, Optional
 
 import typer
 
+from demokit.cli.checks import STATE_EVERY_HELP, state_help
 from demokit.config import field_help
+from demokit.rl.common import STATE_EVERY
 from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 
@@ -28,7 +30,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
                     timesteps: int | None, seed: int, device: str | None, out: Path | None, tensorboard: str | None,
                     force: bool, run_dir: str | None, run_name: str | None, overwrite: bool, json_out: bool,
                     settings: list[str] | None = None, state: Path | None = None,
-                    state_every: int = 50_000) -> None:
+                    state_every: int = STATE_EVERY) -> None:
     """Check everything, train ``reward_model`` + the learner, write the checkpoint and the run folder, print.
     ``settings``: the ``--set`` pairs (``rl.KEY=VALUE``, ``reward_model.KEY=VALUE``, top-level IRLConfig keys);
     ``state``: the training state to save every ``state_every`` env steps and to continue from when it exists."""
@@ -36,7 +38,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
     from demokit.config import from_mapping, to_dict
     from demokit.devices import resolve_device
     from demokit.envs import reward_threshold
-    from demokit.paths import check_output_path
+    from demokit.paths import check_distinct_outputs, check_output_path
     from demokit.pipelines.reward_model import (IRLConfig, check_resumable, expert_dataset_and_env, resolve_learner,
                                                 run_irl)
     from demokit.progress import training_progress_text
@@ -56,7 +58,8 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
     target = str(check_output_path(target, kind="checkpoint", inputs=[expert], force=force))
     if state is not None:  # checked here too, so that a refusal writes no run folder
         check_resumable(spec, reward_model_class(reward_model))
-        check_output_path(state, inputs=[expert, target], what="--state")
+        check_output_path(state, inputs=[expert], what="--state")
+        check_distinct_outputs(state, target, what="--state", other_what="--out checkpoint")
     returns = dataset.episode_returns
     run = RunFolder(command, env_id, config={**to_dict(cfg), "seed": seed, "out": target}, run_dir=run_dir,
                     name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
@@ -89,12 +92,6 @@ FLAG_KEYS = {"expert_data_path": "--expert", "env_id": "--env", "algo": "--algo"
 SET_HELP = ("a setting over the defaults (repeatable): rl.KEY=VALUE for the learner (its config's keys, e.g. "
             "rl.batch_size=64), reward_model.KEY=VALUE for the reward model (e.g. reward_model.grad_penalty=1), or "
             "stop_value=VALUE; VALUE as JSON or text")
-
-STATE_HELP = ("a long run that survives being stopped: the whole training state (learner, replay buffer, reward "
-              "model, random streams) is saved to PATH every --state-every env steps and at the budget's end, and a "
-              "run given an existing PATH continues from it (the same settings; the envs start fresh episodes). Off-policy learners "
-              "with a training state (sac) and reward models with one (gail, sqil)")
-
 
 def irl_settings(pairs: Iterable[str]) -> dict[str, Any]:
     """``--set`` pairs as IRLConfig keys; a key with its own option, the reward model's ``type``, or a bare key
@@ -153,8 +150,8 @@ def register_irl_command(app: typer.Typer, command: str, reward_model: str | Non
         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
         settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
-        state: Optional[Path] = typer.Option(None, "--state", metavar="PATH", help=STATE_HELP),
-        state_every: int = typer.Option(50_000, "--state-every", min=1, help="env steps between saves of --state"),
+        state: Optional[Path] = typer.Option(None, "--state", metavar="PATH", help=state_help(reward_models=True)),
+        state_every: int = typer.Option(STATE_EVERY, "--state-every", min=1, help=STATE_EVERY_HELP),
     ) -> None:
         if reward_model is not None and reward_model_name != reward_model:
             from demokit.errors import UserError
