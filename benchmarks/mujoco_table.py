@@ -195,13 +195,20 @@ def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False) -> dic
         return None
     if cell.get("settings") != json.loads(json.dumps(want)):  # compare as JSON (tuples are lists there)
         return None
-    policy = Path(cell.get("policy", ""))
-    if not policy.exists():  # a cache copied from another checkout: the policy beside the cell
-        policy = path.parent.parent / "policies" / policy.name
-        if not policy.is_file():
-            return None
-        cell = {**cell, "policy": str(policy)}
-    return cell
+    policy = policy_file(path, cell.get("policy", ""))
+    if not policy.is_file():
+        return None
+    return {**cell, "policy": f"policies/{policy.name}"}
+
+
+def policy_file(cell_path: Path, recorded: str) -> Path:
+    """The policy of the cell at ``cell_path``: ``recorded`` is relative to the cache folder (cells written
+    before that named it by an absolute path: the policy beside the cell when that path is gone)."""
+    cache = cell_path.parent.parent
+    p = Path(recorded)
+    if not p.is_absolute():
+        return cache / p
+    return p if p.is_file() else cache / "policies" / p.name
 
 
 # -- training and evaluation ----------------------------------------------------------------
@@ -371,7 +378,8 @@ def run_cell(env_id: str, method: str, k: int, seed: int, *, source: Path, exper
         resume = {"resume": (state, want)} if method == "gail-sac" else {}
         if resume:
             state.parent.mkdir(parents=True, exist_ok=True)
-        cell = {"env_id": env_id, "method": method, "k": k, "seed": seed, "settings": want, "policy": str(policy),
+        cell = {"env_id": env_id, "method": method, "k": k, "seed": seed, "settings": want,
+                "policy": f"policies/{policy.name}",  # relative to the cache folder
                 "train": trainer(method, env_id, k, seed, data=data, expert=expert, gail_steps=gail_steps,
                                  out=policy, **resume)}
         write_json(path, cell)  # trained: kept even if the evaluation is stopped
@@ -379,7 +387,7 @@ def run_cell(env_id: str, method: str, k: int, seed: int, *, source: Path, exper
         state.with_suffix(".json").unlink(missing_ok=True)
         done = "trained"
     if cell.get("eval", {}).get("episodes") != episodes:
-        cell = {**cell, "eval": evaluator(cell["policy"], env_id, seed, episodes)}
+        cell = {**cell, "eval": evaluator(str(policy_file(path, cell["policy"])), env_id, seed, episodes)}
         write_json(path, cell)
         done = "trained" if done == "trained" else "evaluated"
     return cell, done

@@ -92,7 +92,7 @@ def test_changed_defaults_or_data_retrain(source, tmp_path, monkeypatch):
 def test_missing_policy_or_damaged_cell_retrains(source, tmp_path):
     stub, cache = Stub(), tmp_path / "cache"
     cell, _ = _run(stub, source, cache)
-    Path(cell["policy"]).unlink()
+    (cache / cell["policy"]).unlink()
     assert _run(stub, source, cache)[1] == "trained"
     (cache / "cells" / "CartPole-v1-bc-k2-s0.json").write_text("{not json")
     assert _run(stub, source, cache)[1] == "trained" and len(stub.trained) == 3
@@ -154,16 +154,23 @@ def test_a_new_learner_option_at_its_neutral_value_keeps_the_gail_cells(monkeypa
 
 
 def test_a_cache_copied_elsewhere_finds_its_policies(source, tmp_path):
-    """Cells name their policy by absolute path; a cache copied to another checkout uses the policy beside it."""
+    """Cells name their policy relative to the cache folder, so a cache copied to another checkout finds it;
+    an older cell's absolute path that is gone means the policy beside the cell."""
     import shutil
 
     stub, cache = Stub(), tmp_path / "cache"
     _run(stub, source, cache)
+    cell_path = cache / "cells" / "CartPole-v1-bc-k2-s0.json"
+    assert json.loads(cell_path.read_text())["policy"] == "policies/CartPole-v1-bc-k2-s0.pt"
     shutil.copytree(cache, tmp_path / "copy")
     shutil.rmtree(cache)
     cell, done = _run(stub, source, tmp_path / "copy")
-    assert done == "cached" and len(stub.trained) == 1
-    assert cell["policy"] == str(tmp_path / "copy" / "policies" / "CartPole-v1-bc-k2-s0.pt")
+    assert done == "cached" and len(stub.trained) == 1 and cell["policy"] == "policies/CartPole-v1-bc-k2-s0.pt"
+    copied = tmp_path / "copy" / "cells" / "CartPole-v1-bc-k2-s0.json"
+    old = {**json.loads(copied.read_text()), "policy": str(tmp_path / "gone" / "CartPole-v1-bc-k2-s0.pt")}
+    copied.write_text(json.dumps(old))
+    cell, done = _run(stub, source, tmp_path / "copy")
+    assert done == "cached" and len(stub.trained) == 1 and cell["policy"] == "policies/CartPole-v1-bc-k2-s0.pt"
 
 
 def test_gail_curve_log_writes_each_new_quick_evaluation_once(tmp_path):
