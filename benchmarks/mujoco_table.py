@@ -20,8 +20,9 @@ uniformly random policy on the seed-0 evaluation episodes. Each cell records its
 (BC: none; DAgger: its rollouts; GAIL: the learner's) and training wall time (without the final
 evaluation).
 
-Cache: one JSON per cell under ``benchmarks/results/mujoco/cells/`` (policies and the k-trajectory
-datasets beside it). A re-run trains only missing cells and cells whose settings changed (the
+Cache: one JSON per cell under ``benchmarks/results/mujoco/cells/`` (committed; the policies and the
+k-trajectory datasets beside it are not: a cell without its policy keeps its figures, and only a
+re-evaluation on another number of episodes retrains it). A re-run trains only missing cells and cells whose settings changed (the
 method's resolved defaults, the reference dataset's content, the expert's content, the GAIL budget),
 and re-evaluates cells evaluated on another number of episodes; ``--fresh`` retrains the selected
 cells. Every cell is written as soon as it is done (atomically), so a stopped run loses one cell at most;
@@ -185,8 +186,11 @@ def cell_name(env_id: str, method: str, k: int, seed: int) -> str:
     return f"{env_id}-{method}-k{k}-s{seed}"
 
 
-def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False) -> dict[str, Any] | None:
-    """The cached cell at ``path`` if it was trained with the settings ``want`` and its policy exists."""
+def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False,
+                episodes: int | None = None) -> dict[str, Any] | None:
+    """The cached cell at ``path`` if it was trained with the settings ``want`` and either its policy exists
+    or its evaluation is already on ``episodes`` episodes (the cells are committed, their policies are not:
+    a fresh checkout keeps the recorded figures; only a re-evaluation needs the policy)."""
     if fresh or not path.exists():
         return None
     try:
@@ -196,7 +200,8 @@ def cached_cell(path: Path, want: dict[str, Any], *, fresh: bool = False) -> dic
     if cell.get("settings") != json.loads(json.dumps(want)):  # compare as JSON (tuples are lists there)
         return None
     policy = policy_file(path, cell.get("policy", ""))
-    if not policy.is_file():
+    evaluated = episodes is not None and cell.get("eval", {}).get("episodes") == episodes
+    if not (policy.is_file() or evaluated):
         return None
     return {**cell, "policy": f"policies/{policy.name}"}
 
@@ -366,7 +371,7 @@ def run_cell(env_id: str, method: str, k: int, seed: int, *, source: Path, exper
     name = cell_name(env_id, method, k, seed)
     path = cache / "cells" / f"{name}.json"
     want = settings(method, env_id, source=source, expert=expert, gail_steps=gail_steps)
-    cell = cached_cell(path, want, fresh=fresh)
+    cell = cached_cell(path, want, fresh=fresh, episodes=episodes)
     done = "cached"
     if cell is None:
         data = subset(env_id, k, source, cache)

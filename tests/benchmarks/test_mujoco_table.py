@@ -89,11 +89,14 @@ def test_changed_defaults_or_data_retrain(source, tmp_path, monkeypatch):
     assert done == "trained" and len(stub.trained) == 4
 
 
-def test_missing_policy_or_damaged_cell_retrains(source, tmp_path):
+def test_missing_policy_keeps_the_figures_until_a_reevaluation_needs_it(source, tmp_path):
+    """Cells are committed without their policies: a fresh checkout keeps the recorded figures; evaluating
+    on another number of episodes needs the policy, so the cell retrains; a damaged cell retrains."""
     stub, cache = Stub(), tmp_path / "cache"
     cell, _ = _run(stub, source, cache)
     (cache / cell["policy"]).unlink()
-    assert _run(stub, source, cache)[1] == "trained"
+    assert _run(stub, source, cache)[1] == "cached" and len(stub.trained) == 1
+    assert _run(stub, source, cache, episodes=7)[1] == "trained" and len(stub.trained) == 2
     (cache / "cells" / "CartPole-v1-bc-k2-s0.json").write_text("{not json")
     assert _run(stub, source, cache)[1] == "trained" and len(stub.trained) == 3
 
