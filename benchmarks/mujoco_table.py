@@ -286,7 +286,7 @@ def resume_point(state: Path, want: dict[str, Any]) -> tuple[float, int]:
 def _state_notes(progress: Callable[[dict[str, float]], None] | None, state: Path, want: dict[str, Any], t0: float,
                  before: float, segments: int) -> Callable[[dict[str, float]], None]:
     """``progress`` plus a note beside the training state (settings, env steps, wall s so far) whenever
-    run_irl has just saved it (its modification time changed; run_irl saves before it reports)."""
+    run_irl has just saved it (its modification time changed; the learn loop saves before it reports)."""
     seen = [state.stat().st_mtime_ns if state.exists() else None]
 
     def notes(info: dict[str, float]) -> None:

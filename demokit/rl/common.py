@@ -414,9 +414,14 @@ class BaseTrainer:
                         final = passed
                         self._report()
                         break
-                self._report()
-                if saver is not None:
+                if saver is not None:  # before the report: a progress function sees the state it reports on
                     saver.after_iteration(stopped=stop.set)
+                self._report()
+                if stop.set:
+                    if saver is not None:  # a signal during the report: saved now (nothing to do when it was)
+                        saver.after_iteration(stopped=True)
+                    raise KeyboardInterrupt(f"training stopped at {self.env_steps} env steps; its state is in "
+                                            f"{state_path} (run again with it to continue)")
         if final is None:
             final = self._final_evaluation()
         wall_s = time.perf_counter() - self._t_start
@@ -491,15 +496,12 @@ class _StateSaver:
         self.saved_at = int(trainer.env_steps)
 
     def after_iteration(self, *, stopped: bool) -> None:
-        """Save when due; after a stop signal save, then raise KeyboardInterrupt."""
+        """Save when due, and after a stop signal (the caller then stops)."""
         t = self.trainer
         steps = int(t.env_steps)
         due = steps - self.saved_at >= self.every or steps >= int(t.config.total_timesteps)
         if steps > self.saved_at and (due or stopped):
             self.save()
-        if stopped:
-            raise KeyboardInterrupt(f"training stopped at {steps} env steps; its state is in {self.path} (run again "
-                                    f"with it to continue)")
 
     def save(self) -> None:
         t = self.trainer
