@@ -113,18 +113,32 @@ def main(argv: list[str] | None = None) -> int:
     if resume and state.exists():
         if best.exists():
             marks["best"] = _best_of(best)
-        log.write(f"{time.strftime('%H:%M:%S')} continuing from {state}\n")
+        log.write(f"{time.strftime('%H:%M:%S')} resumed from {state} at {_saved_steps(state)} steps\n")
     try:
         result = trainer.learn(out=out, **resume)
-    except (Stop, KeyboardInterrupt) as why:
-        log.write(f"{time.strftime('%H:%M:%S')} stopped ({why or 'signal'}) at {trainer.env_steps} steps"
-                  f"{f'; state in {state}' if resume else ''}\n")
+    except (Stop, KeyboardInterrupt) as why:  # learn saved the state (a signal) or progress did (the deadline)
+        if not isinstance(why, Stop):
+            trainer.save(partial, training={"partial": True, "env_steps": int(trainer.env_steps)})
+        log.write(f"{time.strftime('%H:%M:%S')} stopped ({why if isinstance(why, Stop) else 'signal'}) at "
+                  f"{trainer.env_steps} steps{f'; state in {state}' if resume else ''}\n")
         return 0
     finally:
         trainer.close()
     log.write(f"{time.strftime('%H:%M:%S')} done {result.as_dict()}\n")
     log.close()
     return 0
+
+
+def _saved_steps(path: Path) -> int | str:
+    """The env steps of a saved training state, read without loading its replay buffer ("?" when unreadable)."""
+    import json
+
+    import torch
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(json.loads(payload["counters"])["env_steps"])
+    except Exception:  # noqa: BLE001 - only the log line loses its figure; learn reports a bad file itself
+        return "?"
 
 
 def _best_of(path: Path) -> float:

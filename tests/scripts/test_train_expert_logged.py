@@ -34,7 +34,7 @@ def test_sigterm_saves_the_state_and_resume_continues(tmp_path):
         if proc.poll() is None:
             proc.kill()
     text = log.read_text()
-    stopped = re.search(r"stopped \(signal 15\) at (\d+) steps", text)
+    stopped = re.search(r"stopped \(signal\) at (\d+) steps", text)
     assert stopped, text
     state = tmp_path / "p.state.pt"
     assert state.exists() and (tmp_path / "p.partial.pt").exists() and (tmp_path / "p.best.pt").exists()
