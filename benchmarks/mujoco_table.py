@@ -528,5 +528,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> int:
+    """main() with Ctrl-C / SIGTERM as one line (a GAIL-SAC cell has saved its training state by then: the same
+    command continues it)."""
+    import signal
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return main()
+    except KeyboardInterrupt as exc:
+        print(f"stopped: {exc or 'interrupted'}", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
