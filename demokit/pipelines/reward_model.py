@@ -49,8 +49,8 @@ from demokit.errors import ConfigError, UserError
 from demokit.pipelines.ding_config import irl_keys_from_ding
 from demokit.policies import NeuralPolicy
 from demokit.reward_models import BaseRewardModel, create_reward_model, reward_model_class
-from demokit.paths import check_distinct_outputs, check_output_path
-from demokit.rl.common import STATE_EVERY, ProgressFn, check_state_every
+from demokit.paths import check_output_path
+from demokit.rl.common import STATE_EVERY, ProgressFn, check_state_path
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.registry import (LearnerSpec, check_action_space, check_learner_resumable, check_learner_settings,
                                  get_learner, learner_names)
@@ -279,9 +279,7 @@ def run_irl(config: IRLConfig | Mapping[str, Any] | tuple[Any, Any], seed: int =
         cfg = from_mapping(IRLConfig, cfg, total_timesteps=max_env_step)
     check_output_path(out, kind="checkpoint", inputs=[cfg.expert_path], force=force)  # the CLI's rules
     if state_path is not None:  # read when it exists, then rewritten: never the expert data or the checkpoint
-        check_output_path(state_path, inputs=[cfg.expert_path], what="state_path")
-        check_distinct_outputs(state_path, out, what="state_path", other_what="checkpoint")
-        check_state_every(state_every)
+        check_state_path(state_path, state_every, out=out, inputs=(cfg.expert_path,))
     dataset, env_id = expert_dataset_and_env(cfg)
     spec = resolve_learner(cfg, dataset, env_id, algo=algo, off_policy=off_policy)
     rl_config = irl_rl_config(spec, env_id, cfg, seed=seed)

@@ -472,8 +472,13 @@ class BaseTrainer:
         self.venv.close()
 
 
-def check_state_every(state_every: int) -> None:
-    """ConfigError unless ``state_every`` (env steps between two training-state saves) is >= 1."""
+def check_state_path(state_path: str | os.PathLike[str], state_every: int = STATE_EVERY, *,
+                     out: str | os.PathLike[str] | None = None, inputs: tuple[Any, ...] = (),
+                     what: str = "state_path", out_what: str = "checkpoint") -> None:
+    """Refuse, before any work, a training-state path that cannot be written (the output rules), that is one
+    of ``inputs`` (e.g. the expert data) or the checkpoint ``out``, and a ``state_every`` below 1 env step."""
+    check_output_path(state_path, inputs=inputs, what=what)  # read when it exists, then rewritten
+    check_distinct_outputs(state_path, out, what=what, other_what=out_what)
     if int(state_every) < 1:
         raise ConfigError(f"state_every must be >= 1 env step, got {state_every}")
 
@@ -487,9 +492,7 @@ class _StateSaver:
         if not hasattr(trainer, "save_training_state"):
             raise ConfigError(f"a training state to continue from: the {trainer.algo or type(trainer).__name__} "
                               f"learner has none")
-        check_state_every(every)
-        check_output_path(path, what="state_path")  # read when it exists, then rewritten
-        check_distinct_outputs(path, out, what="state_path", other_what="checkpoint")
+        check_state_path(path, every, out=out)
         self.trainer, self.path, self.every = trainer, path, every
         if os.path.exists(path):
             trainer.load_training_state(path)

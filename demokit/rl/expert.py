@@ -10,8 +10,8 @@ from typing import Any
 
 from demokit.config import from_mapping, option, required
 from demokit.errors import ConfigError, UserError
-from demokit.paths import check_distinct_outputs, check_output_path
-from demokit.rl.common import STATE_EVERY, ProgressFn, TrainResult, check_state_every
+from demokit.paths import check_output_path
+from demokit.rl.common import STATE_EVERY, ProgressFn, TrainResult, check_state_path
 from demokit.rl.hyperparams import tuned_config
 from demokit.rl.registry import (LearnerSpec, check_action_space, check_learner_resumable, check_learner_settings,
                                  get_learner, learner_names, learner_of_config)
@@ -93,9 +93,7 @@ def train_expert(config: ExpertConfig | Mapping[str, Any] | Any, *, progress: Pr
     resume = {}
     if state_path is not None:  # before any work: a learner without one, the checkpoint's own path
         check_learner_resumable(spec)
-        check_state_every(state_every)
-        check_output_path(state_path, what="state_path")
-        check_distinct_outputs(state_path, out, what="state_path", other_what="checkpoint")
+        check_state_path(state_path, state_every, out=out)
         resume = {"state_path": state_path, "state_every": state_every}
     writer = tb_writer if tb_writer is not None else tensorboard_writer(tb_dir)
     trainer = spec.trainer(algo_cfg, progress=progress, tb_writer=writer)

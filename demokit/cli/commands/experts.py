@@ -8,7 +8,7 @@ import typer
 
 from demokit.cli.checks import STATE_EVERY_HELP, state_help
 from demokit.config import field_help, from_mapping, parse_settings
-from demokit.rl.common import STATE_EVERY
+from demokit.rl.common import STATE_EVERY, check_state_path
 from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         from demokit.cli.checks import check_num_envs, check_seed
         from demokit.cli.output import LazyProgress, emit_json, out_console
         from demokit.devices import resolve_device
-        from demokit.paths import check_distinct_outputs, check_output_path
+        from demokit.paths import check_output_path
         from demokit.config import to_dict
         from demokit.envs import reward_threshold
         from demokit.policies import load_checkpoint
@@ -61,8 +61,7 @@ def register(app: typer.Typer) -> None:
         resolve_device(cfg.device)
         if state is not None:  # checked here too, so that a refusal writes no run folder
             check_learner_resumable(get_learner(cfg.algo))
-            check_output_path(state, what="--state")
-            check_distinct_outputs(state, target, what="--state", other_what="--out checkpoint")
+            check_state_path(state, state_every, out=target, what="--state", out_what="--out checkpoint")
         run = RunFolder("train-expert", cfg.env_id, config=to_dict(cfg), run_dir=run_dir, name=run_name,
                         overwrite=overwrite, tensorboard=cfg.tensorboard or False,
                         info={"algo": cfg.algo, "reward_threshold": reward_threshold(cfg.env_id)})

@@ -17,7 +17,7 @@ import typer
 
 from demokit.cli.checks import STATE_EVERY_HELP, state_help
 from demokit.config import field_help
-from demokit.rl.common import STATE_EVERY
+from demokit.rl.common import STATE_EVERY, check_state_path
 from demokit.runs import OVERWRITE_HELP, RUN_DIR_HELP, RUN_NAME_HELP
 
 
@@ -38,7 +38,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
     from demokit.config import from_mapping, to_dict
     from demokit.devices import resolve_device
     from demokit.envs import reward_threshold
-    from demokit.paths import check_distinct_outputs, check_output_path
+    from demokit.paths import check_output_path
     from demokit.pipelines.reward_model import (IRLConfig, check_resumable, expert_dataset_and_env, resolve_learner,
                                                 run_irl)
     from demokit.progress import training_progress_text
@@ -58,8 +58,7 @@ def run_irl_command(reward_model: str, *, command: str, expert: str, env: str | 
     target = str(check_output_path(target, kind="checkpoint", inputs=[expert], force=force))
     if state is not None:  # checked here too, so that a refusal writes no run folder
         check_resumable(spec, reward_model_class(reward_model))
-        check_output_path(state, inputs=[expert], what="--state")
-        check_distinct_outputs(state, target, what="--state", other_what="--out checkpoint")
+        check_state_path(state, state_every, out=target, inputs=(expert,), what="--state", out_what="--out checkpoint")
     returns = dataset.episode_returns
     run = RunFolder(command, env_id, config={**to_dict(cfg), "seed": seed, "out": target}, run_dir=run_dir,
                     name=run_name, overwrite=overwrite, tensorboard=tensorboard or False,
