@@ -151,7 +151,7 @@ def check_distinct_outputs(path: str | os.PathLike[str] | None, other: str | os.
     if path is None or other is None:
         return
     a, b = resolve_output(Path(path)), resolve_output(Path(other))
-    if a.absolute() == b.absolute() or _same_file(a, b):
+    if os.path.abspath(a) == os.path.abspath(b) or _same_file(a, b):
         raise UserError(f"{what} {path} is also the {other_what}; one would replace the other: choose another {what}")
 
 

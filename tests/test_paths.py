@@ -64,3 +64,20 @@ def test_empty_trees_are_removed_but_files_keep_their_folders(tmp_path: Path) ->
     (tmp_path / "run" / "c" / "log.txt").unlink()
     remove_empty_tree(tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_check_distinct_outputs_refuses_one_file_under_two_names(tmp_path):
+    """Two outputs of one command (a training state and the checkpoint) must differ, written or not yet:
+    the same path, the same path spelled otherwise, a link to the other."""
+    from demokit.paths import check_distinct_outputs
+
+    a = tmp_path / "run.pt"
+    for other in (a, tmp_path / "sub" / ".." / "run.pt"):
+        with pytest.raises(UserError, match="is also the checkpoint"):
+            check_distinct_outputs(a, other, what="state_path", other_what="checkpoint")
+    a.write_bytes(b"x")
+    (tmp_path / "link.pt").symlink_to(a)
+    with pytest.raises(UserError, match="is also the checkpoint"):
+        check_distinct_outputs(tmp_path / "link.pt", a, what="state_path", other_what="checkpoint")
+    check_distinct_outputs(tmp_path / "state.pt", a, what="state_path", other_what="checkpoint")  # distinct: fine
+    check_distinct_outputs(None, a, what="state_path", other_what="checkpoint")
