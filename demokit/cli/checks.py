@@ -72,9 +72,9 @@ def threads_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) ->
 def state_help(*, reward_models: bool) -> str:
     """The help of ``--state`` (train-expert, gail, irl), naming the learners (and reward models) that have
     a training state to save."""
-    from demokit.rl.registry import get_learner, learner_names
+    from demokit.rl.registry import resumable_learners
 
-    learners = [n for n in learner_names() if hasattr(get_learner(n).trainer, "save_training_state")]
+    learners = resumable_learners()
     text = ("a long run that survives being stopped: the whole training state (networks, optimisers, replay "
             f"buffer{', reward model' if reward_models else ''}, random streams) is saved to PATH every "
             "--state-every env steps, at the budget's end and on Ctrl-C / SIGTERM, and a run given an existing "

@@ -156,10 +156,14 @@ def check_action_space(name: str, action_space: spaces.Space, env_id: str = "") 
 def check_learner_resumable(spec: LearnerSpec) -> None:
     """ConfigError naming the learners that can when ``spec``'s trainer cannot save its training state and
     continue from it (``learn(state_path=...)``, the CLI's ``--state``)."""
-    if not hasattr(spec.trainer, "save_training_state"):
-        able = [s.name for s in _LEARNERS.values() if hasattr(s.trainer, "save_training_state")]
+    if spec.name not in resumable_learners():
         raise ConfigError(f"a training state to continue from: the {spec.name} learner has none (learners with one: "
-                          f"{', '.join(able) or 'none'})")
+                          f"{', '.join(resumable_learners()) or 'none'})")
+
+
+def resumable_learners() -> tuple[str, ...]:
+    """Learners whose trainer can save its training state and continue from it (``save_training_state``)."""
+    return tuple(s.name for s in _LEARNERS.values() if hasattr(s.trainer, "save_training_state"))
 
 
 def learner_help(what: str = "learner") -> str:
