@@ -63,7 +63,8 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
     if is_lerobot_dir(p):
         return "lerobot"
     if p.is_dir():
-        raise UserError(f"{p} is a directory but not a Minari dataset (no data/main_data.hdf5 + data/metadata.json)")
+        raise UserError(f"{p} is a directory but not a Minari dataset (no data/metadata.json with "
+                        f"data/main_data.hdf5 or episode directories data/<id>/)")
     with open(p, "rb") as f:
         head = f.read(8)
     if head == HDF5_MAGIC:

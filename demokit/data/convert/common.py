@@ -11,6 +11,7 @@ written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -468,17 +469,38 @@ class MemoryHDF5:
             self.h5.close()
 
 
-#: the two files of a Minari dataset's data/ directory (Minari's HDF5 storage)
+#: the files of a Minari dataset's data/ directory: the episodes of its HDF5 storage, and the
+#: dataset's metadata (its arrow / parquet storage holds one directory per episode instead)
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object (a Minari ``metadata.json``); one UserError naming it otherwise."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def is_minari_episode_dir(path: Path) -> bool:
+    """Whether ``path`` is an episode directory of Minari's arrow / parquet storage (``data/<episode id>/``)."""
+    name = path.name
+    return name.isascii() and name.isdigit() and str(int(name)) == name and path.is_dir()
+
+
 def minari_data_dir(path: str | os.PathLike[str]) -> Path | None:
     """The ``data/`` directory of a Minari dataset given as the dataset dir, its data
-    dir or its ``main_data.hdf5``; None when ``path`` is none of those."""
+    dir or its ``main_data.hdf5``; None when ``path`` is none of those. A data dir holds
+    ``metadata.json`` and either ``main_data.hdf5`` or episode directories ``<id>/``."""
     p = Path(path)
     for cand in (p / "data", p, p.parent if p.name == MAIN_FILE else None):
-        if cand is not None and (cand / MAIN_FILE).is_file() and (cand / METADATA_FILE).is_file():
+        if cand is None or not (cand / METADATA_FILE).is_file():
+            continue
+        if (cand / MAIN_FILE).is_file() or any(is_minari_episode_dir(c) for c in cand.iterdir()):
             return cand
     return None
 

@@ -1,4 +1,4 @@
-"""Minari 0.5 datasets (HDF5 storage) <-> demokit.
+"""Minari 0.5 datasets <-> demokit (read: the hdf5, arrow and parquet storages; written: hdf5).
 
 A Minari dataset is a directory ``<name>-v<N>/data/`` holding ``metadata.json`` and
 ``main_data.hdf5``. The HDF5 file has one group ``episode_<id>`` per episode with
@@ -9,6 +9,11 @@ when known, ``seed``. Dict observations/actions are subgroups per key, Tuple one
 subgroups ``_index_0``, ``_index_1``, ... . ``metadata.json`` carries the spaces as
 JSON text in Minari's own space format (:func:`space_to_minari` /
 :func:`space_from_minari`), the gymnasium ``env_spec`` JSON and descriptive fields.
+
+The arrow and parquet storages (``data_format`` ``"arrow"`` / ``"parquet"``) hold one
+directory ``data/<id>/`` per episode instead; :mod:`demokit.data.convert.minari_arrow` shows
+each of those episodes as an episode group of the HDF5 layout, so both are checked and read by
+the same code here.
 
 Reading: the last observation row of an episode becomes the demokit final
 observation; ``infos/<key>`` (nested keys joined with ``.``) with T+1 rows become
@@ -26,9 +31,10 @@ import os
 import re
 import shutil
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from demokit.data.storage import hdf5 as h5io
 import numpy as np
@@ -46,8 +52,12 @@ from demokit.data.convert.common import (
     minari_data_dir,
     open_hdf5,
     prepare_target,
+    read_json_object,
     require_rewards,
 )
+from demokit.data.convert.minari_arrow import ARROW_FORMATS, ArrowEpisodes
+from demokit.data.convert.minari_arrow import Column as ArrowColumn
+from demokit.data.convert.minari_arrow import Group as ArrowGroup
 from demokit.data.episode import Episode, obs_index
 from demokit.data.locking import temp_path_for
 from demokit.errors import UserError
@@ -127,17 +137,6 @@ def space_from_minari(d: Any, *, where: str) -> spaces.Space:
 # reading
 
 
-def _read_metadata(data_dir: Path) -> dict[str, Any]:
-    path = data_dir / METADATA_FILE
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not readable JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"{path}: expected a JSON object, got {type(meta).__name__}")
-    return meta
-
-
 def _env_id_of_spec(spec_text: Any, where: str) -> str | None:
     if not isinstance(spec_text, str):
         return None
@@ -168,16 +167,19 @@ def _decode_jpeg(data: Any, where: str) -> np.ndarray:
         from PIL import Image
     except ImportError:
         raise UserError(f"{where} holds JPEG-encoded images; install Pillow (pip install pillow) to convert it") from None
-    return np.stack([np.asarray(Image.open(io.BytesIO(np.asarray(b, dtype=np.uint8).tobytes())), dtype=np.uint8)
-                     for b in data])
+    try:
+        return np.stack([np.asarray(Image.open(io.BytesIO(np.asarray(b, dtype=np.uint8).tobytes())), dtype=np.uint8)
+                         for b in data])
+    except (OSError, ValueError) as exc:  # not a JPEG image, or frames of different sizes
+        raise UserError(f"{where}: the JPEG-encoded images cannot be decoded ({exc})") from None
 
 
-def _flat_infos(group: h5io.Group, prefix: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, ...], h5io.Dataset]]:
-    """``{extra name: (path parts, dataset)}`` of an ``infos`` group (nested keys joined with ``.``)."""
-    out: dict[str, tuple[tuple[str, ...], h5io.Dataset]] = {}
+def _flat_infos(group: Any, prefix: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, ...], Any]]:
+    """``{extra name: (path parts, array)}`` of an ``infos`` group (nested keys joined with ``.``)."""
+    out: dict[str, tuple[tuple[str, ...], Any]] = {}
     for key, item in group.items():
         parts = (*prefix, key)
-        if isinstance(item, h5io.Group):
+        if _is_group(item):
             out.update(_flat_infos(item, parts))
         else:
             out[".".join(parts)] = (parts, item)
@@ -196,7 +198,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _seed_of(g: h5io.Group, where: str) -> int | None:
+def _seed_of(g: Any, where: str) -> int | None:
     if "seed" not in g.attrs:
         return None
     raw = g.attrs["seed"]
@@ -212,14 +214,15 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
     """Validate a Minari dataset and return it as a :class:`Source`."""
     data_dir = minari_data_dir(path)
     if data_dir is None:
-        raise UserError(f"{path} is not a Minari dataset: expected {Path(path) / 'data' / MAIN_FILE} and "
-                        f"{Path(path) / 'data' / METADATA_FILE}")
-    meta_path, main_path = data_dir / METADATA_FILE, data_dir / MAIN_FILE
-    meta = _read_metadata(data_dir)
+        raise UserError(f"{path} is not a Minari dataset: expected {Path(path) / 'data' / METADATA_FILE} and "
+                        f"{Path(path) / 'data' / MAIN_FILE} (hdf5 storage) or episode directories "
+                        f"{Path(path) / 'data' / '<id>'}/ (arrow / parquet storage)")
+    meta_path = data_dir / METADATA_FILE
+    meta = read_json_object(meta_path)
     data_format = meta.get("data_format", "hdf5")
-    if data_format != "hdf5":
-        raise UserError(f"{meta_path}: data_format is {data_format!r}; demokit reads Minari's hdf5 storage only "
-                        f"(re-create the dataset with data_format='hdf5')")
+    if data_format != "hdf5" and data_format not in ARROW_FORMATS:
+        raise UserError(f"{meta_path}: data_format is {data_format!r}; demokit reads Minari's storages "
+                        f"{', '.join(('hdf5', *ARROW_FORMATS))}")
     spec_text = meta.get("env_spec")
     source_env = _env_id_of_spec(spec_text, str(meta_path))
     declared = {}
@@ -245,21 +248,16 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
                     provenance=own if isinstance(own, dict) else None)
     check_declared_spaces(source, env_id)
 
-    with open_hdf5(main_path) as h5:
-        names = [k for k in h5.keys() if k.startswith("episode_")]
-        ids = []
-        for name in names:
-            suffix = name[len("episode_"):]
-            if not suffix.isdigit():
-                raise UserError(f"{main_path}: unexpected group {name!r} (episode groups are episode_<id>)")
-            ids.append(int(suffix))
-        ids.sort()
+    store: _Episodes = (_HDF5Episodes(data_dir / MAIN_FILE) if data_format == "hdf5"
+                        else ArrowEpisodes(data_dir, data_format, obs_space, act_space))
+    with store.open():
+        ids = store.ids()
         infos_plan: dict[str, tuple[tuple[str, ...], bool]] | None = None
         skipped: dict[str, str] = {}
         scan = _Scan()
         total = 0
         for index, eid in enumerate(ids):
-            steps, infos = _check_episode(h5, eid, index, obs_space, act_space, main_path, skipped, scan)
+            steps, infos = _check_episode(*store.episode(eid), index, obs_space, act_space, skipped, scan)
             if infos_plan is None:
                 infos_plan = infos
             elif infos != infos_plan:
@@ -274,10 +272,10 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
         if key in meta and (isinstance(meta[key], bool) or not isinstance(meta[key], int)):
             raise UserError(f"{meta_path}: {key} is {meta[key]!r}, not an integer")
     if "total_episodes" in meta and int(meta["total_episodes"]) != len(ids):
-        raise UserError(f"{meta_path}: total_episodes is {meta['total_episodes']} but {main_path} holds {len(ids)} "
-                        f"episode groups; the dataset is incomplete or inconsistent")
+        raise UserError(f"{meta_path}: total_episodes is {meta['total_episodes']} but {store.path} holds {len(ids)} "
+                        f"{store.unit}; the dataset is incomplete or inconsistent")
     if "total_steps" in meta and int(meta["total_steps"]) != total:
-        raise UserError(f"{meta_path}: total_steps is {meta['total_steps']} but the episodes in {main_path} hold "
+        raise UserError(f"{meta_path}: total_steps is {meta['total_steps']} but the episodes in {store.path} hold "
                         f"{total} steps; the dataset is incomplete or inconsistent")
     big_seeds = sum(1 for seed in scan.seeds if seed is not None and seed > INT64_MAX)
     if big_seeds:
@@ -286,9 +284,63 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
                     f"uint64 extra {SEED_EXTRA!r} (on every step of the episode)")
     source.info["minari_layout"] = scan.layout(infos_plan, source)
     source.num_episodes, source.num_steps = len(ids), total
-    source.episodes = _iter_episodes(main_path, ids, obs_space, act_space, infos_plan, jpeg,
+    source.episodes = _iter_episodes(store, ids, obs_space, act_space, infos_plan, jpeg,
                                      scan.seeds if big_seeds else None)
     return source
+
+
+class _Episodes(Protocol):
+    """A Minari storage's episodes: ``open()`` (a context), ``ids()``, and ``episode(id)`` -> (a group
+    of members ``observations``, ``actions``, ``rewards``, ... with the episode's attributes, the name
+    to give in messages). ``path`` and ``unit`` name what holds the episodes."""
+
+    path: Path
+    unit: str
+
+    def open(self) -> AbstractContextManager[Any]: ...
+
+    def ids(self) -> list[int]: ...
+
+    def episode(self, eid: int) -> tuple[Any, str]: ...
+
+
+class _HDF5Episodes:
+    """Minari's HDF5 storage: the groups ``episode_<id>`` of ``main_data.hdf5``."""
+
+    unit = "episode groups"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def open(self) -> Iterator[_HDF5Episodes]:
+        with open_hdf5(self.path) as self._h5:
+            yield self
+
+    def ids(self) -> list[int]:
+        ids = []
+        for name in (k for k in self._h5.keys() if k.startswith("episode_")):
+            suffix = name[len("episode_"):]
+            if not suffix.isdigit():
+                raise UserError(f"{self.path}: unexpected group {name!r} (episode groups are episode_<id>)")
+            ids.append(int(suffix))
+        return sorted(ids)
+
+    def episode(self, eid: int) -> tuple[h5io.Group, str]:
+        name = f"episode_{eid}"
+        where = f"{self.path}: {name}"
+        g = self._h5[name]
+        if not isinstance(g, h5io.Group):
+            raise UserError(f"{where} is not a group")
+        return g, where
+
+
+def _is_group(item: Any) -> bool:
+    return isinstance(item, (h5io.Group, ArrowGroup))
+
+
+def _is_array(item: Any) -> bool:
+    return isinstance(item, (h5io.Dataset, ArrowColumn))
 
 
 class _Scan:
@@ -322,16 +374,11 @@ class _Scan:
         return layout
 
 
-def _check_episode(h5: h5io.File, eid: int, index: int, obs_space: spaces.Space, act_space: spaces.Space,
-                   main_path: Path, skipped: dict[str, str], scan: _Scan
-                   ) -> tuple[int, dict[str, tuple[tuple[str, ...], bool]]]:
-    """Check one episode's shapes; returns (T, {extra name: (infos path, has a reset row)}), records
-    unusable infos in ``skipped`` and seeds, reset infos and attributes in ``scan``."""
-    name = f"episode_{eid}"
-    g = h5[name]
-    where = f"{main_path}: {name}"
-    if not isinstance(g, h5io.Group):
-        raise UserError(f"{where} is not a group")
+def _check_episode(g: Any, where: str, index: int, obs_space: spaces.Space, act_space: spaces.Space,
+                   skipped: dict[str, str], scan: _Scan) -> tuple[int, dict[str, tuple[tuple[str, ...], bool]]]:
+    """Check one episode group ``g`` (named ``where`` in messages); returns (T, {extra name: (infos
+    path, has a reset row)}), records unusable infos in ``skipped`` and seeds, reset infos and
+    attributes in ``scan``."""
     for key in ("observations", "actions", "rewards", "terminations", "truncations"):
         if key not in g:
             why = (": Minari always records rewards, and its own loader cannot read an episode without them "
@@ -358,27 +405,30 @@ def _check_episode(h5: h5io.File, eid: int, index: int, obs_space: spaces.Space,
     for root, space, rows in (("observations", obs_space, T + 1), ("actions", act_space, T)):
         for path, leaf_space in _leaf_paths(space):
             member = "/".join((root, *path))
-            if member not in g or not isinstance(g[member], h5io.Dataset):
+            if member not in g or not _is_array(g[member]):
                 raise UserError(f"{where}/{member} is missing: the data does not match the declared {root[:-1]} space")
             dset = g[member]
             n = dset.shape[0] if dset.ndim else 0
             if n != rows:
                 hint = " (Minari stores T+1 observations: the reset observation and one per step)" if root == "observations" else ""
                 raise UserError(f"{where}/{member} has {n} rows but the episode has {T} steps, so {rows} were expected{hint}")
-            if dset.dtype.kind == "O":
+            if dset.dtype.kind == "O" and _is_image(leaf_space):
                 continue  # JPEG-encoded images: checked when decoded
+            if dset.dtype.kind not in "biuf" or (dset.dtype.kind == "f" and not isinstance(leaf_space, spaces.Box)):
+                raise UserError(f"{where}/{member} holds {dset.dtype} values, which do not fit the declared "
+                                f"{type(leaf_space).__name__} space")
             want = () if isinstance(leaf_space, spaces.Discrete) else tuple(leaf_space.shape)
             if tuple(dset.shape[1:]) != want:
                 raise UserError(f"{where}/{member} has per-step shape {tuple(dset.shape[1:])} but the declared space "
                                 f"has {want}")
     infos: dict[str, tuple[tuple[str, ...], bool]] = {}
-    if "infos" in g and isinstance(g["infos"], h5io.Group):
+    if "infos" in g and _is_group(g["infos"]):
         scan.infos_groups += 1
         for key, (parts, dset) in _flat_infos(g["infos"]).items():
             n = dset.shape[0] if dset.ndim else 0
             if dset.dtype.kind not in "biuf" or n not in (T, T + 1):
-                skipped.setdefault(key, f"(dtype {dset.dtype}, {n} rows for {T} steps in {name}) is not a numeric "
-                                        f"per-step array")
+                skipped.setdefault(key, f"(dtype {dset.dtype}, {n} rows for {T} steps in {where}) is not a "
+                                        f"numeric per-step array")
                 continue
             infos[key] = (parts, n == T + 1)
             if n == T + 1:
@@ -391,47 +441,49 @@ def _derived(name: str, rewards: np.ndarray) -> float:
     return float(getattr(np.asarray(rewards), name[len("rewards_"):])())
 
 
-def _derived_matches(name: str, value: Any, rewards: h5io.Dataset) -> bool:
+def _derived_matches(name: str, value: Any, rewards: Any) -> bool:
     try:
         return float(value) == _derived(name, rewards[()].astype(np.float64))
     except (TypeError, ValueError):
         return False
 
 
-def _iter_episodes(main_path: Path, ids: list[int], obs_space: spaces.Space, act_space: spaces.Space,
+def _iter_episodes(store: _Episodes, ids: list[int], obs_space: spaces.Space, act_space: spaces.Space,
                    infos: Mapping[str, tuple[tuple[str, ...], bool]], jpeg: bool,
                    seeds: list[int | None] | None) -> Iterator[Episode]:
     """The episodes; ``seeds`` (when some exceed int64) also become the uint64 extra :data:`SEED_EXTRA`."""
-    def read(g: h5io.Group, root: str, space: spaces.Space) -> Any:
+    def read(g: Any, where: str, root: str, space: spaces.Space) -> Any:
         leaves = []
         for path, leaf_space in _leaf_paths(space):
             dset = g["/".join((root, *path))]
             if dset.dtype.kind == "O" and jpeg and _is_image(leaf_space):
-                leaves.append(_decode_jpeg(dset[()], f"{main_path}: {g.name}/{root}"))
+                leaves.append(_decode_jpeg(dset[()], f"{where}/{root}"))
             else:
                 leaves.append(dset[()])
         return fmt.assemble(space, leaves)
 
-    with h5io.open_file(main_path, "r") as h5:
+    with store.open():
         for index, eid in enumerate(ids):
-            g = h5[f"episode_{eid}"]
-            obs = read(g, "observations", obs_space)
+            g, where = store.episode(eid)
+            obs = read(g, where, "observations", obs_space)
             T = int(g["rewards"].shape[0])
             head, final = obs_index(obs, slice(None, T)), obs_index(obs, slice(T, None))
             extras = {}
             for key, (parts, has_reset_row) in infos.items():
                 arr = g["infos"]["/".join(parts)][()]
                 extras[key] = arr[1:] if has_reset_row else arr
-            seed = _seed_of(g, f"{main_path}: episode_{eid}")
+            seed = _seed_of(g, where)
             if seeds is not None:  # the exact seed where it exceeds int64 (0: known from the seed column)
                 extras[SEED_EXTRA] = np.full(T, seed if seed is not None and seed > INT64_MAX else 0, np.uint64)
             try:
-                yield Episode(observations=head, actions=read(g, "actions", act_space), rewards=g["rewards"][()],
+                yield Episode(observations=head, actions=read(g, where, "actions", act_space), rewards=g["rewards"][()],
                               terminated=g["terminations"][()], truncated=g["truncations"][()],
                               final_observation=final, extras=extras,
                               seed=seed if seed is not None and seed <= INT64_MAX else -1)
+            except UserError:
+                raise
             except ValueError as exc:
-                raise UserError(f"{main_path}: episode_{eid}: {exc}") from None
+                raise UserError(f"{where}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------

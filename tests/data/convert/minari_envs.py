@@ -1,5 +1,6 @@
 """Small gymnasium envs with the spaces Minari users record: nested Dict/Tuple spaces with nested
-infos, and image observations. Registered as ``demokit-test/Nested-v0`` and ``demokit-test/Image-v0``
+infos, image observations, and MultiDiscrete / MultiBinary spaces with array / tuple infos.
+Registered as ``demokit-test/Nested-v0``, ``demokit-test/Image-v0`` and ``demokit-test/Multi-v0``
 so Minari can store their env spec and ``recover_environment()`` can rebuild them."""
 
 from __future__ import annotations
@@ -71,8 +72,37 @@ class ImageEnv(gym.Env):
         return self._frame(), float(action), self._t >= 3 + int(action), False, {}
 
 
+class MultiEnv(gym.Env):
+    """MultiDiscrete / MultiBinary spaces (a 2-D MultiBinary, a 2-D Box, a Discrete with a start) and the
+    infos Minari stores as arrays (arrow: field metadata "shape"), nested dicts, tuples and bools."""
+
+    observation_space = spaces.Tuple((spaces.MultiDiscrete([3, 4, 5]),
+                                      spaces.Box(-1.0, 1.0, shape=(2, 3), dtype=np.float64)))
+    action_space = spaces.Dict({"press": spaces.MultiBinary([2, 3]), "pick": spaces.Discrete(4, start=1)})
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._state = self.np_random.integers(0, [3, 4, 5])
+        return self._obs(), self._info()
+
+    def _obs(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._state.copy(), np.tanh(self.np_random.normal(size=(2, 3)))
+
+    def _info(self) -> dict[str, Any]:
+        return {"arr": np.arange(6, dtype=np.float32).reshape(2, 3) * self._t,
+                "nested": {"count": self._t, "inner": {"x": float(self._state.sum()) / 3}},
+                "pair": (self._t % 2, self._t / 2), "ok": bool(self._t % 2)}
+
+    def step(self, action):
+        self._t += 1
+        self._state = (self._state + np.r_[np.asarray(action["press"]).sum(axis=1), int(action["pick"])]) % [3, 4, 5]
+        terminated = bool(self._state[0] == 0 and self._t > 2)
+        return self._obs(), float(action["pick"]) - float(self._state[1]), terminated, False, self._info()
+
+
 def register() -> None:
-    for name, cls, steps in (("Nested", NestedEnv, 12), ("Image", ImageEnv, 8)):
+    for name, cls, steps in (("Nested", NestedEnv, 12), ("Image", ImageEnv, 8), ("Multi", MultiEnv, 10)):
         env_id = f"demokit-test/{name}-v0"
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=f"tests.data.convert.minari_envs:{cls.__name__}", max_episode_steps=steps)

@@ -131,7 +131,9 @@ def _broken(tmp_path: Path, mutate) -> Path:
     (lambda eps, meta: eps[0].update(actions=eps[0]["actions"][:3]), r"episode_0/actions has 3 rows .* 4 were expected"),
     (lambda eps, meta: eps[0].update(terminations=eps[0]["terminations"][:2]), r"episode_0/terminations has 2 rows"),
     (lambda eps, meta: eps[0].update(observations=np.zeros((5, 3), np.float32)), r"per-step shape \(3,\) .* \(4,\)"),
-    (lambda eps, meta: meta.update(data_format="arrow"), r"data_format is 'arrow'"),
+    (lambda eps, meta: meta.update(data_format="zarr"), r"data_format is 'zarr'; demokit reads .* hdf5, arrow, parquet"),
+    # declared arrow, but the episodes are in main_data.hdf5: there are no episode directories
+    (lambda eps, meta: meta.update(data_format="arrow"), r"total_episodes is 2 but .* holds 0 episode directories"),
 ])
 def test_inconsistent_minari_is_refused(tmp_path: Path, mutate, message: str) -> None:
     src = _broken(tmp_path, mutate)

@@ -6,11 +6,19 @@ off, and with Dict/Tuple and (JPEG-encoded) image spaces. They are converted to 
 array by array with what Minari's own loader returns (seeds exactly, uint64 included), exported
 back to Minari and read again with Minari's loader: arrays, infos (nested groups, empty ``{}``),
 per-episode metadata (seed, options, ``rewards_*``) and the dataset's descriptive metadata.
+
+The same for Minari's arrow and parquet storages (``data_format="arrow"`` / ``"parquet"``): every
+space kind, raw and JPEG images, array / nested / tuple infos, terminated and truncated episodes
+of different lengths, each episode compared with Minari's loader and the whole conversion with
+that of the same recording in the hdf5 storage; damaged datasets and a missing pyarrow are one
+UserError each.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +36,8 @@ from demokit.data import format as fmt  # noqa: E402
 from demokit.data.convert import convert, to_minari  # noqa: E402
 from demokit.data.convert.minari import SEED_EXTRA  # noqa: E402
 from demokit.data.dataset import load_dataset  # noqa: E402
+from demokit.errors import UserError  # noqa: E402
+from demokit.spaces import same_space  # noqa: E402
 
 DESCRIPTION = {"algorithm_name": "random-policy", "author": "Ada Tester", "author_email": "ada@example.org",
                "code_permalink": "https://example.org/code/1234", "description": "recorded for demokit's tests"}
@@ -42,9 +52,12 @@ def minari_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def record(dataset_id: str, env_id: str, episodes: int, *, seeding: str, record_infos: bool = True,
-           env_kwargs: dict[str, Any] | None = None) -> Any:
-    """A dataset recorded with Minari's DataCollector (random actions from a seeded action space)."""
-    env = minari.DataCollector(gym.make(env_id, **(env_kwargs or {})), record_infos=record_infos)
+           env_kwargs: dict[str, Any] | None = None, data_format: str | None = None,
+           jpeg_encoding: bool = True) -> Any:
+    """A dataset recorded with Minari's DataCollector (random actions from a seeded action space) in
+    Minari's default storage (hdf5) or ``data_format``."""
+    env = minari.DataCollector(gym.make(env_id, **(env_kwargs or {})), record_infos=record_infos,
+                               data_format=data_format, jpeg_encoding=jpeg_encoding)
     env.action_space.seed(5)
     for k in range(episodes):
         if seeding == "auto":  # Minari draws a 64-bit seed for every reset
@@ -202,3 +215,230 @@ def test_minari_to_minari_directly_keeps_everything(tmp_path, minari_root):
     assert [m["seed"] for m in episode_meta(back)] == [m["seed"] for m in episode_meta(src)]
     for key in DESCRIPTION:
         assert back.storage.metadata.get(key) == src.storage.metadata.get(key), key
+
+
+# --- Minari's arrow and parquet storages ---------------------------------------------------
+
+ARROW_FORMATS = ("arrow", "parquet")
+#: name: (env id, episodes, DataCollector options); together every space kind the hdf5 reader takes
+ARROW_CASES = {
+    "cartpole": ("CartPole-v1", 5, {}),  # Box observations, Discrete actions, empty infos
+    "pendulum": ("Pendulum-v1", 2, {}),  # Box actions; truncated at 200 steps
+    "nested": ("demokit-test/Nested-v0", 8, {}),  # Dict observations with a Tuple inside, Tuple actions, nested infos
+    "multi": ("demokit-test/Multi-v0", 6, {}),  # MultiDiscrete, 2-D MultiBinary / Box, Discrete(start=1); array infos
+    "image-raw": ("demokit-test/Image-v0", 4, {"jpeg_encoding": False}),
+    "image-jpeg": ("demokit-test/Image-v0", 4, {"jpeg_encoding": True}),
+}
+#: dataset metadata fields that describe the storage, not the data
+STORAGE_FIELDS = ("data_format", "dataset_id", "dataset_size")
+
+
+def minari_infos(infos: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """The infos Minari's loader returns, by demokit extra name (nested keys joined with ``.``). Minari's
+    arrow loader gives a nested dict as an object array of dicts, and a tuple as a dict keyed "0", "1",
+    ... (the hdf5 storage: "_index_0", ...)."""
+    out: dict[str, np.ndarray] = {}
+    for key, value in (infos or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, np.ndarray) and value.dtype == object and len(value) and isinstance(value[0], dict):
+            value = {k: np.array([row[k] for row in value]) for k in value[0]}
+        if isinstance(value, dict):
+            if list(value) == [str(i) for i in range(len(value))]:
+                value = {f"_index_{k}": v for k, v in value.items()}
+            out.update(minari_infos(value, f"{name}."))
+        else:
+            out[name] = np.asarray(value)
+    return out
+
+
+def assert_same_conversion(a: Any, b: Any) -> None:
+    """Two demokit datasets converted from Minari hold the same data, dtypes and Minari record."""
+    assert (a.num_episodes, len(a), a.env_id) == (b.num_episodes, len(b), b.env_id)
+    assert same_space(a.observation_space, b.observation_space) and same_space(a.action_space, b.action_space)
+    assert sorted(a.extras) == sorted(b.extras)
+    np.testing.assert_array_equal(a.episode_seeds, b.episode_seeds)
+    for i in range(a.num_episodes):
+        x, y = a.episode(i), b.episode(i)
+        pairs = [*zip(leaves(a.observation_space, x.observations), leaves(b.observation_space, y.observations)),
+                 *zip(leaves(a.observation_space, x.final_observation),
+                      leaves(b.observation_space, y.final_observation)),
+                 *zip(leaves(a.action_space, x.actions), leaves(b.action_space, y.actions)),
+                 (x.rewards, y.rewards), (x.terminated, y.terminated), (x.truncated, y.truncated),
+                 *((x.extras[k], y.extras[k]) for k in sorted(x.extras))]
+        for u, v in pairs:
+            assert np.asarray(u).dtype == np.asarray(v).dtype
+            np.testing.assert_array_equal(u, v)
+    ra, rb = a.provenance["converted_from"], b.provenance["converted_from"]
+    assert ra["minari_layout"] == rb["minari_layout"]  # infos paths, reset infos, episode metadata (options)
+    strip = lambda meta: {k: v for k, v in meta.items() if k not in STORAGE_FIELDS}  # noqa: E731
+    assert strip(ra["metadata"]) == strip(rb["metadata"])
+    assert a.provenance.get("conversion_notes") == b.provenance.get("conversion_notes")
+
+
+@pytest.mark.parametrize("case", ARROW_CASES)
+@pytest.mark.parametrize("data_format", ARROW_FORMATS)
+def test_arrow_storage_converts_as_minari_loads_it_and_as_hdf5(tmp_path, data_format, case):
+    env_id, episodes, options = ARROW_CASES[case]
+    src = record(f"{case}/{data_format}-v0", env_id, episodes, seeding="per-reset", data_format=data_format,
+                 **options)
+    meta = json.loads((src.storage.data_path / "metadata.json").read_text())
+    assert meta["data_format"] == data_format and meta["jpeg_encoding"] == options.get("jpeg_encoding", True)
+    assert sorted(p.name for p in src.storage.data_path.iterdir()) == sorted(
+        ["metadata.json", *map(str, range(episodes))])  # one directory per episode: the layout read
+    if case.startswith("image"):  # JPEG bytes, or the raw pixels as fixed-size lists
+        import pyarrow as pa
+        import pyarrow.dataset as pds
+
+        kind = pds.dataset(str(_part(src.storage.data_path, 0)), format=data_format).schema.field("observations").type
+        assert pa.types.is_binary(kind) if options["jpeg_encoding"] else (
+            pa.types.is_fixed_size_list(kind) and kind.list_size == 32 * 32 * 3 and kind.value_type == pa.uint8())
+    res = convert(src.storage.data_path.parent, tmp_path / "arrow.h5")
+    ds = load_dataset(tmp_path / "arrow.h5")
+    assert (res.source_kind, res.episodes, res.steps) == ("minari", src.total_episodes, src.total_steps)
+    assert ds.env_id == env_id and same_space(ds.observation_space, src.observation_space)
+    assert same_space(ds.action_space, src.action_space)
+
+    # every episode as Minari's own loader returns it (JPEG images: as Minari decodes them)
+    for i, (ep, m) in enumerate(zip(src.iterate_episodes(), episode_meta(src))):
+        got = ds.episode(i)
+        T = len(ep.rewards)
+        assert len(got) == T and got.seed == m["seed"] == 1000 + i
+        for want, have, final in zip(leaves(ds.observation_space, ep.observations),
+                                     leaves(ds.observation_space, got.observations),
+                                     leaves(ds.observation_space, got.final_observation)):
+            assert len(want) == T + 1
+            np.testing.assert_array_equal(have, want[:-1])
+            np.testing.assert_array_equal(final, want[-1:])  # the final observation
+        for want, have in zip(leaves(ds.action_space, ep.actions), leaves(ds.action_space, got.actions)):
+            np.testing.assert_array_equal(have, want)
+        np.testing.assert_array_equal(got.rewards, ep.rewards)
+        np.testing.assert_array_equal(got.terminated, ep.terminations)
+        np.testing.assert_array_equal(got.truncated, ep.truncations)
+        infos = minari_infos(ep.infos)
+        assert sorted(infos) == sorted(got.extras)
+        for key, rows in infos.items():  # one row per observation: the reset info is row 0
+            np.testing.assert_array_equal(got.extras[key], rows[1:], err_msg=key)
+    if case == "multi":
+        assert {"arr", "nested.count", "nested.inner.x", "pair._index_0", "pair._index_1", "ok"} == set(ds.extras)
+        assert ds.extras["arr"].shape[1:] == (2, 3)  # the arrow field metadata "shape"
+    if case in ("nested", "multi"):  # terminated and truncated episodes of different lengths
+        assert ds.terminated.any() and ds.truncated.any() and len(set(ds.episode_lengths.tolist())) > 2
+    if case == "pendulum":
+        assert ds.truncated.sum() == 2 and not ds.terminated.any()
+
+    # the same recording in Minari's hdf5 storage converts to the same demokit dataset
+    twin = record(f"{case}/hdf5-v0", env_id, episodes, seeding="per-reset", data_format="hdf5", **options)
+    convert(twin.storage.data_path.parent, tmp_path / "hdf5.h5")
+    assert_same_conversion(ds, load_dataset(tmp_path / "hdf5.h5"))
+
+
+@pytest.mark.parametrize("seeding", ["auto", "per-reset"])
+@pytest.mark.parametrize("data_format", ARROW_FORMATS)
+def test_arrow_dataset_to_minari_keeps_seeds_options_and_metadata(tmp_path, minari_root, data_format, seeding):
+    src = record(f"cartpole/{data_format}-{seeding}-v0", "CartPole-v1", 8, seeding=seeding, data_format=data_format)
+    if seeding == "auto":
+        assert any(m["seed"] >= 2**63 for m in episode_meta(src))
+    dst = minari_root / "copy" / f"{data_format}-{seeding}-v0"
+    convert(src.storage.data_path, dst)  # the data/ directory is accepted too
+    back = minari.load_dataset(f"copy/{data_format}-{seeding}-v0")
+    assert back.storage.metadata["data_format"] == "hdf5"  # demokit writes Minari's hdf5 storage
+    check_integrity(back)
+    assert_same_episodes(src, back)  # no infos column: {} in Minari's arrow loader, {} back
+    for m0, m1 in zip(episode_meta(src), episode_meta(back)):
+        m0.pop("id"), m1.pop("id")
+        assert m0 == m1  # seed (uint64 too), options, rewards_*, total_steps
+    for key in DESCRIPTION:
+        assert back.storage.metadata.get(key) == src.storage.metadata.get(key), key
+
+
+def _part(data: Path, episode: int) -> Path:
+    return next(p for p in (data / str(episode)).iterdir() if p.name.startswith("part-"))
+
+
+def _rewrite(column: str, make: Any) -> Any:
+    """A damage: episode 1's ``column`` replaced by ``make(pa, table)`` (written back with pyarrow)."""
+    def damage(data: Path, data_format: str) -> None:
+        import pyarrow as pa
+        import pyarrow.dataset as pds
+        import pyarrow.parquet as pq
+
+        part = _part(data, 1)
+        table = pds.dataset(str(part), format=data_format).to_table()
+        table = table.set_column(table.schema.get_field_index(column), column, make(pa, table))
+        if data_format == "parquet":
+            pq.write_table(table, part)
+        else:
+            with pa.ipc.new_file(str(part), table.schema) as writer:
+                writer.write_table(table)
+    return damage
+
+
+def _narrow(pa: Any, table: Any) -> Any:
+    """CartPole observations 3 wide (the space says 4)."""
+    obs = table.column("observations").combine_chunks().flatten().to_numpy().reshape(-1, 4)[:, :3]
+    return pa.FixedSizeListArray.from_arrays(pa.array(obs.reshape(-1)), 3)
+
+
+def _edit_json(path: Path, **changes: Any) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+DAMAGES = {
+    "episode dir gone": (lambda data, f: shutil.rmtree(data / "2"),
+                         r"total_episodes is 4 but .*/data holds 3 episode directories"),
+    "total_steps": (lambda data, f: _edit_json(data / "metadata.json", total_steps=1),
+                    r"metadata.json: total_steps is 1 but the episodes in .*/data hold \d+ steps"),
+    "episode total_steps": (lambda data, f: _edit_json(data / "1" / "metadata.json", total_steps=99),
+                            r"data/1: attribute total_steps is 99 but rewards has \d+ rows"),
+    "part file gone": (lambda data, f: _part(data, 3).unlink(), r"data/3 holds no (arrow|parquet) files"),
+    "part file corrupt": (lambda data, f: _part(data, 0).write_bytes(b"not a table" * 10),
+                          r"data/0: its files cannot be read"),
+    "observations too narrow": (_rewrite("observations", _narrow),
+                                r"data/1/observations has per-step shape \(3,\) but the declared space has \(4,\)"),
+    "float actions": (_rewrite("actions", lambda pa, t: pa.array([0.5] * t.num_rows)),
+                      r"data/1/actions holds float64 values, which do not fit the declared Discrete space"),
+    "text observations": (_rewrite("observations", lambda pa, t: pa.array(["x"] * t.num_rows)),
+                          r"data/1/observations holds object values, which do not fit the declared Box space"),
+    "null reward": (_rewrite("rewards", lambda pa, t: pa.array([None] * t.num_rows, pa.float64())),
+                    r"data/1/rewards holds missing \(null\) values"),
+    "episode metadata not JSON": (lambda data, f: (data / "2" / "metadata.json").write_text("{"),
+                                  r"data/2/metadata.json: not readable JSON"),
+    "stray directory": (lambda data, f: (data / "scratch").mkdir(), r"data: unexpected directory 'scratch'"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("data_format", ARROW_FORMATS)
+def test_damaged_arrow_dataset_is_refused(tmp_path, data_format, damage):
+    src = record(f"cartpole/bad-{data_format}-v0", "CartPole-v1", 4, seeding="per-reset", data_format=data_format)
+    data = src.storage.data_path
+    mutate, message = DAMAGES[damage]
+    mutate(data, data_format)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UserError, match=message) as info:
+        convert(data.parent, out / "x.h5")
+    assert str(data) in str(info.value)
+    assert list(out.iterdir()) == []  # nothing written
+
+
+def test_damaged_arrow_dataset_is_one_error_line_in_the_cli(tmp_path, capsys):
+    from demokit.cli.app import main
+
+    src = record("cartpole/cli-v0", "CartPole-v1", 3, seeding="per-reset", data_format="parquet")
+    assert main(["convert", str(src.storage.data_path.parent), str(tmp_path / "ok.h5")]) == 0
+    assert "converted minari" in capsys.readouterr().out
+    _edit_json(src.storage.data_path / "metadata.json", total_episodes=5)
+    assert main(["convert", str(src.storage.data_path.parent), str(tmp_path / "bad.h5")]) != 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error: ") and "total_episodes is 5" in err[0]
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_arrow_dataset_without_pyarrow_is_one_user_error(tmp_path, monkeypatch):
+    src = record("cartpole/nopa-v0", "CartPole-v1", 2, seeding="per-reset", data_format="arrow")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now fails
+    monkeypatch.setitem(sys.modules, "pyarrow.dataset", None)
+    with pytest.raises(UserError, match=r"data_format 'arrow' needs pyarrow: pip install 'demokit\[minari\]'"):
+        convert(src.storage.data_path.parent, tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()
