@@ -20,7 +20,8 @@ observation; ``infos/<key>`` (nested keys joined with ``.``) with T+1 rows becom
 extras of T rows (row 0, the reset info, is dropped; T rows are taken as they are).
 Writing: extras become ``infos/<key>`` with T+1 rows, row 0 being zeros, so a
 demokit -> Minari -> demokit round trip is exact. Image spaces are written raw
-(``jpeg_encoding: false``); JPEG-encoded Minari images are decoded with Pillow.
+(``jpeg_encoding: false``); JPEG-encoded Minari images are decoded with Pillow, in each layout
+Minari stores them in (:func:`_is_jpeg_layout`).
 """
 
 from __future__ import annotations
@@ -162,16 +163,41 @@ def _is_image(space: spaces.Space) -> bool:
             and bool(np.all(space.low == 0)) and bool(np.all(space.high == 255)))
 
 
-def _decode_jpeg(data: Any, where: str) -> np.ndarray:
+def _is_jpeg_layout(dset: Any, space: spaces.Space, jpeg: bool) -> bool:
+    """Whether ``dset`` holds the JPEG bytes of an image leaf, one entry per row: variable-length
+    bytes (the hdf5 storage when the frames' JPEGs differ in length; arrow/parquet binary), a 2-D
+    uint8 array (frames x bytes: what h5py makes of the hdf5 storage's frames when all their JPEGs
+    happen to have the same length) or fixed-length byte strings (not written by Minari 0.5's
+    storages, but its loader decodes them alike). Only for an image space of a dataset whose
+    metadata says ``jpeg_encoding``; a raw image has a per-step shape of 2 or 3 dimensions, so
+    none of these layouts can be one."""
+    if not (jpeg and _is_image(space)):
+        return False
+    kind = dset.dtype.kind
+    return (kind in "OS" and dset.ndim == 1) or (dset.dtype == np.uint8 and dset.ndim == 2)
+
+
+def _decode_jpeg(data: Any, space: spaces.Space, where: str) -> np.ndarray:
+    """The frames of JPEG bytes ``data`` (one entry per row: bytes, or a uint8 array of them) as
+    Pillow decodes them, which must have the shape of the image ``space``."""
     try:
         from PIL import Image
     except ImportError:
         raise UserError(f"{where} holds JPEG-encoded images; install Pillow (pip install pillow) to convert it") from None
-    try:
-        return np.stack([np.asarray(Image.open(io.BytesIO(np.asarray(b, dtype=np.uint8).tobytes())), dtype=np.uint8)
-                         for b in data])
-    except (OSError, ValueError) as exc:  # not a JPEG image, or frames of different sizes
-        raise UserError(f"{where}: the JPEG-encoded images cannot be decoded ({exc})") from None
+    frames = np.empty((len(data), *space.shape), dtype=np.uint8)
+    for i, item in enumerate(data):
+        try:
+            raw = bytes(item) if isinstance(item, bytes) else np.asarray(item, dtype=np.uint8).tobytes()
+            with Image.open(io.BytesIO(raw)) as image:
+                frame = np.asarray(image, dtype=np.uint8)
+        except (OSError, ValueError, TypeError, Image.DecompressionBombError) as exc:  # not an image
+            raise UserError(f"{where}: the JPEG-encoded image in row {i} cannot be decoded "
+                            f"({type(exc).__name__}: {exc})") from None
+        if frame.shape != space.shape:
+            raise UserError(f"{where}: the JPEG-encoded image in row {i} decodes to shape {frame.shape} but the "
+                            f"declared image space has {space.shape}")
+        frames[i] = frame
+    return frames
 
 
 def _flat_infos(group: Any, prefix: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, ...], Any]]:
@@ -257,7 +283,8 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
         scan = _Scan()
         total = 0
         for index, eid in enumerate(ids):
-            steps, infos = _check_episode(*store.episode(eid), index, obs_space, act_space, skipped, scan)
+            steps, infos = _check_episode(*store.episode(eid), index, obs_space, act_space, jpeg, skipped,
+                                          scan)
             if infos_plan is None:
                 infos_plan = infos
             elif infos != infos_plan:
@@ -374,7 +401,7 @@ class _Scan:
         return layout
 
 
-def _check_episode(g: Any, where: str, index: int, obs_space: spaces.Space, act_space: spaces.Space,
+def _check_episode(g: Any, where: str, index: int, obs_space: spaces.Space, act_space: spaces.Space, jpeg: bool,
                    skipped: dict[str, str], scan: _Scan) -> tuple[int, dict[str, tuple[tuple[str, ...], bool]]]:
     """Check one episode group ``g`` (named ``where`` in messages); returns (T, {extra name: (infos
     path, has a reset row)}), records unusable infos in ``skipped`` and seeds, reset infos and
@@ -412,11 +439,13 @@ def _check_episode(g: Any, where: str, index: int, obs_space: spaces.Space, act_
             if n != rows:
                 hint = " (Minari stores T+1 observations: the reset observation and one per step)" if root == "observations" else ""
                 raise UserError(f"{where}/{member} has {n} rows but the episode has {T} steps, so {rows} were expected{hint}")
-            if dset.dtype.kind == "O" and _is_image(leaf_space):
+            if _is_jpeg_layout(dset, leaf_space, jpeg):
                 continue  # JPEG-encoded images: checked when decoded
             if dset.dtype.kind not in "biuf" or (dset.dtype.kind == "f" and not isinstance(leaf_space, spaces.Box)):
+                hint = (" (JPEG bytes? metadata.json says jpeg_encoding is false)"
+                        if dset.dtype.kind in "OS" and _is_image(leaf_space) else "")
                 raise UserError(f"{where}/{member} holds {dset.dtype} values, which do not fit the declared "
-                                f"{type(leaf_space).__name__} space")
+                                f"{type(leaf_space).__name__} space{hint}")
             want = () if isinstance(leaf_space, spaces.Discrete) else tuple(leaf_space.shape)
             if tuple(dset.shape[1:]) != want:
                 raise UserError(f"{where}/{member} has per-step shape {tuple(dset.shape[1:])} but the declared space "
@@ -455,9 +484,10 @@ def _iter_episodes(store: _Episodes, ids: list[int], obs_space: spaces.Space, ac
     def read(g: Any, where: str, root: str, space: spaces.Space) -> Any:
         leaves = []
         for path, leaf_space in _leaf_paths(space):
-            dset = g["/".join((root, *path))]
-            if dset.dtype.kind == "O" and jpeg and _is_image(leaf_space):
-                leaves.append(_decode_jpeg(dset[()], f"{where}/{root}"))
+            member = "/".join((root, *path))
+            dset = g[member]
+            if _is_jpeg_layout(dset, leaf_space, jpeg):
+                leaves.append(_decode_jpeg(dset[()], leaf_space, f"{where}/{member}"))
             else:
                 leaves.append(dset[()])
         return fmt.assemble(space, leaves)

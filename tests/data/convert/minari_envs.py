@@ -1,7 +1,7 @@
 """Small gymnasium envs with the spaces Minari users record: nested Dict/Tuple spaces with nested
-infos, image observations, and MultiDiscrete / MultiBinary spaces with array / tuple infos.
-Registered as ``demokit-test/Nested-v0``, ``demokit-test/Image-v0`` and ``demokit-test/Multi-v0``
-so Minari can store their env spec and ``recover_environment()`` can rebuild them."""
+infos, image observations and actions, and MultiDiscrete / MultiBinary spaces with array / tuple infos.
+Registered as ``demokit-test/Nested-v0``, ``demokit-test/Image-v0``, ``demokit-test/Multi-v0`` and
+``demokit-test/ConstImage-v0`` so Minari can store their env spec and ``recover_environment()`` can rebuild them."""
 
 from __future__ import annotations
 
@@ -101,8 +101,44 @@ class MultiEnv(gym.Env):
         return self._obs(), float(action["pick"]) - float(self._state[1]), terminated, False, self._info()
 
 
+class ConstImageEnv(gym.Env):
+    """Image leaves inside Dict / Tuple observations (RGB ``frame``, grayscale ``view[0]``) and, unless
+    ``image_action=False``, a grayscale image action (``action[1]``). Each image is the same throughout an
+    episode (its colours are drawn at reset), so all its JPEGs have the same length and Minari's hdf5
+    storage holds them as a 2-D uint8 array (frames x bytes) rather than as variable-length bytes."""
+
+    def __init__(self, image_action: bool = True) -> None:
+        self.observation_space = spaces.Dict({
+            "frame": spaces.Box(0, 255, shape=(32, 32, 3), dtype=np.uint8),
+            "view": spaces.Tuple((spaces.Box(0, 255, shape=(48, 40), dtype=np.uint8), spaces.Discrete(4))),
+        })
+        self.action_space = spaces.Tuple((spaces.Discrete(3), *(
+            (spaces.Box(0, 255, shape=(32, 32), dtype=np.uint8),) if image_action else ())))
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._frame = np.zeros((32, 32, 3), np.uint8) + self.np_random.integers(0, 256, size=3, dtype=np.uint8)
+        self._frame[8:24, 8:24] = 255 - self._frame[8:24, 8:24]
+        self._view = (np.add.outer(np.arange(48), np.arange(40)) * 2 + self.np_random.integers(0, 64)).astype(np.uint8)
+        return self._obs(), {}
+
+    def _obs(self) -> dict[str, Any]:
+        return {"frame": self._frame.copy(), "view": (self._view.copy(), self._t % 4)}
+
+    def step(self, action):
+        self._t += 1
+        return self._obs(), float(action[0]) - 1.0, self._t >= 3 + int(action[0]), False, {}
+
+
+#: the image action :class:`ConstImageEnv` is driven with (constant, so its JPEGs have one length too)
+CONST_ACTION_IMAGE = (np.add.outer(np.arange(32), np.arange(32)) * 4 % 256).astype(np.uint8)
+
+
 def register() -> None:
-    for name, cls, steps in (("Nested", NestedEnv, 12), ("Image", ImageEnv, 8), ("Multi", MultiEnv, 10)):
+    for name, cls, steps in (("Nested", NestedEnv, 12), ("Image", ImageEnv, 8), ("Multi", MultiEnv, 10),
+                             ("ConstImage", ConstImageEnv, 5)):
         env_id = f"demokit-test/{name}-v0"
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=f"tests.data.convert.minari_envs:{cls.__name__}", max_episode_steps=steps)

@@ -12,6 +12,11 @@ space kind, raw and JPEG images, array / nested / tuple infos, terminated and tr
 of different lengths, each episode compared with Minari's loader and the whole conversion with
 that of the same recording in the hdf5 storage; damaged datasets and a missing pyarrow are one
 UserError each.
+
+Equal-length JPEGs (constant frames), which Minari's hdf5 storage holds as a 2-D uint8 array
+(frames x bytes) instead of variable-length bytes: in Dict / Tuple observations and an image action,
+compared with Minari's loader and with the arrow / parquet recording; the same bytes as
+variable-length and fixed-length entries; malformed image data refused with one UserError.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import shutil
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +59,9 @@ def minari_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def record(dataset_id: str, env_id: str, episodes: int, *, seeding: str, record_infos: bool = True,
            env_kwargs: dict[str, Any] | None = None, data_format: str | None = None,
-           jpeg_encoding: bool = True) -> Any:
-    """A dataset recorded with Minari's DataCollector (random actions from a seeded action space) in
-    Minari's default storage (hdf5) or ``data_format``."""
+           jpeg_encoding: bool = True, policy: Callable[[Any], Any] | None = None) -> Any:
+    """A dataset recorded with Minari's DataCollector (random actions from a seeded action space, or
+    ``policy(random action)``) in Minari's default storage (hdf5) or ``data_format``."""
     env = minari.DataCollector(gym.make(env_id, **(env_kwargs or {})), record_infos=record_infos,
                                data_format=data_format, jpeg_encoding=jpeg_encoding)
     env.action_space.seed(5)
@@ -71,7 +77,8 @@ def record(dataset_id: str, env_id: str, episodes: int, *, seeding: str, record_
         else:
             raise AssertionError(seeding)
         while True:
-            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            action = env.action_space.sample()
+            _, _, terminated, truncated, _ = env.step(policy(action) if policy else action)
             if terminated or truncated:
                 break
     with warnings.catch_warnings():
@@ -251,6 +258,33 @@ def minari_infos(infos: Any, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+def assert_as_minari_loads(ds: Any, src: Any) -> None:
+    """Every episode of demokit's ``ds`` is what Minari's own loader returns for ``src`` (JPEG images: as
+    Minari decodes them): observations (the last one as the final observation), actions, rewards,
+    terminations, truncations, infos and seeds."""
+    assert ds.num_episodes == src.total_episodes
+    for i, (ep, m) in enumerate(zip(src.iterate_episodes(), episode_meta(src))):
+        got = ds.episode(i)
+        T = len(ep.rewards)
+        assert len(got) == T and got.seed == m["seed"]
+        for want, have, final in zip(leaves(ds.observation_space, ep.observations),
+                                     leaves(ds.observation_space, got.observations),
+                                     leaves(ds.observation_space, got.final_observation), strict=True):
+            assert len(want) == T + 1
+            np.testing.assert_array_equal(have, want[:-1])
+            np.testing.assert_array_equal(final, want[-1:])  # the final observation
+        for want, have in zip(leaves(ds.action_space, ep.actions), leaves(ds.action_space, got.actions),
+                              strict=True):
+            np.testing.assert_array_equal(have, want)
+        np.testing.assert_array_equal(got.rewards, ep.rewards)
+        np.testing.assert_array_equal(got.terminated, ep.terminations)
+        np.testing.assert_array_equal(got.truncated, ep.truncations)
+        infos = minari_infos(ep.infos)
+        assert sorted(infos) == sorted(got.extras)
+        for key, rows in infos.items():  # one row per observation: the reset info is row 0
+            np.testing.assert_array_equal(got.extras[key], rows[1:], err_msg=key)
+
+
 def assert_same_conversion(a: Any, b: Any) -> None:
     """Two demokit datasets converted from Minari hold the same data, dtypes and Minari record."""
     assert (a.num_episodes, len(a), a.env_id) == (b.num_episodes, len(b), b.env_id)
@@ -298,26 +332,8 @@ def test_arrow_storage_converts_as_minari_loads_it_and_as_hdf5(tmp_path, data_fo
     assert ds.env_id == env_id and same_space(ds.observation_space, src.observation_space)
     assert same_space(ds.action_space, src.action_space)
 
-    # every episode as Minari's own loader returns it (JPEG images: as Minari decodes them)
-    for i, (ep, m) in enumerate(zip(src.iterate_episodes(), episode_meta(src))):
-        got = ds.episode(i)
-        T = len(ep.rewards)
-        assert len(got) == T and got.seed == m["seed"] == 1000 + i
-        for want, have, final in zip(leaves(ds.observation_space, ep.observations),
-                                     leaves(ds.observation_space, got.observations),
-                                     leaves(ds.observation_space, got.final_observation)):
-            assert len(want) == T + 1
-            np.testing.assert_array_equal(have, want[:-1])
-            np.testing.assert_array_equal(final, want[-1:])  # the final observation
-        for want, have in zip(leaves(ds.action_space, ep.actions), leaves(ds.action_space, got.actions)):
-            np.testing.assert_array_equal(have, want)
-        np.testing.assert_array_equal(got.rewards, ep.rewards)
-        np.testing.assert_array_equal(got.terminated, ep.terminations)
-        np.testing.assert_array_equal(got.truncated, ep.truncations)
-        infos = minari_infos(ep.infos)
-        assert sorted(infos) == sorted(got.extras)
-        for key, rows in infos.items():  # one row per observation: the reset info is row 0
-            np.testing.assert_array_equal(got.extras[key], rows[1:], err_msg=key)
+    assert_as_minari_loads(ds, src)
+    assert [m["seed"] for m in episode_meta(src)] == [1000 + i for i in range(episodes)]
     if case == "multi":
         assert {"arr", "nested.count", "nested.inner.x", "pair._index_0", "pair._index_1", "ok"} == set(ds.extras)
         assert ds.extras["arr"].shape[1:] == (2, 3)  # the arrow field metadata "shape"
@@ -442,3 +458,168 @@ def test_arrow_dataset_without_pyarrow_is_one_user_error(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"data_format 'arrow' needs pyarrow: pip install 'demokit\[minari\]'"):
         convert(src.storage.data_path.parent, tmp_path / "out.h5")
     assert not (tmp_path / "out.h5").exists()
+
+
+# --- equal-length JPEGs: Minari's hdf5 storage holds them as a 2-D uint8 array ---------------
+
+CONST_ENV = "demokit-test/ConstImage-v0"
+#: ConstImageEnv's image leaves: (member of an episode group, rows beyond the T steps)
+CONST_OBS_IMAGES = (("observations/frame", 1), ("observations/view/_index_0", 1))
+CONST_ACT_IMAGE = ("actions/_index_1", 0)
+
+
+def record_const(dataset_id: str, episodes: int, *, data_format: str = "hdf5", image_action: bool = True) -> Any:
+    """ConstImageEnv recorded with seeds 1000, 1001, ... and the constant image action (when it has one):
+    within an episode every image leaf's JPEGs have one length."""
+    def policy(action: Any) -> Any:
+        return (action[0], minari_envs.CONST_ACTION_IMAGE)
+
+    return record(dataset_id, CONST_ENV, episodes, seeding="per-reset", data_format=data_format,
+                  env_kwargs={"image_action": image_action}, policy=policy if image_action else None)
+
+
+def assert_2d_jpeg_layout(src: Any, members: tuple[tuple[str, int], ...]) -> None:
+    """In ``src``'s main_data.hdf5 every episode's ``members`` are 2-D uint8 arrays of JPEG bytes (one
+    row per frame), not variable-length bytes: the layout under test."""
+    import h5py
+
+    assert json.loads((src.storage.data_path / "metadata.json").read_text())["jpeg_encoding"] is True
+    with h5py.File(src.storage.data_path / "main_data.hdf5", "r") as f:
+        for i in range(src.total_episodes):
+            g = f[f"episode_{i}"]
+            for member, extra_rows in members:
+                dset = g[member]
+                assert dset.dtype == np.uint8 and dset.ndim == 2, (i, member, dset.dtype, dset.shape)
+                assert dset.shape[0] == len(g["rewards"]) + extra_rows
+                assert bytes(dset[0, :2]) == b"\xff\xd8"  # a JPEG's start-of-image marker
+
+
+def test_equal_length_jpegs_convert_as_minari_loads_them(tmp_path, minari_root):
+    src = record_const("const/hdf5-v0", 6)
+    assert_2d_jpeg_layout(src, (*CONST_OBS_IMAGES, CONST_ACT_IMAGE))  # in a Dict, a Tuple, and an image action
+    res = convert(src.storage.data_path.parent, tmp_path / "const.h5")
+    ds = load_dataset(tmp_path / "const.h5")
+    assert (res.episodes, res.steps) == (src.total_episodes, src.total_steps)
+    assert len(set(ds.episode_lengths.tolist())) > 1
+    assert_as_minari_loads(ds, src)
+    to_minari(tmp_path / "const.h5", minari_root / "back" / "const-v0")  # written back raw: the same pixels
+    back = minari.load_dataset("back/const-v0")
+    check_integrity(back)
+    assert_same_episodes(src, back)
+
+
+@pytest.mark.parametrize("data_format", ARROW_FORMATS)
+def test_equal_length_jpegs_convert_as_the_arrow_recording(tmp_path, data_format):
+    # Minari's arrow storage cannot hold JPEG-encoded image actions (it does not pad them to T+1 rows),
+    # so this recording has image observations only
+    src = record_const("const/hdf5-v0", 5, image_action=False)
+    assert_2d_jpeg_layout(src, CONST_OBS_IMAGES)
+    twin = record_const(f"const/{data_format}-v0", 5, data_format=data_format, image_action=False)
+    convert(src.storage.data_path.parent, tmp_path / "hdf5.h5")
+    convert(twin.storage.data_path.parent, tmp_path / "arrow.h5")
+    ds, arrow = load_dataset(tmp_path / "hdf5.h5"), load_dataset(tmp_path / "arrow.h5")
+    assert_as_minari_loads(ds, src)
+    assert_as_minari_loads(arrow, twin)
+    assert_same_conversion(ds, arrow)
+
+
+def _replace_member(member: str, make: Callable[[np.ndarray], np.ndarray],
+                    episodes: tuple[int, ...] = (1,)) -> Callable[[Path], None]:
+    """A change (a damage): ``member`` of the ``episodes`` (episode 1) replaced by ``make(its values)``."""
+    def change(data: Path) -> None:
+        import h5py
+
+        with h5py.File(data / "main_data.hdf5", "a") as f:
+            for i in episodes:
+                g = f[f"episode_{i}"]
+                old = g[member][()]
+                del g[member]
+                g.create_dataset(member, data=make(old))
+    return change
+
+
+def _as_vlen(old: np.ndarray) -> np.ndarray:
+    """Each row of JPEG bytes as one variable-length uint8 entry (the layout of unequal lengths)."""
+    import h5py
+
+    out = np.empty(len(old), dtype=h5py.vlen_dtype(np.uint8))
+    for i, row in enumerate(old):
+        out[i] = row
+    return out
+
+
+#: the same JPEG bytes in the other layouts the reader takes (fixed-length byte strings: not written by
+#: Minari's storages, but its loader decodes them)
+JPEG_LAYOUTS = {"variable-length uint8": _as_vlen,
+                "fixed-length bytes": lambda old: np.array([row.tobytes() for row in old], dtype=f"S{old.shape[1]}")}
+
+
+@pytest.mark.parametrize("layout", JPEG_LAYOUTS)
+def test_other_jpeg_layouts_convert_as_minari_loads_them(tmp_path, layout):
+    src = record_const("const/layout-v0", 3)
+    convert(src.storage.data_path.parent, tmp_path / "2d.h5")
+    for member, _ in (*CONST_OBS_IMAGES, CONST_ACT_IMAGE):
+        _replace_member(member, JPEG_LAYOUTS[layout], episodes=(0, 1, 2))(src.storage.data_path)
+    convert(src.storage.data_path.parent, tmp_path / "other.h5")
+    other = load_dataset(tmp_path / "other.h5")
+    assert_as_minari_loads(other, minari.load_dataset("const/layout-v0"))  # Minari's loader on the rewritten file
+    assert_same_conversion(other, load_dataset(tmp_path / "2d.h5"))
+
+
+def _jpegs(shape: tuple[int, ...], rows: int) -> np.ndarray:
+    """``rows`` equal JPEGs of a ``shape`` image as a 2-D uint8 array."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full(shape, 90, np.uint8)).save(buffer, format="JPEG")
+    return np.tile(np.frombuffer(buffer.getvalue(), np.uint8), (rows, 1))
+
+
+def _frame_not_an_image(data: Path) -> None:
+    """metadata.json's frame space with high 254: no longer an image space, so never JPEG-encoded."""
+    meta = json.loads((data / "metadata.json").read_text())
+    space = json.loads(meta["observation_space"])
+    space["subspaces"]["frame"]["high"] = np.full((32, 32, 3), 254).tolist()
+    _edit_json(data / "metadata.json", observation_space=json.dumps(space))
+
+
+def _zero_row(row: int) -> Callable[[np.ndarray], np.ndarray]:
+    def make(old: np.ndarray) -> np.ndarray:
+        new = old.copy()
+        new[row] = 0
+        return new
+    return make
+
+
+JPEG_DAMAGES = {
+    "jpeg_encoding false": (lambda data: _edit_json(data / "metadata.json", jpeg_encoding=False),
+                            r"episode_\d+/observations/frame has per-step shape \(\d+,\) but the declared space "
+                            r"has \(32, 32, 3\)"),
+    "frame space not an image": (_frame_not_an_image, r"episode_\d+/observations/frame has per-step shape \(\d+,\) "
+                                                      r"but the declared space has \(32, 32, 3\)"),
+    "2-D bytes for a Discrete leaf": (_replace_member("observations/view/_index_1",
+                                                      lambda old: _jpegs((32, 32), len(old))),
+                                      r"episode_1/observations/view/_index_1 has per-step shape \(\d+,\) but the "
+                                      r"declared space has \(\)"),
+    "undecodable bytes": (_replace_member("observations/frame", _zero_row(2)),
+                          r"episode_1/observations/frame: the JPEG-encoded image in row 2 cannot be decoded"),
+    "images of another size": (_replace_member("actions/_index_1", lambda old: _jpegs((32, 16), len(old))),
+                               r"episode_1/actions/_index_1: the JPEG-encoded image in row 0 decodes to shape "
+                               r"\(32, 16\) but the declared image space has \(32, 32\)"),
+}
+
+
+@pytest.mark.parametrize("damage", JPEG_DAMAGES)
+def test_malformed_jpeg_layout_is_refused(tmp_path, damage):
+    src = record_const("const/bad-v0", 3)
+    data = src.storage.data_path
+    mutate, message = JPEG_DAMAGES[damage]
+    mutate(data)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UserError, match=message) as info:
+        convert(data.parent, out / "x.h5")
+    assert str(data / "main_data.hdf5") in str(info.value)
+    assert list(out.iterdir()) == []  # nothing written
