@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         compression: Optional[str] = typer.Option(None, "--compression", help=field_help(ConvertConfig, "compression")),
         to: Optional[str] = typer.Option(None, "--to", help=field_help(ConvertConfig, "to")),
         dataset_id: Optional[str] = typer.Option(None, "--dataset-id", help=field_help(ConvertConfig, "dataset_id")),
+        minari_format: Optional[str] = typer.Option(None, "--minari-format",
+                                                    help=field_help(ConvertConfig, "minari_data_format")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
         """Convert demonstration data between Minari, D4RL, DI-engine and demokit (kinds are detected).
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
             warnings.simplefilter("always", UserWarning)
             with err_console.status(f"converting {src}", spinner="dots"):
                 result = convert(src, dst, env_id=env, force=force or None, compression=compression, to=to,
-                                 dataset_id=dataset_id)
+                                 dataset_id=dataset_id, minari_data_format=minari_format)
         for w in caught:
             err_console.print(f"warning: {w.message}", markup=False, highlight=False, soft_wrap=True)
         if result.target_kind == "demokit":  # the cheap dataset checks on what was written

@@ -34,7 +34,7 @@ from demokit.data.convert.d4rl import is_d4rl_file, read_d4rl, write_d4rl
 from demokit.data.convert.ding import read_ding
 from demokit.data.convert.imitation import is_imitation_dir, prepare_dir_target, read_imitation, write_imitation
 from demokit.data.convert.lerobot import is_lerobot_dir, prepare_lerobot_target, read_lerobot, write_lerobot
-from demokit.data.convert.minari import minari_data_dir, read_minari, write_minari
+from demokit.data.convert.minari import check_minari_storage, minari_data_dir, read_minari, write_minari
 from demokit.data.convert.robomimic import is_robomimic_file, read_robomimic, write_robomimic
 from demokit.data.convert.safe_pickle import UnsafePickleError, safe_load
 from demokit.errors import UserError
@@ -140,7 +140,8 @@ def read_source(src: str | os.PathLike[str], *, env_id: str | None = None, kind:
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             config: ConvertConfig | Mapping[str, Any] | None = None, *, env_id: str | None = None,
             force: bool | None = None, compression: str | None = None, to: str | None = None,
-            dataset_id: str | None = None, source_kind: str | None = None) -> ConvertResult:
+            dataset_id: str | None = None, minari_data_format: str | None = None,
+            source_kind: str | None = None) -> ConvertResult:
     """Convert ``src`` into ``dst``; see the module docstring and :class:`ConvertConfig`.
 
     Returns a :class:`ConvertResult` (path, source_kind, episodes, steps, ...).
@@ -149,7 +150,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     (:class:`SpaceMismatchError`); nothing is written then.
     """
     cfg = from_mapping(ConvertConfig, config, env_id=env_id, force=force, compression=compression, to=to,
-                       dataset_id=dataset_id)
+                       dataset_id=dataset_id, minari_data_format=minari_data_format)
     src_path = check_input_path(src, what="SRC")
     target = detect_target_kind(dst, cfg.to)
     dst_path = resolve_output(dst)  # a symlink is written through: its target gets the data
@@ -157,6 +158,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if cfg.dataset_id is not None and target != "minari":
         raise UserError(f"--dataset-id names a Minari dataset, but DST {dst} is written as {target}; "
                         f"leave out --dataset-id or write a Minari dataset directory")
+    if cfg.minari_data_format is not None and target != "minari":
+        raise UserError(f"--minari-format chooses the storage of a Minari dataset, but DST {dst} is written as "
+                        f"{target}; leave out --minari-format or write a Minari dataset directory")
+    if target == "minari":
+        check_minari_storage(cfg.minari_data_format or "hdf5", compression_)  # before a large source is read
     if same_path(src_path, dst_path) or src_path.resolve() == dst_path.resolve():
         raise UserError(f"SRC and DST are the same ({src_path}); write the conversion to another path")
     if target == "imitation":
@@ -169,7 +175,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         check_output_path(dst_path, kind="dataset", inputs=[src_path], force=cfg.force, what="DST")
     source = read_source(src_path, env_id=cfg.env_id, kind=source_kind)
     if target == "minari":
-        return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id)
+        return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id,
+                            data_format=cfg.minari_data_format or "hdf5")
     if target == "d4rl":
         return write_d4rl(source, dst_path, force=cfg.force, compression=compression_)
     if target == "robomimic":

@@ -26,7 +26,7 @@ from demokit import _version
 from demokit.config import option
 from demokit.data.episode import Episode, obs_index
 from demokit.data.storage import hdf5 as h5io
-from demokit.errors import SpaceMismatchError, UserError
+from demokit.errors import ConfigError, SpaceMismatchError, UserError
 from demokit.spaces import check_same_spaces, describe
 
 @dataclass(frozen=True)
@@ -41,6 +41,14 @@ class ConvertConfig:
                                   "(flat .hdf5), robomimic (.hdf5), imitation (datasets folder) or lerobot (v3.0 folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
     dataset_id: str | None = option(None, "Minari dataset id written into metadata.json "
                                           "(default: from the DST directory name, e.g. cartpole-expert-v0)")
+    minari_data_format: str | None = option(None, "storage of a Minari output: hdf5 (one HDF5 file), arrow or "
+                                                  "parquet (a folder of part files per episode), as Minari's "
+                                                  "data_format (default: hdf5)")
+
+    def __post_init__(self) -> None:
+        if self.minari_data_format is not None and self.minari_data_format not in MINARI_FORMATS:
+            raise ConfigError(f"unknown Minari data format {self.minari_data_format!r} (--minari-format): use one "
+                              f"of {', '.join(MINARI_FORMATS)}")
 
 
 @dataclass(frozen=True)
@@ -473,6 +481,8 @@ class MemoryHDF5:
 #: dataset's metadata (its arrow / parquet storage holds one directory per episode instead)
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"
+#: Minari's storages (its ``data_format``)
+MINARI_FORMATS = ("hdf5", "arrow", "parquet")
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

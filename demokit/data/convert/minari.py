@@ -33,6 +33,7 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ from demokit.data.convert.common import (
     ConvertResult,
     MAIN_FILE,
     METADATA_FILE,
+    MINARI_FORMATS,
     MemoryHDF5,
     Source,
     check_declared_spaces,
@@ -56,7 +58,8 @@ from demokit.data.convert.common import (
     read_json_object,
     require_rewards,
 )
-from demokit.data.convert.minari_arrow import ARROW_FORMATS, ArrowEpisodes
+from demokit.data.convert.minari_arrow import ARROW_FORMATS, ArrowEpisodes, pyarrow_for
+from demokit.data.convert.minari_arrow import write_episode as write_arrow_episode
 from demokit.data.convert.minari_arrow import Column as ArrowColumn
 from demokit.data.convert.minari_arrow import Group as ArrowGroup
 from demokit.data.episode import Episode, obs_index
@@ -319,7 +322,8 @@ def read_minari(path: str | os.PathLike[str], *, env_id: str | None = None) -> S
 class _Episodes(Protocol):
     """A Minari storage's episodes: ``open()`` (a context), ``ids()``, and ``episode(id)`` -> (a group
     of members ``observations``, ``actions``, ``rewards``, ... with the episode's attributes, the name
-    to give in messages). ``path`` and ``unit`` name what holds the episodes."""
+    to give in messages; ``whole=True``: every member will be read). ``path`` and ``unit`` name what
+    holds the episodes."""
 
     path: Path
     unit: str
@@ -328,7 +332,7 @@ class _Episodes(Protocol):
 
     def ids(self) -> list[int]: ...
 
-    def episode(self, eid: int) -> tuple[Any, str]: ...
+    def episode(self, eid: int, *, whole: bool = False) -> tuple[Any, str]: ...
 
 
 class _HDF5Episodes:
@@ -353,7 +357,7 @@ class _HDF5Episodes:
             ids.append(int(suffix))
         return sorted(ids)
 
-    def episode(self, eid: int) -> tuple[h5io.Group, str]:
+    def episode(self, eid: int, *, whole: bool = False) -> tuple[h5io.Group, str]:
         name = f"episode_{eid}"
         where = f"{self.path}: {name}"
         g = self._h5[name]
@@ -461,7 +465,7 @@ def _check_episode(g: Any, where: str, index: int, obs_space: spaces.Space, act_
                 continue
             infos[key] = (parts, n == T + 1)
             if n == T + 1:
-                scan.reset_rows.setdefault(key, []).append(dset[0])
+                scan.reset_rows.setdefault(key, []).append(np.array(dset[0]))  # a copy, not a view of the episode
     return T, infos
 
 
@@ -494,7 +498,7 @@ def _iter_episodes(store: _Episodes, ids: list[int], obs_space: spaces.Space, ac
 
     with store.open():
         for index, eid in enumerate(ids):
-            g, where = store.episode(eid)
+            g, where = store.episode(eid, whole=True)
             obs = read(g, where, "observations", obs_space)
             T = int(g["rewards"].shape[0])
             head, final = obs_index(obs, slice(None, T)), obs_index(obs, slice(T, None))
@@ -565,6 +569,61 @@ def _minari_env_spec(source: Source) -> str | None:
     return None
 
 
+@dataclass
+class MinariEpisode:
+    """One episode as every Minari storage holds it: ``metadata`` (``id``, ``total_steps``, ``seed``,
+    ``rewards_*`` and any other episode metadata; nested keys flat as ``options/<key>``, as HDF5
+    attributes), ``observations`` (T+1 rows: the reset observation, then one per step), ``actions``
+    (T rows; nested batches for Dict / Tuple spaces), ``rewards``, ``terminations``, ``truncations``
+    (T rows) and ``infos`` (``(path parts, T+1 rows)`` per info, the reset info first; None: no infos
+    recorded)."""
+
+    metadata: dict[str, Any]
+    observations: Any
+    actions: Any
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    infos: list[tuple[tuple[str, ...], np.ndarray]] | None
+
+
+def _minari_episodes(source: Source) -> Iterator[MinariEpisode]:
+    """``source``'s episodes as Minari stores them (see docs/converters/minari.md, writing): seeds
+    (uint64 ones from :data:`SEED_EXTRA`), extras as infos with a reset row, and, for a dataset that
+    came from Minari, its infos nesting, reset infos, derived ``rewards_*`` and episode metadata."""
+    layout, origin_meta = _minari_origin(source)
+    paths = {k: tuple(v) for k, v in (layout.get("infos") or {}).items()}
+    reset_info = layout.get("reset_info") or {}
+    episode_meta = layout.get("episode_metadata") or {}
+    obs_space = source.observation_space
+    for index, ep in enumerate(source.episodes):
+        T = len(ep)
+        meta: dict[str, Any] = {"id": index, "total_steps": T}
+        extras = dict(ep.extras)
+        big_seed = extras.pop(SEED_EXTRA, None)
+        if ep.seed >= 0:
+            meta["seed"] = ep.seed
+        elif big_seed is not None and len(big_seed) and int(big_seed[0]) > INT64_MAX:
+            meta["seed"] = np.uint64(big_seed[0])
+        if origin_meta:  # back to Minari: what its default episode callback derived, again
+            rewards = np.asarray(ep.rewards, dtype=np.float64)
+            meta.update((name, _derived(name, rewards)) for name in DERIVED_EPISODE_ATTRS)
+        meta.update(episode_meta.get(str(index)) or {})
+        observations = fmt.assemble(obs_space, [np.concatenate([o, f]) for o, f in zip(
+            fmt.leaves_of(obs_space, ep.observations), fmt.leaves_of(obs_space, ep.final_observation))])
+        infos = None
+        if extras or layout.get("infos_group"):
+            infos = []
+            for key, arr in extras.items():
+                arr = np.asarray(arr)
+                first = np.zeros((1, *arr.shape[1:]), dtype=arr.dtype)
+                if key in reset_info:
+                    first[0] = np.asarray(reset_info[key], dtype=arr.dtype)
+                infos.append((paths.get(key, (key,)), np.concatenate([first, arr])))
+        yield MinariEpisode(metadata=meta, observations=observations, actions=ep.actions, rewards=ep.rewards,
+                            terminations=ep.terminated, truncations=ep.truncated, infos=infos)
+
+
 def _write_nested(group: h5io.Group, name: str, space: spaces.Space, batch: Any, kwargs: dict[str, Any]) -> None:
     for path, leaf_space in _leaf_paths(space):
         arr = batch
@@ -576,12 +635,53 @@ def _write_nested(group: h5io.Group, name: str, space: spaces.Space, batch: Any,
         group.create_dataset("/".join((name, *path)), data=arr, chunks=True, maxshape=(None, *arr.shape[1:]), **kwargs)
 
 
+def _write_hdf5_episodes(episodes: Iterator[MinariEpisode], data_dir: Path, source: Source,
+                         compression: str | None) -> None:
+    """Minari's hdf5 storage: ``data_dir/main_data.hdf5`` with one group ``episode_<id>`` per episode."""
+    kwargs: dict[str, Any] = {"compression": compression} if compression else {}
+    # built in memory, written with plain file I/O: a full disk is one OSError (see MemoryHDF5)
+    memory = MemoryHDF5(track_order=True)
+    with memory as h5:
+        for ep in episodes:
+            g = h5.create_group(f"episode_{ep.metadata['id']}")
+            g.attrs.update(ep.metadata)
+            _write_nested(g, "observations", source.observation_space, ep.observations, kwargs)
+            _write_nested(g, "actions", source.action_space, ep.actions, kwargs)
+            for name in ("rewards", "terminations", "truncations"):
+                g.create_dataset(name, data=getattr(ep, name), chunks=True, maxshape=(None,), **kwargs)
+            if ep.infos is not None:
+                infos = g.create_group("infos")
+                for parts, arr in ep.infos:
+                    infos.create_dataset("/".join(parts), data=arr, chunks=True, maxshape=(None, *arr.shape[1:]),
+                                         **kwargs)
+    write_file(data_dir / MAIN_FILE, memory.image)
+
+
+def check_minari_storage(data_format: str, compression: str | None) -> str | None:
+    """Refuse a storage that demokit cannot write (or pyarrow missing for arrow / parquet) and
+    ``compression`` for any storage but hdf5 (Minari's arrow / parquet files are written as Minari
+    writes them); returns the checked compression."""
+    if data_format not in MINARI_FORMATS:
+        raise UserError(f"unknown Minari data format {data_format!r}: use one of {', '.join(MINARI_FORMATS)}")
+    compression = fmt.check_compression(compression)
+    if data_format == "hdf5":
+        return compression
+    if compression:
+        raise UserError(f"--compression {compression} is HDF5 compression, but the Minari dataset is written in the "
+                        f"{data_format} storage, whose files are written as Minari writes them; leave out "
+                        f"--compression or write --minari-format hdf5")
+    pyarrow_for(f"writing a Minari dataset with data_format {data_format!r}")
+    return None
+
+
 def write_minari(source: Source, dst: Path, *, force: bool, compression: str | None,
-                 dataset_id: str | None = None) -> ConvertResult:
-    """Write ``source`` as a Minari 0.5 dataset directory ``dst`` (atomically)."""
+                 dataset_id: str | None = None, data_format: str = "hdf5") -> ConvertResult:
+    """Write ``source`` as a Minari 0.5 dataset directory ``dst`` (atomically) in Minari's storage
+    ``data_format``: ``hdf5`` (one HDF5 file; ``compression`` applies) or ``arrow`` / ``parquet``
+    (one directory of part files per episode, as Minari's ArrowStorage writes them)."""
+    compression = check_minari_storage(data_format, compression)
     require_rewards(source, target="Minari", why="episodes always have rewards (Minari's EpisodeData and its "
                     "loader read a 'rewards' array for every episode)")
-    compression = fmt.check_compression(compression)
     dataset_id = dataset_id or default_dataset_id(dst)
     if not DATASET_NAME_RE.match(dataset_id.rsplit("/", 1)[-1]):
         raise UserError(f"Minari dataset id {dataset_id!r} must end in <name>-v<version>, e.g. cartpole-expert-v0; "
@@ -590,77 +690,27 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
     created = make_parents(dst)
     tmp = temp_path_for(dst)
     shutil.rmtree(tmp, ignore_errors=True)
-    kwargs: dict[str, Any] = {"compression": compression} if compression else {}
     try:
         data_dir = tmp / "data"
         data_dir.mkdir(parents=True)
         episodes = steps = 0
-        # built in memory, written with plain file I/O: a full disk is one OSError (see MemoryHDF5)
-        memory = MemoryHDF5(track_order=True)
-        layout, origin_meta = _minari_origin(source)
-        paths = {k: tuple(v) for k, v in (layout.get("infos") or {}).items()}
-        reset_info = layout.get("reset_info") or {}
-        episode_meta = layout.get("episode_metadata") or {}
-        with memory as h5:
-            for ep in source.episodes:
-                g = h5.create_group(f"episode_{episodes}")
-                g.attrs["id"] = episodes
-                extras = dict(ep.extras)
-                big_seed = extras.pop(SEED_EXTRA, None)
-                if ep.seed >= 0:
-                    g.attrs["seed"] = ep.seed
-                elif big_seed is not None and len(big_seed) and int(big_seed[0]) > INT64_MAX:
-                    g.attrs["seed"] = np.uint64(big_seed[0])
-                T = len(ep)
-                g.attrs["total_steps"] = T
-                if origin_meta:  # back to Minari: what its default episode callback derived, again
-                    rewards = np.asarray(ep.rewards, dtype=np.float64)
-                    for name in DERIVED_EPISODE_ATTRS:
-                        g.attrs[name] = _derived(name, rewards)
-                for name, value in (episode_meta.get(str(episodes)) or {}).items():
-                    g.attrs[name] = value
-                obs = fmt.assemble(source.observation_space, [
-                    np.concatenate([o, f]) for o, f in zip(fmt.leaves_of(source.observation_space, ep.observations),
-                                                            fmt.leaves_of(source.observation_space, ep.final_observation))])
-                _write_nested(g, "observations", source.observation_space, obs, kwargs)
-                _write_nested(g, "actions", source.action_space, ep.actions, kwargs)
-                for name, arr in (("rewards", ep.rewards), ("terminations", ep.terminated), ("truncations", ep.truncated)):
-                    g.create_dataset(name, data=arr, chunks=True, maxshape=(None,), **kwargs)
-                if extras or layout.get("infos_group"):
-                    infos = g.create_group("infos")
-                    for key, arr in extras.items():
-                        arr = np.asarray(arr)
-                        first = np.zeros((1, *arr.shape[1:]), dtype=arr.dtype)
-                        if key in reset_info:
-                            first[0] = np.asarray(reset_info[key], dtype=arr.dtype)
-                        infos.create_dataset("/".join(paths.get(key, (key,))), data=np.concatenate([first, arr]),
-                                             chunks=True, maxshape=(None, *arr.shape[1:]), **kwargs)
-                episodes += 1
-                steps += T
-        write_file(data_dir / MAIN_FILE, memory.image)
-        del memory
-        meta: dict[str, Any] = {
-            "total_episodes": episodes,
-            "total_steps": steps,
-            "data_format": "hdf5",
-            "jpeg_encoding": False,
-            "observation_space": json.dumps(space_to_minari(source.observation_space)),
-            "action_space": json.dumps(space_to_minari(source.action_space)),
-        }
-        spec = _minari_env_spec(source)
-        if spec is not None:
-            meta["env_spec"] = spec
-        meta["dataset_id"] = dataset_id
-        prov = source.output_provenance()
-        algo = (source.provenance or {}).get("algo") or (source.provenance or {}).get("algorithm")
-        if isinstance(algo, str):
-            meta["algorithm_name"] = algo
-        meta["description"] = f"Converted by demokit from the {source.kind} dataset {source.path.name}."
-        # a dataset that came from Minari gets its own descriptive fields back (author, description, ...)
-        meta.update({k: v for k, v in origin_meta.items() if k not in FILE_FIELDS and v is not None})
-        meta["minari_version"] = minari_version()
-        meta["demokit_provenance"] = prov
-        meta["dataset_size"] = round(sum(p.stat().st_size for p in data_dir.iterdir()) / 1e6, 1)
+
+        def counted() -> Iterator[MinariEpisode]:
+            nonlocal episodes, steps
+            for ep in _minari_episodes(source):
+                episodes, steps = episodes + 1, steps + len(ep.rewards)
+                yield ep
+
+        if data_format == "hdf5":
+            _write_hdf5_episodes(counted(), data_dir, source, compression)
+        else:
+            for ep in counted():
+                write_arrow_episode(data_dir / str(ep.metadata["id"]), data_format,
+                                    (source.observation_space, source.action_space), metadata=ep.metadata,
+                                    observations=ep.observations, actions=ep.actions, rewards=ep.rewards,
+                                    terminations=ep.terminations, truncations=ep.truncations, infos=ep.infos)
+        meta = _dataset_metadata(source, dataset_id, data_format, episodes, steps)
+        meta["dataset_size"] = _size_mb(data_dir)
         write_file(data_dir / METADATA_FILE, fmt.to_json(meta).encode())
         _replace_dir(tmp, dst)
     except BaseException:
@@ -669,6 +719,38 @@ def write_minari(source: Source, dst: Path, *, force: bool, compression: str | N
         raise
     return ConvertResult(path=dst, source_kind=source.kind, episodes=episodes, steps=steps, target_kind="minari",
                          spaces_inferred=source.spaces_inferred, notes=tuple(source.notes))
+
+
+def _dataset_metadata(source: Source, dataset_id: str, data_format: str, episodes: int,
+                      steps: int) -> dict[str, Any]:
+    """The dataset's ``metadata.json`` fields (all but ``dataset_size``)."""
+    meta: dict[str, Any] = {
+        "total_episodes": episodes,
+        "total_steps": steps,
+        "data_format": data_format,
+        "jpeg_encoding": False,
+        "observation_space": json.dumps(space_to_minari(source.observation_space)),
+        "action_space": json.dumps(space_to_minari(source.action_space)),
+    }
+    spec = _minari_env_spec(source)
+    if spec is not None:
+        meta["env_spec"] = spec
+    meta["dataset_id"] = dataset_id
+    prov = source.output_provenance()
+    algo = (source.provenance or {}).get("algo") or (source.provenance or {}).get("algorithm")
+    if isinstance(algo, str):
+        meta["algorithm_name"] = algo
+    meta["description"] = f"Converted by demokit from the {source.kind} dataset {source.path.name}."
+    # a dataset that came from Minari gets its own descriptive fields back (author, description, ...)
+    meta.update({k: v for k, v in _minari_origin(source)[1].items() if k not in FILE_FIELDS and v is not None})
+    meta["minari_version"] = minari_version()
+    meta["demokit_provenance"] = prov
+    return meta
+
+
+def _size_mb(data_dir: Path) -> float:
+    """Minari's ``dataset_size``: what lies below ``data_dir`` (files and directories), in MB to 0.1."""
+    return round(sum(p.stat().st_size for p in data_dir.rglob("*")) / 1e6, 1)
 
 
 def _minari_origin(source: Source) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -30,7 +30,7 @@ when it is missing); minari itself is not needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,10 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from demokit.data import format as fmt
 from demokit.data.convert.common import METADATA_FILE, is_minari_episode_dir, read_json_object
 from demokit.errors import UserError
+from demokit.paths import write_file
 
 #: the data formats of Minari's pyarrow storages
 ARROW_FORMATS = ("arrow", "parquet")
@@ -49,13 +51,15 @@ PADDED = ("actions", "rewards", "terminations", "truncations")
 NOT_PARTS = (".", "_", METADATA_FILE)
 
 
-def _pyarrow(data_format: str) -> Any:
+def pyarrow_for(what: str) -> Any:
+    """The pyarrow module (with its ipc and parquet parts); one UserError saying that ``what`` needs it
+    and how to install it when it is missing."""
     try:
         import pyarrow
-        import pyarrow.dataset  # noqa: F401
+        import pyarrow.ipc  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
     except ImportError:
-        raise UserError(f"reading a Minari dataset stored with data_format {data_format!r} needs pyarrow: "
-                        f"pip install 'demokit[minari]' (or pip install pyarrow)") from None
+        raise UserError(f"{what} needs pyarrow: pip install 'demokit[minari]' (or pip install pyarrow)") from None
     return pyarrow
 
 
@@ -125,7 +129,7 @@ class ArrowEpisodes:
 
     def __init__(self, data_dir: Path, data_format: str, observation_space: spaces.Space,
                  action_space: spaces.Space) -> None:
-        self.pa = _pyarrow(data_format)
+        self.pa = pyarrow_for(f"reading a Minari dataset stored with data_format {data_format!r}")
         self.path, self.format = data_dir, data_format
         self.spaces = {"observations": observation_space, "actions": action_space}
 
@@ -143,15 +147,16 @@ class ArrowEpisodes:
                                 f"{self.format} storage are directories named by episode id)")
         return sorted(ids)
 
-    def episode(self, eid: int) -> tuple[Group, str]:
-        """(the episode as a group, the name to give in messages)."""
+    def episode(self, eid: int, *, whole: bool = False) -> tuple[Group, str]:
+        """(the episode as a group, the name to give in messages); ``whole``: every column will be read,
+        so they are read at once."""
         ep_dir = self.path / str(eid)
         where = str(ep_dir)
         parts = sorted(p for p in ep_dir.iterdir() if p.is_file() and not p.name.startswith(NOT_PARTS))
         if not parts:
             raise UserError(f"{where} holds no {self.format} files; the episode is missing (the dataset is "
                             f"incomplete)")
-        table = _Table(self.pa, parts, self.format, where)
+        table = _Table(self.pa, parts, self.format, where, whole=whole)
         members: dict[str, Any] = {}
         for field in table.schema:
             rows = max(table.num_rows - 1, 0) if field.name in PADDED else table.num_rows
@@ -163,14 +168,32 @@ class ArrowEpisodes:
 
 
 class _Table:
-    """An episode's part files: schema and row count up front, columns read when asked for."""
+    """An episode's part files, each opened once: schema and row count from the files, columns read when
+    asked for. Arrow files are memory-mapped (a column costs no copy); parquet columns are decoded one by
+    one, or all at once when the episode is read ``whole``."""
 
-    def __init__(self, pa: Any, parts: list[Path], data_format: str, where: str) -> None:
-        self.pa, self.where, self._columns = pa, where, {}
+    def __init__(self, pa: Any, parts: list[Path], data_format: str, where: str, *, whole: bool) -> None:
+        self.pa, self.where = pa, where
+        self._table: Any = None  # all columns, once read
+        self._files: list[Any] = []  # the open parquet files, while columns are read one by one
+        self._columns: dict[str, Any] = {}
         with self._reading():
-            self._dataset = pa.dataset.dataset([str(p) for p in parts], format=data_format)
-            self.schema = self._dataset.schema
-            self.num_rows = int(self._dataset.count_rows())
+            if data_format == "parquet":
+                files = [pa.parquet.ParquetFile(str(p)) for p in parts]
+                self.schema = files[0].schema_arrow
+                self.num_rows = sum(f.metadata.num_rows for f in files)
+                if whole:
+                    self._table = self._concat([f.read() for f in files])
+                else:
+                    self._files = files
+            else:
+                tables = []
+                for p in parts:
+                    with pa.memory_map(str(p)) as source:  # closed at once: the table keeps the mapping
+                        tables.append(pa.ipc.open_file(source).read_all())
+                self._table = self._concat(tables)
+                self.schema = self._table.schema
+                self.num_rows = self._table.num_rows
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
@@ -179,10 +202,17 @@ class _Table:
         except (OSError, self.pa.ArrowException) as exc:
             raise UserError(f"{self.where}: its files cannot be read ({type(exc).__name__}: {exc})") from None
 
+    def _concat(self, tables: list[Any]) -> Any:
+        return tables[0] if len(tables) == 1 else self.pa.concat_tables(tables)
+
     def column(self, name: str) -> Any:
         if name not in self._columns:
             with self._reading():
-                self._columns[name] = self._dataset.to_table(columns=[name]).column(name).combine_chunks()
+                if self._table is not None:
+                    column = self._table.column(name)
+                else:
+                    column = self._concat([f.read(columns=[name]) for f in self._files]).column(name)
+                self._columns[name] = column.combine_chunks()
         return self._columns[name]
 
 
@@ -266,3 +296,101 @@ def _episode_attrs(path: Path) -> dict[str, Any]:
         return out
 
     return flat(read_json_object(path), "")
+
+
+# ---------------------------------------------------------------------------------------
+# writing
+
+
+def write_episode(ep_dir: Path, data_format: str, episode_spaces: tuple[spaces.Space, spaces.Space], *,
+                  metadata: Mapping[str, Any], observations: Any, actions: Any, rewards: np.ndarray,
+                  terminations: np.ndarray, truncations: np.ndarray,
+                  infos: Sequence[tuple[tuple[str, ...], np.ndarray]] | None) -> None:
+    """Write one episode as Minari's ``ArrowStorage`` / ``ParquetStorage`` does: the directory ``ep_dir``
+    with the table ``part-0.<data_format>`` (the layout in the module docstring; actions, rewards and the
+    flags padded with one zero row; the ``infos`` column only when there are infos) and ``metadata.json``
+    (``metadata``, its ``a/b`` keys nested again as ``{"a": {"b": ...}}``). ``observations`` and ``infos``
+    have T+1 rows, the rest T. Each file is built in memory and written with plain file I/O: a full disk
+    is one OSError naming the file."""
+    pa = pyarrow_for(f"writing a Minari dataset with data_format {data_format!r}")
+    observation_space, action_space = episode_spaces
+    columns = {"observations": _encode(pa, observation_space, observations, pad=0),
+               "actions": _encode(pa, action_space, actions, pad=1)}
+    for name, values in (("rewards", rewards), ("terminations", terminations), ("truncations", truncations)):
+        columns[name] = pa.array(np.pad(np.asarray(values), (0, 1)))
+    if infos:
+        columns["infos"] = _encode_infos(pa, infos)
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    if data_format == "parquet":
+        pa.parquet.write_table(table, sink)
+    else:
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    ep_dir.mkdir()
+    write_file(ep_dir / f"part-0.{data_format}", memoryview(sink.getvalue()))
+    write_file(ep_dir / METADATA_FILE, fmt.to_json(_nested(metadata)).encode())
+
+
+def _encode(pa: Any, space: spaces.Space, batch: Any, *, pad: int) -> Any:
+    """A batch of ``space`` values (``pad`` zero rows added) as Minari's column: a struct per Dict (a field
+    per key) or Tuple (fields "0", "1", ...), Discrete values as int64, the rest as fixed-size lists of
+    the flattened value in the space's dtype."""
+    if isinstance(space, spaces.Dict):
+        return pa.StructArray.from_arrays([_encode(pa, sub, batch[key], pad=pad) for key, sub in space.spaces.items()],
+                                          names=list(space.spaces))
+    if isinstance(space, spaces.Tuple):
+        return pa.StructArray.from_arrays([_encode(pa, sub, batch[i], pad=pad) for i, sub in enumerate(space.spaces)],
+                                          names=[str(i) for i in range(len(space.spaces))])
+    values = np.asarray(batch, dtype=space.dtype)
+    if isinstance(space, spaces.Discrete):
+        return pa.array(np.pad(values.reshape(-1), (0, pad)))
+    rows = np.pad(values.reshape(len(values), -1), ((0, pad), (0, 0)))
+    return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), rows.shape[1])
+
+
+def _encode_infos(pa: Any, infos: Sequence[tuple[tuple[str, ...], np.ndarray]]) -> Any:
+    """The ``infos`` struct column of ``(path parts, rows)`` pairs (nested parts: nested structs)."""
+    tree: dict[str, Any] = {}
+    for parts, rows in infos:
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = rows
+    return _info_struct(pa, tree)
+
+
+def _info_struct(pa: Any, tree: Mapping[str, Any]) -> Any:
+    """A struct of infos as Minari stores them: scalars per row as plain columns, arrays as fixed-size
+    lists whose field metadata ``shape`` gives the per-row shape, members ``_index_0``, ``_index_1``, ...
+    (a tuple of infos) as fields "0", "1", ... (the reader names those back)."""
+    names = list(tree)
+    tuple_names = [f"_index_{i}" for i in range(len(names))]
+    labels = dict(zip(tuple_names, map(str, range(len(names))))) if set(names) == set(tuple_names) else {}
+    arrays, fields = [], []
+    for name in (tuple_names if labels else names):
+        value, label = tree[name], labels.get(name, name)
+        if isinstance(value, Mapping):
+            array = _info_struct(pa, value)
+            field = pa.field(label, array.type)
+        elif value.ndim == 1:
+            array = pa.array(value)
+            field = pa.field(label, array.type)
+        else:
+            array = pa.FixedSizeListArray.from_arrays(pa.array(value.reshape(-1)), math.prod(value.shape[1:]))
+            field = pa.field(label, array.type, metadata={"shape": ",".join(map(str, value.shape[1:]))})
+        arrays.append(array)
+        fields.append(field)
+    return pa.StructArray.from_arrays(arrays, fields=fields)
+
+
+def _nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of the flattening in :func:`_episode_attrs`: ``{"a/b": 1}`` -> ``{"a": {"b": 1}}``."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, last = key.split("/")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
