@@ -58,7 +58,8 @@ def _one_error(capsys, argv: list[str], needle: str) -> None:
     assert len(lines) == 1 and needle in lines[0] and "no space left" in lines[0], err
 
 
-@pytest.mark.parametrize("dst,extra", [("sub/m-v0", []), ("sub/d.hdf5", ["--to", "d4rl"])])
+@pytest.mark.parametrize("dst,extra", [("sub/m-v0", []), ("sub/m-v0", ["--minari-format", "arrow"]),
+                                       ("sub/m-v0", ["--minari-format", "parquet"]), ("sub/d.hdf5", ["--to", "d4rl"])])
 def test_convert_to_a_full_disk(full_disk, big, capsys, dst, extra):
     _one_error(capsys, ["convert", str(big), str(full_disk / dst), *extra], str(full_disk / dst))
     assert list(full_disk.iterdir()) == []  # no temp dir, no DST, not even the parent it made

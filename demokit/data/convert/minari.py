@@ -1,4 +1,4 @@
-"""Minari 0.5 datasets <-> demokit (read: the hdf5, arrow and parquet storages; written: hdf5).
+"""Minari 0.5 datasets <-> demokit (read and written: the hdf5, arrow and parquet storages).
 
 A Minari dataset is a directory ``<name>-v<N>/data/`` holding ``metadata.json`` and
 ``main_data.hdf5``. The HDF5 file has one group ``episode_<id>`` per episode with
@@ -13,7 +13,8 @@ JSON text in Minari's own space format (:func:`space_to_minari` /
 The arrow and parquet storages (``data_format`` ``"arrow"`` / ``"parquet"``) hold one
 directory ``data/<id>/`` per episode instead; :mod:`demokit.data.convert.minari_arrow` shows
 each of those episodes as an episode group of the HDF5 layout, so both are checked and read by
-the same code here.
+the same code here, and writes them from the same episode content as the HDF5 writer
+(:class:`MinariEpisode`).
 
 Reading: the last observation row of an episode becomes the demokit final
 observation; ``infos/<key>`` (nested keys joined with ``.``) with T+1 rows become

@@ -1,4 +1,4 @@
-"""Minari 0.5's arrow and parquet storage (``data_format`` ``"arrow"`` / ``"parquet"``), read with pyarrow.
+"""Minari 0.5's arrow and parquet storage (``data_format`` ``"arrow"`` / ``"parquet"``), read and written with pyarrow.
 
 Layout (what Minari's ``ArrowStorage`` / ``ParquetStorage`` write): ``data/metadata.json`` as for
 the HDF5 storage, and one directory ``data/<episode id>/`` per episode holding the episode's
@@ -23,8 +23,11 @@ metadata as the group's attributes (dict values such as ``options`` flattened to
 ``options/<key>``, as Minari stores them as HDF5 attributes). An episode without an ``infos``
 column has an empty ``infos`` group: Minari's own loader returns ``{}`` for it.
 
-pyarrow is imported when such a dataset is read (one :class:`UserError` naming what to install
-when it is missing); minari itself is not needed.
+:func:`write_episode` writes one episode in that layout, as Minari's storage writes it (one part file
+``part-0.<format>``; images raw, never JPEG-encoded: the dataset says ``jpeg_encoding: false``).
+
+pyarrow is imported when such a dataset is read or written (one :class:`UserError` naming what to
+install when it is missing); minari itself is not needed.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ from tests.data.convert.sources import (
     cartpole_minari_metadata,
     write_minari_by_hand,
 )
+from tests.data.helpers import BOX, DISCRETE, make_episodes, write
 
+from demokit.data import format as fmt
 from demokit.data.convert import convert, from_minari, to_minari
 from demokit.data.convert.minari import space_from_minari, space_to_minari
 from demokit.data.dataset import load_dataset
@@ -304,3 +306,136 @@ def test_damaged_episode_attributes_are_refused(tmp_path: Path, attr: str, value
     with pytest.raises(UserError, match=needle):
         convert(src, tmp_path / "out.h5")
     assert not (tmp_path / "out.h5").exists()
+
+
+# --- demokit -> Minari's arrow / parquet storages --------------------------------------------
+
+ARROW_FORMATS = ("arrow", "parquet")
+#: every space family the Minari writers take: flat, Dict / Tuple, nested both ways, raw uint8 images
+WRITE_SPACES = {
+    "box-discrete": (BOX, DISCRETE),
+    "multidiscrete-multibinary": (spaces.MultiDiscrete([3, 4]), spaces.MultiBinary([2, 3])),
+    "dict-tuple": (NESTED_OBS, NESTED_ACT),
+    "nested": (spaces.Tuple((spaces.Dict({"t": spaces.Tuple((spaces.Discrete(2, start=-1),
+                                                              spaces.Box(-1.0, 1.0, shape=(2, 2), dtype=np.float64))),
+                                          "m": spaces.MultiBinary(3)}),
+                             spaces.Box(-1.0, 1.0, shape=(), dtype=np.float32))),
+               spaces.Dict({"a": spaces.Discrete(4), "b": spaces.MultiDiscrete([2, 2])})),
+    "images": (spaces.Dict({"rgb": spaces.Box(0, 255, shape=(32, 32, 3), dtype=np.uint8),
+                            "gray": spaces.Box(0, 255, shape=(40, 32), dtype=np.uint8)}),
+               spaces.Box(0, 255, shape=(32, 32), dtype=np.uint8)),
+}
+#: extras of every layout Minari stores as infos: scalars, arrays (field metadata "shape"), bools
+EXTRAS = {"value": lambda n, rng: rng.normal(size=n).astype(np.float32),
+          "logits": lambda n, rng: rng.normal(size=(n, 2, 3)), "hit": lambda n, rng: rng.random(n) > 0.5}
+
+
+def _leaves(space: spaces.Space, batch) -> list[np.ndarray]:
+    return [np.asarray(leaf) for leaf in fmt.leaves_of(space, batch)]
+
+
+def assert_same_demokit(a, b) -> None:
+    """Two demokit datasets hold the same episodes: arrays, dtypes, extras, seeds."""
+    assert (a.num_episodes, len(a), sorted(a.extras)) == (b.num_episodes, len(b), sorted(b.extras))
+    assert same_space(a.observation_space, b.observation_space) and same_space(a.action_space, b.action_space)
+    for i in range(a.num_episodes):
+        x, y = a.episode(i), b.episode(i)
+        assert x.seed == y.seed
+        for space, u, v in ((a.observation_space, x.observations, y.observations),
+                            (a.observation_space, x.final_observation, y.final_observation),
+                            (a.action_space, x.actions, y.actions)):
+            for p, q in zip(_leaves(space, u), _leaves(space, v), strict=True):
+                assert p.dtype == q.dtype
+                np.testing.assert_array_equal(p, q)
+        for p, q in ((x.rewards, y.rewards), (x.terminated, y.terminated), (x.truncated, y.truncated),
+                     *((x.extras[k], y.extras[k]) for k in x.extras)):
+            assert p.dtype == q.dtype
+            np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("extras", [True, False], ids=["infos", "no-infos"])
+@pytest.mark.parametrize("family", WRITE_SPACES)
+def test_every_space_family_is_written_to_arrow_and_parquet(tmp_path: Path, family: str, extras: bool) -> None:
+    minari = pytest.importorskip("minari")
+    obs_space, act_space = WRITE_SPACES[family]
+    src = write(tmp_path / "src.h5", make_episodes(obs_space, act_space, 3, extras=EXTRAS if extras else None),
+                obs_space, act_space)
+    demo = load_dataset(src)
+    to_minari(src, tmp_path / "hdf5" / "x-v0")
+    convert(tmp_path / "hdf5" / "x-v0", tmp_path / "back-hdf5.h5")
+    want_meta = json.loads((tmp_path / "hdf5" / "x-v0" / "data" / "metadata.json").read_text())
+    for data_format in ARROW_FORMATS:
+        dst = tmp_path / data_format / "x-v0"
+        res = to_minari(src, dst, minari_data_format=data_format)
+        assert (res.episodes, res.steps) == (demo.num_episodes, len(demo))
+        assert (dst / "data" / "2" / f"part-0.{data_format}").is_file()
+        # Minari's own loader returns exactly demokit's episodes (T+1 observations, infos with a zero reset row)
+        ds = minari.MinariDataset(dst / "data")
+        assert ds.total_steps == len(demo) and ds.storage.metadata["data_format"] == data_format
+        for i, ep in enumerate(ds.iterate_episodes()):
+            want = demo.episode(i)
+            obs = _leaves(obs_space, ep.observations)
+            for got, head, final in zip(obs, _leaves(obs_space, want.observations),
+                                        _leaves(obs_space, want.final_observation), strict=True):
+                np.testing.assert_array_equal(got, np.concatenate([head, final]))
+            for got, act in zip(_leaves(act_space, ep.actions), _leaves(act_space, want.actions), strict=True):
+                np.testing.assert_array_equal(got, act)
+            np.testing.assert_array_equal(ep.rewards, want.rewards)
+            np.testing.assert_array_equal(ep.terminations, want.terminated)
+            np.testing.assert_array_equal(ep.truncations, want.truncated)
+            assert sorted(ep.infos) == sorted(want.extras)
+            for key, rows in want.extras.items():
+                assert ep.infos[key].shape == (len(want) + 1, *rows.shape[1:])
+                np.testing.assert_array_equal(ep.infos[key][1:], rows)
+                assert not ep.infos[key][0].any()
+        assert [m["seed"] for m in ds.storage.get_episode_metadata(range(3))] == demo.episode_seeds.tolist()
+        meta = json.loads((dst / "data" / "metadata.json").read_text())
+        assert meta.pop("data_format") == data_format and isinstance(meta.pop("dataset_size"), float)
+        assert meta == {k: v for k, v in want_meta.items() if k not in ("data_format", "dataset_size")}
+        # read back by demokit: what the hdf5 round trip gives, and what demokit had
+        convert(dst, tmp_path / f"back-{data_format}.h5")
+        back = load_dataset(tmp_path / f"back-{data_format}.h5")
+        assert_same_demokit(back, load_dataset(tmp_path / "back-hdf5.h5"))
+        assert_same_demokit(back, demo)
+
+
+def test_minari_format_needs_a_minari_target(tmp_path: Path, demokit_cartpole: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for dst, kwargs in ((out / "x.h5", {}), (out / "x.hdf5", {"to": "d4rl"})):
+        with pytest.raises(UserError, match=r"--minari-format chooses the storage of a Minari dataset, but DST .* is "
+                                            r"written as (demokit|d4rl)"):
+            convert(demokit_cartpole, dst, minari_data_format="parquet", **kwargs)
+    with pytest.raises(UserError, match=r"unknown Minari data format 'zarr' \(--minari-format\): use one of hdf5, "
+                                        r"arrow, parquet"):
+        to_minari(demokit_cartpole, out / "x-v0", minari_data_format="zarr")
+    with pytest.raises(UserError, match=r"--compression gzip is HDF5 compression, but the Minari dataset is written "
+                                        r"in the arrow storage"):
+        to_minari(demokit_cartpole, out / "x-v0", minari_data_format="arrow", compression="gzip")
+    assert list(out.iterdir()) == []  # nothing written
+    assert to_minari(demokit_cartpole, out / "x-v0", minari_data_format="hdf5", compression="gzip").episodes == 3
+
+
+def test_minari_format_on_the_command_line(tmp_path: Path, demokit_cartpole: Path, capsys) -> None:
+    from demokit.cli.app import main
+
+    dst = tmp_path / "cartpole-expert-v0"
+    assert main(["convert", str(demokit_cartpole), str(dst), "--minari-format", "parquet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["target_kind"], out["episodes"], out["steps"]) == ("minari", 3, 15)
+    assert json.loads((dst / "data" / "metadata.json").read_text())["data_format"] == "parquet"
+    assert sorted(p.name for p in (dst / "data" / "1").iterdir()) == ["metadata.json", "part-0.parquet"]
+    # --force replaces it in another storage; the episode directories go
+    assert main(["convert", str(demokit_cartpole), str(dst), "--force"]) == 0
+    assert sorted(p.name for p in (dst / "data").iterdir()) == ["main_data.hdf5", "metadata.json"]
+    assert main(["convert", str(demokit_cartpole), str(dst), "--force", "--minari-format", "arrow"]) == 0
+    assert (dst / "data" / "2" / "part-0.arrow").is_file() and not (dst / "data" / "main_data.hdf5").exists()
+    capsys.readouterr()
+    assert main(["convert", str(dst), str(tmp_path / "back.h5"), "--minari-format", "arrow"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error: --minari-format chooses the storage of a Minari dataset")
+    assert not (tmp_path / "back.h5").exists()
+    assert main(["convert", str(dst), str(tmp_path / "back.h5")]) == 0
+    a, b = load_dataset(demokit_cartpole), load_dataset(tmp_path / "back.h5")
+    np.testing.assert_array_equal(a.observations, b.observations)
+    np.testing.assert_array_equal(a.extras["logit"], b.extras["logit"])

@@ -266,7 +266,7 @@ def assert_as_minari_loads(ds: Any, src: Any) -> None:
     for i, (ep, m) in enumerate(zip(src.iterate_episodes(), episode_meta(src))):
         got = ds.episode(i)
         T = len(ep.rewards)
-        assert len(got) == T and got.seed == m["seed"]
+        assert len(got) == T and demokit_seed(ds, i) == m.get("seed")  # uint64 seeds in SEED_EXTRA
         for want, have, final in zip(leaves(ds.observation_space, ep.observations),
                                      leaves(ds.observation_space, got.observations),
                                      leaves(ds.observation_space, got.final_observation), strict=True):
@@ -280,13 +280,14 @@ def assert_as_minari_loads(ds: Any, src: Any) -> None:
         np.testing.assert_array_equal(got.terminated, ep.terminations)
         np.testing.assert_array_equal(got.truncated, ep.truncations)
         infos = minari_infos(ep.infos)
-        assert sorted(infos) == sorted(got.extras)
+        assert sorted(infos) == sorted(k for k in got.extras if k != SEED_EXTRA)
         for key, rows in infos.items():  # one row per observation: the reset info is row 0
             np.testing.assert_array_equal(got.extras[key], rows[1:], err_msg=key)
 
 
-def assert_same_conversion(a: Any, b: Any) -> None:
-    """Two demokit datasets converted from Minari hold the same data, dtypes and Minari record."""
+def assert_same_conversion(a: Any, b: Any, *, unlike: tuple[str, ...] = ()) -> None:
+    """Two demokit datasets converted from Minari hold the same data, dtypes and Minari record (but for
+    the ``unlike`` fields of its layout)."""
     assert (a.num_episodes, len(a), a.env_id) == (b.num_episodes, len(b), b.env_id)
     assert same_space(a.observation_space, b.observation_space) and same_space(a.action_space, b.action_space)
     assert sorted(a.extras) == sorted(b.extras)
@@ -303,7 +304,8 @@ def assert_same_conversion(a: Any, b: Any) -> None:
             assert np.asarray(u).dtype == np.asarray(v).dtype
             np.testing.assert_array_equal(u, v)
     ra, rb = a.provenance["converted_from"], b.provenance["converted_from"]
-    assert ra["minari_layout"] == rb["minari_layout"]  # infos paths, reset infos, episode metadata (options)
+    la, lb = ({k: v for k, v in r["minari_layout"].items() if k not in unlike} for r in (ra, rb))
+    assert la == lb  # infos paths, reset infos, episode metadata (options)
     strip = lambda meta: {k: v for k, v in meta.items() if k not in STORAGE_FIELDS}  # noqa: E731
     assert strip(ra["metadata"]) == strip(rb["metadata"])
     assert a.provenance.get("conversion_notes") == b.provenance.get("conversion_notes")
@@ -623,3 +625,123 @@ def test_malformed_jpeg_layout_is_refused(tmp_path, damage):
         convert(data.parent, out / "x.h5")
     assert str(data / "main_data.hdf5") in str(info.value)
     assert list(out.iterdir()) == []  # nothing written
+
+
+# --- writing Minari's arrow and parquet storages ---------------------------------------------
+
+#: name: (env id, episodes, DataCollector options, env kwargs); together every space family the hdf5
+#: writer takes, and infos on / empty ({}) / none
+WRITE_CASES = {
+    "cartpole": ("CartPole-v1", 4, {}, {}),  # Box observations, Discrete actions; infos recorded, empty
+    "cartpole-no-infos": ("CartPole-v1", 4, {"record_infos": False}, {}),
+    "pendulum": ("Pendulum-v1", 2, {}, {}),  # Box actions; truncated
+    "nested": ("demokit-test/Nested-v0", 6, {}, {}),  # Dict with a Tuple inside, Tuple actions, nested infos
+    "nested-empty-infos": ("demokit-test/Nested-v0", 4, {}, {"empty_infos": True}),
+    "multi": ("demokit-test/Multi-v0", 5, {}, {}),  # MultiDiscrete, 2-D MultiBinary / Box, Discrete(start=1); infos
+    "image-raw": ("demokit-test/Image-v0", 3, {"jpeg_encoding": False}, {}),
+    "image-jpeg": ("demokit-test/Image-v0", 3, {}, {}),  # JPEG in the source: written raw, as Minari decoded it
+    "dict-tuple-images": (CONST_ENV, 3, {}, {}),  # JPEG images in a Dict, a Tuple and an image action
+}
+#: the cases whose source holds JPEG images (their pixels are what Minari decoded, not the env's)
+JPEG_CASES = ("image-jpeg", "dict-tuple-images")
+
+
+def _table(data: Path, episode: int, data_format: str) -> Any:
+    import pyarrow.dataset as pds
+
+    return pds.dataset(str(data / str(episode)), format=data_format, ignore_prefixes=[".", "_", "metadata.json"]
+                       ).to_table()
+
+
+def _schema(fields: Any) -> list[Any]:
+    """A table's schema as (name, type, field metadata), struct members sorted by name."""
+    import pyarrow as pa
+
+    def one(field: Any) -> Any:
+        kind = field.type
+        inner = sorted(one(kind.field(i)) for i in range(kind.num_fields)) if pa.types.is_struct(kind) else str(kind)
+        return field.name, inner, sorted((field.metadata or {}).items())
+    return sorted(one(field) for field in fields)
+
+
+@pytest.mark.parametrize("case", WRITE_CASES)
+@pytest.mark.parametrize("data_format", ARROW_FORMATS)
+def test_arrow_storage_is_written_as_minari_writes_it(tmp_path, data_format, case):
+    env_id, episodes, options, env_kwargs = WRITE_CASES[case]
+    src = record(f"{case}/src-v0", env_id, episodes, seeding="per-reset", env_kwargs=env_kwargs, **options)
+    convert(src.storage.data_path.parent, tmp_path / "demo.h5")
+    demo = load_dataset(tmp_path / "demo.h5")  # what demokit has
+    out = {fmt_: tmp_path / fmt_ / f"{case}-v0" for fmt_ in ("hdf5", data_format)}
+    for fmt_, dst in out.items():
+        res = to_minari(tmp_path / "demo.h5", dst, minari_data_format=fmt_, dataset_id=f"written/{case}-v0")
+        assert (res.target_kind, res.episodes, res.steps) == ("minari", demo.num_episodes, len(demo))
+    data = out[data_format] / "data"
+    assert sorted(p.name for p in data.iterdir()) == sorted(["metadata.json", *map(str, range(episodes))])
+    for i in range(episodes):
+        assert sorted(p.name for p in (data / str(i)).iterdir()) == ["metadata.json", f"part-0.{data_format}"]
+
+    # Minari's own loader: exactly the episodes demokit had (infos, seeds, final observations), its checks pass
+    ours, via_hdf5 = minari.MinariDataset(data), minari.MinariDataset(out["hdf5"] / "data")
+    check_integrity(ours)
+    assert_as_minari_loads(demo, ours)
+    assert_same_episodes(via_hdf5, ours, infos=False)  # (Minari's two loaders shape nested infos differently)
+    # the metadata of the hdf5 writer's output, but for the storage fields; episode metadata (seed, options, rewards_*)
+    meta, want = (json.loads((d / "data" / "metadata.json").read_text()) for d in (out[data_format], out["hdf5"]))
+    assert (meta.pop("data_format"), want.pop("data_format")) == (data_format, "hdf5")
+    assert abs(meta.pop("dataset_size") - ours.storage.get_size()) <= 0.1 and want.pop("dataset_size") >= 0
+    assert meta == want and meta["jpeg_encoding"] is False
+    assert list(ours.storage.get_episode_metadata(range(episodes))) == list(
+        via_hdf5.storage.get_episode_metadata(range(episodes)))
+    assert [m["seed"] for m in episode_meta(ours)] == [1000 + i for i in range(episodes)]
+    assert episode_meta(ours)[1]["options"] == {"level": 1, "tag": "lvl"}
+
+    # read back by demokit: the same dataset as the hdf5 round trip (Minari's arrow storage holds no infos
+    # and empty infos alike, so the arrow read sees an empty infos group where the hdf5 one sees none)
+    convert(out[data_format], tmp_path / "back.h5")
+    convert(out["hdf5"], tmp_path / "back-hdf5.h5")
+    back, back_hdf5 = load_dataset(tmp_path / "back.h5"), load_dataset(tmp_path / "back-hdf5.h5")
+    no_infos = not options.get("record_infos", True)
+    assert_same_conversion(back, back_hdf5, unlike=("infos_group",) if no_infos else ())
+    assert back.provenance["converted_from"]["minari_layout"]["infos_group"] is True
+
+    # the files are those Minari's DataCollector writes for the same recording (JPEG sources: the same schema)
+    twin = record(f"{case}/{data_format}-twin-v0", env_id, episodes, seeding="per-reset", env_kwargs=env_kwargs,
+                  data_format=data_format, **{**options, "jpeg_encoding": False})
+    assert episode_meta(twin) == episode_meta(ours)
+    layout = demo.provenance["converted_from"]["minari_layout"]
+    dropped = [layout["infos"][key] for key in layout["infos"] if key not in layout["reset_info"]]
+    for i in range(episodes):
+        mine, theirs = _table(data, i, data_format), _table(twin.storage.data_path, i, data_format)
+        assert _schema(mine.schema) == _schema(theirs.schema)
+        if case not in JPEG_CASES:
+            rows, want = mine.to_pylist(), theirs.to_pylist()
+            for parts in dropped:  # a reset info that differs between episodes: zeros in demokit's export
+                _pop_info(rows[0]["infos"], parts), _pop_info(want[0]["infos"], parts)
+            assert rows == want
+
+
+def _pop_info(infos: dict[str, Any], parts: list[str]) -> None:
+    """Remove the info at demokit's infos path ``parts`` from one row of Minari's ``infos`` struct."""
+    *parents, last = [part.removeprefix("_index_") for part in parts]
+    for part in parents:
+        infos = infos[part]
+    del infos[last]
+
+
+@pytest.mark.parametrize("seeding", ["auto", "off"])
+@pytest.mark.parametrize("data_format", ARROW_FORMATS)
+def test_minari_to_minari_arrow_keeps_seeds_options_and_metadata(tmp_path, minari_root, data_format, seeding):
+    src = record(f"cartpole/{seeding}-src-v0", "CartPole-v1", 8, seeding=seeding)
+    if seeding == "auto":
+        assert any(m["seed"] >= 2**63 for m in episode_meta(src))
+    res = convert(src.storage.data_path.parent, minari_root / "copy" / f"{seeding}-v0", minari_data_format=data_format)
+    assert res.steps == src.total_steps
+    back = minari.load_dataset(f"copy/{seeding}-v0")  # the id: the path below $MINARI_DATASETS_PATH
+    assert back.storage.metadata["data_format"] == data_format
+    check_integrity(back)
+    assert_same_episodes(src, back)
+    for m0, m1 in zip(episode_meta(src), episode_meta(back)):
+        m0.pop("id"), m1.pop("id")
+        assert m0 == m1  # seed (uint64 too; absent stays absent), rewards_*, total_steps
+    for key in DESCRIPTION:
+        assert back.storage.metadata.get(key) == src.storage.metadata.get(key), key
