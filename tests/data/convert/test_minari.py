@@ -357,6 +357,7 @@ def assert_same_demokit(a, b) -> None:
 @pytest.mark.parametrize("family", WRITE_SPACES)
 def test_every_space_family_is_written_to_arrow_and_parquet(tmp_path: Path, family: str, extras: bool) -> None:
     minari = pytest.importorskip("minari")
+    pytest.importorskip("pyarrow")
     obs_space, act_space = WRITE_SPACES[family]
     src = write(tmp_path / "src.h5", make_episodes(obs_space, act_space, 3, extras=EXTRAS if extras else None),
                 obs_space, act_space)
@@ -419,6 +420,7 @@ def test_minari_format_needs_a_minari_target(tmp_path: Path, demokit_cartpole: P
 def test_minari_format_on_the_command_line(tmp_path: Path, demokit_cartpole: Path, capsys) -> None:
     from demokit.cli.app import main
 
+    pytest.importorskip("pyarrow")
     dst = tmp_path / "cartpole-expert-v0"
     assert main(["convert", str(demokit_cartpole), str(dst), "--minari-format", "parquet", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
