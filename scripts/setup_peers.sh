@@ -6,6 +6,7 @@
 #   scripts/setup_peers.sh main       # only the benchmark packages in .venv
 #   scripts/setup_peers.sh lerobot    # only .venv-lerobot (not part of "all")
 #   scripts/setup_peers.sh imitation-mj  # .venv-imitation, then .venv-imitation-mj (not part of "all")
+#   scripts/setup_peers.sh ding       # only .venv-ding (not part of "all")
 #
 # 1. .venv-imitation (git-ignored, repo root): imitation==1.0.1 with its own pins
 #    (gymnasium ~=0.29, stable-baselines3 ~=2.2.1), numpy<2 (gymnasium 0.29 uses
@@ -33,6 +34,14 @@
 #    .venv-imitation's packages through a .pth file (nothing of it is copied or changed) and adds only
 #    mujoco==2.3.7 and imageio (gymnasium 0.29's MuJoCo envs import it), ~20 MB.
 #
+# 5. .venv-ding (git-ignored): DI-engine==0.5.3 (the newest release on the index) for
+#    tests/data/convert/test_ding_real.py (ding_peer.py: DI-engine's collect_demo_data writes the
+#    fixtures; NaiveRLDataset, HDF5Dataset, GailRewardModel, PwilRewardModel and serial_pipeline_bc
+#    read demokit's exports). DI-engine pins a dozen packages it does not need for that (wandb,
+#    matplotlib's extras, setuptools<=66, werkzeug<=2.0.3, ...), so it goes in with --no-deps plus
+#    what ding.entry, ding.utils.data and ding.reward_model import; gym==0.25.1 (dizoo's envs call
+#    env.seed, gone in gym 0.26) and numpy<2 (gym 0.25 uses np.bool8), as DI-engine pins them.
+#
 # Environment: PYTHON (interpreter for the new venv; default: the one .venv was
 # made from, else python3).
 set -euo pipefail
@@ -45,8 +54,8 @@ MAIN_VENV="$ROOT/.venv"
 WHAT="${1:-all}"
 
 case "$WHAT" in
-  all|imitation|main|lerobot|imitation-mj) ;;
-  *) echo "usage: $0 [all|imitation|main|lerobot|imitation-mj]" >&2; exit 2 ;;
+  all|imitation|main|lerobot|imitation-mj|ding) ;;
+  *) echo "usage: $0 [all|imitation|main|lerobot|imitation-mj|ding]" >&2; exit 2 ;;
 esac
 
 pick_python() {
@@ -137,23 +146,32 @@ print("  " + ", ".join(found))
 EOF
 }
 
+# venv_without_pins <venv> <name==version> <python check> <packages...>: the CPU torch first, the package
+# without its own pins (--no-deps), then the packages its used modules import; skipped when the check passes
+venv_without_pins() {
+  local venv="$1" pkg="$2" check="$3"
+  shift 3
+  if [[ ! -x "$venv/bin/python" ]]; then
+    "$(pick_python)" -m venv "$venv"
+  fi
+  if "$venv/bin/python" -c "import importlib.metadata as md; assert md.version('${pkg%%==*}') == '${pkg##*==}'; $check" 2>/dev/null; then
+    echo "  already installed"
+  else
+    pip_in "$venv" --upgrade pip
+    pip_in "$venv" "torch==2.13.0"
+    pip_in "$venv" --no-deps "$pkg"
+    pip_in "$venv" "$@"
+  fi
+  check_cpu_torch "$venv"
+}
+
 LEROBOT_VENV="$ROOT/.venv-lerobot"
 setup_lerobot() {
   echo "== .venv-lerobot (lerobot 0.4.4)"
-  if [[ ! -x "$LEROBOT_VENV/bin/python" ]]; then
-    "$(pick_python)" -m venv "$LEROBOT_VENV"
-  fi
-  if "$LEROBOT_VENV/bin/python" -c 'import importlib.metadata as md; assert md.version("lerobot") == "0.4.4"; import av, datasets, accelerate, torchvision' 2>/dev/null; then
-    echo "  already installed"
-  else
-    pip_in "$LEROBOT_VENV" --upgrade pip
-    pip_in "$LEROBOT_VENV" "torch==2.13.0"
-    pip_in "$LEROBOT_VENV" --no-deps "lerobot==0.4.4"
-    pip_in "$LEROBOT_VENV" "torchvision==0.28.0" "numpy<2.4" "datasets>=4,<5" "huggingface-hub>=0.34.2,<0.36" \
-      "av>=15,<16" "accelerate>=1.10,<2" "draccus==0.10.0" pandas pyarrow jsonlines "deepdiff>=7,<9" termcolor \
-      "imageio[ffmpeg]" "packaging<26" einops "gymnasium>=1.1.1,<2" pillow
-  fi
-  check_cpu_torch "$LEROBOT_VENV"
+  venv_without_pins "$LEROBOT_VENV" "lerobot==0.4.4" "import av, datasets, accelerate, torchvision" \
+    "torchvision==0.28.0" "numpy<2.4" "datasets>=4,<5" "huggingface-hub>=0.34.2,<0.36" \
+    "av>=15,<16" "accelerate>=1.10,<2" "draccus==0.10.0" pandas pyarrow jsonlines "deepdiff>=7,<9" termcolor \
+    "imageio[ffmpeg]" "packaging<26" einops "gymnasium>=1.1.1,<2" pillow
   "$LEROBOT_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("lerobot", "torch", "torchvision", "av", "datasets", "numpy")))'
 }
 
@@ -175,6 +193,17 @@ setup_imitation_mj() {
   "$IMITATION_MJ_VENV/bin/python" -c 'import importlib.metadata as m, gymnasium as gym; gym.make("Hopper-v4").reset(seed=0); print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("imitation", "gymnasium", "mujoco", "numpy")) + ": Hopper-v4 resets")'
 }
 
+DING_VENV="$ROOT/.venv-ding"
+setup_ding() {
+  echo "== .venv-ding (DI-engine 0.5.3)"
+  venv_without_pins "$DING_VENV" "DI-engine==0.5.3" \
+    "import ding.entry, ding.utils.data, ding.reward_model.gail_irl_model, dizoo.classic_control.cartpole.envs" \
+    "numpy<2" "gym==0.25.1" gymnasium h5py easydict DI-toolkit DI-treetensor cloudpickle pyyaml requests flask \
+    urlobject tabulate tensorboardX einops hickle mpire redis pynng yapf
+  "$DING_VENV/bin/python" -c 'import importlib.metadata as m; print("  " + ", ".join(f"{p} {m.version(p)}" for p in ("DI-engine", "torch", "gym", "numpy", "h5py")))'
+}
+
+if [[ "$WHAT" == ding ]]; then setup_ding; fi
 if [[ "$WHAT" == lerobot ]]; then setup_lerobot; fi
 if [[ "$WHAT" == imitation-mj ]]; then setup_imitation; setup_imitation_mj; fi
 if [[ "$WHAT" == all || "$WHAT" == imitation ]]; then setup_imitation; fi

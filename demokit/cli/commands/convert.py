@@ -1,4 +1,4 @@
-"""`demokit convert SRC DST`: Minari / D4RL / DI-engine data <-> demokit datasets."""
+"""`demokit convert SRC DST`: Minari / D4RL / DI-engine / robomimic / imitation / LeRobot data <-> demokit datasets."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ def register(app: typer.Typer) -> None:
     @app.command("convert")
     def convert_cmd(
         src: str = typer.Argument(..., metavar="SRC", help="source: a demokit .h5, a Minari dataset directory (or its data/), "
-                                            "a D4RL-style .hdf5 file, DI-engine expert data (.pkl / torch.save), a robomimic .hdf5 "
-                                            "or an imitation trajectory folder (Hugging Face datasets)"),
+                                            "a D4RL-style .hdf5 file, DI-engine expert data (.pkl / torch.save, or its *_demos.hdf5), "
+                                            "a robomimic .hdf5, an imitation trajectory folder (Hugging Face datasets) "
+                                            "or a LeRobot v3.0 folder"),
         dst: str = typer.Argument(..., metavar="DST", help="output: NAME.h5 (demokit), a directory such as out/cartpole-expert-v0/ "
-                                            "(Minari), or any path with --to"),
+                                            "(Minari), NAME.pkl (DI-engine), or any path with --to"),
         env: Optional[str] = typer.Option(None, "--env", help=field_help(ConvertConfig, "env_id")),
         force: bool = typer.Option(False, "--force", help=field_help(ConvertConfig, "force")),
         compression: Optional[str] = typer.Option(None, "--compression", help=field_help(ConvertConfig, "compression")),
@@ -28,7 +29,8 @@ def register(app: typer.Typer) -> None:
                                                     help=field_help(ConvertConfig, "minari_data_format")),
         json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object (last stdout line)"),
     ) -> None:
-        """Convert demonstration data between Minari, D4RL, DI-engine and demokit (kinds are detected).
+        """Convert demonstration data between demokit and Minari, D4RL, DI-engine, robomimic, imitation or LeRobot
+        (kinds are detected).
 
         Counts and shapes are checked first; inconsistent or unsafe input is refused and nothing is written.
         Pickles are read without running any code in them. See docs/converters.md.

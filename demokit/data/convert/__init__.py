@@ -3,7 +3,8 @@
 ``convert(src, dst)`` detects the kind of ``src`` (a demokit ``.h5``, a Minari
 dataset directory, a D4RL-style flat HDF5 file, a DI-engine pickle / torch.save
 file) and of ``dst`` (``.h5``/``.hdf5`` -> demokit; a directory, a path ending in
-``/`` or without a suffix -> Minari; ``to="d4rl"`` -> a flat D4RL file) and
+``/`` or without a suffix -> Minari; ``.pkl`` -> DI-engine expert data; ``to="d4rl"`` -> a flat
+D4RL file, ``to="ding"`` with a ``.hdf5`` DST -> DI-engine's hdf5 layout) and
 converts. Inputs are checked before anything is written; on failure nothing is
 left at ``dst``. See docs/converters.md and docs/converters/<format>.md for the rules
 of each format.
@@ -31,7 +32,8 @@ from demokit.data.convert.common import (
     write_demokit,
 )
 from demokit.data.convert.d4rl import is_d4rl_file, read_d4rl, write_d4rl
-from demokit.data.convert.ding import read_ding
+from demokit.data.convert.ding import is_ding_hdf5_file, read_ding
+from demokit.data.convert.ding_write import check_ding_target, write_ding
 from demokit.data.convert.imitation import is_imitation_dir, prepare_dir_target, read_imitation, write_imitation
 from demokit.data.convert.lerobot import is_lerobot_dir, prepare_lerobot_target, read_lerobot, write_lerobot
 from demokit.data.convert.minari import check_minari_storage, minari_data_dir, read_minari, write_minari
@@ -42,11 +44,11 @@ from demokit.paths import check_input_path, check_output_path, resolve_output
 
 __all__ = [
     "ConvertConfig", "ConvertResult", "UnsafePickleError", "convert", "detect_source_kind", "detect_target_kind",
-    "from_d4rl", "from_ding_pickle", "from_minari", "read_source", "safe_load", "to_d4rl", "to_minari",
+    "from_d4rl", "from_ding_pickle", "from_minari", "read_source", "safe_load", "to_d4rl", "to_ding", "to_minari",
 ]
 
 SOURCE_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic", "imitation", "lerobot")
-TARGET_KINDS = ("demokit", "minari", "d4rl", "robomimic", "imitation", "lerobot")
+TARGET_KINDS = ("demokit", "minari", "d4rl", "ding", "robomimic", "imitation", "lerobot")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth")
 
@@ -76,12 +78,14 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
                     return "d4rl"
                 if is_robomimic_file(h5):
                     return "robomimic"
+                if is_ding_hdf5_file(h5):
+                    return "ding"
                 top = sorted(h5.keys())[:8]
         except OSError as exc:
             raise UserError(f"{p}: cannot be opened as HDF5 ({exc})") from None
         raise UserError(f"{p} is an HDF5 file but neither a demokit dataset nor a D4RL-style file "
-                        f"(observations, actions, rewards, terminals/timeouts) nor a robomimic file (data/demo_<i>); "
-                        f"it holds {top}")
+                        f"(observations, actions, rewards, terminals/timeouts) nor a robomimic file (data/demo_<i>) "
+                        f"nor DI-engine's hdf5 expert data (obs, action, ...); it holds {top}")
     if head[:2] == b"PK" or head[:1] == b"\x80" or p.suffix.lower() in PICKLE_SUFFIXES:
         return "ding"  # torch.save zip archive / pickle (protocol >= 2 starts with 0x80)
     raise UserError(f"{p}: unknown data kind; demokit converts demokit .h5, Minari dataset directories, "
@@ -89,7 +93,7 @@ def detect_source_kind(src: str | os.PathLike[str]) -> str:
 
 
 def detect_target_kind(dst: str | os.PathLike[str], to: str | None = None) -> str:
-    """``demokit``, ``minari`` or ``d4rl`` for ``dst`` (``to`` wins when given)."""
+    """The output kind of ``dst`` (``to`` wins when given)."""
     if to is not None:
         if to not in TARGET_KINDS:
             raise UserError(f"unknown output kind {to!r}: use one of {', '.join(TARGET_KINDS)}")
@@ -102,8 +106,11 @@ def detect_target_kind(dst: str | os.PathLike[str], to: str | None = None) -> st
         return "demokit"
     if not p.suffix:
         return "minari"
+    if p.suffix.lower() in (".pkl", ".pickle"):
+        return "ding"
     raise UserError(f"cannot tell the output kind from {text!r}: name a demokit file *.h5, a Minari dataset "
-                    f"directory (e.g. out/cartpole-expert-v0/), or pass --to demokit|minari|d4rl")
+                    f"directory (e.g. out/cartpole-expert-v0/), a DI-engine pickle *.pkl, or pass --to "
+                    f"{'|'.join(TARGET_KINDS)}")
 
 
 def read_demokit(path: str | os.PathLike[str], *, env_id: str | None = None) -> Source:
@@ -163,6 +170,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                         f"{target}; leave out --minari-format or write a Minari dataset directory")
     if target == "minari":
         check_minari_storage(cfg.minari_data_format or "hdf5", compression_)  # before a large source is read
+    if target == "ding":
+        check_ding_target(dst_path, cfg.compression)
     if same_path(src_path, dst_path) or src_path.resolve() == dst_path.resolve():
         raise UserError(f"SRC and DST are the same ({src_path}); write the conversion to another path")
     if target == "imitation":
@@ -177,6 +186,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if target == "minari":
         return write_minari(source, dst_path, force=cfg.force, compression=compression_, dataset_id=cfg.dataset_id,
                             data_format=cfg.minari_data_format or "hdf5")
+    if target == "ding":
+        return write_ding(source, dst_path, force=cfg.force, compression=cfg.compression)
     if target == "d4rl":
         return write_d4rl(source, dst_path, force=cfg.force, compression=compression_)
     if target == "robomimic":
@@ -211,3 +222,9 @@ def to_minari(src: str | os.PathLike[str], dst: str | os.PathLike[str], **option
 def to_d4rl(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> ConvertResult:
     """Write any source with flat spaces as a D4RL-style HDF5 file (options as for :func:`convert`)."""
     return convert(src, dst, to="d4rl", **options)
+
+
+def to_ding(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> ConvertResult:
+    """Write any source with array spaces as DI-engine expert data: a pickle, or DI-engine's hdf5 layout when
+    ``dst`` ends in ``.hdf5`` / ``.h5`` (options as for :func:`convert`)."""
+    return convert(src, dst, to="ding", **options)

@@ -38,7 +38,9 @@ class ConvertConfig:
     force: bool = option(False, "replace DST if it exists")
     compression: str | None = option(None, "HDF5 compression of the output: gzip, lzf or none")
     to: str | None = option(None, "output kind: demokit (.h5 file), minari (dataset directory), d4rl "
-                                  "(flat .hdf5), robomimic (.hdf5), imitation (datasets folder) or lerobot (v3.0 folder); default: from DST (.h5/.hdf5 -> demokit, a directory -> minari)")
+                                  "(flat .hdf5), ding (DI-engine expert data: a pickle, or its hdf5 layout for a .hdf5 "
+                                  "DST), robomimic (.hdf5), imitation (datasets folder) or lerobot (v3.0 folder); "
+                                  "default: from DST (.h5/.hdf5 -> demokit, .pkl -> ding, a directory -> minari)")
     dataset_id: str | None = option(None, "Minari dataset id written into metadata.json "
                                           "(default: from the DST directory name, e.g. cartpole-expert-v0)")
     minari_data_format: str | None = option(None, "storage of a Minari output: hdf5 (one HDF5 file), arrow or "

@@ -1,11 +1,14 @@
-"""DI-engine expert data -> demokit.
+"""DI-engine expert data -> demokit (writing it: :mod:`demokit.data.convert.ding_write`).
 
 DI-engine's ``collect_demo_data`` / ``save_file`` store expert data as a pickled
 ``list`` of transition dicts ``{"obs", "next_obs", "action", "reward", "done", ...}``
 whose values are torch tensors (or numpy arrays / Python scalars); policy outputs
 such as ``logit``, ``value`` and counters such as ``collect_iter`` ride along. The
 file is read with :func:`demokit.data.convert.safe_pickle.safe_load` (nothing in it
-is executed); a ``torch.save`` file holding the same list is accepted too.
+is executed); a ``torch.save`` file holding the same list is accepted too. With
+``data_type='hdf5'`` DI-engine's ``hdf5_save`` writes the same columns as root datasets
+``obs``, ``action``, ``reward``, ``done``, ``next_obs`` of an HDF5 file: read with the same
+rules. A ``collect_iter`` that is 0 everywhere (what ``collect_demo_data`` writes) is not kept.
 
 Episodes end where ``done`` is true. DI-engine does not separate termination from
 truncation, so ``done`` counts as *terminated* except:
@@ -36,22 +39,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from demokit.data import format as fmt
 from demokit.data.convert.common import (
     Segments,
     Source,
     block_from_segments,
+    check_rows,
     env_info,
     fit_to_space,
     flat_spaces,
     numeric_extras,
+    open_hdf5,
     rows_equal,
 )
 from demokit.data.convert.safe_pickle import safe_load
+from demokit.data.storage import hdf5 as h5io
 from demokit.errors import UserError
 
 CORE_KEYS = ("obs", "next_obs", "action", "reward", "done")
@@ -59,6 +67,8 @@ CORE_KEYS = ("obs", "next_obs", "action", "reward", "done")
 #: DI-engine's obs/action-only GAIL expert data)
 REQUIRED_KEYS = ("obs", "action")
 TRUNCATION_KEYS = ("truncated", "timeout")
+#: root attribute of an HDF5 file demokit writes in DI-engine's layout: the env id (HDF5Dataset reads datasets only)
+ENV_ATTR = "demokit_env_id"
 
 
 def _to_numpy(value: Any) -> Any:
@@ -105,24 +115,94 @@ def load_transitions(path: str | os.PathLike[str]) -> list[Mapping[str, Any]]:
 
 
 def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Source:
-    """Validate a DI-engine data file and return it as a :class:`Source`."""
+    """Validate a DI-engine data file (a pickle / torch.save list of transitions, or the HDF5 file of
+    DI-engine's ``hdf5_save``) and return it as a :class:`Source`."""
     path = Path(path)
+    if path.is_file() and h5io.is_hdf5(path):
+        return _source(path, _hdf5_columns(path), env_id=env_id)
+    return _source(path, _pickle_columns(path), env_id=env_id)
+
+
+@dataclass
+class _Columns:
+    """A DI-engine file as per-transition arrays: ``core`` (CORE_KEYS present), truncation ``flags``,
+    the ``other`` keys (extra candidates), keys held by only some transitions (``partial``: how many)."""
+
+    n: int
+    keys: list[str]
+    core: dict[str, np.ndarray]
+    flags: dict[str, np.ndarray] = field(default_factory=dict)
+    other: dict[str, Any] = field(default_factory=dict)
+    partial: dict[str, int] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)  # HDF5 groups at the root (skipped)
+    env_id: str | None = None  # the env the file names (demokit's hdf5 attribute)
+
+
+def _pickle_columns(path: Path) -> _Columns:
     transitions = load_transitions(path)
     n = len(transitions)
     columns: dict[str, list[Any]] = {}
     for tr in transitions:
         for key, value in tr.items():
             columns.setdefault(str(key), []).append(_to_numpy(value))
-    partial = sorted(k for k, v in columns.items() if len(v) != n)
+    partial = {k: len(v) for k, v in columns.items() if len(v) != n}
     for key in ("reward", "done", "next_obs"):
         if key in partial:
             first = next(i for i, tr in enumerate(transitions) if key not in tr)
-            raise UserError(f"{path}: transition {first} lacks {key!r}, which {len(columns[key])} of the {n} "
+            raise UserError(f"{path}: transition {first} lacks {key!r}, which {partial[key]} of the {n} "
                             f"transitions hold; it must be in every transition or in none")
-    absent = [k for k in CORE_KEYS if k not in columns]
-    core = {k: _stack(path, columns.pop(k), k) for k in CORE_KEYS if k not in absent}
+    for key in partial:
+        del columns[key]
+    core = {k: _stack(path, columns.pop(k), k) for k in CORE_KEYS if k in columns}
+    flags = {k: _stack(path, columns.pop(k), k) for k in TRUNCATION_KEYS if k in columns}
+    keys = sorted(map(str, transitions[0].keys()))
+    return _Columns(n=n, keys=keys, core=core, flags=flags, other={k: _stack_or_keep(v) for k, v in columns.items()},
+                    partial=partial, info={"transitions": n, "keys": keys})
+
+
+def is_ding_hdf5_file(h5: h5io.File) -> bool:
+    """Whether an open HDF5 file has the layout of DI-engine's ``hdf5_save`` (root datasets obs, action, ...)."""
+    return isinstance(h5.get("obs"), h5io.Dataset) and isinstance(h5.get("action"), h5io.Dataset)
+
+
+def _hdf5_columns(path: Path) -> _Columns:
+    with open_hdf5(path) as h5:
+        for key in REQUIRED_KEYS:
+            if isinstance(h5.get(key), h5io.Group):
+                raise UserError(f"{path}: {key!r} is a group (Dict {key}s); demokit reads DI-engine data with array "
+                                f"observations and actions only")
+            if not isinstance(h5.get(key), h5io.Dataset):
+                raise UserError(f"{path}: no dataset {key!r}; DI-engine's hdf5_save writes the datasets "
+                                f"{', '.join(CORE_KEYS)} at the file's root")
+        data = {str(k): v[()] for k, v in h5.items() if isinstance(v, h5io.Dataset)}
+        groups = sorted(str(k) for k, v in h5.items() if isinstance(v, h5io.Group))
+        named = fmt.decode_attr(h5.attrs.get(ENV_ATTR)) if ENV_ATTR in h5.attrs else None
+    for key, value in data.items():
+        if key in CORE_KEYS + TRUNCATION_KEYS and np.ndim(value) == 0:
+            raise UserError(f"{path}: dataset {key!r} is a scalar; expected one row per transition")
+    core = {k: data.pop(k) for k in CORE_KEYS if k in data}
+    flags = {k: data.pop(k) for k in TRUNCATION_KEYS if k in data}
+    n = check_rows(path, {**core, **flags}, reference="obs")
+    if n == 0:
+        raise UserError(f"{path}: the datasets are empty; there is nothing to convert")
+    keys = sorted([*core, *flags, *data])
+    return _Columns(n=n, keys=keys, core=core, flags=flags, other=data, groups=groups,
+                    info={"transitions": n, "keys": keys, "layout": "hdf5"},
+                    env_id=named if isinstance(named, str) and named else None)
+
+
+def _source(path: Path, cols: _Columns, *, env_id: str | None) -> Source:
+    """The shared rules of both layouts: episodes from done / truncation flags / jumps, pieces re-linked."""
+    n, core, columns = cols.n, dict(cols.core), dict(cols.other)
+    absent = [k for k in CORE_KEYS if k not in core]
     if "done" not in core:
         core["done"] = np.zeros(n, dtype=bool)
+    for key, flags in cols.flags.items():
+        if np.size(flags) != n:
+            raise UserError(f"{path}: {key!r} has per-step shape {np.shape(flags)[1:]}; expected one flag per "
+                            f"transition")
+        core[f"__{key}__"] = np.reshape(flags, n).astype(bool)
     dropped = 0
     if "next_obs" not in core:  # obs/action only: the next observation is the following row's
         core, columns, n, dropped = _derive_next_obs(core, columns, n)
@@ -136,14 +216,14 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
         raise UserError(f"{path}: 'done' has per-step shape {done.shape[1:]}; expected one flag per transition")
     done = done.reshape(n).astype(bool)
     truncation = np.zeros(n, dtype=bool)
-    for key in TRUNCATION_KEYS:
-        if key in columns and key not in partial:
-            flags = _stack(path, columns.pop(key), key)
-            if flags.size == n:
-                truncation |= flags.reshape(n).astype(bool)
-    if "__cut__" in core:
-        truncation |= core.pop("__cut__")
+    for key in (*TRUNCATION_KEYS, "cut"):
+        if f"__{key}__" in core:
+            truncation |= core.pop(f"__{key}__")
 
+    if env_id is None and cols.env_id is not None:
+        import gymnasium as gym
+
+        env_id = cols.env_id if cols.env_id in gym.registry else None
     env = env_info(env_id) if env_id is not None else None
     obs_space, act_space, obs, actions = flat_spaces(core["obs"], core["action"], env, path=path)
     if core["next_obs"].shape[1:] != core["obs"].shape[1:]:
@@ -157,7 +237,7 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
     source = Source(kind="ding", path=path, observation_space=obs_space, action_space=act_space, episodes=(),
                     num_episodes=0, num_steps=0, env_id=env.env_id if env else None,
                     env_spec=env.spec_json if env else None, spaces_inferred=env is None,
-                    info={"transitions": n, "keys": sorted(transitions[0].keys(), key=str)})
+                    info=cols.info)
     if rewards is None:
         source.note("the transitions hold no 'reward': the dataset is reward-free (BC, DAgger and GAIL train on it; "
                     "return statistics and return filters are not available)")
@@ -173,9 +253,15 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
         source.note(f"the file names no env, so the spaces were inferred from the data (observations {obs_space}, "
                     f"actions {act_space}) and every done counts as a termination; pass --env to use the env's "
                     f"spaces and mark episodes that reach its time limit as truncated")
-    for key in partial:
-        source.note(f"key {key!r} is present in only {len(columns.pop(key, []))} of {n} transitions; skipped")
-    extras = numeric_extras(source, {k: _stack_or_keep(v) for k, v in columns.items()}, n, what="key")
+    for key, held in cols.partial.items():
+        source.note(f"key {key!r} is present in only {held} of {cols.n} transitions; skipped")
+    for group in cols.groups:
+        source.note(f"group {group!r} skipped (DI-engine's HDF5Dataset reads the root datasets only)")
+    counter = columns.get("collect_iter")
+    if isinstance(counter, np.ndarray) and counter.dtype.kind in "biuf" and not counter.any():
+        del columns["collect_iter"]
+        source.note("'collect_iter' is 0 in every transition (what DI-engine's collect_demo_data writes): not kept")
+    extras = numeric_extras(source, columns, n, what="dataset" if cols.info.get("layout") == "hdf5" else "key")
 
     ends = done | truncation
     pieces = _pieces(obs, next_obs, ends)
@@ -226,8 +312,8 @@ def read_ding(path: str | os.PathLike[str], *, env_id: str | None = None) -> Sou
     return source
 
 
-def _derive_next_obs(core: dict[str, np.ndarray], columns: dict[str, list[Any]], n: int
-                     ) -> tuple[dict[str, np.ndarray], dict[str, list[Any]], int, int]:
+def _derive_next_obs(core: dict[str, np.ndarray], columns: dict[str, Any], n: int
+                     ) -> tuple[dict[str, np.ndarray], dict[str, Any], int, int]:
     """Data without ``next_obs``: row i's next observation is row i + 1's obs. The rows whose next observation
     is unknown (a done row, the last row) are dropped; the row before each becomes a cut (``__cut__``: truncated)
     whose next observation is the dropped row's obs. Returns (core, columns, rows kept, rows dropped)."""
@@ -245,9 +331,8 @@ def _derive_next_obs(core: dict[str, np.ndarray], columns: dict[str, list[Any]],
     out["next_obs"] = nxt[keep]
     out["__cut__"] = cut[keep]
     out["done"] = np.zeros(int(keep.sum()), dtype=bool)
-    idx = np.flatnonzero(keep).tolist()
-    cols = {k: [v[i] for i in idx] if len(v) == n else v for k, v in columns.items()}
-    return out, cols, len(idx), int(drop.sum())
+    cols = {k: v[keep] if np.ndim(v) and len(v) == n else v for k, v in columns.items()}
+    return out, cols, int(keep.sum()), int(drop.sum())
 
 
 def _pieces(obs: np.ndarray, next_obs: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
